@@ -18,3 +18,4 @@ extern crate std;
 
 pub mod rng;
 pub mod time;
+pub mod wire;

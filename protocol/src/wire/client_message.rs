@@ -1,0 +1,280 @@
+//! Messages a client sends in the native dialect (PROTOCOL §2.2): typed, with their decoder and encoder.
+
+use alloc::string::String;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::decode_error::{DecodeError, DecodeErrorKind, Fields};
+use super::envelope::{EnvelopeOut, read_envelope, to_json};
+use super::names::{ChannelName, MessageId};
+
+/// A position in a channel's history: the last event seen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct StreamPosition {
+    /// The channel's epoch; a different epoch means the history started afresh.
+    pub epoch: String,
+    /// The offset of the last event seen (0 before the first event).
+    pub offset: u64,
+}
+
+/// A client message with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientFrame {
+    /// The request's id; its response carries the same id.
+    pub message_id: MessageId,
+    /// The message.
+    pub message: ClientMessage,
+}
+
+/// Every client message of the contract. The `data` fields are the variant's fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum ClientMessage {
+    /// `ping`: answered by `ping_res` echoing `timestamp`.
+    Ping {
+        /// Anything the client wants echoed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timestamp: Option<Value>,
+    },
+    /// `create_session`.
+    CreateSession {
+        /// Free-form metadata kept with the session.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        metadata: Option<Value>,
+    },
+    /// `close_session`.
+    CloseSession {
+        /// The session to close.
+        session_id: String,
+    },
+    /// `subscribe`, optionally recovering from a position.
+    Subscribe {
+        /// The channel.
+        channel: ChannelName,
+        /// Recover every event after this position.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<StreamPosition>,
+    },
+    /// `unsubscribe`.
+    Unsubscribe {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `publish`.
+    Publish {
+        /// The channel.
+        channel: ChannelName,
+        /// The event: any JSON value but `null`.
+        event: Value,
+        /// Make the event the channel's retained state.
+        #[serde(skip_serializing_if = "is_false")]
+        retain: bool,
+    },
+    /// `get_state`.
+    GetState {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `serve`: this connection answers `call`s on the channel.
+    Serve {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `call`: routed to the connection serving the channel.
+    Call {
+        /// The channel.
+        channel: ChannelName,
+        /// The method name.
+        method: String,
+        /// The method's parameters.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        params: Option<Value>,
+    },
+    /// `server_response`: the answer to a `server_request` (same `message_id`). Not itself answered.
+    ServerResponse {
+        /// `{response_type, …}` or `{response_type, error}`; for routed calls `{result}` or `{error: {code, message}}`.
+        #[serde(flatten)]
+        data: Map<String, Value>,
+    },
+    /// `server_pong`: the answer to a `server_ping`. Not itself answered.
+    ServerPong {
+        /// The client's clock, unix milliseconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timestamp: Option<u64>,
+        /// The `timestamp` of the `server_ping` being answered.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_timestamp: Option<u64>,
+    },
+    /// A type the embedding application registered on the server. Never produced by [`decode_client`], which
+    /// reports unknown types as [`DecodeErrorKind::UnknownType`] (with the data) instead.
+    Custom {
+        /// The `type`.
+        #[serde(skip)]
+        type_name: String,
+        /// The `data` object.
+        #[serde(flatten)]
+        data: Map<String, Value>,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ClientMessage {
+    /// The wire `type`.
+    pub fn type_name(&self) -> &str {
+        match self {
+            ClientMessage::Ping { .. } => "ping",
+            ClientMessage::CreateSession { .. } => "create_session",
+            ClientMessage::CloseSession { .. } => "close_session",
+            ClientMessage::Subscribe { .. } => "subscribe",
+            ClientMessage::Unsubscribe { .. } => "unsubscribe",
+            ClientMessage::Publish { .. } => "publish",
+            ClientMessage::GetState { .. } => "get_state",
+            ClientMessage::Serve { .. } => "serve",
+            ClientMessage::Call { .. } => "call",
+            ClientMessage::ServerResponse { .. } => "server_response",
+            ClientMessage::ServerPong { .. } => "server_pong",
+            ClientMessage::Custom { type_name, .. } => type_name,
+        }
+    }
+
+    /// Whether the server answers this message (`server_response` and `server_pong` are answers themselves).
+    pub fn expects_response(&self) -> bool {
+        !matches!(
+            self,
+            ClientMessage::ServerResponse { .. } | ClientMessage::ServerPong { .. }
+        )
+    }
+
+    /// The channel the message names, if any.
+    pub fn channel(&self) -> Option<&ChannelName> {
+        match self {
+            ClientMessage::Subscribe { channel, .. }
+            | ClientMessage::Unsubscribe { channel }
+            | ClientMessage::Publish { channel, .. }
+            | ClientMessage::GetState { channel }
+            | ClientMessage::Serve { channel }
+            | ClientMessage::Call { channel, .. } => Some(channel),
+            _ => None,
+        }
+    }
+}
+
+impl ClientFrame {
+    /// Compact JSON for the wire.
+    pub fn encode(&self) -> String {
+        to_json(&EnvelopeOut {
+            type_name: self.message.type_name(),
+            message_id: Some(&self.message_id),
+            server_initiated: false,
+            data: &self.message,
+        })
+    }
+}
+
+/// Decodes a native client frame, classifying failures as PROTOCOL §2.4 says (see [`DecodeError::code`]).
+pub fn decode_client(text: &str) -> Result<ClientFrame, DecodeError> {
+    let env = read_envelope(text, false)?;
+    let message = read_message(env.type_name, env.data, &env.message_id)?;
+    // Only now is a missing or malformed id an error: type and data problems take precedence so they can be
+    // reported even by clients that forget ids, but a valid message still needs one to be answered.
+    match env.message_id {
+        Some(message_id) => Ok(ClientFrame {
+            message_id,
+            message,
+        }),
+        None => Err(missing_id(text)),
+    }
+}
+
+/// The typed message for a `type` and its `data`.
+fn read_message(
+    type_name: String,
+    data: Map<String, Value>,
+    known_id: &Option<MessageId>,
+) -> Result<ClientMessage, DecodeError> {
+    let mut d = Fields::new(data, "data.", known_id);
+    Ok(match type_name.as_str() {
+        "ping" => ClientMessage::Ping {
+            timestamp: d.take("timestamp"),
+        },
+        "create_session" => ClientMessage::CreateSession {
+            metadata: d.take("metadata"),
+        },
+        "close_session" => ClientMessage::CloseSession {
+            session_id: d.string("session_id")?,
+        },
+        "subscribe" => {
+            let channel = d.channel("channel")?;
+            let since = match d.opt_object("since")? {
+                None => None,
+                Some(obj) => {
+                    let mut s = Fields::new(obj, "data.since.", known_id);
+                    Some(StreamPosition {
+                        epoch: s.string("epoch")?,
+                        offset: s.u64("offset")?,
+                    })
+                }
+            };
+            ClientMessage::Subscribe { channel, since }
+        }
+        "unsubscribe" => ClientMessage::Unsubscribe {
+            channel: d.channel("channel")?,
+        },
+        "publish" => {
+            let channel = d.channel("channel")?;
+            let event = d.required("event")?;
+            let retain = d.opt_bool("retain")?.unwrap_or(false);
+            ClientMessage::Publish {
+                channel,
+                event,
+                retain,
+            }
+        }
+        "get_state" => ClientMessage::GetState {
+            channel: d.channel("channel")?,
+        },
+        "serve" => ClientMessage::Serve {
+            channel: d.channel("channel")?,
+        },
+        "call" => {
+            let channel = d.channel("channel")?;
+            let method = d.string("method")?;
+            ClientMessage::Call {
+                channel,
+                method,
+                params: d.take("params"),
+            }
+        }
+        "server_response" => ClientMessage::ServerResponse { data: d.map },
+        "server_pong" => ClientMessage::ServerPong {
+            timestamp: d.opt_u64("timestamp")?,
+            server_timestamp: d.opt_u64("server_timestamp")?,
+        },
+        _ => {
+            return Err(DecodeError {
+                message_id: known_id.clone(),
+                kind: DecodeErrorKind::UnknownType {
+                    type_name,
+                    data: d.map,
+                },
+            });
+        }
+    })
+}
+
+/// Re-reads the envelope strictly to name the exact `message_id` problem.
+fn missing_id(text: &str) -> DecodeError {
+    match read_envelope(text, true) {
+        Err(e) => e,
+        // Unreachable in practice (the lax read found no id); report it as missing.
+        Ok(_) => {
+            let no_id = None;
+            Fields::new(Map::new(), "", &no_id)
+                .error("message_id", super::decode_error::FieldProblem::Missing)
+        }
+    }
+}

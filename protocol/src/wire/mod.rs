@@ -1,0 +1,31 @@
+//! The wire: the native envelope and every message of PROTOCOL §2 in both directions, the error and close codes,
+//! validated names, and the two edge dialects (§5 project stream, §6 channel payload) as pure translations.
+//!
+//! Decoders take `&str` and never panic; failures are classified exactly as the contract says
+//! ([`DecodeError::code`]): not JSON or not an object → `INVALID_JSON`; a missing or mistyped field →
+//! `VALIDATION_ERROR` naming it; an unknown `type` → `INVALID_MESSAGE_TYPE`; a bad channel name →
+//! `INVALID_CHANNEL`. The `message_id` is kept whenever it could be read, so the `error` can echo it. Unknown fields
+//! are ignored. Encoders produce compact JSON.
+
+mod client_message;
+mod codes;
+mod decode_error;
+mod envelope;
+mod names;
+mod server_message;
+
+pub mod channel_payload;
+pub mod project_stream;
+
+pub use client_message::{ClientFrame, ClientMessage, StreamPosition, decode_client};
+pub use codes::{CloseCode, ErrorCode};
+pub use decode_error::{DecodeError, DecodeErrorKind, FieldProblem};
+pub use names::{
+    ChannelName, MAX_CHANNEL_BYTES, MAX_MESSAGE_ID_BYTES, MessageId, NameError, validate_channel,
+};
+pub use server_message::{
+    ConnectedStatus, PROTOCOL_VERSION, ServerFrame, ServerMessage, decode_server, encode_event,
+};
+
+#[cfg(test)]
+mod tests;
