@@ -16,5 +16,6 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod backoff;
 pub mod rng;
 pub mod time;
