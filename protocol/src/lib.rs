@@ -17,5 +17,6 @@ extern crate alloc;
 extern crate std;
 
 pub mod backoff;
+pub mod calls;
 pub mod rng;
 pub mod time;
