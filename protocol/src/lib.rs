@@ -20,3 +20,4 @@ pub mod backoff;
 pub mod calls;
 pub mod rng;
 pub mod time;
+pub mod timer;
