@@ -16,6 +16,9 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod backoff;
+pub mod calls;
 pub mod rng;
 pub mod time;
+pub mod timer;
 pub mod wire;
