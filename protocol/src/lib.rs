@@ -18,6 +18,7 @@ extern crate std;
 
 pub mod backoff;
 pub mod calls;
+pub mod client;
 pub mod rng;
 pub mod time;
 pub mod timer;
