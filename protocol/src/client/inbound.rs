@@ -92,7 +92,10 @@ impl Client {
 
     /// The pending request an answer is for. Only requests on the wire can be answered; an id that matches
     /// nothing is a late answer (the request timed out) or a bogus one, and is dropped.
-    fn take_sent(&mut self, id: Option<&MessageId>) -> Option<(MessageId, super::requests::Pending)> {
+    fn take_sent(
+        &mut self,
+        id: Option<&MessageId>,
+    ) -> Option<(MessageId, super::requests::Pending)> {
         let id = id?;
         if !self.calls.get(id).is_some_and(|pending| pending.sent) {
             return None;

@@ -86,8 +86,8 @@ mod event;
 mod inbound;
 mod lifecycle;
 mod outbox;
-mod requests;
 mod output;
+mod requests;
 mod state;
 mod subscriptions;
 

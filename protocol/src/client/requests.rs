@@ -5,12 +5,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
+use super::Client;
 use super::error::{ClientError, LimitError, UsageError};
 use super::event::{ClientEvent, FailReason};
-use super::output::{Output, TimeoutReason};
 use super::outbox::QueueFull;
+use super::output::{Output, TimeoutReason};
 use super::state::State;
-use super::Client;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, ClientFrame, ClientMessage, MessageId, ServerMessage};
 

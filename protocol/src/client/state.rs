@@ -206,10 +206,7 @@ mod tests {
             code: CloseCode::PolicyViolation,
             reason: "auth",
         };
-        assert_eq!(
-            step(State::Open, &policy),
-            Step::GiveUp { was_open: true }
-        );
+        assert_eq!(step(State::Open, &policy), Step::GiveUp { was_open: true });
         assert_eq!(
             step(State::ExpectConnected, &policy),
             Step::GiveUp { was_open: false }
@@ -222,7 +219,11 @@ mod tests {
     #[test]
     fn only_the_expected_happening_moves_forward() {
         let forward = [
-            (State::ExpectConnect, Happening::TransportUp, Step::AwaitGreeting),
+            (
+                State::ExpectConnect,
+                Happening::TransportUp,
+                Step::AwaitGreeting,
+            ),
             (State::ExpectConnected, Happening::Greeting, Step::Open),
             (State::Backoff, Happening::BackoffElapsed, Step::Dial),
         ];

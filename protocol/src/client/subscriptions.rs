@@ -240,7 +240,10 @@ mod tests {
         s.want(&ch("a"), id("2"));
         assert_eq!(s.since(&ch("a")), pos("e", 7));
         s.want(&ch("b"), id("3"));
-        assert_eq!(s.channels().map(|c| c.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            s.channels().map(|c| c.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         s.unwant(&ch("a"));
         assert!(!s.is_wanted(&ch("a")));
         s.want(&ch("a"), id("4"));

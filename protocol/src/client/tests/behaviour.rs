@@ -1,0 +1,1 @@
+//! Behaviour details beyond the transcripts.
