@@ -17,6 +17,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod backoff;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod calls;
 pub mod client;
 pub mod rng;
