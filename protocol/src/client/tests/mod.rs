@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 use super::*;
 use crate::time::Timestamp;
 use crate::wire::{
-    ChannelName, ClientFrame, ClientMessage, CloseCode, DecodeError, DecodeErrorKind, MessageId,
-    ServerFrame, ServerMessage, StreamPosition, decode_client,
+    ChannelName, ClientFrame, ClientMessage, CloseCode, DecodeError, DecodeErrorKind, ErrorCode,
+    MessageId, ServerFrame, ServerMessage, StreamPosition, decode_client,
 };
 
 mod behaviour;
