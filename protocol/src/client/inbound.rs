@@ -30,7 +30,13 @@ impl Client {
                 offset,
                 event,
             } => {
-                if self.subscriptions.admit(&channel, &epoch, offset) == Admission::Deliver {
+                let admission = self.subscriptions.admit(&channel, &epoch, offset);
+                if admission == Admission::NewEpoch {
+                    self.emit(ClientEvent::Resync {
+                        channel: channel.clone(),
+                    });
+                }
+                if matches!(admission, Admission::Deliver | Admission::NewEpoch) {
                     self.emit(ClientEvent::ChannelEvent {
                         channel,
                         epoch,

@@ -4,7 +4,8 @@
 //! A channel becomes wanted when its `subscribe` goes on the wire and stops being wanted when its `unsubscribe`
 //! does, so the set always describes what the server was last asked for. Events are admitted against it: an event
 //! for a channel not wanted is dropped (a late one after `unsubscribe`), and so is one whose offset is not past the
-//! last position in the same epoch (a replay overlapping what was already delivered). A new epoch starts afresh.
+//! last position in the same epoch (a replay overlapping what was already delivered). A new epoch starts afresh; one
+//! that shows up in an event rather than in a `subscribe_res` also calls for a resync.
 
 use alloc::borrow::ToOwned;
 use alloc::collections::BTreeMap;
@@ -30,6 +31,9 @@ struct Wanted {
 pub(crate) enum Admission {
     /// New: deliver it.
     Deliver,
+    /// New, in an epoch other than the last position's, with no `subscribe_res` having said so: the history
+    /// started afresh and events may be missing. Resync, then deliver it.
+    NewEpoch,
     /// At or before the last position in the same epoch: already delivered.
     Duplicate,
     /// The channel is not wanted.
@@ -121,21 +125,22 @@ impl Subscriptions {
         let Some(wanted) = self.channels.get_mut(channel) else {
             return Admission::NotWanted;
         };
-        match &mut wanted.position {
+        let admission = match &mut wanted.position {
             Some(pos) if pos.epoch == epoch => {
                 if offset <= pos.offset {
                     return Admission::Duplicate;
                 }
                 pos.offset = offset;
+                return Admission::Deliver;
             }
-            slot => {
-                *slot = Some(StreamPosition {
-                    epoch: epoch.to_owned(),
-                    offset,
-                })
-            }
-        }
-        Admission::Deliver
+            Some(_) => Admission::NewEpoch,
+            None => Admission::Deliver,
+        };
+        wanted.position = Some(StreamPosition {
+            epoch: epoch.to_owned(),
+            offset,
+        });
+        admission
     }
 }
 
@@ -202,9 +207,10 @@ mod tests {
         assert_eq!(s.admit(&ch("a"), "e1", 2), Admission::Duplicate);
         assert_eq!(s.admit(&ch("a"), "e1", 4), Admission::Deliver);
         assert_eq!(s.since(&ch("a")), pos("e1", 4));
-        // A new epoch starts afresh, even at a lower offset.
-        assert_eq!(s.admit(&ch("a"), "e2", 1), Admission::Deliver);
-        assert_eq!(s.since(&ch("a")), pos("e2", 1));
+        // A new epoch starts afresh, even at a lower offset, and events of the old one may be lost.
+        assert_eq!(s.admit(&ch("a"), "e2", 1), Admission::NewEpoch);
+        assert_eq!(s.admit(&ch("a"), "e2", 2), Admission::Deliver);
+        assert_eq!(s.since(&ch("a")), pos("e2", 2));
         assert_eq!(s.admit(&ch("b"), "e2", 1), Admission::NotWanted);
     }
 
