@@ -17,10 +17,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod backoff;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod calls;
 pub mod client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod rng;
 pub mod time;
 pub mod timer;
