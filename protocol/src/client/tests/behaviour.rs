@@ -286,6 +286,63 @@ fn events_are_delivered_only_while_subscribed() {
 }
 
 #[test]
+fn an_event_in_a_new_epoch_asks_for_resync() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    c.handle_text(t(2), &subscribe_res(&sub, "room", "e1", 4, None));
+    drain(&mut c);
+    // The server's history restarted without a subscribe_res saying so: events of e1 after 4 may be lost.
+    c.handle_text(t(3), &event("room", "e2", 1));
+    c.handle_text(t(4), &event("room", "e2", 2));
+    assert_eq!(
+        outs(&mut c),
+        [
+            ev(ClientEvent::Resync {
+                channel: ch("room")
+            }),
+            channel_event("room", "e2", 1),
+            channel_event("room", "e2", 2),
+            heartbeat_after(t(4)),
+        ]
+    );
+}
+
+#[test]
+fn a_machine_resubscription_that_times_out_keeps_the_channel() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    c.handle_text(t(2), &subscribe_res(&sub, "room", "e1", 4, None));
+    c.handle_disconnected(t(3), CloseCode::GoingAway, "");
+    c.handle_timeout(t(3) + FIRST_DELAY);
+    c.handle_connected(t(300));
+    c.handle_text(t(300), &greeting("app-2"));
+    drain(&mut c);
+    // Nobody asked for this id, so its timeout is silent; the channel stays wanted for the next connection.
+    c.handle_timeout(t(30_300));
+    assert_eq!(outs(&mut c), [heartbeat_after(t(300))]);
+    assert_eq!(c.subscriptions().count(), 1);
+    assert_eq!(c.pending_requests(), 0);
+}
+
+#[test]
+fn a_drop_before_the_greeting_is_a_failed_attempt_not_a_disconnect() {
+    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    drain(&mut c);
+    c.handle_connected(t(1));
+    c.handle_disconnected(t(2), CloseCode::InternalError, "oops");
+    assert_eq!(
+        outs(&mut c),
+        [
+            ev(ClientEvent::Reconnecting {
+                attempt: 1,
+                delay: FIRST_DELAY
+            }),
+            Out::Timeout(t(2) + FIRST_DELAY),
+        ]
+    );
+}
+
+#[test]
 fn a_refused_subscription_is_dropped_and_a_refused_resubscription_is_reported() {
     let mut c = open_client();
     let forbidden = c.subscribe(t(1), "secret").unwrap();

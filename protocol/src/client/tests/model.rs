@@ -121,10 +121,10 @@ impl ReferenceStateMachine for ModelMachine {
             | Step::Serve(_)
             | Step::Request { .. }
             | Step::Publish(_)
-            | Step::Call(_) => {
-                if !state.closed {
-                    state.issued += 1;
-                }
+            | Step::Call(_)
+                if !state.closed =>
+            {
+                state.issued += 1;
             }
             Step::Close => state.closed = true,
             Step::ServerRestart => state.epoch += 1,
