@@ -16,6 +16,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod backoff;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
