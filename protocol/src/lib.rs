@@ -18,9 +18,9 @@ extern crate std;
 
 pub mod auth;
 pub mod backoff;
+pub mod calls;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod calls;
 pub mod rng;
 pub mod time;
 pub mod timer;
