@@ -76,6 +76,26 @@ pub fn channel_payload_decode(data: &[u8]) {
     }
 }
 
+/// Authentication: JWT verification and webhook signature checks never panic, and a token the verifier accepts
+/// re-signs to a token it accepts with the same claims.
+pub fn auth_verify(data: &[u8]) {
+    use crate::auth::{Hs256Key, WebhookVerifier};
+    let Some((split, rest)) = data.split_first() else {
+        return;
+    };
+    let cut = usize::from(*split).min(rest.len());
+    let (head, body) = rest.split_at(cut);
+    let key = Hs256Key::new(b"fuzz-secret-fuzz-secret-fuzz-secret").expect("non-empty secret");
+    if let Some(token) = text(head) {
+        if let Ok(claims) = key.verify(token, 1_700_000_000) {
+            let again = key.sign(&claims);
+            assert_eq!(key.verify(&again, 1_700_000_000).ok(), Some(claims));
+        }
+        let verifier = WebhookVerifier::new(b"whsec").expect("non-empty secret");
+        let _ = verifier.verify(token, body, 1_700_000_000);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +114,7 @@ mod tests {
         ];
         for s in samples {
             native_decode(s);
+            auth_verify(s);
             project_stream_decode(s);
             channel_payload_decode(s);
         }
