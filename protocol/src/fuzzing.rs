@@ -15,7 +15,8 @@ pub fn native_decode(data: &[u8]) {
     let Some(text) = text(data) else { return };
     match wire::decode_client(text) {
         Ok(frame) => {
-            let again = wire::decode_client(&frame.encode()).expect("an encoded client frame decodes");
+            let again =
+                wire::decode_client(&frame.encode()).expect("an encoded client frame decodes");
             assert_eq!(again, frame);
         }
         Err(e) => {
@@ -32,15 +33,22 @@ pub fn native_decode(data: &[u8]) {
 pub fn project_stream_decode(data: &[u8]) {
     let Some(text) = text(data) else { return };
     match project_stream::decode_project_stream_request(text) {
-        Ok(req) => assert_eq!(project_stream::decode_project_stream_request(&req.encode()).ok(), Some(req)),
+        Ok(req) => assert_eq!(
+            project_stream::decode_project_stream_request(&req.encode()).ok(),
+            Some(req)
+        ),
         Err(e) => {
             let _ = project_stream::decode_error_message("p", 0, &e).encode();
         }
     }
     if let Ok(msg) = project_stream::decode_project_stream_message(text) {
-        assert_eq!(project_stream::decode_project_stream_message(&msg.encode()).ok(), Some(msg.clone()));
+        assert_eq!(
+            project_stream::decode_project_stream_message(&msg.encode()).ok(),
+            Some(msg.clone())
+        );
         let event = msg.to_event();
-        let _ = project_stream::ProjectStreamMessage::from_event(&msg.project_id, 1, &event, 0).encode();
+        let _ = project_stream::ProjectStreamMessage::from_event(&msg.project_id, 1, &event, 0)
+            .encode();
     }
 }
 
@@ -48,7 +56,10 @@ pub fn project_stream_decode(data: &[u8]) {
 pub fn channel_payload_decode(data: &[u8]) {
     let Some(text) = text(data) else { return };
     match channel_payload::decode_channel_payload_request(text) {
-        Ok(req) => assert_eq!(channel_payload::decode_channel_payload_request(&req.encode()).ok(), Some(req)),
+        Ok(req) => assert_eq!(
+            channel_payload::decode_channel_payload_request(&req.encode()).ok(),
+            Some(req)
+        ),
         Err(e) => {
             let _ = channel_payload::ChannelPayloadMessage::from_decode_error(&e, 0).encode();
         }
@@ -57,8 +68,31 @@ pub fn channel_payload_decode(data: &[u8]) {
         // NaN and infinities cannot travel in JSON; the encoder writes them as 0.
         let finite = !matches!(&msg, channel_payload::ChannelPayloadMessage::Error { timestamp, .. } if !timestamp.is_finite());
         if finite {
-            assert_eq!(channel_payload::decode_channel_payload_message(&msg.encode()).ok(), Some(msg));
+            assert_eq!(
+                channel_payload::decode_channel_payload_message(&msg.encode()).ok(),
+                Some(msg)
+            );
         }
+    }
+}
+
+/// Authentication: JWT verification and webhook signature checks never panic, and a token the verifier accepts
+/// re-signs to a token it accepts with the same claims.
+pub fn auth_verify(data: &[u8]) {
+    use crate::auth::{Hs256Key, WebhookVerifier};
+    let Some((split, rest)) = data.split_first() else {
+        return;
+    };
+    let cut = usize::from(*split).min(rest.len());
+    let (head, body) = rest.split_at(cut);
+    let key = Hs256Key::new(b"fuzz-secret-fuzz-secret-fuzz-secret").expect("non-empty secret");
+    if let Some(token) = text(head) {
+        if let Ok(claims) = key.verify(token, 1_700_000_000) {
+            let again = key.sign(&claims);
+            assert_eq!(key.verify(&again, 1_700_000_000).ok(), Some(claims));
+        }
+        let verifier = WebhookVerifier::new(b"whsec").expect("non-empty secret");
+        let _ = verifier.verify(token, body, 1_700_000_000);
     }
 }
 
@@ -80,6 +114,7 @@ mod tests {
         ];
         for s in samples {
             native_decode(s);
+            auth_verify(s);
             project_stream_decode(s);
             channel_payload_decode(s);
         }
