@@ -66,9 +66,7 @@ fn subscribed_client(now: Timestamp) -> Client {
 fn event_frame(offset: u64) -> String {
     let id = MessageId::new("0b7e4b9e-7d51-4f0e-9f39-5d1f2a9c1e42").unwrap();
     let channel = ChannelName::new(CHANNEL).unwrap();
-    let event = |note: &str| {
-        json!({ "stage": "build", "pct": 42, "note": note })
-    };
+    let event = |note: &str| json!({ "stage": "build", "pct": 42, "note": note });
     let bare = encode_event(&id, &channel, EPOCH, 1, &event("")).len();
     let note = "x".repeat(200usize.saturating_sub(bare));
     encode_event(&id, &channel, EPOCH, offset, &event(&note))
