@@ -72,10 +72,16 @@
 //!   [`ClientEvent::RequestFailed`].
 //! - Per channel and epoch, [`ClientEvent::ChannelEvent`] offsets strictly increase: replays overlapping what was
 //!   delivered are dropped. On every connection the machine resubscribes with `since` the last position seen;
-//!   when the server cannot cover the gap, [`ClientEvent::Resync`].
+//!   when the server cannot cover the gap (`recovered: false`), or an event shows the channel's history restarted
+//!   (a new epoch), [`ClientEvent::Resync`].
 //! - Requests in flight when a connection drops fail with [`FailReason::Disconnected`] and are never re-sent;
 //!   subscriptions and `serve` registrations are re-established by the machine; requests issued while offline wait
 //!   in a bounded queue and go out after the resubscriptions, in issue order.
+//! - Reconnects follow [`ClientConfig::backoff`] (500 ms first, ×2, 30 s cap, full jitter, unlimited, reset after
+//!   10 s up), for every close but the application's own [`Client::close`] (1000) and a policy close (1008), after
+//!   which the machine gives up ([`ClientEvent::GaveUp`]). A connection silent for the server's `heartbeat_ms` plus
+//!   [`ClientConfig::heartbeat_timeout`] is closed with 4008 and replaced; `server_ping` is answered on its own.
+//! - The same seed and the same inputs give the same outputs: ids and jitter come from [`ClientConfig::seed`].
 //! - Nothing the server sends can panic the machine; what it cannot use is reported as
 //!   [`ClientEvent::ProtocolViolation`] and ignored.
 
