@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod calls;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod http;
 pub mod rng;
 pub mod time;
 pub mod timer;
