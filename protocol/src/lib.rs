@@ -22,6 +22,7 @@ pub mod calls;
 pub mod client;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod http;
 pub mod rng;
 pub mod time;
 pub mod timer;
