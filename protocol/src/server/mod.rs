@@ -75,9 +75,18 @@
 //! - **Project-stream `cancel`** needs the `call` permission (else `FORBIDDEN`, nothing else); it is acknowledged with
 //!   `cancel_acknowledged` at once, then routed as a `call` with method `cancel`; if nobody serves the channel, or the
 //!   call fails or times out, an `error` follows. A successful answer sends nothing more.
-//! - **Notifications** go to native connections only.
+//! - **A replay that would not fit** in the connection's outbound queue (`max_queued_bytes`, keeping 512 bytes for
+//!   the answer) is refused with `recovered: false` rather than sent into a 1013 close and an endless
+//!   reconnect-and-replay loop; the client catches up with `get_state` or the history route.
+//! - **Sessions.** `max_sessions` is per connection. Closing a session of another connection is
+//!   `SESSION_NOT_FOUND`, as for an unknown one.
+//! - **`get_state`** needs the `subscribe` permission on the channel.
+//! - **A channel-payload publish** gets no answer on success (the dialect has none).
+//! - **Notifications** go to native connections only; one notification is encoded once, so every recipient sees
+//!   the same `message_id`.
 //! - **A closed connection** is forgotten as soon as its `Close` is output; the driver's later
-//!   `handle_transport_closed` is a no-op.
+//!   `handle_transport_closed` is a no-op. The hub does not log (no IO): an `INTERNAL_ERROR` is visible to the
+//!   driver in the frame it transmits and in [`HubStats::errors_sent`].
 
 mod channel;
 mod channel_payload;
