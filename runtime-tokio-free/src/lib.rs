@@ -4,9 +4,18 @@
 //! of its own and no tokio: the run loops wait on a socket, a timer or a command channel, feed the sans-IO machines
 //! of `switchboard-protocol`, drain their outputs and write. Adapters supply the runtime (`switchboard-smol`,
 //! `switchboard-async-std`).
+//!
+//! - [`http`]: the HTTP/1.1 front's sans-IO parts (request heads, responses, errors, routes).
+//! - [`upgrade`]: the WebSocket opening handshake.
+//! - [`memory`]: an in-memory duplex transport for tests.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod deadline;
+pub mod http;
+pub mod memory;
 pub mod runtime;
+pub mod signal;
+pub mod upgrade;
 
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};
