@@ -19,6 +19,7 @@ extern crate std;
 pub mod backoff;
 pub mod calls;
 pub mod rng;
+pub mod server;
 pub mod time;
 pub mod timer;
 pub mod wire;
