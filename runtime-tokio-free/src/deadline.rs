@@ -1,4 +1,4 @@
-//! Racing a future against a deadline or a [`Trigger`](crate::signal::Trigger), on any [`Runtime`].
+//! Racing a future against a deadline or a [`Trigger`], on any [`Runtime`].
 
 use std::future::Future;
 

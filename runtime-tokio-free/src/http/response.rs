@@ -59,6 +59,15 @@ impl Response {
 
     /// The response as bytes on the wire. `keep_alive` chooses the `Connection` header.
     pub fn to_bytes(&self, keep_alive: bool) -> Vec<u8> {
+        self.encode(keep_alive, true)
+    }
+
+    /// The response to a `HEAD` request: the same head (with the body's `Content-Length`), no body.
+    pub fn head_bytes(&self, keep_alive: bool) -> Vec<u8> {
+        self.encode(keep_alive, false)
+    }
+
+    fn encode(&self, keep_alive: bool, with_body: bool) -> Vec<u8> {
         let mut head = String::with_capacity(128);
         let _ = write!(
             head,
@@ -76,7 +85,9 @@ impl Response {
             "Connection: close\r\n\r\n"
         });
         let mut out = head.into_bytes();
-        out.extend_from_slice(&self.body);
+        if with_body {
+            out.extend_from_slice(&self.body);
+        }
         out
     }
 }
@@ -116,6 +127,8 @@ mod tests {
             text,
             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: keep-alive\r\n\r\n{\"a\":1}"
         );
+        let head = String::from_utf8(r.head_bytes(true)).unwrap();
+        assert!(head.ends_with("Content-Length: 7\r\nConnection: keep-alive\r\n\r\n"));
         let text =
             String::from_utf8(Response::error(&ApiError::not_found()).to_bytes(false)).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
