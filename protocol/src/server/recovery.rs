@@ -108,7 +108,7 @@ impl Hub {
                 replay.push(frame);
             }
         }
-        if bytes > self.config.max_queued_bytes {
+        if recovered == Some(true) && bytes > self.config.max_queued_bytes {
             return Ok(Subscribed {
                 offset,
                 recovered: Some(false),
