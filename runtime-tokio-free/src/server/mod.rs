@@ -58,6 +58,9 @@ use crate::signal::Trigger;
 use driver::Shared;
 
 /// A running server. Cheap to clone: clones share the hub.
+///
+/// Dropping the handles does not stop it (its accept loops and connections hold it): call [`Server::shutdown`]
+/// (or [`Server::stop_listening`]) to end it.
 pub struct Server<R: Runtime> {
     shared: Arc<Shared<R>>,
     listeners: Arc<listener::Listeners>,
