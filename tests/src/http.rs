@@ -195,8 +195,9 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> HttpConn<R, S> {
         self.buf.extend_from_slice(&chunk[..n]);
     }
 
-    /// Whether the server has closed the connection (reads end of stream within the step timeout).
-    pub async fn is_closed_by_server(&mut self) -> bool {
+    /// Whether the server has closed the connection (reads end of stream within the step timeout). The client
+    /// then closes its side too, as a real one would.
+    pub async fn is_closed_by_server(mut self) -> bool {
         let mut chunk = [0u8; 64];
         let runtime = self.runtime.clone();
         matches!(

@@ -68,12 +68,10 @@ pub(crate) async fn serve<R, S>(
             Read::Request(head, body) => (head, body),
             Read::Error(error) => {
                 shared.metrics.count(error.status);
-                let _ = write_all(
-                    &shared,
-                    &mut stream,
-                    &Response::error(&error).to_bytes(false),
-                )
-                .await;
+                let answer = Response::error(&error).to_bytes(false);
+                if write_all(&shared, &mut stream, &answer).await.is_ok() {
+                    linger_close(&shared, &mut stream).await;
+                }
                 return;
             }
             Read::Gone => return,
@@ -250,6 +248,32 @@ where
         .flatten()?;
     buf.extend_from_slice(&chunk[..n]);
     Some(n)
+}
+
+/// Most bytes of an unread request discarded by [`linger_close`].
+const MAX_LINGER_BYTES: usize = 2 * 1024 * 1024;
+
+/// Ends our direction (FIN) after an error answer sent before the request was fully read, then reads and discards
+/// what the client still sends (bounded in time and bytes), so the unread rest of its request does not make the
+/// kernel reset the connection and destroy the answer before the client reads it.
+async fn linger_close<R, S>(shared: &Shared<R>, stream: &mut S)
+where
+    R: Runtime,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = stream.close().await;
+    let deadline = shared.runtime.now() + shared.config.close_timeout;
+    let drain = async {
+        let mut scratch = [0u8; 8192];
+        let mut total = 0usize;
+        while let Ok(n) = stream.read(&mut scratch).await {
+            total += n;
+            if n == 0 || total > MAX_LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = with_deadline(&shared.runtime, deadline, drain).await;
 }
 
 /// Writes and flushes, bounded by `handshake_timeout`.

@@ -324,7 +324,7 @@ pub async fn idle_connections_time_out<R: Runtime>(rt: R) {
             ..test_config()
         };
         let (server, addr) = start(&rt, config).await;
-        let mut silent = HttpConn::connect(&rt, addr).await;
+        let silent = HttpConn::connect(&rt, addr).await;
         assert!(silent.is_closed_by_server().await);
         let mut half = HttpConn::connect(&rt, addr).await;
         half.send_raw(b"GET /health HTTP/1.1\r\nHost: t\r\n").await;
