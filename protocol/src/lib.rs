@@ -16,8 +16,13 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod backoff;
 pub mod calls;
+pub mod client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod http;
 pub mod rng;
 pub mod server;
 pub mod time;

@@ -126,7 +126,7 @@ pub fn write_iso8601_millis(out: &mut impl fmt::Write, unix_millis: u64) -> fmt:
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar (Howard Hinnant's algorithm,
 /// restricted to non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
@@ -137,6 +137,19 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) in the proleptic Gregorian calendar → days since 1970-01-01 (negative before it); the inverse
+/// of [`civil_from_days`] (Howard Hinnant's `days_from_civil`). `month` is 1 to 12 and `day` 1 to 31; the caller
+/// checks that the day exists in the month. Used to read HTTP dates (`http::retry_after`).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = i64::from((month + 9) % 12); // March = 0 … February = 11
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
 }
 
 /// Unix seconds as a float (`1700000000.123`), the timestamp shape of the channel-payload dialect's errors.
@@ -175,6 +188,12 @@ mod tests {
         assert_eq!(prev, (1970, 1, 1));
         for day in 1..=(MAX_ISO8601_UNIX_MILLIS / 86_400_000) {
             let (y, m, d) = civil_from_days(day);
+            // ... and `days_from_civil` takes every one of them back to its day number.
+            assert_eq!(
+                days_from_civil(y as i64, m as u32, d as u32),
+                day as i64,
+                "{y}-{m}-{d}"
+            );
             let (py, pm, pd) = prev;
             let month_len = match pm {
                 1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -193,6 +212,24 @@ mod tests {
             prev = (y, m, d);
         }
         assert_eq!(prev, (9999, 12, 31));
+    }
+
+    /// Known answers from Python's `calendar.timegm(...) // 86400`, including days before 1970.
+    #[test]
+    fn days_from_civil_known_values() {
+        let cases: &[((i64, u32, u32), i64)] = &[
+            ((1970, 1, 1), 0),
+            ((1969, 12, 31), -1),
+            ((1600, 1, 1), -135_140),
+            ((1994, 11, 6), 9_075),
+            ((2000, 2, 29), 11_016),
+            ((2000, 3, 1), 11_017),
+            ((2038, 1, 19), 24_855),
+            ((9999, 12, 31), 2_932_896),
+        ];
+        for &((y, m, d), want) in cases {
+            assert_eq!(days_from_civil(y, m, d), want, "{y}-{m}-{d}");
+        }
     }
 
     #[test]

@@ -84,6 +84,9 @@ mod channel_payload;
 mod config;
 mod conn;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
+pub mod fuzz;
 mod heartbeat;
 mod history;
 mod inputs;

@@ -40,6 +40,11 @@ impl Action {
 }
 
 /// The channel patterns a connection may act on, one list per [`Action`]. [`Default`] allows everything.
+///
+/// A pattern is a channel name whose `/`-separated segments may be `*` (exactly one segment) or, as the last
+/// segment, `**` (one or more segments: the rest of the name); `**` anywhere else matches nothing. So `projects/*`
+/// matches `projects/p1` but not `projects/p1/logs`; `projects/**` matches both but not `projects`; `**` matches
+/// every channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permissions {
     /// `patterns[action.index()]`.
@@ -62,7 +67,7 @@ impl Permissions {
         }
     }
 
-    /// One pattern list per action (see the [module docs](self) for the pattern syntax).
+    /// One pattern list per action (see [`Permissions`] for the pattern syntax).
     pub fn from_patterns(
         subscribe: Vec<String>,
         publish: Vec<String>,
@@ -93,7 +98,7 @@ impl Default for Permissions {
     }
 }
 
-/// Whether `pattern` matches `channel`, segment by segment.
+/// Whether `pattern` matches `channel`, segment by segment (syntax: [`Permissions`]).
 pub fn pattern_matches(pattern: &str, channel: &str) -> bool {
     let mut pat = pattern.split('/');
     let mut name = channel.split('/');

@@ -1,0 +1,245 @@
+//! The application's commands. Each takes `now`, queues its work and returns at once; none fails for want of
+//! draining or because of the network (those end the request with an event instead).
+
+use alloc::string::String;
+use core::time::Duration;
+use serde_json::{Map, Value};
+
+use super::Client;
+use super::error::{ClientError, UsageError};
+use super::event::HandlerError;
+use super::output::Output;
+use super::requests::{Kind, ServerRequestKind};
+use super::state::Happening;
+use crate::time::Timestamp;
+use crate::wire::{ChannelName, ClientFrame, ClientMessage, MessageId};
+
+/// Types [`Client::request`] refuses: the answers, and the requests whose bookkeeping needs their own command.
+const RESERVED_TYPES: [&str; 5] = [
+    "subscribe",
+    "unsubscribe",
+    "serve",
+    "server_response",
+    "server_pong",
+];
+
+impl Client {
+    /// Sends any request: `ping`, `create_session`, or a type the server's application registered. Answered by
+    /// [`Response`](super::ClientEvent::Response) or [`RequestFailed`](super::ClientEvent::RequestFailed) with the
+    /// returned id. `timeout` defaults to [`ClientConfig::request_timeout`](super::ClientConfig::request_timeout)
+    /// and runs from now, offline time included; `Duration::MAX` never times out.
+    pub fn request(
+        &mut self,
+        now: Timestamp,
+        request_type: &str,
+        data: Map<String, Value>,
+        timeout: Option<Duration>,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        if request_type.is_empty() || RESERVED_TYPES.contains(&request_type) {
+            return Err(UsageError::ReservedType {
+                type_name: String::from(request_type),
+            }
+            .into());
+        }
+        let message = ClientMessage::Custom {
+            type_name: String::from(request_type),
+            data,
+        };
+        self.issue(now, message, Kind::Plain, timeout)
+    }
+
+    /// Subscribes to a channel. From the moment the `subscribe` goes out, the machine keeps the channel
+    /// subscribed across reconnects, recovering missed events with `since`, until [`unsubscribe`](Self::unsubscribe)
+    /// or until the server refuses it. Subscribing again to a wanted channel resumes from the last position seen.
+    pub fn subscribe(&mut self, now: Timestamp, channel: &str) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        let since = self.subscriptions.since(&channel);
+        let message = ClientMessage::Subscribe {
+            channel: channel.clone(),
+            since,
+        };
+        self.issue(now, message, Kind::Subscribe(channel), None)
+    }
+
+    /// Unsubscribes: once the `unsubscribe` goes out, no more events of the channel are delivered and its position
+    /// is forgotten.
+    pub fn unsubscribe(&mut self, now: Timestamp, channel: &str) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        let message = ClientMessage::Unsubscribe {
+            channel: channel.clone(),
+        };
+        self.issue(now, message, Kind::Unsubscribe(channel), None)
+    }
+
+    /// Publishes an event (any JSON value but `null`); `retain` makes it the channel's state.
+    pub fn publish(
+        &mut self,
+        now: Timestamp,
+        channel: &str,
+        event: Value,
+        retain: bool,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        if event.is_null() {
+            return Err(UsageError::NullEvent.into());
+        }
+        let message = ClientMessage::Publish {
+            channel,
+            event,
+            retain,
+        };
+        self.issue(now, message, Kind::Plain, None)
+    }
+
+    /// Asks for a channel's retained state (`get_state_res`: epoch, offset, state).
+    pub fn get_state(&mut self, now: Timestamp, channel: &str) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        self.issue(now, ClientMessage::GetState { channel }, Kind::Plain, None)
+    }
+
+    /// Calls a method on whoever serves the channel (`call_res` with the result, or an `error`).
+    pub fn call(
+        &mut self,
+        now: Timestamp,
+        channel: &str,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        let message = ClientMessage::Call {
+            channel,
+            method: String::from(method),
+            params,
+        };
+        self.issue(now, message, Kind::Plain, None)
+    }
+
+    /// Serves a channel: the server routes its `call`s here as [`CallRequest`](super::ClientEvent::CallRequest)s.
+    /// The machine re-registers it on every connection until the server refuses it.
+    pub fn serve(&mut self, now: Timestamp, channel: &str) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        let message = ClientMessage::Serve {
+            channel: channel.clone(),
+        };
+        self.issue(now, message, Kind::Serve(channel), None)
+    }
+
+    /// Opens a session on the server (`create_session_res` with its id). Sessions end with the connection.
+    pub fn create_session(
+        &mut self,
+        now: Timestamp,
+        metadata: Option<Value>,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        self.issue(
+            now,
+            ClientMessage::CreateSession { metadata },
+            Kind::Plain,
+            None,
+        )
+    }
+
+    /// Closes a session.
+    pub fn close_session(
+        &mut self,
+        now: Timestamp,
+        session_id: &str,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let message = ClientMessage::CloseSession {
+            session_id: String::from(session_id),
+        };
+        self.issue(now, message, Kind::Plain, None)
+    }
+
+    /// Answers a [`ServerRequest`](super::ClientEvent::ServerRequest) or
+    /// [`CallRequest`](super::ClientEvent::CallRequest) of the open connection with a `server_response`.
+    ///
+    /// For a call, `Ok(result)` is sent as `{result}` and `Err(e)` as `{error: {code, message}}`, which the server
+    /// hands the caller as `call_res` or `error`. For other requests, an `Ok` object is sent as the `data` (with
+    /// `response_type` set to the request type unless present), another `Ok` value as `{response_type, result}`,
+    /// and `Err(e)` as `{response_type, error: {code, message}}`.
+    pub fn respond(
+        &mut self,
+        now: Timestamp,
+        id: &MessageId,
+        result: Result<Value, HandlerError>,
+    ) -> Result<(), ClientError> {
+        self.ensure_live()?;
+        // Forget what the server has already given up on.
+        self.server_requests.expire(now);
+        let Some(kind) = self.server_requests.get(id) else {
+            return Err(UsageError::UnknownServerRequest { id: id.clone() }.into());
+        };
+        let data = response_data(kind, result);
+        let frame = ClientFrame {
+            message_id: id.clone(),
+            message: ClientMessage::ServerResponse { data },
+        }
+        .encode();
+        self.check_size(&frame)?;
+        self.server_requests.resolve(id);
+        self.outputs.push_back(Output::Transmit(frame));
+        Ok(())
+    }
+
+    /// Closes the client for good: the connection closes with 1000 (no reconnect), every pending request fails
+    /// with [`FailReason::Closed`](super::FailReason::Closed), and later commands are refused. Idempotent.
+    pub fn close(&mut self, now: Timestamp) {
+        self.apply(now, Happening::CloseRequested);
+    }
+}
+
+fn channel_name(name: &str) -> Result<ChannelName, UsageError> {
+    ChannelName::new(name).map_err(|reason| UsageError::InvalidChannel {
+        name: String::from(name),
+        reason,
+    })
+}
+
+/// The `data` of a `server_response`.
+pub(super) fn response_data(
+    kind: &ServerRequestKind,
+    result: Result<Value, HandlerError>,
+) -> Map<String, Value> {
+    let mut data = Map::new();
+    let error = |e: HandlerError| {
+        let mut inner = Map::new();
+        inner.insert(String::from("code"), Value::String(e.code));
+        inner.insert(String::from("message"), Value::String(e.message));
+        Value::Object(inner)
+    };
+    match (kind, result) {
+        (ServerRequestKind::Call, Ok(result)) => {
+            data.insert(String::from("result"), result);
+        }
+        (ServerRequestKind::Call, Err(e)) => {
+            data.insert(String::from("error"), error(e));
+        }
+        (ServerRequestKind::Other(request_type), result) => {
+            match result {
+                Ok(Value::Object(fields)) => data = fields,
+                Ok(result) => {
+                    data.insert(String::from("result"), result);
+                }
+                Err(e) => {
+                    data.insert(String::from("error"), error(e));
+                }
+            }
+            if !data.contains_key("response_type") {
+                data.insert(
+                    String::from("response_type"),
+                    Value::String(request_type.clone()),
+                );
+            }
+        }
+    }
+    data
+}

@@ -1,0 +1,223 @@
+//! What the client machine tells the application: [`ClientEvent`], and why requests fail ([`FailReason`]).
+
+use alloc::string::String;
+use core::time::Duration;
+use serde_json::{Map, Value};
+
+use crate::wire::{ChannelName, CloseCode, DecodeError, ErrorCode, MessageId, ServerMessage};
+
+/// Something the application should know about, out of [`Output::Event`](super::Output::Event).
+///
+/// Every id returned by a request command ends in exactly one [`Response`](Self::Response) or
+/// [`RequestFailed`](Self::RequestFailed).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The server greeted a new connection; commands flow again. Comes before the machine's resubscriptions and the
+    /// offline queue go out.
+    Connected {
+        /// The connection's name in the server's registry (the `caller` other clients' handlers see).
+        app_id: String,
+    },
+    /// A request was answered.
+    Response {
+        /// The request's id.
+        id: MessageId,
+        /// The answer: the request's `<type>_res` message (never [`ServerMessage::Error`], which is a
+        /// [`RequestFailed`](Self::RequestFailed)).
+        message: ServerMessage,
+    },
+    /// A request ended without an answer, or with an `error`.
+    RequestFailed {
+        /// The request's id.
+        id: MessageId,
+        /// Why.
+        reason: FailReason,
+    },
+    /// An event on a subscribed channel. Per channel and epoch, offsets strictly increase and none is delivered
+    /// twice, across reconnects too.
+    ChannelEvent {
+        /// The channel.
+        channel: ChannelName,
+        /// The channel's epoch: a new epoch means its history started afresh.
+        epoch: String,
+        /// The event's offset.
+        offset: u64,
+        /// The event.
+        event: Value,
+    },
+    /// A resubscription could not recover the events missed while offline (`recovered: false`), or an event
+    /// arrived in a new epoch (the channel's history started afresh): some events are lost to this client. Fetch the
+    /// channel's state (`get_state`) to catch up; live events keep coming.
+    Resync {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// The server refused to re-establish a subscription on reconnect (e.g. `FORBIDDEN`); the channel is no longer
+    /// subscribed.
+    SubscriptionLost {
+        /// The channel.
+        channel: ChannelName,
+        /// The server's refusal.
+        reason: FailReason,
+    },
+    /// The server refused to re-establish a `serve` registration on reconnect; calls on the channel no longer come
+    /// here.
+    ServeLost {
+        /// The channel.
+        channel: ChannelName,
+        /// The server's refusal.
+        reason: FailReason,
+    },
+    /// A `server_request` other than a routed call. Answer with [`Client::respond`](super::Client::respond).
+    ServerRequest {
+        /// Its id, to pass to `respond`.
+        id: MessageId,
+        /// What is asked.
+        request_type: String,
+        /// The rest of its `data`.
+        data: Map<String, Value>,
+    },
+    /// A `call` routed to this client, on a channel it serves. Answer with
+    /// [`Client::respond`](super::Client::respond): `Ok(result)` or `Err(HandlerError)`.
+    CallRequest {
+        /// Its id, to pass to `respond`.
+        id: MessageId,
+        /// The served channel.
+        channel: ChannelName,
+        /// The method.
+        method: String,
+        /// The parameters (`null` when none).
+        params: Value,
+        /// The calling connection's `app_id`, when the server named it.
+        caller: Option<String>,
+    },
+    /// A `notification`.
+    Notification {
+        /// What kind.
+        notification_type: String,
+        /// Human text.
+        message: Option<String>,
+        /// Anything else.
+        additional_data: Option<Value>,
+    },
+    /// An `error` that answers no pending request: no `message_id` (about a frame the server could not read), or
+    /// one that is no longer pending (a late answer to a request that timed out).
+    ServerError {
+        /// The `message_id`, if any.
+        id: Option<MessageId>,
+        /// The code.
+        code: ErrorCode,
+        /// Human text.
+        message: String,
+        /// Details.
+        details: Option<Value>,
+    },
+    /// The connection is down; the machine will reconnect ([`Reconnecting`](Self::Reconnecting)) or give up
+    /// ([`GaveUp`](Self::GaveUp)). Requests in flight fail right after with [`FailReason::Disconnected`].
+    Disconnected {
+        /// The close code (4008 when the machine found the connection silent, 1006 when it dropped).
+        code: CloseCode,
+        /// The close reason.
+        reason: String,
+    },
+    /// The next connection attempt is scheduled.
+    Reconnecting {
+        /// Which retry of the current streak, from 1.
+        attempt: u32,
+        /// How long until [`Output::Connect`](super::Output::Connect).
+        delay: Duration,
+    },
+    /// The machine stopped for good: every pending request has failed with [`FailReason::Closed`].
+    GaveUp {
+        /// Why.
+        reason: GiveUpReason,
+    },
+    /// The server sent something the machine could not use; it was ignored.
+    ProtocolViolation {
+        /// What was wrong.
+        violation: Violation,
+    },
+}
+
+/// Why a request ended without a response.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FailReason {
+    /// No answer within its timeout, counted from the command.
+    TimedOut,
+    /// It was sent, and the connection dropped before the answer came. It is not re-sent: it may not be idempotent.
+    Disconnected,
+    /// The server answered with an `error`.
+    Error {
+        /// The code.
+        code: ErrorCode,
+        /// Human text.
+        message: String,
+        /// Details (e.g. `retry_after_ms` for `RATE_LIMITED`).
+        details: Option<Value>,
+    },
+    /// It was issued offline and the offline queue was full (by count or bytes).
+    QueueFull,
+    /// The client was closed, or gave up, before the request was answered.
+    Closed,
+}
+
+/// Why the machine gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// The server closed the connection with 1008 (policy violation, e.g. authentication).
+    PolicyViolation {
+        /// The close reason.
+        reason: String,
+    },
+    /// The driver reported a connect failure that retrying cannot fix ([`ConnectFailure::Rejected`]).
+    ///
+    /// [`ConnectFailure::Rejected`]: super::ConnectFailure::Rejected
+    Rejected {
+        /// The driver's description.
+        reason: String,
+    },
+    /// The backoff schedule ran out of attempts or time.
+    RetriesExhausted,
+}
+
+/// A server frame the machine ignored.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// It could not be decoded.
+    Undecodable(DecodeError),
+    /// A message that makes no sense now: anything but `connected` before the greeting, a second greeting, a
+    /// `server_request` without an id, or a client-side type.
+    Unexpected {
+        /// Its `type`.
+        type_name: String,
+    },
+    /// A `server_request` reusing the id of one still awaiting an answer.
+    DuplicateServerRequest {
+        /// The id.
+        id: MessageId,
+    },
+}
+
+/// A failed answer to a server request, for [`Client::respond`](super::Client::respond): sent as
+/// `{error: {code, message}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    /// A machine-readable code, e.g. `"NOT_FOUND"`.
+    pub code: String,
+    /// Human text.
+    pub message: String,
+}
+
+impl HandlerError {
+    /// An error with this code and message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        HandlerError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}

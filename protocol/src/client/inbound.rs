@@ -1,0 +1,201 @@
+//! What the server sends on an open connection, message by message: events through the subscription filter,
+//! answers to pending requests, server requests and calls, pings, notifications, errors.
+
+use alloc::format;
+use alloc::string::String;
+use serde_json::{Map, Value};
+
+use super::Client;
+use super::commands::response_data;
+use super::event::{ClientEvent, FailReason, HandlerError, Violation};
+use super::output::Output;
+use super::requests::{SERVER_REQUEST_TIMEOUT, ServerRequestKind};
+use super::subscriptions::Admission;
+use crate::time::Timestamp;
+use crate::wire::{
+    ChannelName, ClientFrame, ClientMessage, ErrorCode, MessageId, ServerFrame, ServerMessage,
+};
+
+impl Client {
+    /// Handles one decoded frame of the open connection.
+    pub(super) fn dispatch(&mut self, now: Timestamp, frame: ServerFrame) {
+        let ServerFrame {
+            message_id,
+            message,
+        } = frame;
+        match message {
+            ServerMessage::Event {
+                channel,
+                epoch,
+                offset,
+                event,
+            } => {
+                let admission = self.subscriptions.admit(&channel, &epoch, offset);
+                if admission == Admission::NewEpoch {
+                    self.emit(ClientEvent::Resync {
+                        channel: channel.clone(),
+                    });
+                }
+                if matches!(admission, Admission::Deliver | Admission::NewEpoch) {
+                    self.emit(ClientEvent::ChannelEvent {
+                        channel,
+                        epoch,
+                        offset,
+                        event,
+                    });
+                }
+            }
+            ServerMessage::ServerPing { timestamp } => self.pong(now, message_id, timestamp),
+            ServerMessage::ServerRequest { request_type, data } => {
+                self.server_request(now, message_id, request_type, data)
+            }
+            ServerMessage::Notification {
+                notification_type,
+                message,
+                additional_data,
+            } => self.emit(ClientEvent::Notification {
+                notification_type,
+                message,
+                additional_data,
+            }),
+            ServerMessage::Connected { .. } => self.violation(Violation::Unexpected {
+                type_name: String::from("connected"),
+            }),
+            ServerMessage::Error {
+                code,
+                message,
+                details,
+            } => match self.take_sent(message_id.as_ref()) {
+                Some((id, pending)) => self.fail(
+                    id,
+                    pending,
+                    FailReason::Error {
+                        code,
+                        message,
+                        details,
+                    },
+                ),
+                None if message_id.is_some() && message_id == self.auto_ping => {
+                    self.auto_ping = None;
+                }
+                None => self.emit(ClientEvent::ServerError {
+                    id: message_id,
+                    code,
+                    message,
+                    details,
+                }),
+            },
+            // Answers, and types this version does not know: they matter only as the answer to something pending.
+            answer => {
+                if message_id.is_some() && message_id == self.auto_ping {
+                    self.auto_ping = None;
+                } else if let Some((id, pending)) = self.take_sent(message_id.as_ref()) {
+                    self.complete(id, pending, answer);
+                }
+            }
+        }
+    }
+
+    /// The pending request an answer is for. Only requests on the wire can be answered; an id that matches
+    /// nothing is a late answer (the request timed out) or a bogus one, and is dropped.
+    fn take_sent(
+        &mut self,
+        id: Option<&MessageId>,
+    ) -> Option<(MessageId, super::requests::Pending)> {
+        let id = id?;
+        if !self.calls.get(id).is_some_and(|pending| pending.sent) {
+            return None;
+        }
+        let pending = self.calls.resolve(id)?;
+        Some((id.clone(), pending))
+    }
+
+    /// Answers a `server_ping` at once: `server_pong` with our clock and the ping's, under the ping's id.
+    fn pong(&mut self, now: Timestamp, id: Option<MessageId>, server_timestamp: u64) {
+        let message_id = match id {
+            Some(id) => id,
+            None => self.fresh_id(),
+        };
+        let frame = ClientFrame {
+            message_id,
+            message: ClientMessage::ServerPong {
+                timestamp: Some(now.as_millis()),
+                server_timestamp: Some(server_timestamp),
+            },
+        }
+        .encode();
+        self.outputs.push_back(Output::Transmit(frame));
+    }
+
+    /// A `server_request`: a routed call on a served channel becomes a `CallRequest`, anything else a
+    /// `ServerRequest`; both wait for [`Client::respond`]. A call on a channel this client does not serve is
+    /// refused at once with `NO_HANDLER`, so its caller does not wait out a timeout.
+    fn server_request(
+        &mut self,
+        now: Timestamp,
+        id: Option<MessageId>,
+        request_type: String,
+        mut data: Map<String, Value>,
+    ) {
+        let Some(id) = id else {
+            return self.violation(Violation::Unexpected {
+                type_name: String::from("server_request"),
+            });
+        };
+        self.server_requests.expire(now);
+        if self.server_requests.contains(&id) {
+            return self.violation(Violation::DuplicateServerRequest { id });
+        }
+        let deadline = now + SERVER_REQUEST_TIMEOUT;
+        if request_type == "call"
+            && let Some((channel, method)) = call_target(&data)
+        {
+            if !self.served.contains(&channel) {
+                let refusal = HandlerError::new(
+                    ErrorCode::NoHandler.as_str(),
+                    format!("this client does not serve {channel}"),
+                );
+                let data = response_data(&ServerRequestKind::Call, Err(refusal));
+                let frame = ClientFrame {
+                    message_id: id,
+                    message: ClientMessage::ServerResponse { data },
+                }
+                .encode();
+                self.outputs.push_back(Output::Transmit(frame));
+                return;
+            }
+            let params = data.remove("params").unwrap_or(Value::Null);
+            let caller = match data.remove("caller") {
+                Some(Value::String(caller)) => Some(caller),
+                _ => None,
+            };
+            let _ = self
+                .server_requests
+                .insert(id.clone(), deadline, ServerRequestKind::Call);
+            return self.emit(ClientEvent::CallRequest {
+                id,
+                channel,
+                method,
+                params,
+                caller,
+            });
+        }
+        let _ = self.server_requests.insert(
+            id.clone(),
+            deadline,
+            ServerRequestKind::Other(request_type.clone()),
+        );
+        self.emit(ClientEvent::ServerRequest {
+            id,
+            request_type,
+            data,
+        });
+    }
+}
+
+/// The channel and method of a routed call, when both are there and valid.
+fn call_target(data: &Map<String, Value>) -> Option<(ChannelName, String)> {
+    let channel = ChannelName::new(data.get("channel")?.as_str()?).ok()?;
+    let method = data.get("method")?.as_str()?;
+    Some((channel, String::from(method)))
+}
