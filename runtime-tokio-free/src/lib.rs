@@ -8,5 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod runtime;
+pub mod sdk;
 
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};
+pub use sdk::{ApiClient, ApiConfig, BlockingClient, ChannelsApi, HttpTransport};
