@@ -15,7 +15,7 @@
 //! | [`resource`] | [`ResourceClient`]: typed CRUD and paginated listing of one collection |
 //! | [`channels`] | [`ChannelsApi`]: publish, history as a stream, state, connections (PROTOCOL §7) |
 //! | [`watch`] | [`Watch`]: poll a resource until a terminal state |
-//! | [`bulk`] | [`bulk()`]: many calls, `max_concurrent` at once, a result per item |
+//! | [`bulk`](mod@bulk) | [`bulk()`]: many calls, `max_concurrent` at once, a result per item |
 //! | [`health`] | [`HealthReport`], [`HealthMonitor`]: callbacks on healthy/unhealthy transitions |
 //! | [`webhook`] | [`WebhookHandler`]: verify `X-Switchboard-Signature`, dispatch by event type |
 //! | [`blocking`] | [`BlockingClient`]: the same API, blocking |

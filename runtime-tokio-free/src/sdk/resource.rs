@@ -14,7 +14,7 @@
 //! Ids are percent-encoded as one path segment. Listing stops after a page shorter than `per_page`, once `total`
 //! items were fetched, or at [`max_items`](ResourceClient::max_items) ([`PagePaginator`]'s rules). The bulk
 //! variants ([`create_many`](ResourceClient::create_many), …) run up to `max_concurrent` calls at once and report
-//! per item ([`bulk`](super::bulk)).
+//! per item ([`bulk`](mod@super::bulk)).
 
 use std::collections::VecDeque;
 use std::fmt;
