@@ -18,13 +18,15 @@ use switchboard_protocol::http::{
 };
 use switchboard_runtime::Runtime;
 use switchboard_runtime::sdk::{
-    ApiClient, BlockingClient, CacheConfig, H1Config, HistoryError, HistoryQuery, INVALID_RESPONSE,
-    RateLimit, ResponseLimits, WatchError,
+    ApiClient, BlockingClient, CacheConfig, H1Config, H1Transport, HistoryError, HistoryQuery,
+    INVALID_RESPONSE, RateLimit, ResponseLimits, TlsConfig, WatchError,
 };
 
-use sdk_support::server::{http_date, query_map};
+use futures_rustls::rustls::pki_types::CertificateDer;
+use sdk_support::server::{http_date, query_map, self_signed};
 use sdk_support::{
     Backend, FakeServer, Reply, Seen, SurfAsyncStd, UreqAsyncStd, UreqSmol, client as make_client,
+    client_over as make_client_over,
 };
 
 macro_rules! suite {
@@ -58,7 +60,8 @@ suite!(
     keep_alive_reuses_connections_and_survives_idle_closes,
     chunked_and_oversized_bodies,
     bearer_token_and_default_headers,
-    https_is_refused_at_once,
+    https_with_a_trusted_certificate,
+    https_with_an_untrusted_certificate_is_refused_at_once,
     resource_crud_listing_and_bulk,
     bulk_publish_respects_max_concurrent,
     watch_until_terminal_with_callbacks,
@@ -493,7 +496,7 @@ fn every_error_class<B: Backend>() {
         let mut config = client.config().clone();
         config.base_url = format!("http://127.0.0.1:{port}");
         config.retry.max_attempts = 2;
-        let h1 = switchboard_runtime::sdk::H1Transport::new(rt.clone());
+        let h1 = H1Transport::new(rt.clone());
         let refused =
             ApiClient::with_shared_transport(rt.clone(), config, B::transport(h1)).unwrap();
         let err = refused.get::<Value>("/x").await.unwrap_err();
@@ -651,20 +654,36 @@ fn bearer_token_and_default_headers<B: Backend>() {
     });
 }
 
-fn https_is_refused_at_once<B: Backend>() {
+fn https_with_a_trusted_certificate<B: Backend>() {
     B::run(|rt| async move {
-        let server = FakeServer::start(&rt, |_: &Seen| ok_json(json!({}))).await;
-        let (_, _) = make_client::<B>(&rt, &server, H1Config::default(), |_| {});
-        let mut config = switchboard_runtime::sdk::ApiConfig::testing();
-        config.base_url = server.url().replace("http://", "https://");
-        let h1 = switchboard_runtime::sdk::H1Transport::new(rt.clone());
-        let client =
-            ApiClient::with_shared_transport(rt.clone(), config, B::transport(h1)).unwrap();
+        let (server_tls, cert) = self_signed();
+        let server =
+            FakeServer::start_tls(&rt, server_tls, |s: &Seen| ok_json(json!(s.index))).await;
+        let trust = TlsConfig::with_roots([CertificateDer::from(cert)]).unwrap();
+        let h1 = H1Transport::with_tls(rt.clone(), H1Config::default(), trust);
+        let client = make_client_over::<B>(&rt, &server.url(), h1.clone(), |_| {});
+        assert!(server.url().starts_with("https://127.0.0.1:"));
+        for i in 0..3 {
+            assert_eq!(client.get::<usize>("/tls").await.unwrap(), i);
+        }
+        // One TLS connection, kept alive.
+        assert_eq!((server.accepted(), h1.connections_opened()), (1, 1));
+    });
+}
+
+fn https_with_an_untrusted_certificate_is_refused_at_once<B: Backend>() {
+    B::run(|rt| async move {
+        let (server_tls, _) = self_signed();
+        let server = FakeServer::start_tls(&rt, server_tls, |_: &Seen| ok_json(json!({}))).await;
+        // Mozilla's roots do not include a fresh self-signed certificate.
+        let h1 = H1Transport::new(rt.clone());
+        let client = make_client_over::<B>(&rt, &server.url(), h1, |c| c.retry.max_attempts = 5);
         let err = client.get::<Value>("/x").await.unwrap_err();
         assert!(
-            matches!(&err, ApiError::Transport(m) if m.contains("https")),
+            matches!(&err, ApiError::Transport(m) if m.contains("TLS")),
             "{err:?}"
         );
+        // A certificate refusal would be refused again: not retried.
         assert_eq!(client.metrics().retries, 0);
         assert_eq!(server.requests(), 0);
     });

@@ -13,8 +13,9 @@
 //! answered it). Everything runs against one deadline: past `timeout` the exchange is dropped, connection and all,
 //! and the call fails with [`TransportError::Timeout`].
 //!
-//! `https://` endpoints fail with [`TransportError::Unsupported`]: this transport speaks plain HTTP/1.1 only
-//! (see `docs/DECISIONS.md`).
+//! `https://` endpoints get TLS from the `tls` module (feature `tls`, on by default: rustls with ring, trusting
+//! Mozilla's roots unless [`H1Transport::with_tls`] says otherwise). Built without the feature, they fail with
+//! [`TransportError::Unsupported`].
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use std::time::Duration;
 use futures_lite::{AsyncRead, AsyncReadExt};
 use switchboard_protocol::http::RequestParts;
 
+use super::connection::Connection;
 use super::endpoint::{Endpoint, Scheme};
 use super::h1_exchange::{ResponseLimits, exchange};
 use super::pool::{Pool, PoolConfig, PoolStats};
@@ -43,12 +45,14 @@ pub struct H1Config {
 pub struct H1Transport<R: Runtime> {
     runtime: R,
     config: H1Config,
-    shared: Arc<Shared<R::Tcp>>,
+    shared: Arc<Shared<Connection<R::Tcp>>>,
 }
 
 struct Shared<C> {
     pool: Mutex<Pool<C>>,
     dialled: AtomicU64,
+    #[cfg(feature = "tls")]
+    tls: std::sync::OnceLock<super::tls::TlsConfig>,
 }
 
 impl<R: Runtime> Clone for H1Transport<R> {
@@ -85,8 +89,18 @@ impl<R: Runtime> H1Transport<R> {
             shared: Arc::new(Shared {
                 pool: Mutex::new(Pool::new(config.pool)),
                 dialled: AtomicU64::new(0),
+                #[cfg(feature = "tls")]
+                tls: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// A transport whose `https://` connections trust what `tls` says (instead of Mozilla's roots).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(runtime: R, config: H1Config, tls: super::tls::TlsConfig) -> Self {
+        let transport = H1Transport::with_config(runtime, config);
+        let _ = transport.shared.tls.set(tls);
+        transport
     }
 
     /// The runtime it dials and sleeps with.
@@ -109,7 +123,7 @@ impl<R: Runtime> H1Transport<R> {
         self.pool().idle()
     }
 
-    fn pool(&self) -> MutexGuard<'_, Pool<R::Tcp>> {
+    fn pool(&self) -> MutexGuard<'_, Pool<Connection<R::Tcp>>> {
         self.shared
             .pool
             .lock()
@@ -121,11 +135,6 @@ impl<R: Runtime> H1Transport<R> {
         endpoint: &Endpoint,
         request: &RequestParts,
     ) -> Result<Response, TransportError> {
-        if endpoint.scheme() == Scheme::Https {
-            return Err(TransportError::Unsupported(
-                "https: this HTTP/1.1 transport has no TLS".into(),
-            ));
-        }
         loop {
             let (mut conn, reused) = match self.idle_connection(endpoint).await {
                 Some(conn) => (conn, true),
@@ -150,7 +159,7 @@ impl<R: Runtime> H1Transport<R> {
     }
 
     /// A pooled connection that is still open, if there is one.
-    async fn idle_connection(&self, endpoint: &Endpoint) -> Option<R::Tcp> {
+    async fn idle_connection(&self, endpoint: &Endpoint) -> Option<Connection<R::Tcp>> {
         loop {
             let now = self.runtime.now();
             let mut conn = self.pool().checkout(endpoint, now)?;
@@ -161,7 +170,27 @@ impl<R: Runtime> H1Transport<R> {
         }
     }
 
-    async fn dial(&self, endpoint: &Endpoint) -> Result<R::Tcp, TransportError> {
+    /// A new connection: TCP, then TLS for `https`.
+    async fn dial(&self, endpoint: &Endpoint) -> Result<Connection<R::Tcp>, TransportError> {
+        match endpoint.scheme() {
+            Scheme::Http => Ok(Connection::Plain(self.dial_tcp(endpoint).await?)),
+            #[cfg(feature = "tls")]
+            Scheme::Https => {
+                let tcp = self.dial_tcp(endpoint).await?;
+                let tls = self
+                    .shared
+                    .tls
+                    .get_or_init(super::tls::TlsConfig::webpki_roots);
+                tls.connect(endpoint, tcp).await
+            }
+            #[cfg(not(feature = "tls"))]
+            Scheme::Https => Err(TransportError::Unsupported(
+                "https: switchboard-runtime was built without its `tls` feature".into(),
+            )),
+        }
+    }
+
+    async fn dial_tcp(&self, endpoint: &Endpoint) -> Result<R::Tcp, TransportError> {
         let host = endpoint.host_port();
         let addrs =
             self.runtime

@@ -10,6 +10,7 @@
 //! | [`endpoint`] | [`Endpoint`]: the parsed base URL |
 //! | [`transport`] | [`HttpTransport`]: send one request, get one response; [`Response`], [`TransportError`] |
 //! | [`h1`], [`h1_exchange`], [`pool`] | [`H1Transport`]: HTTP/1.1 from `ureq-proto` over the runtime's TCP, keep-alive pool, size limits |
+//! | [`connection`], `tls` | [`Connection`]: plain or TLS; `TlsConfig` (feature `tls`, default): rustls with ring |
 //! | [`config`] | [`ApiConfig`]: presets, `SWITCHBOARD_*` environment, [`ConfigError`] |
 //! | [`api_client`] | [`ApiClient`]: JSON calls through cache → limiter → send → retry, with metrics |
 //! | [`resource`] | [`ResourceClient`]: typed CRUD and paginated listing of one collection |
@@ -47,12 +48,15 @@ pub mod blocking;
 pub mod bulk;
 pub mod channels;
 pub mod config;
+pub mod connection;
 pub mod endpoint;
 pub mod h1;
 pub mod h1_exchange;
 pub mod health;
 pub mod pool;
 pub mod resource;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 pub mod watch;
 pub mod webhook;
@@ -65,12 +69,15 @@ pub use channels::{
     ProjectConnections, Published,
 };
 pub use config::{ApiConfig, CacheConfig, ConfigError, RateLimit};
+pub use connection::Connection;
 pub use endpoint::{Endpoint, Scheme};
 pub use h1::{H1Config, H1Transport};
 pub use h1_exchange::ResponseLimits;
 pub use health::{HealthError, HealthMonitor, HealthMonitorHandle, HealthReport};
 pub use pool::{PoolConfig, PoolStats};
 pub use resource::ResourceClient;
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use transport::{HttpTransport, Response, TransportError};
 pub use watch::{Watch, WatchError};
 pub use webhook::{Dispatch, WebhookEvent, WebhookHandler, WebhookHandlerError};

@@ -84,6 +84,9 @@ pub enum TransportError {
     /// The connection failed while the request was being written or the response read (reset, closed early).
     #[error("connection failed: {0}")]
     Io(#[source] io::Error),
+    /// The TLS handshake was refused by TLS itself: an untrusted or mismatched certificate, no common protocol.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     /// The peer's bytes are not valid HTTP/1.1.
     #[error("invalid HTTP response: {0}")]
     Protocol(String),
@@ -108,7 +111,8 @@ pub enum TransportError {
 
 impl TransportError {
     /// Whether the same request might succeed if sent again: resolve, connect and I/O failures and timeouts. A
-    /// malformed or oversized response, an invalid request and an unsupported feature would fail the same way, so
+    /// malformed or oversized response, a refused TLS handshake, an invalid request and an unsupported feature would
+    /// fail the same way, so
     /// the client gives up on them at once.
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -164,6 +168,7 @@ mod tests {
             },
             TransportError::InvalidRequest("x".into()),
             TransportError::Unsupported("https".into()),
+            TransportError::Tls("unknown issuer".into()),
         ] {
             assert!(!e.is_retryable(), "{e}");
         }

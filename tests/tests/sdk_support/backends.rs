@@ -96,10 +96,20 @@ pub fn client<B: Backend>(
     h1_config: H1Config,
     tweak: impl FnOnce(&mut ApiConfig),
 ) -> (ApiClient<B::R>, H1Transport<B::R>) {
-    let mut config = ApiConfig::testing().with_base_url(server.url());
-    tweak(&mut config);
     let h1 = H1Transport::with_config(rt.clone(), h1_config);
-    let client = ApiClient::with_shared_transport(rt.clone(), config, B::transport(h1.clone()))
-        .expect("valid test config");
-    (client, h1)
+    (client_over::<B>(rt, &server.url(), h1.clone(), tweak), h1)
+}
+
+/// A client of `url` on backend `B` over the ureq-proto transport `h1`, from [`ApiConfig::testing`] changed by
+/// `tweak`.
+pub fn client_over<B: Backend>(
+    rt: &B::R,
+    url: &str,
+    h1: H1Transport<B::R>,
+    tweak: impl FnOnce(&mut ApiConfig),
+) -> ApiClient<B::R> {
+    let mut config = ApiConfig::testing().with_base_url(url);
+    tweak(&mut config);
+    ApiClient::with_shared_transport(rt.clone(), config, B::transport(h1))
+        .expect("valid test config")
 }

@@ -4,5 +4,5 @@
 pub mod backends;
 pub mod server;
 
-pub use backends::{Backend, SurfAsyncStd, UreqAsyncStd, UreqSmol, client};
+pub use backends::{Backend, SurfAsyncStd, UreqAsyncStd, UreqSmol, client, client_over};
 pub use server::{FakeServer, Reply, Seen};

@@ -1,7 +1,7 @@
 //! A fault-injecting HTTP/1.1 server for the SDK tests, on any [`Runtime`]: it binds 127.0.0.1:0, records every
 //! request, and answers what the test's handler says — a normal response, a chunked one, one after a delay, a
 //! connection reset in the middle of the body, a hang-up with no answer, or an answer followed by closing the
-//! connection. Dropping the [`FakeServer`] stops it: the listener and every connection task end.
+//! connection — over plain TCP or TLS. Dropping the [`FakeServer`] stops it: the listener and every connection task end.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_rustls::TlsAcceptor;
+use futures_rustls::rustls::ServerConfig;
 use futures_util::FutureExt;
 use serde_json::Value;
 use switchboard_runtime::{Runtime, TcpListen};
@@ -147,6 +149,7 @@ struct Counters {
 /// A running fake server (see the [module docs](self)).
 pub struct FakeServer {
     addr: SocketAddr,
+    scheme: &'static str,
     seen: Arc<Mutex<Vec<Seen>>>,
     counters: Arc<Counters>,
     stop: Option<oneshot::Sender<()>>,
@@ -158,6 +161,24 @@ impl FakeServer {
         rt: &R,
         handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> FakeServer {
+        FakeServer::start_with(rt, None, handler).await
+    }
+
+    /// [`start`](Self::start), speaking TLS with `tls` (the URL is then `https://127.0.0.1:port`).
+    pub async fn start_tls<R: Runtime>(
+        rt: &R,
+        tls: Arc<ServerConfig>,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> FakeServer {
+        FakeServer::start_with(rt, Some(tls), handler).await
+    }
+
+    async fn start_with<R: Runtime>(
+        rt: &R,
+        tls: Option<Arc<ServerConfig>>,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> FakeServer {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = rt
             .bind("127.0.0.1:0".parse().unwrap())
             .await
@@ -177,14 +198,19 @@ impl FakeServer {
                         return;
                     };
                     let connection = counters.accepted.fetch_add(1, Ordering::SeqCst);
-                    let task = serve(
-                        rt2.clone(),
-                        stream,
-                        connection,
-                        handler.clone(),
-                        seen.clone(),
-                        counters.clone(),
-                    );
+                    let (rt3, handler, seen, counters) =
+                        (rt2.clone(), handler.clone(), seen.clone(), counters.clone());
+                    let tls = tls.clone();
+                    let task = async move {
+                        match tls {
+                            None => serve(rt3, stream, connection, handler, seen, counters).await,
+                            Some(config) => {
+                                if let Ok(stream) = TlsAcceptor::from(config).accept(stream).await {
+                                    serve(rt3, stream, connection, handler, seen, counters).await;
+                                }
+                            }
+                        }
+                    };
                     rt2.spawn(Box::pin(until_stopped(task, stop.clone())));
                 }
             }
@@ -192,15 +218,16 @@ impl FakeServer {
         rt.spawn(Box::pin(until_stopped(accept_loop, stop)));
         FakeServer {
             addr,
+            scheme,
             seen,
             counters,
             stop: Some(stop_tx),
         }
     }
 
-    /// `http://127.0.0.1:port`.
+    /// `http://127.0.0.1:port` (`https` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Every request so far, in arrival order.
@@ -240,9 +267,9 @@ async fn until_stopped(
 }
 
 /// Answers requests on one connection until the client closes it or a reply ends it.
-async fn serve<R: Runtime>(
+async fn serve<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     rt: R,
-    mut stream: R::Tcp,
+    mut stream: S,
     connection: usize,
     handler: Arc<Handler>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -312,7 +339,11 @@ async fn serve<R: Runtime>(
 }
 
 /// Writes `reply`; returns whether the connection stays open.
-async fn write_reply<R: Runtime>(rt: &R, stream: &mut R::Tcp, reply: Reply) -> bool {
+async fn write_reply<R: Runtime, S: AsyncWrite + Unpin>(
+    rt: &R,
+    stream: &mut S,
+    reply: Reply,
+) -> bool {
     let mut reply = reply;
     let mut close_after = false;
     loop {
@@ -413,4 +444,25 @@ pub fn http_date(t: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost: the server's TLS config and the certificate (DER) for the
+/// client to trust.
+pub fn self_signed() -> (Arc<ServerConfig>, Vec<u8>) {
+    use futures_rustls::rustls::crypto::ring::default_provider;
+    use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("generate a certificate");
+    let cert: CertificateDer<'static> = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .expect("a valid certificate and key");
+    (Arc::new(config), cert.to_vec())
 }
