@@ -23,7 +23,9 @@
 //!
 //! Every call fails with the core's [`ApiError`]: the class of an error status, [`ApiError::Transport`] or
 //! [`ApiError::Timeout`] when there was no response. A 2xx response whose body is not the JSON the caller asked
-//! for is [`ApiError::Other`] with its status, the code [`INVALID_RESPONSE`] and serde's message.
+//! for is [`ApiError::Other`] with its status, the code [`INVALID_RESPONSE`] and serde's message. A request body that
+//! cannot be encoded as JSON (a map with non-string keys) fails before anything is sent, as
+//! [`ApiError::Transport`] with serde's message.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
