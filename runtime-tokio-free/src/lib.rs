@@ -16,9 +16,11 @@ pub mod deadline;
 pub mod http;
 pub mod memory;
 pub mod runtime;
+pub mod sdk;
 pub mod server;
 pub mod signal;
 pub mod upgrade;
 
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};
+pub use sdk::{ApiClient, ApiConfig, BlockingClient, ChannelsApi, HttpTransport};
 pub use server::{Server, ServerConfig};

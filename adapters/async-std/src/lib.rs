@@ -2,8 +2,14 @@
 //!
 //! Switchboard on [async-std](https://docs.rs/async-std) (discontinued upstream; kept for its users): the [`Runtime`] implementation (clock, timers, spawning, TCP).
 //! WebSocket framing is async-tungstenite's runtime-neutral API, used by `switchboard-runtime` over these streams.
+//!
+//! Feature `surf`: the `surf_backend` module, a surf `HttpClient` over the SDK's HTTP/1.1 transport and an SDK transport over
+//! surf.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+#[cfg(feature = "surf")]
+pub mod surf_backend;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};

@@ -1,0 +1,113 @@
+//! TLS for `https://` endpoints (feature `tls`, on by default): rustls through `futures-rustls` (futures-io, no
+//! tokio), ring for the cryptography.
+//!
+//! [`TlsConfig::webpki_roots`] trusts Mozilla's root certificates (the `webpki-roots` crate, compiled in, so no
+//! system store is read and behaviour is the same on every machine); [`TlsConfig::with_roots`] trusts only the
+//! certificates given (a private CA, a test server); [`TlsConfig::from_client_config`] takes any rustls
+//! configuration. The server name checked is the endpoint's host, a DNS name or an IP address.
+//!
+//! A handshake refused by TLS itself (an untrusted or mismatched certificate, no common protocol) fails with
+//! [`TransportError::Tls`], which is not retried: it would fail the same way again.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_rustls::TlsConnector;
+use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+use super::connection::Connection;
+use super::endpoint::Endpoint;
+use super::transport::TransportError;
+
+/// Which servers a TLS connection trusts (see the [module docs](self)). Cheap to clone.
+#[derive(Clone)]
+pub struct TlsConfig {
+    client: Arc<ClientConfig>,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("alpn", &self.client.alpn_protocols)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Trusts Mozilla's root certificates.
+    pub fn webpki_roots() -> Self {
+        let roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        TlsConfig::from_roots(roots)
+    }
+
+    /// Trusts only `certificates` (DER), e.g. a private CA's.
+    pub fn with_roots(
+        certificates: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<Self, rustls::Error> {
+        let mut roots = RootCertStore::empty();
+        for certificate in certificates {
+            roots.add(certificate)?;
+        }
+        Ok(TlsConfig::from_roots(roots))
+    }
+
+    /// Uses a rustls client configuration as it is.
+    pub fn from_client_config(config: Arc<ClientConfig>) -> Self {
+        TlsConfig { client: config }
+    }
+
+    fn from_roots(roots: RootCertStore) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TlsConfig {
+            client: Arc::new(config),
+        }
+    }
+
+    /// Runs the TLS handshake over `tcp` for `endpoint`'s host.
+    pub(crate) async fn connect<T>(
+        &self,
+        endpoint: &Endpoint,
+        tcp: T,
+    ) -> Result<Connection<T>, TransportError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(endpoint.host().to_owned()).map_err(|e| {
+            TransportError::InvalidRequest(format!(
+                "{} is not a TLS server name: {e}",
+                endpoint.host()
+            ))
+        })?;
+        TlsConnector::from(Arc::clone(&self.client))
+            .connect(name, tcp)
+            .await
+            .map(|stream| Connection::Tls(Box::new(stream)))
+            .map_err(|e| classify(endpoint, e))
+    }
+}
+
+/// A failure of TLS itself (certificate, protocol) is [`TransportError::Tls`]; anything else (a reset during the
+/// handshake) is a connect failure, worth retrying.
+fn classify(endpoint: &Endpoint, error: io::Error) -> TransportError {
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+    {
+        TransportError::Tls(error.to_string())
+    } else {
+        TransportError::Connect {
+            addr: endpoint.host_port(),
+            source: error,
+        }
+    }
+}
