@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod runtime;
 
+pub use client::{Client, ClientOptions};
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};
