@@ -24,6 +24,7 @@ pub mod client;
 pub mod fuzzing;
 pub mod http;
 pub mod rng;
+pub mod server;
 pub mod time;
 pub mod timer;
 pub mod wire;

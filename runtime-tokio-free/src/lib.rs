@@ -4,11 +4,24 @@
 //! of its own and no tokio: the run loops wait on a socket, a timer or a command channel, feed the sans-IO machines
 //! of `switchboard-protocol`, drain their outputs and write. Adapters supply the runtime (`switchboard-smol`,
 //! `switchboard-async-std`).
+//!
+//! - [`client`]: the async [`Client`]: connects, reconnects and resubscribes in the background.
+//! - [`http`]: the HTTP/1.1 front's sans-IO parts (request heads, responses, errors, routes).
+//! - [`upgrade`]: the WebSocket opening handshake.
+//! - [`memory`]: an in-memory duplex transport for tests.
+//! - [`server`]: the [`Server`]: HTTP front, WebSocket dialects, the hub's driver, the app messaging API.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod deadline;
+pub mod http;
+pub mod memory;
 pub mod runtime;
+pub mod server;
+pub mod signal;
+pub mod upgrade;
 
 pub use client::{Client, ClientOptions};
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};
+pub use server::{Server, ServerConfig};

@@ -6,8 +6,11 @@
 #![deny(missing_docs)]
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use async_std::io::{Read, Write};
 use async_std::net::{TcpListener, TcpStream};
 use switchboard_protocol::time::Timestamp;
 use switchboard_runtime::{BoxFuture, Clock, Runtime, TcpListen};
@@ -28,7 +31,7 @@ impl AsyncStdRuntime {
 }
 
 impl Runtime for AsyncStdRuntime {
-    type Tcp = TcpStream;
+    type Tcp = AsyncStdTcp;
     type Listener = AsyncStdListener;
 
     fn now(&self) -> Timestamp {
@@ -51,11 +54,11 @@ impl Runtime for AsyncStdRuntime {
         Box::pin(async move { Ok(AsyncStdListener(TcpListener::bind(addr).await?)) })
     }
 
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<TcpStream>> {
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<AsyncStdTcp>> {
         Box::pin(async move {
             let stream = TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            Ok(stream)
+            Ok(AsyncStdTcp(stream))
         })
     }
 
@@ -72,18 +75,55 @@ impl Runtime for AsyncStdRuntime {
 pub struct AsyncStdListener(TcpListener);
 
 impl TcpListen for AsyncStdListener {
-    type Stream = TcpStream;
+    type Stream = AsyncStdTcp;
 
-    fn accept(&self) -> BoxFuture<'_, io::Result<(TcpStream, SocketAddr)>> {
+    fn accept(&self) -> BoxFuture<'_, io::Result<(AsyncStdTcp, SocketAddr)>> {
         Box::pin(async move {
             let (stream, peer) = self.0.accept().await?;
             stream.set_nodelay(true)?;
-            Ok((stream, peer))
+            Ok((AsyncStdTcp(stream), peer))
         })
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.0.local_addr()
+    }
+}
+
+/// An async-std TCP stream whose `poll_close` shuts down the write direction (sends FIN), as the drivers expect
+/// when they end a connection gracefully; async-std's own stream only flushes there.
+#[derive(Debug)]
+pub struct AsyncStdTcp(pub TcpStream);
+
+impl Read for AsyncStdTcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl Write for AsyncStdTcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures_lite::ready!(Pin::new(&mut self.0).poll_flush(cx))?;
+        Poll::Ready(match self.0.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        })
     }
 }
 
@@ -104,10 +144,13 @@ mod tests {
                 let (mut s, _) = listener.accept().await.unwrap();
                 let mut buf = [0u8; 5];
                 s.read_exact(&mut buf).await.unwrap();
+                // The client's close is a FIN: the next read is end of stream.
+                assert_eq!(s.read(&mut [0u8; 1]).await.unwrap(), 0);
                 tx.send(buf).await.unwrap();
             }));
             let mut c = rt.connect(addr).await.unwrap();
             c.write_all(b"hello").await.unwrap();
+            c.close().await.unwrap();
             let got = async_std::future::timeout(Duration::from_secs(10), rx.recv()).await;
             assert_eq!(got.ok().and_then(Result::ok), Some(*b"hello"));
             let before = rt.now();

@@ -1,0 +1,65 @@
+//! [`HubConfig`]: every limit and interval of the hub, with the defaults of PROTOCOL.md.
+
+use core::time::Duration;
+
+/// The hub's limits and intervals. [`Default`] gives the contract's defaults (PROTOCOL §1–§4); change fields with
+/// struct update syntax: `HubConfig { history_size: 10, ..HubConfig::default() }`.
+///
+/// Every limit is on by default. A zero `heartbeat` turns heartbeats (pings and the silence timeout) off; a zero
+/// `rate_per_sec` turns rate limiting off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubConfig {
+    /// How often a native connection gets a `server_ping` (default 25 s). The first ping of each connection comes at
+    /// a random point in `[heartbeat/2, heartbeat]` after open, to spread load after mass reconnects.
+    pub heartbeat: Duration,
+    /// How much longer than `heartbeat` a native connection may stay silent before it is closed with 4008
+    /// (default 10 s).
+    pub heartbeat_timeout: Duration,
+    /// Silence after which a project-stream or channel-payload connection is closed with 4008 (default `None`:
+    /// never). Those clients do not understand `server_ping`, so the hub never sends it to them; their liveness
+    /// comes from WebSocket pings, which the driver answers and reports through
+    /// [`Hub::handle_activity`](super::Hub::handle_activity).
+    pub edge_idle_timeout: Option<Duration>,
+    /// The largest text frame accepted (default 1 MiB); a bigger one closes the connection with 1009. Also the
+    /// largest event [`Hub::publish`](super::Hub::publish) accepts.
+    pub max_message_bytes: usize,
+    /// Events kept per channel for recovery and the history route (default 1000).
+    pub history_size: usize,
+    /// No kept event is older than this (default 300 s).
+    pub history_ttl: Duration,
+    /// How long a server request or a routed call waits for its answer (default 30 s).
+    pub request_timeout: Duration,
+    /// Messages per second a connection may send, on average (default 100).
+    pub rate_per_sec: u32,
+    /// Messages a connection may send at once after a quiet spell (default 200).
+    pub rate_burst: u32,
+    /// Channels one connection may subscribe to (default 1024).
+    pub max_subscriptions: usize,
+    /// Bytes handed to a connection's writer and not yet reported sent (default 4 MiB); over it, the connection is a
+    /// slow consumer and is closed with 1013.
+    pub max_queued_bytes: usize,
+    /// Sessions one connection may hold open at once (default 100).
+    pub max_sessions: usize,
+    /// Seeds every random choice: the epoch, app ids, message ids, session ids and the heartbeat spread.
+    pub seed: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            heartbeat: Duration::from_secs(25),
+            heartbeat_timeout: Duration::from_secs(10),
+            edge_idle_timeout: None,
+            max_message_bytes: 1024 * 1024,
+            history_size: 1000,
+            history_ttl: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
+            rate_per_sec: 100,
+            rate_burst: 200,
+            max_subscriptions: 1024,
+            max_queued_bytes: 4 * 1024 * 1024,
+            max_sessions: 100,
+            seed: 0,
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The hub's fuzzing entry point: [`hub_ops`] reads arbitrary bytes as a sequence of operations (opens in every
+//! dialect, frames that are valid, nearly valid or garbage, binary frames, closes, time, flushes, publishes, server
+//! requests, notifications, answers) and checks after each one that the hub is consistent and that closed
+//! connections left nothing behind. The only failure is a panic. A cargo-fuzz target is a one-line shim over it;
+//! the crate's own tests run it on random inputs.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+use serde_json::{Map, Value};
+
+use super::{ConnId, Dialect, Hub, HubConfig, HubEvent, HubOutput, NotifyTarget, Permissions};
+use crate::time::Timestamp;
+use crate::wire::{ChannelName, CloseCode, ErrorCode};
+
+/// Frames the fuzzer starts from; `{c}` is a channel, `{i}` an id, `{r}` the last server request's id.
+const TEMPLATES: &[&str] = &[
+    r#"{"type":"subscribe","message_id":"{i}","data":{"channel":"{c}"}}"#,
+    r#"{"type":"subscribe","message_id":"{i}","data":{"channel":"{c}","since":{"epoch":"{e}","offset":1}}}"#,
+    r#"{"type":"unsubscribe","message_id":"{i}","data":{"channel":"{c}"}}"#,
+    r#"{"type":"publish","message_id":"{i}","data":{"channel":"{c}","event":{"x":1},"retain":true}}"#,
+    r#"{"type":"get_state","message_id":"{i}","data":{"channel":"{c}"}}"#,
+    r#"{"type":"serve","message_id":"{i}","data":{"channel":"{c}"}}"#,
+    r#"{"type":"call","message_id":"{i}","data":{"channel":"{c}","method":"m"}}"#,
+    r#"{"type":"server_response","message_id":"{r}","data":{"result":1}}"#,
+    r#"{"type":"server_response","message_id":"{r}","data":{"error":{"code":"NOPE","message":"x"}}}"#,
+    r#"{"type":"create_session","message_id":"{i}"}"#,
+    r#"{"type":"close_session","message_id":"{i}","data":{"session_id":"{r}"}}"#,
+    r#"{"type":"ping","message_id":"{i}","data":{"timestamp":[1]}}"#,
+    r#"{"type":"server_pong","message_id":"{i}"}"#,
+    r#"{"type":"custom","message_id":"{i}","data":{}}"#,
+    r#"{"type":"ping"}"#,
+    r#"{"type":"cancel"}"#,
+    r#"{"type":"get_state"}"#,
+    r#"{"channel":"subscription","payload":{"action":"subscribe","channel":"{c}"}}"#,
+    r#"{"channel":"subscription","payload":{"action":"unsubscribe","channel":"{c}"}}"#,
+    r#"{"channel":"{c}","payload":{"y":2}}"#,
+];
+
+const CHANNELS: &[&str] = &[
+    "a",
+    "projects/p",
+    "b/c",
+    "a",
+    "projects/p",
+    "bad channel",
+    "",
+];
+
+/// Runs `data` as operations against a fresh hub. Panics if the hub panics or breaks an invariant.
+pub fn hub_ops(data: &[u8]) {
+    let config = HubConfig {
+        heartbeat: Duration::from_secs(5),
+        heartbeat_timeout: Duration::from_secs(5),
+        edge_idle_timeout: Some(Duration::from_secs(5)),
+        max_message_bytes: 512,
+        history_size: 4,
+        history_ttl: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(3),
+        rate_per_sec: 5,
+        rate_burst: 10,
+        max_subscriptions: 2,
+        max_queued_bytes: 2048,
+        max_sessions: 2,
+        seed: 1,
+    };
+    let mut now = Timestamp::from_millis(1_700_000_000_000);
+    let mut hub = Hub::new(config, now);
+    hub.register_custom_type("custom");
+    let mut conns: Vec<ConnId> = Vec::new();
+    let mut closed: Vec<ConnId> = Vec::new();
+    let mut last_request = String::from("none");
+    let mut customs: Vec<(ConnId, crate::wire::MessageId)> = Vec::new();
+    let mut bytes = data.iter().copied();
+    let mut next = move || bytes.next();
+    let mut id = 0u32;
+    while let Some(op) = next() {
+        let pick = |b: Option<u8>, conns: &[ConnId]| -> Option<ConnId> {
+            let b = usize::from(b.unwrap_or(0));
+            (!conns.is_empty()).then(|| conns[b % conns.len()])
+        };
+        match op % 16 {
+            0 | 1 => {
+                let dialect = match next().unwrap_or(0) % 6 {
+                    0..=2 => Dialect::Native,
+                    3 => Dialect::ChannelPayload,
+                    4 => Dialect::ProjectStream {
+                        project_id: String::from("p"),
+                        since: next().map(u64::from),
+                    },
+                    _ => Dialect::ProjectStream {
+                        project_id: String::from("bad id"),
+                        since: None,
+                    },
+                };
+                let permissions = if next().unwrap_or(0) % 8 == 0 {
+                    Permissions::deny_all()
+                } else {
+                    Permissions::allow_all()
+                };
+                conns.push(hub.handle_open(now, dialect, permissions));
+            }
+            2..=7 => {
+                let Some(conn) = pick(next(), &conns) else {
+                    continue;
+                };
+                let template = TEMPLATES[usize::from(next().unwrap_or(0)) % TEMPLATES.len()];
+                let channel = CHANNELS[usize::from(next().unwrap_or(0)) % CHANNELS.len()];
+                id += 1;
+                let mut text = template
+                    .replace("{c}", channel)
+                    .replace("{i}", &format!("{}", id % 7))
+                    .replace("{r}", &last_request)
+                    .replace("{e}", hub.epoch());
+                // Sometimes mangle it: cut it short or splice a byte in.
+                if op % 16 == 7 {
+                    let at = usize::from(next().unwrap_or(0)) % (text.len() + 1);
+                    let cut = text.char_indices().map(|(i, _)| i).find(|&i| i >= at);
+                    text.truncate(cut.unwrap_or(text.len()));
+                    if let Some(b) = next() {
+                        text.push(char::from(b));
+                    }
+                }
+                hub.handle_text(now, conn, &text);
+            }
+            8 => {
+                let Some(conn) = pick(next(), &conns) else {
+                    continue;
+                };
+                let len = usize::from(next().unwrap_or(0)) * 4;
+                let raw: Vec<u8> = (0..len.min(64)).filter_map(|_| next()).collect();
+                hub.handle_text(now, conn, &String::from_utf8_lossy(&raw));
+            }
+            9 => {
+                if let Some(conn) = pick(next(), &conns) {
+                    hub.handle_binary(now, conn, usize::from(next().unwrap_or(0) % 160) * 4);
+                }
+            }
+            10 => {
+                if let Some(conn) = pick(next(), &conns) {
+                    hub.handle_transport_closed(now, conn);
+                }
+            }
+            11 => {
+                now += Duration::from_millis(u64::from(next().unwrap_or(0)) * 10);
+                hub.handle_timeout(now);
+            }
+            12 => {
+                if let Some(conn) = pick(next(), &conns) {
+                    hub.handle_sent(conn, usize::from(next().unwrap_or(0)) * 16);
+                    hub.handle_activity(now, conn);
+                }
+            }
+            13 => {
+                let channel = CHANNELS[usize::from(next().unwrap_or(0)) % 3];
+                let event = match next().unwrap_or(0) % 3 {
+                    0 => Value::Null,
+                    1 => Value::String("x".repeat(600)),
+                    _ => Value::from(id),
+                };
+                if let Ok(channel) = ChannelName::new(channel) {
+                    let _ = hub.publish(now, &channel, event, op % 2 == 0);
+                    let _ = hub.history(now, &channel, next().map(u64::from), 3);
+                }
+            }
+            14 => {
+                if let Some(conn) = pick(next(), &conns) {
+                    let timeout = next().map(|b| Duration::from_millis(u64::from(b) * 20));
+                    let _ = hub.send_request(now, conn, "q", Map::new(), timeout);
+                }
+            }
+            _ if next().unwrap_or(0) % 2 == 0 => {
+                let target = match next().unwrap_or(0) % 3 {
+                    0 => pick(next(), &conns).map(NotifyTarget::App),
+                    1 => Some(NotifyTarget::Session(last_request.clone())),
+                    _ => Some(NotifyTarget::All {
+                        exclude: conns.iter().copied().take(1).collect(),
+                    }),
+                };
+                if let Some(target) = target {
+                    hub.notify(now, target, "n", None, None);
+                }
+            }
+            _ => match next().unwrap_or(0) % 16 {
+                0..=7 => {
+                    if let Some((conn, request)) = customs.pop() {
+                        let result = if id.is_multiple_of(2) {
+                            Ok(Map::new())
+                        } else {
+                            Err((ErrorCode::InternalError, String::from("x")))
+                        };
+                        hub.respond(now, conn, &request, "custom", result);
+                    }
+                }
+                8..=14 => {
+                    if let Some(conn) = pick(next(), &conns) {
+                        hub.close(now, conn, CloseCode::Normal, "bye");
+                    }
+                }
+                _ => hub.shutdown(now),
+            },
+        }
+        // Drain like a driver: remember what the next operations can refer to.
+        loop {
+            match hub.poll_output() {
+                HubOutput::Transmit { frame, .. } => {
+                    if (frame.contains("\"server_request\"") || frame.contains("session_id"))
+                        && let Some(found) = frame
+                            .split('"')
+                            .find(|part| part.len() == 36 && part.chars().nth(8) == Some('-'))
+                    {
+                        last_request = String::from(found);
+                    }
+                }
+                HubOutput::Close { conn, .. } => hub.handle_transport_closed(now, conn),
+                HubOutput::Event(HubEvent::Disconnected { conn, .. }) => {
+                    conns.retain(|&c| c != conn);
+                    customs.retain(|&(c, _)| c != conn);
+                    closed.push(conn);
+                }
+                HubOutput::Event(HubEvent::CustomRequest {
+                    conn, message_id, ..
+                }) => customs.push((conn, message_id)),
+                HubOutput::Event(_) => {}
+                HubOutput::Timeout(_) => break,
+            }
+        }
+        if let Err(e) = hub.check_invariants() {
+            panic!("hub invariant broken: {e}");
+        }
+        for &conn in &closed {
+            assert!(!hub.holds_anything_of(conn), "hub still holds {conn}");
+        }
+        assert_eq!(hub.stats().connections, conns.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::{any, proptest};
+
+    proptest! {
+        /// Random operation sequences never panic the hub or break its invariants.
+        #[test]
+        fn random_operations_keep_the_hub_consistent(data in vec(any::<u8>(), 0..1500)) {
+            super::hub_ops(&data);
+        }
+    }
+
+    /// Long runs from fixed seeds: more operations per run than the proptest cases.
+    #[test]
+    fn long_seeded_runs() {
+        for seed in 0..4 {
+            let mut data = alloc::vec![0u8; 10_000];
+            crate::rng::Rng::from_seed(seed).fill_bytes(&mut data);
+            super::hub_ops(&data);
+        }
+    }
+}

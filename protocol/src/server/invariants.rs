@@ -1,0 +1,224 @@
+//! Self-checks for tests, the simulation and fuzzing: the hub's indexes agree with each other, and a closed
+//! connection has left no trace. Both walk everything, so call them between steps of a test, not in production.
+
+use alloc::format;
+use alloc::string::String;
+
+use super::Hub;
+use super::conn::{ConnId, InFlight};
+use super::routing::Pending;
+use super::timers::TimerKey;
+
+impl Hub {
+    /// Whether anything in the hub still refers to `conn`: the registry, an app id, a channel's subscribers or
+    /// server, a session, a pending request or call (as target or caller), a timer, or a pending clean-up. Outputs
+    /// already queued for the driver do not count.
+    pub fn holds_anything_of(&self, conn: ConnId) -> bool {
+        self.conns.contains(conn)
+            || self.app_ids.values().any(|&c| c == conn)
+            || self
+                .channels
+                .values()
+                .any(|ch| ch.subscribers.contains_key(&conn) || ch.server == Some(conn))
+            || self.sessions.by_id.values().any(|s| s.conn == conn)
+            || self.outstanding.iter().any(|(_, _, p)| match p {
+                Pending::Request { target } => *target == conn,
+                Pending::Call { target, caller, .. } => {
+                    *target == conn || caller.as_ref().is_some_and(|c| c.conn == conn)
+                }
+            })
+            || self.timers.iter().any(|(_, key)| key.conn() == Some(conn))
+            || self.outbox.doomed.iter().any(|&(c, _)| c == conn)
+    }
+
+    /// Checks that every index of the hub agrees with every other; the first disagreement found is the error.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if !self.outbox.doomed.is_empty() {
+            return Err(format!(
+                "{} closed connections not cleaned up",
+                self.outbox.doomed.len()
+            ));
+        }
+        if self.app_ids.len() != self.conns.len() {
+            return Err(format!(
+                "{} app ids for {} connections",
+                self.app_ids.len(),
+                self.conns.len()
+            ));
+        }
+        let mut expected_timers = 0;
+        for (id, c) in self.conns.iter() {
+            if self.app_ids.get(&c.app_id) != Some(&id) {
+                return Err(format!("{id}: app id {} not registered", c.app_id));
+            }
+            if c.closing {
+                return Err(format!("{id}: closing but still registered"));
+            }
+            if c.queued_bytes > self.config.max_queued_bytes {
+                return Err(format!(
+                    "{id}: {} bytes queued, over the limit",
+                    c.queued_bytes
+                ));
+            }
+            if c.subscriptions.len() > self.config.max_subscriptions {
+                return Err(format!("{id}: over max_subscriptions"));
+            }
+            if c.sessions.len() > self.config.max_sessions {
+                return Err(format!("{id}: over max_sessions"));
+            }
+            for name in &c.subscriptions {
+                let kind = self
+                    .channels
+                    .get(name)
+                    .and_then(|ch| ch.subscribers.get(&id));
+                if kind != Some(&c.kind()) {
+                    return Err(format!("{id}: subscribed to {name}, channel disagrees"));
+                }
+            }
+            for name in &c.serving {
+                if self.channels.get(name).and_then(|ch| ch.server) != Some(id) {
+                    return Err(format!("{id}: serves {name}, channel disagrees"));
+                }
+            }
+            for s in &c.sessions {
+                if self.sessions.by_id.get(s).map(|s| s.conn) != Some(id) {
+                    return Err(format!("{id}: session {s} not owned"));
+                }
+            }
+            for (request_id, in_flight) in &c.in_flight {
+                if let InFlight::Call { routed } = in_flight {
+                    let ok = matches!(
+                        self.outstanding.get(routed),
+                        Some(Pending::Call { caller: Some(caller), .. })
+                            if caller.conn == id && &caller.request_id == request_id
+                    );
+                    if !ok {
+                        return Err(format!("{id}: call {request_id} has no pending entry"));
+                    }
+                }
+            }
+            for routed in &c.outstanding {
+                if self.outstanding.get(routed).map(Pending::target) != Some(id) {
+                    return Err(format!("{id}: outstanding {routed} not pending to it"));
+                }
+            }
+            for (at, key) in [
+                (c.ping_at, TimerKey::Ping(id)),
+                (c.idle_at, TimerKey::Idle(id)),
+            ] {
+                if let Some(at) = at {
+                    expected_timers += 1;
+                    if !self
+                        .timers
+                        .iter()
+                        .any(|entry| entry.0 == at && entry.1 == key)
+                    {
+                        return Err(format!("{id}: timer {key:?} at {at} not armed"));
+                    }
+                }
+            }
+        }
+        for (routed, _, pending) in self.outstanding.iter() {
+            let target = pending.target();
+            if !self
+                .conns
+                .get(target)
+                .is_some_and(|c| c.outstanding.contains(routed))
+            {
+                return Err(format!(
+                    "pending {routed}: target {target} does not know it"
+                ));
+            }
+            if let Pending::Call {
+                caller: Some(caller),
+                ..
+            } = pending
+            {
+                let known = self
+                    .conns
+                    .get(caller.conn)
+                    .and_then(|c| c.in_flight.get(&caller.request_id));
+                if !matches!(known, Some(InFlight::Call { routed: r }) if r == routed) {
+                    return Err(format!(
+                        "pending {routed}: caller {} does not know it",
+                        caller.conn
+                    ));
+                }
+            }
+        }
+        for (sid, s) in &self.sessions.by_id {
+            if !self
+                .conns
+                .get(s.conn)
+                .is_some_and(|c| c.sessions.contains(sid))
+            {
+                return Err(format!("session {sid}: owner {} does not know it", s.conn));
+            }
+        }
+        for (name, ch) in &self.channels {
+            if ch.is_forgettable() {
+                return Err(format!("{name}: empty channel kept"));
+            }
+            let mut counts = [0usize; 3];
+            for (&id, &kind) in &ch.subscribers {
+                counts[kind.index()] += 1;
+                if !self
+                    .conns
+                    .get(id)
+                    .is_some_and(|c| c.subscriptions.contains(name))
+                {
+                    return Err(format!("{name}: subscriber {id} does not know it"));
+                }
+            }
+            if counts != ch.by_dialect {
+                return Err(format!(
+                    "{name}: dialect counts {:?} vs {counts:?}",
+                    ch.by_dialect
+                ));
+            }
+            if let Some(server) = ch.server
+                && !self
+                    .conns
+                    .get(server)
+                    .is_some_and(|c| c.serving.contains(name))
+            {
+                return Err(format!("{name}: server {server} does not know it"));
+            }
+            if ch.history.len() > self.config.history_size {
+                return Err(format!("{name}: history over history_size"));
+            }
+            let Some(mut next) = (ch.offset + 1).checked_sub(ch.history.len() as u64) else {
+                return Err(format!("{name}: more history than events"));
+            };
+            for e in ch.history.iter() {
+                if e.offset != next {
+                    return Err(format!(
+                        "{name}: history offsets not consecutive up to {}",
+                        ch.offset
+                    ));
+                }
+                next += 1;
+            }
+            if let Some(at) = ch.ttl_at {
+                expected_timers += 1;
+                let key = TimerKey::HistoryTtl(name.clone());
+                if !self
+                    .timers
+                    .iter()
+                    .any(|entry| entry.0 == at && entry.1 == key)
+                {
+                    return Err(format!("{name}: history timer not armed"));
+                }
+            } else if !ch.history.is_empty() {
+                return Err(format!("{name}: history without an expiry timer"));
+            }
+        }
+        if self.timers.len() != expected_timers {
+            return Err(format!(
+                "{} timers armed, {expected_timers} owned",
+                self.timers.len()
+            ));
+        }
+        Ok(())
+    }
+}

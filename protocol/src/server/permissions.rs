@@ -1,0 +1,177 @@
+//! What a connection may do on which channels: [`Permissions`], set by the driver at the handshake (from the token)
+//! and checked by the hub on every `subscribe`, `publish`, `serve` and `call`. A refusal is `FORBIDDEN`.
+//!
+//! Permissions are data, not closures, so the hub stays `Debug`, comparable and deterministic. A pattern is a channel
+//! name whose `/`-separated segments may be `*` (exactly one segment) or, as the last segment, `**` (one or more
+//! segments: the rest of the name). `**` anywhere else matches nothing. So `projects/*` matches `projects/p1` but not
+//! `projects/p1/logs`; `projects/**` matches both but not `projects`; `**` matches every channel.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::wire::ChannelName;
+
+/// Something a connection does on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// `subscribe` (and reading the channel's state with `get_state`).
+    Subscribe,
+    /// `publish`.
+    Publish,
+    /// `serve`: answer `call`s on the channel.
+    Serve,
+    /// `call` (and the project-stream dialect's `cancel`, which is a call).
+    Call,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 4] = [
+        Action::Subscribe,
+        Action::Publish,
+        Action::Serve,
+        Action::Call,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The channel patterns a connection may act on, one list per [`Action`]. [`Default`] allows everything.
+///
+/// A pattern is a channel name whose `/`-separated segments may be `*` (exactly one segment) or, as the last
+/// segment, `**` (one or more segments: the rest of the name); `**` anywhere else matches nothing. So `projects/*`
+/// matches `projects/p1` but not `projects/p1/logs`; `projects/**` matches both but not `projects`; `**` matches
+/// every channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    /// `patterns[action.index()]`.
+    patterns: [Vec<String>; 4],
+}
+
+impl Permissions {
+    /// Every action on every channel (the default, for servers without authentication).
+    pub fn allow_all() -> Permissions {
+        let all = || vec![String::from("**")];
+        Permissions {
+            patterns: [all(), all(), all(), all()],
+        }
+    }
+
+    /// Nothing at all.
+    pub fn deny_all() -> Permissions {
+        Permissions {
+            patterns: [Vec::new(), Vec::new(), Vec::new(), Vec::new()],
+        }
+    }
+
+    /// One pattern list per action (see [`Permissions`] for the pattern syntax).
+    pub fn from_patterns(
+        subscribe: Vec<String>,
+        publish: Vec<String>,
+        serve: Vec<String>,
+        call: Vec<String>,
+    ) -> Permissions {
+        Permissions {
+            patterns: [subscribe, publish, serve, call],
+        }
+    }
+
+    /// The patterns for one action.
+    pub fn patterns(&self, action: Action) -> &[String] {
+        &self.patterns[action.index()]
+    }
+
+    /// Whether `action` on `channel` is allowed.
+    pub fn allows(&self, action: Action, channel: &ChannelName) -> bool {
+        self.patterns[action.index()]
+            .iter()
+            .any(|p| pattern_matches(p, channel))
+    }
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions::allow_all()
+    }
+}
+
+/// Whether `pattern` matches `channel`, segment by segment (syntax: [`Permissions`]).
+pub fn pattern_matches(pattern: &str, channel: &str) -> bool {
+    let mut pat = pattern.split('/');
+    let mut name = channel.split('/');
+    loop {
+        match (pat.next(), name.next()) {
+            (None, None) => return true,
+            (Some("**"), Some(_)) if pat.clone().next().is_none() => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(n)) if p == n => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::borrow::ToOwned;
+
+    #[test]
+    fn pattern_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("**", "a", true),
+            ("**", "a/b/c", true),
+            ("a", "a", true),
+            ("a", "b", false),
+            ("a", "a/b", false),
+            ("a/b", "a", false),
+            ("*", "a", true),
+            ("*", "a/b", false),
+            ("projects/*", "projects/p1", true),
+            ("projects/*", "projects/p1/logs", false),
+            ("projects/*", "projects", false),
+            ("projects/**", "projects/p1", true),
+            ("projects/**", "projects/p1/logs", true),
+            ("projects/**", "projects", false),
+            ("projects/**", "project/p1", false),
+            ("*/logs", "p1/logs", true),
+            ("*/logs", "p1/errs", false),
+            ("**/logs", "p1/logs", false),
+            ("a/**/c", "a/b/c", false),
+            ("", "a", false),
+        ];
+        for &(pattern, channel, want) in cases {
+            assert_eq!(
+                pattern_matches(pattern, channel),
+                want,
+                "{pattern} vs {channel}"
+            );
+        }
+    }
+
+    #[test]
+    fn actions_are_checked_separately() {
+        let p = Permissions::from_patterns(
+            vec!["projects/**".to_owned()],
+            vec!["projects/*/in".to_owned()],
+            vec![],
+            vec!["rpc/*".to_owned(), "projects/*".to_owned()],
+        );
+        let ch = |s: &str| ChannelName::new(s).unwrap();
+        assert!(p.allows(Action::Subscribe, &ch("projects/p1/in")));
+        assert!(p.allows(Action::Publish, &ch("projects/p1/in")));
+        assert!(!p.allows(Action::Publish, &ch("projects/p1")));
+        assert!(!p.allows(Action::Serve, &ch("projects/p1")));
+        assert!(p.allows(Action::Call, &ch("rpc/x")));
+        assert!(p.allows(Action::Call, &ch("projects/p1")));
+        assert!(!p.allows(Action::Subscribe, &ch("rpc/x")));
+        for action in Action::ALL {
+            assert!(Permissions::allow_all().allows(action, &ch("any/thing")));
+            assert!(!Permissions::deny_all().allows(action, &ch("any/thing")));
+        }
+        assert_eq!(Permissions::default(), Permissions::allow_all());
+        assert_eq!(p.patterns(Action::Serve), &[] as &[String]);
+    }
+}

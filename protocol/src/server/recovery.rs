@@ -1,0 +1,153 @@
+//! Subscribing, with recovery exactly as PROTOCOL §3 says, for every dialect.
+//!
+//! `subscribe` with `since: {epoch, offset: k}`:
+//! - the epoch is the hub's and every event after `k` up to the channel's offset is still kept and unexpired →
+//!   `recovered: true`, and those events follow the answer, in order, before any live event;
+//! - otherwise (another epoch, `k` ahead of the channel, or history no longer reaching back to `k + 1`) →
+//!   `recovered: false` and nothing is replayed;
+//! - no `since` → `recovered: null`, and the subscription starts at the current offset.
+//!
+//! The hub is one machine handling one input at a time, so the answer and the replay are queued before any later
+//! publish can queue a live event: no gap, no duplicate.
+//!
+//! One more case answers `recovered: false`: a replay that would not fit in the connection's outbound queue
+//! (`max_queued_bytes`, with [`ANSWER_ROOM`] bytes left for the answer). Sending it would close the connection as a
+//! slow consumer, and it would reconnect and ask for the same replay again, forever; instead it learns at once that it
+//! must catch up another way (`get_state`, the history route).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use serde_json::Value;
+
+use super::Hub;
+use super::conn::ConnId;
+use super::permissions::Action;
+use super::publish::event_frame;
+use super::reply::Refusal;
+use crate::time::Timestamp;
+use crate::wire::{ChannelName, ErrorCode, StreamPosition};
+
+/// Room kept in the outbound queue for the answer that precedes a replay.
+pub(crate) const ANSWER_ROOM: usize = 512;
+
+/// An accepted subscribe.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Subscribed {
+    /// The channel's offset: live events start after it.
+    pub(crate) offset: u64,
+    /// `subscribe_res.recovered`.
+    pub(crate) recovered: Option<bool>,
+    /// The events to send after the answer, encoded for the subscriber's dialect (only when `recovered` is
+    /// `Some(true)`).
+    pub(crate) replay: Vec<Arc<str>>,
+}
+
+impl Hub {
+    /// Subscribes `conn` to `name`, checking permission and `max_subscriptions`, and plans the replay.
+    pub(super) fn subscribe(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        name: &ChannelName,
+        since: Option<&StreamPosition>,
+    ) -> Result<Subscribed, Refusal> {
+        let max = self.config.max_subscriptions;
+        let ttl = self.config.history_ttl;
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Err(Refusal::new(ErrorCode::InternalError, "connection gone"));
+        };
+        if !c.permissions.allows(Action::Subscribe, name) {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                alloc::format!("not allowed to subscribe to {name}"),
+            ));
+        }
+        let already = c.subscriptions.contains(name);
+        if !already && c.subscriptions.len() >= max {
+            return Err(Refusal::new(
+                ErrorCode::TooManySubscriptions,
+                alloc::format!("this connection already has {max} subscriptions"),
+            ));
+        }
+        let kind = c.kind();
+        let ch = self.channels.entry(name.clone()).or_default();
+        ch.history.prune(now, ttl);
+        if already {
+            return Ok(Subscribed {
+                offset: ch.offset,
+                recovered: None,
+                replay: Vec::new(),
+            });
+        }
+        let (recovered, events) = match since {
+            None => (None, Vec::new()),
+            Some(pos)
+                if pos.epoch == self.epoch
+                    && ch.history.covers(pos.offset, ch.offset, now, ttl) =>
+            {
+                let events: Vec<(u64, Arc<Value>)> = ch
+                    .history
+                    .after(pos.offset, now, ttl)
+                    .map(|e| (e.offset, Arc::clone(&e.event)))
+                    .collect();
+                (Some(true), events)
+            }
+            Some(_) => (Some(false), Vec::new()),
+        };
+        ch.subscribe(conn, kind);
+        let offset = ch.offset;
+        c.subscriptions.insert(name.clone());
+        let queued = c.queued_bytes;
+        let mut replay = Vec::with_capacity(events.len());
+        let mut bytes = queued.saturating_add(ANSWER_ROOM);
+        for (offset, event) in &events {
+            if let Some(frame) =
+                event_frame(&mut self.rng, &self.epoch, now, kind, name, *offset, event)
+            {
+                bytes = bytes.saturating_add(frame.len());
+                replay.push(frame);
+            }
+        }
+        if recovered == Some(true) && bytes > self.config.max_queued_bytes {
+            return Ok(Subscribed {
+                offset,
+                recovered: Some(false),
+                replay: Vec::new(),
+            });
+        }
+        Ok(Subscribed {
+            offset,
+            recovered,
+            replay,
+        })
+    }
+
+    /// Sends a replay after the answer to its subscribe; stops if the connection closes.
+    pub(super) fn send_replay(&mut self, conn: ConnId, replay: Vec<Arc<str>>) {
+        for frame in replay {
+            if !self.send_frame(conn, frame) {
+                return;
+            }
+            self.counters.delivered += 1;
+        }
+    }
+
+    /// Unsubscribes `conn` from `name`, or `NOT_SUBSCRIBED`.
+    pub(super) fn unsubscribe(&mut self, conn: ConnId, name: &ChannelName) -> Result<(), Refusal> {
+        let removed = self
+            .conns
+            .get_mut(conn)
+            .is_some_and(|c| c.subscriptions.remove(name));
+        if !removed {
+            return Err(Refusal::new(
+                ErrorCode::NotSubscribed,
+                alloc::format!("not subscribed to {name}"),
+            ));
+        }
+        if let Some(ch) = self.channels.get_mut(name) {
+            ch.unsubscribe(conn);
+        }
+        self.forget_if_unused(name);
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! [`ServerConfig`]: the hub's limits plus the HTTP front's limits, timeouts and token verifier.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_protocol::server::HubConfig;
+
+use super::verifier::TokenVerifier;
+
+/// Everything a [`Server`](super::Server) is configured with. [`Default`] gives the contract's defaults.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The hub's limits and intervals (PROTOCOL §1–§4).
+    pub hub: HubConfig,
+    /// The largest request head (request line and headers) accepted; more is 431 (default 16 KiB).
+    pub max_head_bytes: usize,
+    /// The largest request body accepted; more is 413 (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// How long a new connection may take to send its first request head and body, and any request its body
+    /// (default 10 s). Past it the connection is dropped.
+    pub handshake_timeout: Duration,
+    /// How long a keep-alive HTTP connection may sit idle between requests (default 60 s).
+    pub idle_timeout: Duration,
+    /// How long a WebSocket writer keeps trying to deliver what was queued before a close, the close frame itself,
+    /// and waits for the peer's answering close (default 5 s).
+    pub close_timeout: Duration,
+    /// How long [`Server::shutdown`](super::Server::shutdown) waits for connections to finish after telling them
+    /// to close (default 10 s).
+    pub shutdown_timeout: Duration,
+    /// `POST /api/v1/channels/{channel}/events` requests per second one client address may make on average
+    /// (default 100; 0 turns the limit off). Over it the answer is 429 with `Retry-After`.
+    pub http_rate_per_sec: u32,
+    /// Such requests one client address may make at once after a quiet spell (default 200).
+    pub http_rate_burst: u32,
+    /// Checks tokens at the WebSocket handshake and on the channel routes; `None` (the default) lets everyone in
+    /// with every permission.
+    pub verifier: Option<Arc<dyn TokenVerifier>>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            hub: HubConfig::default(),
+            max_head_bytes: 16 * 1024,
+            max_body_bytes: 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            http_rate_per_sec: 100,
+            http_rate_burst: 200,
+            verifier: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets the token verifier.
+    pub fn with_verifier(mut self, verifier: impl TokenVerifier) -> ServerConfig {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("hub", &self.hub)
+            .field("max_head_bytes", &self.max_head_bytes)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("http_rate_per_sec", &self.http_rate_per_sec)
+            .field("http_rate_burst", &self.http_rate_burst)
+            .field("verifier", &self.verifier.as_ref().map(|_| "…"))
+            .finish()
+    }
+}

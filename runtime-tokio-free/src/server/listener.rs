@@ -1,0 +1,103 @@
+//! Listeners: each bound address has an accept loop task, a stop signal and a "done" signal that fires once the
+//! socket is released (so the same port can be bound again).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::driver::{ListenerId, Shared};
+use super::http_conn;
+use crate::deadline::until_stopped;
+use crate::signal::Trigger;
+use crate::{Runtime, TcpListen};
+
+#[derive(Debug)]
+struct Slot {
+    id: ListenerId,
+    addr: SocketAddr,
+    stop: Trigger,
+    done: Trigger,
+}
+
+/// The server's active listeners.
+#[derive(Debug, Default)]
+pub(crate) struct Listeners {
+    next_id: AtomicU64,
+    slots: Mutex<Vec<Slot>>,
+}
+
+impl Listeners {
+    /// Binds `addr` and spawns its accept loop.
+    pub async fn listen<R: Runtime>(
+        &self,
+        shared: Arc<Shared<R>>,
+        addr: SocketAddr,
+    ) -> io::Result<SocketAddr> {
+        let listener = shared.runtime.bind(addr).await?;
+        let local = listener.local_addr()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let stop = Trigger::new();
+        let done = Trigger::new();
+        self.lock().push(Slot {
+            id,
+            addr: local,
+            stop: stop.clone(),
+            done: done.clone(),
+        });
+        tracing::info!(%local, "listening");
+        let runtime = shared.runtime.clone();
+        runtime.spawn(Box::pin(accept_loop(shared, listener, id, stop, done)));
+        Ok(local)
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.lock().iter().map(|s| s.addr).collect()
+    }
+
+    /// Stops every listener and waits until their sockets are released; returns their ids.
+    pub async fn stop_all(&self) -> Vec<ListenerId> {
+        let slots = std::mem::take(&mut *self.lock());
+        for slot in &slots {
+            slot.stop.fire();
+        }
+        for slot in &slots {
+            slot.done.wait().await;
+        }
+        slots.iter().map(|s| s.id).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+async fn accept_loop<R: Runtime>(
+    shared: Arc<Shared<R>>,
+    listener: R::Listener,
+    id: ListenerId,
+    stop: Trigger,
+    done: Trigger,
+) {
+    loop {
+        match until_stopped(&stop, listener.accept()).await {
+            None => break,
+            Some(Ok((stream, peer))) => {
+                tracing::trace!(%peer, "accepted");
+                let task =
+                    http_conn::serve(shared.clone(), stream, Some(peer), Some(id), stop.clone());
+                shared.runtime.spawn(Box::pin(task));
+            }
+            Some(Err(e)) => {
+                // Out of file descriptors and the like: back off a little instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                let at = shared.runtime.now() + Duration::from_millis(50);
+                let _ = until_stopped(&stop, shared.runtime.sleep_until(at)).await;
+            }
+        }
+    }
+    drop(listener);
+    done.fire();
+}
