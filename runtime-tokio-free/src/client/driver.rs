@@ -99,6 +99,9 @@ impl<R: Runtime> Driver<R> {
                 futures_lite::future::yield_now().await;
             }
         }
+        // From here on handles see the client as closed; commands still buffered are dropped, and their waiters
+        // get `RequestError::Closed`.
+        self.commands.close();
         if let Some(open) = self.link.take() {
             let close = Some((CloseCode::Normal, "client closing".to_owned()));
             shut(self.runtime.clone(), open, close, self.close_timeout).await;
