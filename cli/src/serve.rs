@@ -1,8 +1,9 @@
 //! `switchboard serve`: a server on smol until SIGINT or SIGTERM, then a graceful shutdown (readiness 503, every
 //! WebSocket closed with 1001, writers flushed).
 
+use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use switchboard_runtime::{Server, ServerConfig};
 use switchboard_smol::SmolRuntime;
@@ -11,9 +12,12 @@ use crate::args::ServeArgs;
 use crate::error::CliError;
 use crate::signals::Shutdown;
 
-/// The server configuration the arguments ask for; the rest are the contract's defaults.
+/// The server configuration the arguments ask for; the rest are the contract's defaults, with the hub seeded from
+/// the OS. The seed makes the channels' epoch: a fixed one would give every run the same epoch, and a client
+/// resuming after a restart would take the new, empty history for the old one.
 pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
     let mut config = ServerConfig::default();
+    config.hub.seed = os_seed();
     if let Some(size) = args.history_size {
         config.hub.history_size = size;
     }
@@ -28,6 +32,15 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
             .map_err(|_| CliError::Usage(format!("--max-message-bytes {bytes} is too large")))?;
     }
     Ok(config)
+}
+
+/// A seed from std's per-process random hash keys, mixed with the time.
+fn os_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    RandomState::new().hash_one(nanos)
 }
 
 /// Runs until a signal.
@@ -70,5 +83,6 @@ mod tests {
         assert_eq!(config.hub.history_ttl, Duration::from_millis(1500));
         assert_eq!(config.hub.heartbeat, ServerConfig::default().hub.heartbeat);
         assert_eq!(config.hub.max_message_bytes, 4096);
+        assert_ne!(config.hub.seed, super::config(&args).unwrap().hub.seed);
     }
 }

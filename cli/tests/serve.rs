@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Proc, get_json, listening_on};
+use support::{Proc, get_json, listening_on, run, serve};
 
 #[test]
 fn serve_takes_env_and_flags_and_stops_on_sigterm() {
@@ -28,4 +28,21 @@ fn serve_takes_env_and_flags_and_stops_on_sigterm() {
     server.signal("TERM");
     assert!(server.wait().success());
     server.stderr_until("stopped");
+}
+
+/// Each run of `serve` starts a new history, so it must announce a new epoch: a client resuming after a restart
+/// then sees the history was lost instead of mistaking the new one for the old.
+#[test]
+fn every_serve_run_has_a_new_epoch() {
+    let mut epochs = Vec::new();
+    for _ in 0..2 {
+        let (mut server, url) = serve(&[]);
+        let state = run(&["state", &url, "news"]);
+        assert_eq!(state.code, Some(0), "{}", state.stderr);
+        let state: serde_json::Value = serde_json::from_str(&state.stdout[0]).expect("JSON");
+        epochs.push(state["epoch"].as_str().expect("an epoch").to_owned());
+        server.signal("TERM");
+        assert!(server.wait().success());
+    }
+    assert_ne!(epochs[0], epochs[1]);
 }
