@@ -128,7 +128,7 @@ pub struct DemoArgs {
     /// The server's native endpoint.
     #[arg(default_value = "ws://127.0.0.1:8000/api/ws")]
     pub url: String,
-    /// The project: events go to channel projects/<PROJECT>.
+    /// The project: events go to channel projects/PROJECT.
     #[arg(long, default_value = "demo")]
     pub project: String,
     /// How much faster than real time to run (2 = twice as fast).

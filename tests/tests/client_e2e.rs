@@ -52,5 +52,6 @@ on_both_runtimes!(
     server_requests_and_notifications,
     survives_a_listener_restart_without_gap_or_duplicate,
     close_fails_pending_and_ends_streams,
+    dropping_every_handle_closes_the_connection,
     a_refused_token_gives_up_and_a_good_one_connects,
 );

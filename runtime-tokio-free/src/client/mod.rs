@@ -278,7 +278,8 @@ impl Client {
         }
     }
 
-    /// Whether the client's task has ended (closed, gave up, or every handle dropped but this one's sender).
+    /// Whether the client has stopped: closed, or gave up reconnecting. Requests then fail with
+    /// [`RequestError::Closed`].
     pub fn is_closed(&self) -> bool {
         self.commands.is_closed()
     }

@@ -104,3 +104,32 @@ pub async fn close_fails_pending_and_ends_streams<R: Runtime>(rt: R) {
     })
     .await
 }
+
+/// Dropping every handle and stream of a client ends its task: the server sees the connection go, without any
+/// `close()`.
+pub async fn dropping_every_handle_closes_the_connection<R: Runtime>(rt: R) {
+    bounded(&rt, TEST_TIMEOUT, async {
+        let (server, addr) = start(&rt, server_config()).await;
+        let app = client(&rt, addr, 12);
+        let mut states = app.state_changes();
+        let events = app.subscribe("news").await.expect("subscribed");
+        let app_id = connected(&rt, &mut states).await;
+        assert!(server.is_app_connected(&app_id));
+
+        drop(app);
+        drop(states);
+        // The subscription alone keeps the client going.
+        server.publish("news", json!(1), false).expect("published");
+        let mut events = events;
+        assert_eq!(next_event(&rt, &mut events).await.0, 1);
+        assert!(server.is_app_connected(&app_id));
+
+        drop(events);
+        switchboard_tests::eventually(&rt, "the server to see the client go", || {
+            !server.is_app_connected(&app_id)
+        })
+        .await;
+        server.shutdown().await;
+    })
+    .await
+}
