@@ -1,1 +1,54 @@
-fn main() {}
+//! `switchboard`: run a server (`serve`), follow channels (`sub`, with progress bars for pipelines), publish
+//! (`pub`), call a served method (`call`), read retained state (`state`), or watch a simulated ML pipeline
+//! (`demo`). Clients run on smol through `switchboard-runtime`'s async `Client`.
+//!
+//! Exit codes: 0 done, 1 failed while running, 2 usage mistake. Logs go to stderr (`RUST_LOG`, default `info`);
+//! stdout carries only the command's output.
+
+mod args;
+mod connect;
+mod demo;
+mod error;
+mod logging;
+mod progress;
+mod requests;
+mod serve;
+mod signals;
+mod sub;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use error::CliError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; mistakes to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    logging::init();
+    match smol::block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Sub(args) => sub::sub(args).await,
+        Command::Pub(args) => requests::publish(args).await,
+        Command::Call(args) => requests::call(args).await,
+        Command::State(args) => requests::state(args).await,
+        Command::Demo(args) => demo::demo(args).await,
+    }
+}

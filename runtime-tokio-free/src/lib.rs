@@ -5,6 +5,7 @@
 //! of `switchboard-protocol`, drain their outputs and write. Adapters supply the runtime (`switchboard-smol`,
 //! `switchboard-async-std`).
 //!
+//! - [`client`]: the async [`Client`]: connects, reconnects and resubscribes in the background.
 //! - [`http`]: the HTTP/1.1 front's sans-IO parts (request heads, responses, errors, routes).
 //! - [`upgrade`]: the WebSocket opening handshake.
 //! - [`memory`]: an in-memory duplex transport for tests.
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod deadline;
 pub mod http;
 pub mod memory;
@@ -21,6 +23,7 @@ pub mod server;
 pub mod signal;
 pub mod upgrade;
 
+pub use client::{Client, ClientOptions};
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};
 pub use sdk::{ApiClient, ApiConfig, BlockingClient, ChannelsApi, HttpTransport};
 pub use server::{Server, ServerConfig};

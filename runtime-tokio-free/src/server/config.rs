@@ -38,10 +38,16 @@ pub struct ServerConfig {
     pub verifier: Option<Arc<dyn TokenVerifier>>,
 }
 
+/// The defaults of PROTOCOL.md, with the hub seeded from the OS: the seed makes the channels' epoch, and a fixed
+/// one would give every server run the same epoch, so a client resuming after a restart would take the new, empty
+/// history for the old one. Set `hub.seed` yourself for a reproducible run.
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            hub: HubConfig::default(),
+            hub: HubConfig {
+                seed: os_seed(),
+                ..HubConfig::default()
+            },
             max_head_bytes: 16 * 1024,
             max_body_bytes: 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -53,6 +59,16 @@ impl Default for ServerConfig {
             verifier: None,
         }
     }
+}
+
+/// A seed from std's per-process random hash keys, mixed with the time.
+fn os_seed() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::collections::hash_map::RandomState::new().hash_one(nanos)
 }
 
 impl ServerConfig {
@@ -77,5 +93,16 @@ impl fmt::Debug for ServerConfig {
             .field("http_rate_burst", &self.http_rate_burst)
             .field("verifier", &self.verifier.as_ref().map(|_| "…"))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_configs_have_fresh_epoch_seeds() {
+        assert_ne!(
+            super::ServerConfig::default().hub.seed,
+            super::ServerConfig::default().hub.seed
+        );
     }
 }

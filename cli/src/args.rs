@@ -1,0 +1,193 @@
+//! The command line, as clap derive types. Every option of `serve` can also come from a `SWITCHBOARD_*`
+//! environment variable, and every client command's token from `SWITCHBOARD_TOKEN`.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+/// Switchboard: a real-time hub where backends stream progress to dashboards and take requests back.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a server: WebSocket (three dialects), REST and health routes on one port.
+    Serve(ServeArgs),
+    /// Print the events of one or more channels as they come, across reconnects.
+    Sub(SubArgs),
+    /// Publish one event and print its offset.
+    Pub(PubArgs),
+    /// Call a method on whoever serves a channel and print the result.
+    Call(CallArgs),
+    /// Print a channel's retained state, epoch and offset.
+    State(StateArgs),
+    /// Run a simulated ML pipeline that publishes every pipeline event type and serves `cancel`.
+    Demo(DemoArgs),
+}
+
+/// `switchboard serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// Events kept per channel for recovery (default 1000).
+    #[arg(long, env = "SWITCHBOARD_HISTORY_SIZE")]
+    pub history_size: Option<usize>,
+    /// How long events are kept for recovery, in milliseconds (default 300000).
+    #[arg(long, env = "SWITCHBOARD_HISTORY_TTL_MS")]
+    pub history_ttl_ms: Option<u64>,
+    /// The server's heartbeat interval in milliseconds (default 25000).
+    #[arg(long, env = "SWITCHBOARD_HEARTBEAT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_ms: Option<u64>,
+    /// The largest message accepted from a client, in bytes (default 1048576).
+    #[arg(long, env = "SWITCHBOARD_MAX_MESSAGE_BYTES", value_parser = clap::value_parser!(u64).range(256..))]
+    pub max_message_bytes: Option<u64>,
+}
+
+/// Where a client command connects.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// Sent as `Authorization: Bearer <token>` on the WebSocket upgrade.
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `switchboard sub`.
+#[derive(Debug, Args)]
+pub struct SubArgs {
+    /// The server's native endpoint, e.g. ws://127.0.0.1:8000/api/ws.
+    pub url: String,
+    /// The channels to follow.
+    #[arg(required = true)]
+    pub channels: Vec<String>,
+    /// One JSON object per line: {"channel","offset","event"}.
+    #[arg(long, conflicts_with = "progress")]
+    pub json: bool,
+    /// A progress bar per pipeline stage, from `stage_transition` and `progress_update` events.
+    #[arg(long)]
+    pub progress: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `switchboard pub`.
+#[derive(Debug, Args)]
+pub struct PubArgs {
+    /// The server's native endpoint.
+    pub url: String,
+    /// The channel.
+    pub channel: String,
+    /// The event, as JSON (any value but null).
+    #[arg(value_parser = parse_json)]
+    pub event: Value,
+    /// Make the event the channel's retained state.
+    #[arg(long)]
+    pub retain: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `switchboard call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The server's native endpoint.
+    pub url: String,
+    /// The served channel.
+    pub channel: String,
+    /// The method.
+    pub method: String,
+    /// The parameters, as JSON.
+    #[arg(value_parser = parse_json, default_value = "null")]
+    pub params: Value,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `switchboard state`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The server's native endpoint.
+    pub url: String,
+    /// The channel.
+    pub channel: String,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `switchboard demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The server's native endpoint.
+    #[arg(default_value = "ws://127.0.0.1:8000/api/ws")]
+    pub url: String,
+    /// The project: events go to channel projects/PROJECT.
+    #[arg(long, default_value = "demo")]
+    pub project: String,
+    /// How much faster than real time to run (2 = twice as fast).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Fail during training (publishes `pipeline_failed`).
+    #[arg(long)]
+    pub fail: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+fn parse_json(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 && speed <= 10_000.0 => Ok(speed),
+        _ => Err("a number above 0 and at most 10000".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_and_speed_are_checked() {
+        assert_eq!(parse_json("{\"a\":1}"), Ok(serde_json::json!({"a": 1})));
+        assert!(parse_json("{nope").is_err());
+        assert_eq!(parse_speed("2.5"), Ok(2.5));
+        for bad in ["0", "-1", "NaN", "inf", "x", "20000"] {
+            assert!(parse_speed(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_and_progress_exclude_each_other() {
+        let parsed = Cli::try_parse_from([
+            "switchboard",
+            "sub",
+            "ws://h/api/ws",
+            "c",
+            "--json",
+            "--progress",
+        ]);
+        assert!(parsed.is_err());
+        let parsed =
+            Cli::try_parse_from(["switchboard", "call", "ws://h/api/ws", "c", "cancel"]).unwrap();
+        match parsed.command {
+            Command::Call(args) => assert_eq!(args.params, Value::Null),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Setting up the client a command uses, and telling why a connection could not be made.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use switchboard_runtime::client::{
+    Client, ClientOptions, ConnectionState, RequestError, StateChanges,
+};
+use switchboard_smol::SmolRuntime;
+
+use crate::args::Connection;
+use crate::error::CliError;
+
+/// How long a command may take to get a connection going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// `pub`, `call`, `state`: a couple of attempts, then fail (exit 1).
+    OneShot,
+    /// `sub`, `demo`: reconnect for as long as it takes.
+    LongRunning,
+}
+
+/// A client of `url` on the smol runtime.
+pub fn client(url: &str, connection: &Connection, patience: Patience) -> Result<Client, CliError> {
+    let mut options = ClientOptions::default();
+    options.token = connection.token.clone();
+    if patience == Patience::OneShot {
+        options.protocol.backoff.max_attempts = Some(2);
+        options.protocol.connect_timeout = Duration::from_secs(5);
+        options.protocol.request_timeout = Duration::from_secs(15);
+    }
+    Ok(Client::connect(SmolRuntime::new(), url, options)?)
+}
+
+/// Runs a one-shot request; when it fails because the client gave up connecting, says why.
+pub async fn one_shot<T>(
+    client: &Client,
+    request: impl Future<Output = Result<T, RequestError>>,
+) -> Result<T, CliError> {
+    let mut states = client.state_changes();
+    let outcome = request.await;
+    client.close().await;
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(RequestError::Closed) => {
+            Err(gave_up(&mut states).unwrap_or_else(|| RequestError::Closed.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits for the first connection; fails when the client gives up.
+pub async fn connected(states: &mut StateChanges) -> Result<String, CliError> {
+    while let Some(state) = states.next().await {
+        match state {
+            ConnectionState::Connected { app_id } => return Ok(app_id),
+            ConnectionState::GaveUp { reason } => return Err(could_not_connect(&reason)),
+            _ => {}
+        }
+    }
+    Err(CliError::Failed("the client stopped".to_owned()))
+}
+
+/// The reason the client gave up, if the feed already says so.
+pub fn gave_up(states: &mut StateChanges) -> Option<CliError> {
+    while let Some(Some(state)) = states.next().now_or_never() {
+        if let ConnectionState::GaveUp { reason } = state {
+            return Some(could_not_connect(&reason));
+        }
+    }
+    None
+}
+
+fn could_not_connect(reason: &str) -> CliError {
+    CliError::Failed(format!("could not connect: {reason}"))
+}

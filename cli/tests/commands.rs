@@ -1,0 +1,96 @@
+//! `pub`, `state`, `sub --json` and `call` against a `serve` process, and the exit codes.
+
+mod support;
+
+use serde_json::json;
+use support::{Proc, run, serve};
+
+/// A subscriber prints what two publishes sent, one JSON object a line; `pub` prints offsets, `state` the retained
+/// event. SIGINT stops `sub` cleanly.
+#[test]
+fn pub_state_and_sub_json_round_trip() {
+    let (_server, url) = serve(&[]);
+    let mut sub = Proc::spawn(&["sub", &url, "news", "--json"], &[]);
+    sub.stderr_until("subscribed");
+
+    let first = run(&["pub", &url, "news", r#"{"n":1}"#]);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert_eq!(first.stdout, ["1"]);
+    let second = run(&["pub", &url, "news", r#"{"n":2}"#, "--retain"]);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert_eq!(second.stdout, ["2"]);
+
+    let state = run(&["state", &url, "news"]);
+    assert_eq!(state.code, Some(0), "{}", state.stderr);
+    let state: serde_json::Value = serde_json::from_str(&state.stdout[0]).expect("JSON");
+    assert_eq!(state["channel"], "news");
+    assert_eq!(state["offset"], 2);
+    assert_eq!(state["state"], json!({"n": 2}));
+
+    assert_eq!(
+        sub.json_line(),
+        json!({"channel": "news", "offset": 1, "event": {"n": 1}})
+    );
+    assert_eq!(
+        sub.json_line(),
+        json!({"channel": "news", "offset": 2, "event": {"n": 2}})
+    );
+    sub.signal("INT");
+    assert!(sub.wait().success());
+}
+
+/// A call nobody serves fails with exit 1 and the server's code on stderr.
+#[test]
+fn call_without_a_handler_fails() {
+    let (_server, url) = serve(&[]);
+    let call = run(&["call", &url, "jobs/1", "cancel", "{}"]);
+    assert_eq!(call.code, Some(1));
+    assert!(call.stderr.contains("NO_HANDLER"), "{}", call.stderr);
+    assert!(call.stdout.is_empty());
+}
+
+/// Mistakes in the command line exit 2 before any network traffic.
+#[test]
+fn usage_mistakes_exit_2() {
+    for args in [
+        &["pub"][..],
+        &["pub", "ws://127.0.0.1:9/api/ws", "news", "not json"],
+        &["pub", "ws://127.0.0.1:9/api/ws", "bad channel", "1"],
+        &["pub", "ws://127.0.0.1:9/api/ws", "news", "null"],
+        &["sub", "wss://127.0.0.1:9/api/ws", "news"],
+        &["state", "http://127.0.0.1:9/", "news"],
+        &[
+            "sub",
+            "ws://127.0.0.1:9/api/ws",
+            "news",
+            "--json",
+            "--progress",
+        ],
+        &["demo", "--speed", "0"],
+        &["serve", "--bind", "nowhere"],
+        &["no-such-command"],
+    ] {
+        let finished = run(args);
+        assert_eq!(finished.code, Some(2), "{args:?}: {}", finished.stderr);
+    }
+    let help = run(&["--help"]);
+    assert_eq!(help.code, Some(0));
+    assert!(help.stdout.iter().any(|l| l.contains("serve")));
+}
+
+/// Nobody listening: the one-shot commands give up after a couple of attempts and exit 1.
+#[test]
+fn unreachable_server_exits_1() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let url = format!("ws://127.0.0.1:{port}/api/ws");
+    let finished = run(&["state", &url, "news"]);
+    assert_eq!(finished.code, Some(1), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("could not connect"),
+        "{}",
+        finished.stderr
+    );
+}

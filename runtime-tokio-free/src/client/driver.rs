@@ -1,0 +1,366 @@
+//! [`Driver`]: the background task of a [`Client`](super::Client). It owns the sans-IO machine and the WebSocket
+//! and runs the loop of the protocol crate's module docs:
+//!
+//! 1. drain [`Client::poll_output`](switchboard_protocol::client::Client::poll_output): dial on `Connect`, queue
+//!    frames on `Transmit`, close on `Close`, route `Event`s to the handles, and arm the alarm on `Timeout`;
+//! 2. wait until the link (dial result, incoming frames), the command channel or the alarm has something — a
+//!    capped batch of it;
+//! 3. feed the batch to the machine (`handle_*` and commands), and go round again.
+//!
+//! Writes make progress inside the same wait: queued frames are fed and flushed once while reads continue.
+
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use futures_channel::{mpsc, oneshot};
+use futures_util::StreamExt;
+use switchboard_protocol::client::{Client as Machine, ClientError, Output, UsageError};
+use switchboard_protocol::time::Timestamp;
+use switchboard_protocol::wire::{ChannelName, CloseCode};
+
+use super::alarm::Alarm;
+use super::command::{Command, Op};
+use super::dial::dial;
+use super::error::RequestError;
+use super::feed::ConnectionState;
+use super::link::{Link, LinkEvent, shut};
+use super::options::ClientOptions;
+use super::routes::{Routes, Waiting};
+use super::target::Target;
+use crate::Runtime;
+
+/// At most this many frames and this many commands are taken per wake; then the machine's outputs are drained and
+/// written before more input is read, and the task yields to the executor.
+const MAX_INPUTS_PER_WAKE: usize = 64;
+
+/// Something to feed the machine.
+enum Wake<R: Runtime> {
+    Link(LinkEvent<R>),
+    Command(Command),
+    /// Every handle is gone.
+    CommandsEnded,
+    Deadline,
+}
+
+/// The background task.
+pub(crate) struct Driver<R: Runtime> {
+    runtime: R,
+    machine: Machine,
+    target: Target,
+    websocket: WebSocketConfig,
+    close_timeout: Duration,
+    link: Link<R>,
+    alarm: Alarm,
+    commands: mpsc::UnboundedReceiver<Command>,
+    commands_open: bool,
+    routes: Routes,
+    close_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl<R: Runtime> Driver<R> {
+    pub(crate) fn new(
+        runtime: R,
+        target: Target,
+        options: ClientOptions,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Driver<R> {
+        let machine = Machine::new(options.protocol.clone(), runtime.now());
+        Driver {
+            machine,
+            target,
+            websocket: options.websocket_config(),
+            close_timeout: options.close_timeout,
+            link: Link::Idle,
+            alarm: Alarm::new(),
+            commands,
+            commands_open: true,
+            routes: Routes::new(),
+            close_waiters: Vec::new(),
+            runtime,
+        }
+    }
+
+    /// Runs until the client is closed, every handle is dropped, or the machine gives up.
+    pub(crate) async fn run(mut self) {
+        tracing::debug!(url = %self.target.uri(), "client task started");
+        loop {
+            self.drain().await;
+            if self.machine.is_closed() {
+                break;
+            }
+            let wakes = poll_fn(|cx| self.poll_wakes(cx)).await;
+            let busy = wakes.len() >= MAX_INPUTS_PER_WAKE;
+            for wake in wakes {
+                self.handle(wake);
+            }
+            if busy {
+                futures_lite::future::yield_now().await;
+            }
+        }
+        // From here on handles see the client as closed; commands still buffered are dropped, and their waiters
+        // get `RequestError::Closed`.
+        self.commands.close();
+        if let Some(open) = self.link.take() {
+            let close = Some((CloseCode::Normal, "client closing".to_owned()));
+            shut(self.runtime.clone(), open, close, self.close_timeout).await;
+        }
+        if !matches!(self.routes.state(), ConnectionState::GaveUp { .. }) {
+            self.routes.set_state(ConnectionState::Closed);
+        }
+        for waiter in self.close_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        tracing::debug!("client task ended");
+    }
+
+    /// Carries out every output of the machine, until it says when to wake it.
+    async fn drain(&mut self) {
+        let mut closing = None;
+        loop {
+            match self.machine.poll_output() {
+                Output::Connect => {
+                    let dialing = dial(self.runtime.clone(), self.target.clone(), self.websocket);
+                    self.link = Link::Dialing(Box::pin(dialing));
+                }
+                Output::Transmit(frame) => self.link.send(frame),
+                Output::Close { code, reason } => {
+                    // An open socket is closed politely; a dial in progress is abandoned.
+                    if let Some(open) = self.link.take() {
+                        let close = Some((code, reason.into_owned()));
+                        let shutting = shut(self.runtime.clone(), open, close, self.close_timeout);
+                        if self.machine.is_closed() {
+                            // The client is ending: finish the close handshake before the task returns.
+                            closing = Some(shutting);
+                        } else {
+                            self.runtime.spawn(Box::pin(shutting));
+                        }
+                    }
+                }
+                Output::Event(event) => {
+                    let now = self.runtime.now();
+                    self.routes.on_event(event, &mut self.machine, now);
+                }
+                Output::Timeout(at) => {
+                    self.alarm.set(at);
+                    break;
+                }
+                other => tracing::debug!(?other, "unhandled output"),
+            }
+        }
+        if let Some(shutting) = closing {
+            shutting.await;
+        }
+    }
+
+    /// Gathers a batch of inputs; pending while there is none.
+    fn poll_wakes(&mut self, cx: &mut Context<'_>) -> Poll<Vec<Wake<R>>> {
+        let mut events = Vec::new();
+        self.link.poll(cx, MAX_INPUTS_PER_WAKE, &mut events);
+        let mut wakes: Vec<Wake<R>> = events.into_iter().map(Wake::Link).collect();
+        let mut taken = 0;
+        while self.commands_open && taken < MAX_INPUTS_PER_WAKE {
+            match self.commands.poll_next_unpin(cx) {
+                Poll::Ready(Some(command)) => {
+                    wakes.push(Wake::Command(command));
+                    taken += 1;
+                }
+                Poll::Ready(None) => {
+                    self.commands_open = false;
+                    wakes.push(Wake::CommandsEnded);
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.alarm.poll(cx, &self.runtime).is_ready() {
+            wakes.push(Wake::Deadline);
+        }
+        if wakes.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(wakes)
+        }
+    }
+
+    /// Feeds one input to the machine.
+    fn handle(&mut self, wake: Wake<R>) {
+        let now = self.runtime.now();
+        match wake {
+            Wake::Link(LinkEvent::Up) => self.machine.handle_connected(now),
+            Wake::Link(LinkEvent::Failed(failure)) => {
+                tracing::debug!(?failure, "connect failed");
+                self.machine.handle_connect_failed(now, failure);
+            }
+            Wake::Link(LinkEvent::Text(text)) => self.machine.handle_text(now, text.as_str()),
+            Wake::Link(LinkEvent::Closed { code, reason, open }) => {
+                self.runtime.spawn(Box::pin(shut(
+                    self.runtime.clone(),
+                    open,
+                    None,
+                    self.close_timeout,
+                )));
+                self.machine.handle_disconnected(now, code, &reason);
+            }
+            Wake::Link(LinkEvent::Lost(reason)) => {
+                self.machine
+                    .handle_disconnected(now, CloseCode::Abnormal, &reason);
+            }
+            Wake::Command(command) => self.command(command, now),
+            Wake::CommandsEnded => self.machine.close(now),
+            Wake::Deadline => self.machine.handle_timeout(now),
+        }
+    }
+
+    /// Carries out one command of the handles.
+    fn command(&mut self, command: Command, now: Timestamp) {
+        match command {
+            Command::Request { op, reply } => {
+                let issued = match op {
+                    Op::Custom {
+                        type_name,
+                        data,
+                        timeout,
+                    } => self.machine.request(now, &type_name, data, timeout),
+                    Op::Publish {
+                        channel,
+                        event,
+                        retain,
+                    } => self.machine.publish(now, &channel, event, retain),
+                    Op::GetState { channel } => self.machine.get_state(now, &channel),
+                    Op::Call {
+                        channel,
+                        method,
+                        params,
+                    } => self.machine.call(now, &channel, &method, params),
+                    Op::CreateSession { metadata } => self.machine.create_session(now, metadata),
+                    Op::CloseSession { session_id } => self.machine.close_session(now, &session_id),
+                };
+                match issued {
+                    Ok(id) => self.routes.expect(id, Waiting::Reply(reply)),
+                    Err(e) => {
+                        let _ = reply.send(Err(refused(e)));
+                    }
+                }
+            }
+            Command::Subscribe {
+                channel,
+                sink_id,
+                sink,
+                done,
+            } => {
+                let name = match checked(&channel) {
+                    Ok(name) => name,
+                    Err(e) => {
+                        let _ = done.send(Err(e));
+                        return;
+                    }
+                };
+                // Another subscription here already covers the channel: share it.
+                let shared = self.routes.has_subscribers(&name);
+                self.routes.add_subscriber(name.clone(), sink_id, sink);
+                if shared {
+                    let _ = done.send(Ok(()));
+                    return;
+                }
+                match self.machine.subscribe(now, &channel) {
+                    Ok(id) => self.routes.expect(
+                        id,
+                        Waiting::Subscribe {
+                            channel: name,
+                            sink_id,
+                            done,
+                        },
+                    ),
+                    Err(e) => {
+                        self.routes.remove_subscriber(&name, sink_id);
+                        let _ = done.send(Err(refused(e)));
+                    }
+                }
+            }
+            Command::Unsubscribe {
+                channel,
+                sink_id,
+                done,
+            } => {
+                let last = checked(&channel)
+                    .map(|name| self.routes.remove_subscriber(&name, sink_id))
+                    .unwrap_or(false);
+                if !last || self.machine.is_closed() {
+                    if let Some(done) = done {
+                        let _ = done.send(Ok(()));
+                    }
+                    return;
+                }
+                match self.machine.unsubscribe(now, &channel) {
+                    Ok(id) => self.routes.expect(id, Waiting::Unsubscribe { done }),
+                    Err(e) => {
+                        if let Some(done) = done {
+                            let _ = done.send(Err(refused(e)));
+                        }
+                    }
+                }
+            }
+            Command::Serve {
+                channel,
+                sink_id,
+                sink,
+                done,
+            } => {
+                let name = match checked(&channel) {
+                    Ok(name) => name,
+                    Err(e) => {
+                        let _ = done.send(Err(e));
+                        return;
+                    }
+                };
+                match self.machine.serve(now, &channel) {
+                    Ok(id) => {
+                        self.routes.set_served(name.clone(), sink_id, sink);
+                        self.routes.expect(
+                            id,
+                            Waiting::Serve {
+                                channel: name,
+                                sink_id,
+                                done,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        let _ = done.send(Err(refused(e)));
+                    }
+                }
+            }
+            Command::Respond { id, result } => {
+                if let Err(e) = self.machine.respond(now, &id, result) {
+                    tracing::debug!(%id, %e, "answer not sent");
+                }
+            }
+            Command::WatchServerRequests(sink) => self.routes.watch_server_requests(sink),
+            Command::WatchNotifications(sink) => self.routes.watch_notifications(sink),
+            Command::WatchState(sink) => self.routes.watch_state(sink),
+            Command::Close { done } => {
+                self.close_waiters.push(done);
+                self.machine.close(now);
+            }
+        }
+    }
+}
+
+/// A refused command as the handle sees it: after close, simply [`RequestError::Closed`].
+fn refused(error: ClientError) -> RequestError {
+    match error {
+        ClientError::Usage(UsageError::Closed) => RequestError::Closed,
+        other => RequestError::Refused(other),
+    }
+}
+
+/// Checks a channel name the way the machine will.
+fn checked(channel: &str) -> Result<ChannelName, RequestError> {
+    ChannelName::new(channel).map_err(|reason| {
+        RequestError::Refused(ClientError::Usage(UsageError::InvalidChannel {
+            name: channel.to_owned(),
+            reason,
+        }))
+    })
+}

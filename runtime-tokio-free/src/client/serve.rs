@@ -1,0 +1,84 @@
+//! [`CallStream`]: the `call`s routed to a channel this client serves, each with its [`Responder`].
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_channel::mpsc;
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+use switchboard_protocol::wire::MessageId;
+
+use super::command::Command;
+use super::responder::Responder;
+
+/// A call as the task hands it over; the stream adds the responder.
+#[derive(Debug)]
+pub(crate) struct RawCall {
+    pub(crate) id: MessageId,
+    pub(crate) channel: String,
+    pub(crate) method: String,
+    pub(crate) params: Value,
+    pub(crate) caller: Option<String>,
+}
+
+/// One routed `call`. Answer it through [`responder`](Self::responder).
+#[derive(Debug)]
+pub struct IncomingCall {
+    /// The served channel.
+    pub channel: String,
+    /// The method.
+    pub method: String,
+    /// The parameters (`null` when none).
+    pub params: Value,
+    /// The calling connection's `app_id`, when the server named it.
+    pub caller: Option<String>,
+    /// Answers the call: `Ok(result)` reaches the caller as `call_res`, `Err` as an `error`.
+    pub responder: Responder,
+}
+
+/// The calls routed to a served channel ([`Client::serve`](super::Client::serve)). The client re-registers the
+/// channel on every reconnect. Calls that arrive once this stream is dropped are refused with `NO_HANDLER`.
+#[derive(Debug)]
+pub struct CallStream {
+    channel: String,
+    calls: mpsc::UnboundedReceiver<RawCall>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl CallStream {
+    pub(crate) fn new(
+        channel: String,
+        calls: mpsc::UnboundedReceiver<RawCall>,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> CallStream {
+        CallStream {
+            channel,
+            calls,
+            commands,
+        }
+    }
+
+    /// The served channel.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+}
+
+impl Stream for CallStream {
+    type Item = IncomingCall;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<IncomingCall>> {
+        let raw = match self.calls.poll_next_unpin(cx) {
+            Poll::Ready(Some(raw)) => raw,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(Some(IncomingCall {
+            channel: raw.channel,
+            method: raw.method,
+            params: raw.params,
+            caller: raw.caller,
+            responder: Responder::new(raw.id, self.commands.clone()),
+        }))
+    }
+}
