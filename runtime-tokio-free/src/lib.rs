@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 
 pub mod deadline;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod memory;
 pub mod runtime;

@@ -89,6 +89,9 @@ mod commands;
 mod config;
 mod error;
 mod event;
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
+pub mod fuzz;
 mod inbound;
 mod lifecycle;
 mod outbox;
