@@ -46,8 +46,9 @@ pub enum ClientEvent {
         /// The event.
         event: Value,
     },
-    /// A resubscription could not recover the events missed while offline (`recovered: false`), or an event
-    /// arrived in a new epoch (the channel's history started afresh): some events are lost to this client. Fetch the
+    /// A resubscription could not recover the events missed while offline (`recovered: false`, or an answer that
+    /// moves the channel on from the last position seen without replaying what lies between), or an event arrived
+    /// in a new epoch (the channel's history started afresh): some events are lost to this client. Fetch the
     /// channel's state (`get_state`) to catch up; live events keep coming.
     Resync {
         /// The channel.
