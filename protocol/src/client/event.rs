@@ -201,6 +201,15 @@ pub enum Violation {
         /// The id.
         id: MessageId,
     },
+    /// An answer naming a pending `subscribe`, `unsubscribe` or `serve` that is not that request's `<type>_res` for
+    /// the same channel. It does not end the request, which still waits for its answer (or its timeout), and it
+    /// changes nothing in the subscriptions.
+    MismatchedAnswer {
+        /// The request it names.
+        id: MessageId,
+        /// Its `type`.
+        type_name: String,
+    },
 }
 
 /// A failed answer to a server request, for [`Client::respond`](super::Client::respond): sent as

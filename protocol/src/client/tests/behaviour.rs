@@ -368,6 +368,60 @@ fn a_subscribe_answer_that_skips_past_the_position_asks_for_resync() {
 }
 
 #[test]
+fn answers_that_do_not_fit_a_subscribe_are_violations_and_end_nothing() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    drain(&mut c);
+    // Another type, or the subscribe answer of another channel: reported, and the subscribe still waits.
+    let publish_res = ServerMessage::PublishRes {
+        channel: ch("room"),
+        offset: 3,
+    };
+    c.handle_text(t(2), &server(Some(&sub), publish_res));
+    c.handle_text(t(3), &subscribe_res(&sub, "other", "e2", 9, Some(false)));
+    assert_eq!(
+        outs(&mut c),
+        [
+            ev(ClientEvent::ProtocolViolation {
+                violation: Violation::MismatchedAnswer {
+                    id: sub.clone(),
+                    type_name: "publish_res".into()
+                }
+            }),
+            ev(ClientEvent::ProtocolViolation {
+                violation: Violation::MismatchedAnswer {
+                    id: sub.clone(),
+                    type_name: "subscribe_res".into()
+                }
+            }),
+            // The subscribe's own timeout is still the next deadline.
+            Out::Timeout(t(30_001)),
+        ]
+    );
+    assert_eq!(c.pending_requests(), 1);
+    // The real answer still ends it, and sets the position.
+    let answer = ServerMessage::SubscribeRes {
+        channel: ch("room"),
+        epoch: "e1".into(),
+        offset: 4,
+        recovered: None,
+    };
+    c.handle_text(t(4), &server(Some(&sub), answer.clone()));
+    assert_eq!(
+        outs(&mut c),
+        [
+            ev(ClientEvent::Response {
+                id: sub,
+                message: answer
+            }),
+            heartbeat_after(t(4)),
+        ]
+    );
+    c.handle_text(t(5), &event("room", "e1", 4));
+    assert_eq!(outs(&mut c), [heartbeat_after(t(5))]);
+}
+
+#[test]
 fn a_machine_resubscription_that_times_out_keeps_the_channel() {
     let mut c = open_client();
     let sub = c.subscribe(t(1), "room").unwrap();
