@@ -1,8 +1,25 @@
 //! The client machine's fuzzing entry point: [`client_ops`] reads arbitrary bytes as a sequence of operations
 //! (transport events, server frames that are valid, nearly valid or garbage, commands, time) and checks after each
-//! one what must hold for any input: every request id ends at most once and only after it was issued, delivered
-//! offsets strictly increase per channel and epoch, and the offline queue stays inside its bounds. The only failure
-//! is a panic. A cargo-fuzz target is a one-line shim over it; the crate's tests run it on random inputs.
+//! one what must hold for any input: every request id ends at most once and only after it was issued, the offline
+//! queue stays inside its bounds, and what the application sees of each channel is duplicate-free, in order, and
+//! never silently loses its position. The only failure is a panic. A cargo-fuzz target is a one-line shim over it;
+//! the crate's tests run it on random inputs.
+//!
+//! # The channel rule
+//!
+//! The checker keeps, per channel, the epoch and offset last delivered in the application's current *view* of it.
+//! Within a view, delivered offsets strictly increase and the epoch never changes. A view ends, and the next
+//! delivery may start anywhere, only when the application has been told, or has asked for it:
+//!
+//! - [`ClientEvent::Resync`] or [`ClientEvent::SubscriptionLost`] for the channel;
+//! - an `unsubscribe` for it goes on the wire (the client forgets the position when it is sent, not when it is
+//!   issued: one that waits in the offline queue and times out there changes nothing);
+//! - the server refuses (`RequestFailed` with an `error`) the application's `subscribe` that was the channel's
+//!   latest on the wire: the client documents that a refusal ends the subscription, and the application is the one
+//!   told. The refusal of a `subscribe` a later one has superseded ends nothing.
+//!
+//! And no position is lost silently: while a view is open, every `subscribe` for the channel that goes out carries
+//! `since` in the view's epoch, at or past the last offset delivered.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
@@ -10,9 +27,9 @@ use alloc::string::String;
 use core::time::Duration;
 use serde_json::{Map, Value, json};
 
-use super::{Client, ClientConfig, ClientEvent, ConnectFailure, HandlerError, Output};
+use super::{Client, ClientConfig, ClientEvent, ConnectFailure, FailReason, HandlerError, Output};
 use crate::time::Timestamp;
-use crate::wire::{CloseCode, MessageId};
+use crate::wire::{ClientFrame, ClientMessage, CloseCode, MessageId, decode_client};
 
 /// Server frames the fuzzer starts from; `{c}` is a channel, `{o}` an offset, `{e}` an epoch, `{i}` the id of a
 /// request the client issued.
@@ -66,10 +83,10 @@ impl Cursor<'_> {
 struct Ledger {
     issued: BTreeSet<MessageId>,
     ended: BTreeSet<MessageId>,
-    /// Per channel: the epoch and offset last delivered. A new epoch or a fresh subscription starts over.
+    /// Per channel: the epoch and offset last delivered in the application's current view (see the module docs).
     delivered: BTreeMap<String, (String, u64)>,
-    /// The channel of every subscribe the app issued: a failed one ends the subscription and its position.
-    subscribes: BTreeMap<MessageId, String>,
+    /// Per channel: the id of the latest `subscribe` on the wire, until an `unsubscribe` goes out.
+    latest_subscribe: BTreeMap<String, MessageId>,
     last_id: Option<MessageId>,
     last_server_request: Option<MessageId>,
 }
@@ -126,7 +143,7 @@ pub fn client_ops(data: &[u8]) {
                 let id = ledger.last_id.as_ref().map_or("none", |id| id.as_str());
                 let frame = template
                     .replace("{c}", channel)
-                    .replace("{e}", *cur.pick(EPOCHS))
+                    .replace("{e}", cur.pick::<&str>(EPOCHS))
                     .replace("{o}", &format!("{}", cur.byte() % 8))
                     .replace("{i}", id);
                 // Sometimes cut the frame short or flip a byte, to reach the decoder's error paths.
@@ -138,15 +155,8 @@ pub fn client_ops(data: &[u8]) {
                 client.handle_text(now, &frame);
                 Ok(())
             }
-            7 => client.subscribe(now, channel).map(|id| {
-                ledger.subscribes.insert(id.clone(), String::from(channel));
-                ledger.issue(id);
-            }),
-            8 => {
-                // Unsubscribing forgets the position: a later subscription starts afresh.
-                ledger.delivered.remove(channel);
-                client.unsubscribe(now, channel).map(|id| ledger.issue(id))
-            }
+            7 => client.subscribe(now, channel).map(|id| ledger.issue(id)),
+            8 => client.unsubscribe(now, channel).map(|id| ledger.issue(id)),
             9 => client
                 .publish(
                     now,
@@ -202,8 +212,19 @@ fn drain(client: &mut Client, ledger: &mut Ledger) {
         match client.poll_output() {
             Output::Timeout(_) => return,
             Output::Event(event) => match event {
-                ClientEvent::Response { id, .. } | ClientEvent::RequestFailed { id, .. } => {
-                    ledger.end(&id)
+                ClientEvent::Response { id, .. } => ledger.end(&id),
+                ClientEvent::RequestFailed { id, reason } => {
+                    ledger.end(&id);
+                    // A refusal of the channel's latest subscribe ends the subscription (the app is told here).
+                    if let FailReason::Error { .. } = reason
+                        && let Some(channel) = ledger
+                            .latest_subscribe
+                            .iter()
+                            .find_map(|(channel, latest)| (*latest == id).then(|| channel.clone()))
+                    {
+                        ledger.latest_subscribe.remove(&channel);
+                        ledger.delivered.remove(&channel);
+                    }
                 }
                 ClientEvent::ChannelEvent {
                     channel,
@@ -212,9 +233,11 @@ fn drain(client: &mut Client, ledger: &mut Ledger) {
                     ..
                 } => {
                     let name = String::from(channel.as_str());
-                    if let Some((last_epoch, last)) = ledger.delivered.get(&name)
-                        && *last_epoch == epoch
-                    {
+                    if let Some((last_epoch, last)) = ledger.delivered.get(&name) {
+                        assert!(
+                            *last_epoch == epoch,
+                            "channel {name} moved from epoch {last_epoch} to {epoch} without a Resync"
+                        );
                         assert!(
                             offset > *last,
                             "channel {name} delivered offset {offset} after {last}"
@@ -223,16 +246,52 @@ fn drain(client: &mut Client, ledger: &mut Ledger) {
                     ledger.delivered.insert(name, (epoch, offset));
                 }
                 // A resync tells the app its view restarts (it should fetch state); so does a lost subscription.
-                ClientEvent::SubscriptionLost { channel, .. } | ClientEvent::Resync { channel } => {
+                ClientEvent::Resync { channel } => {
                     ledger.delivered.remove(channel.as_str());
+                }
+                ClientEvent::SubscriptionLost { channel, .. } => {
+                    ledger.delivered.remove(channel.as_str());
+                    ledger.latest_subscribe.remove(channel.as_str());
                 }
                 ClientEvent::ServerRequest { id, .. } | ClientEvent::CallRequest { id, .. } => {
                     ledger.last_server_request = Some(id);
                 }
                 _ => {}
             },
-            Output::Connect | Output::Transmit(_) | Output::Close { .. } => {}
+            Output::Transmit(frame) => sent(&frame, ledger),
+            Output::Connect | Output::Close { .. } => {}
         }
+    }
+}
+
+/// What a frame going out changes in the channel views, and the check that no position is lost silently.
+fn sent(frame: &str, ledger: &mut Ledger) {
+    // Only subscribe and unsubscribe matter here; the client never sends what it cannot decode back.
+    let Ok(ClientFrame {
+        message_id,
+        message,
+    }) = decode_client(frame)
+    else {
+        return;
+    };
+    match message {
+        ClientMessage::Subscribe { channel, since } => {
+            let name = String::from(channel.as_str());
+            if let Some((epoch, last)) = ledger.delivered.get(&name) {
+                assert!(
+                    since
+                        .as_ref()
+                        .is_some_and(|pos| pos.epoch == *epoch && pos.offset >= *last),
+                    "channel {name} resubscribed with since {since:?} after delivering {epoch}/{last}"
+                );
+            }
+            ledger.latest_subscribe.insert(name, message_id);
+        }
+        ClientMessage::Unsubscribe { channel } => {
+            ledger.delivered.remove(channel.as_str());
+            ledger.latest_subscribe.remove(channel.as_str());
+        }
+        _ => {}
     }
 }
 
@@ -240,6 +299,26 @@ fn drain(client: &mut Client, ledger: &mut Ledger) {
 mod tests {
     use super::client_ops;
     use proptest::prelude::{any, prop, proptest};
+
+    /// Inputs the fuzzer found, minimized (also seeds in `fuzz/corpus/client_ops`).
+    #[test]
+    fn fuzzer_findings_stay_fixed() {
+        // The app's `subscribe` is refused and it subscribes afresh: the refusal ended the view, so the event seen
+        // before may come again (the checker used to call that a duplicate).
+        const REFUSED_SUBSCRIBE: &[u8] = &[
+            116, 200, 0, 0, 1, 44, 142, 212, 85, 68, 162, 142, 212, 85, 68, 162, 229, 213, 199, 55,
+            57, 1, 0, 1, 54, 102, 48, 93, 45, 52, 48, 99, 51, 45, 52, 101, 54, 55, 45, 56, 101, 54,
+            55, 45, 56, 54, 55, 101, 45, 101, 48, 99, 51, 45, 52, 101, 54, 147, 124,
+        ];
+        // An event (e2/6) overtakes the `subscribe_res`, which says e1/7 with `recovered: null`: the client used to
+        // move to e1/7 without a Resync, and resubscribe from there.
+        const ANSWER_SKIPS_EPOCH: &[u8] = &[
+            127, 48, 45, 52, 48, 96, 45, 56, 54, 55, 101, 57, 55, 98, 52, 51, 45, 52, 101, 54, 55,
+            101, 49, 99, 54, 55, 54, 55, 1, 0, 0, 0, 255,
+        ];
+        client_ops(REFUSED_SUBSCRIBE);
+        client_ops(ANSWER_SKIPS_EPOCH);
+    }
 
     proptest! {
         #[test]
