@@ -96,6 +96,16 @@ pub fn auth_verify(data: &[u8]) {
     }
 }
 
+/// The client machine as a sequence of operations: see [`crate::client::fuzz::client_ops`].
+pub fn client_ops(data: &[u8]) {
+    crate::client::fuzz::client_ops(data);
+}
+
+/// The hub as a sequence of operations: see [`crate::server::fuzz::hub_ops`].
+pub fn hub_ops(data: &[u8]) {
+    crate::server::fuzz::hub_ops(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@
 
 pub mod client;
 pub mod deadline;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod memory;
 pub mod runtime;

@@ -46,8 +46,9 @@ pub enum ClientEvent {
         /// The event.
         event: Value,
     },
-    /// A resubscription could not recover the events missed while offline (`recovered: false`), or an event
-    /// arrived in a new epoch (the channel's history started afresh): some events are lost to this client. Fetch the
+    /// A resubscription could not recover the events missed while offline (`recovered: false`, or an answer that
+    /// moves the channel on from the last position seen without replaying what lies between), or an event arrived
+    /// in a new epoch (the channel's history started afresh): some events are lost to this client. Fetch the
     /// channel's state (`get_state`) to catch up; live events keep coming.
     Resync {
         /// The channel.
@@ -199,6 +200,15 @@ pub enum Violation {
     DuplicateServerRequest {
         /// The id.
         id: MessageId,
+    },
+    /// An answer naming a pending `subscribe`, `unsubscribe` or `serve` that is not that request's `<type>_res` for
+    /// the same channel. It does not end the request, which still waits for its answer (or its timeout), and it
+    /// changes nothing in the subscriptions.
+    MismatchedAnswer {
+        /// The request it names.
+        id: MessageId,
+        /// Its `type`.
+        type_name: String,
     },
 }
 

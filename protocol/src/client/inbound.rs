@@ -85,10 +85,16 @@ impl Client {
                     details,
                 }),
             },
-            // Answers, and types this version does not know: they matter only as the answer to something pending.
+            // Answers, and types this version does not know: they matter only as the answer to something pending,
+            // and only when they fit it (a hostile server may answer a `subscribe` with another type or channel).
             answer => {
                 if message_id.is_some() && message_id == self.auto_ping {
                     self.auto_ping = None;
+                } else if let Some(id) = message_id.clone().filter(|id| self.misfits(id, &answer)) {
+                    self.violation(Violation::MismatchedAnswer {
+                        id,
+                        type_name: String::from(answer.type_name()),
+                    });
                 } else if let Some((id, pending)) = self.take_sent(message_id.as_ref()) {
                     self.complete(id, pending, answer);
                 }
@@ -108,6 +114,13 @@ impl Client {
         }
         let pending = self.calls.resolve(id)?;
         Some((id.clone(), pending))
+    }
+
+    /// Whether `answer` names a request on the wire that it cannot be the answer to.
+    fn misfits(&self, id: &MessageId, answer: &ServerMessage) -> bool {
+        self.calls
+            .get(id)
+            .is_some_and(|pending| pending.sent && !pending.kind.answered_by(answer))
     }
 
     /// Answers a `server_ping` at once: `server_pong` with our clock and the ping's, under the ping's id.

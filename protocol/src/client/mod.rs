@@ -72,8 +72,8 @@
 //!   [`ClientEvent::RequestFailed`].
 //! - Per channel and epoch, [`ClientEvent::ChannelEvent`] offsets strictly increase: replays overlapping what was
 //!   delivered are dropped. On every connection the machine resubscribes with `since` the last position seen;
-//!   when the server cannot cover the gap (`recovered: false`), or an event shows the channel's history restarted
-//!   (a new epoch), [`ClientEvent::Resync`].
+//!   when the server cannot cover the gap (`recovered: false`, or an answer that skips ahead of that position or
+//!   into another epoch), or an event shows the channel's history restarted (a new epoch), [`ClientEvent::Resync`].
 //! - Requests in flight when a connection drops fail with [`FailReason::Disconnected`] and are never re-sent;
 //!   subscriptions and `serve` registrations are re-established by the machine; requests issued while offline wait
 //!   in a bounded queue and go out after the resubscriptions, in issue order.
@@ -89,6 +89,9 @@ mod commands;
 mod config;
 mod error;
 mod event;
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
+pub mod fuzz;
 mod inbound;
 mod lifecycle;
 mod outbox;

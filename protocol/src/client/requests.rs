@@ -19,7 +19,7 @@ use crate::wire::{ChannelName, ClientFrame, ClientMessage, MessageId, ServerMess
 pub(super) struct Pending {
     /// Issue order.
     seq: u64,
-    kind: Kind,
+    pub(super) kind: Kind,
     /// Issued by the application (which knows its id) rather than by the machine (resubscriptions).
     by_app: bool,
     /// On the wire, rather than in the offline queue.
@@ -33,6 +33,22 @@ pub(super) enum Kind {
     Subscribe(ChannelName),
     Unsubscribe(ChannelName),
     Serve(ChannelName),
+}
+
+impl Kind {
+    /// Whether `answer` can be this request's answer: the machine acts on those of `subscribe`, `unsubscribe` and
+    /// `serve`, so they must be of the request's own type and channel; it does not know what other requests expect.
+    pub(super) fn answered_by(&self, answer: &ServerMessage) -> bool {
+        match (self, answer) {
+            (Kind::Plain, _) => true,
+            (Kind::Subscribe(channel), ServerMessage::SubscribeRes { channel: named, .. })
+            | (Kind::Unsubscribe(channel), ServerMessage::UnsubscribeRes { channel: named })
+            | (Kind::Serve(channel), ServerMessage::ServeRes { channel: named }) => {
+                channel == named
+            }
+            _ => false,
+        }
+    }
 }
 
 /// How to shape the answer to a server request.

@@ -5,7 +5,8 @@
 //! does, so the set always describes what the server was last asked for. Events are admitted against it: an event
 //! for a channel not wanted is dropped (a late one after `unsubscribe`), and so is one whose offset is not past the
 //! last position in the same epoch (a replay overlapping what was already delivered). A new epoch starts afresh; one
-//! that shows up in an event rather than in a `subscribe_res` also calls for a resync.
+//! that shows up in an event, or in a `subscribe_res` that is not a replay while a position is held, also calls for
+//! a resync.
 
 use alloc::borrow::ToOwned;
 use alloc::collections::BTreeMap;
@@ -94,7 +95,10 @@ impl Subscriptions {
     /// A `subscribe_res` came for a wanted channel. With `recovered: true` the replay follows and the position
     /// stays where it is; otherwise the subscription starts at `(epoch, offset)`, which becomes the position (never
     /// moving backwards within an epoch, in case live events overtook the answer). Returns whether the application
-    /// must resync (`recovered: false`).
+    /// must resync: `recovered: false`, or an answer without a replay that moves a position already held to another
+    /// epoch or past its offset (a `recovered: null` a hostile or confused server sent to a `since`, or that came
+    /// after events overtook it): the events in between will never be delivered, and saying nothing would be a
+    /// silent gap.
     pub(crate) fn subscribed(
         &mut self,
         channel: &ChannelName,
@@ -108,16 +112,22 @@ impl Subscriptions {
         if recovered == Some(true) {
             return false;
         }
-        match &mut wanted.position {
-            Some(pos) if pos.epoch == epoch => pos.offset = pos.offset.max(offset),
+        let skipped = match &mut wanted.position {
+            Some(pos) if pos.epoch == epoch => {
+                let ahead = offset > pos.offset;
+                pos.offset = pos.offset.max(offset);
+                ahead
+            }
             slot => {
+                let held = slot.is_some();
                 *slot = Some(StreamPosition {
                     epoch: epoch.to_owned(),
                     offset,
-                })
+                });
+                held
             }
-        }
-        recovered == Some(false)
+        };
+        recovered == Some(false) || skipped
     }
 
     /// Decides on an incoming event and, when it is delivered, moves the position to it.
@@ -234,6 +244,12 @@ mod tests {
         // A new epoch replaces the position.
         assert!(s.subscribed(&ch("a"), "e2", 0, Some(false)));
         assert_eq!(s.since(&ch("a")), pos("e2", 0));
+        // No replay, yet the position moves on from one already held: events are skipped, so resync.
+        assert!(s.subscribed(&ch("a"), "e2", 3, None));
+        assert_eq!(s.since(&ch("a")), pos("e2", 3));
+        assert!(s.subscribed(&ch("a"), "e1", 1, None));
+        assert_eq!(s.since(&ch("a")), pos("e1", 1));
+        assert!(!s.subscribed(&ch("a"), "e1", 1, None));
         // Not wanted: nothing happens.
         assert!(!s.subscribed(&ch("zz"), "e", 1, Some(false)));
     }

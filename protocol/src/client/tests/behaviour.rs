@@ -308,6 +308,120 @@ fn an_event_in_a_new_epoch_asks_for_resync() {
 }
 
 #[test]
+fn a_subscribe_answer_that_skips_past_the_position_asks_for_resync() {
+    // Found by the client_ops fuzzer: an event overtook the answer, then the answer (no replay) put the channel in
+    // another epoch. The position silently moved to e1/7 and the app, which had e2/6, was never told.
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    drain(&mut c);
+    c.handle_text(t(2), &event("room", "e2", 6));
+    let answer = ServerMessage::SubscribeRes {
+        channel: ch("room"),
+        epoch: "e1".into(),
+        offset: 7,
+        recovered: None,
+    };
+    c.handle_text(t(3), &server(Some(&sub), answer.clone()));
+    assert_eq!(
+        outs(&mut c),
+        [
+            channel_event("room", "e2", 6),
+            ev(ClientEvent::Response {
+                id: sub,
+                message: answer
+            }),
+            ev(ClientEvent::Resync {
+                channel: ch("room")
+            }),
+            heartbeat_after(t(3)),
+        ]
+    );
+    // The same within an epoch: a `recovered: null` to a `since` that jumps ahead skips events 8 and 9.
+    let again = c.subscribe(t(4), "room").unwrap();
+    let sent = outs(&mut c);
+    assert_eq!(
+        sent[0],
+        tx(
+            &again,
+            ClientMessage::Subscribe {
+                channel: ch("room"),
+                since: since("e1", 7)
+            }
+        )
+    );
+    c.handle_text(t(5), &subscribe_res(&again, "room", "e1", 9, None));
+    let got = outs(&mut c);
+    assert_eq!(
+        got[1],
+        ev(ClientEvent::Resync {
+            channel: ch("room")
+        })
+    );
+    // An answer at or behind the position skips nothing.
+    let third = c.subscribe(t(6), "room").unwrap();
+    drain(&mut c);
+    c.handle_text(t(7), &subscribe_res(&third, "room", "e1", 9, None));
+    assert!(matches!(
+        &outs(&mut c)[..],
+        [Out::Ev(ClientEvent::Response { .. }), Out::Timeout(_)]
+    ));
+}
+
+#[test]
+fn answers_that_do_not_fit_a_subscribe_are_violations_and_end_nothing() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    drain(&mut c);
+    // Another type, or the subscribe answer of another channel: reported, and the subscribe still waits.
+    let publish_res = ServerMessage::PublishRes {
+        channel: ch("room"),
+        offset: 3,
+    };
+    c.handle_text(t(2), &server(Some(&sub), publish_res));
+    c.handle_text(t(3), &subscribe_res(&sub, "other", "e2", 9, Some(false)));
+    assert_eq!(
+        outs(&mut c),
+        [
+            ev(ClientEvent::ProtocolViolation {
+                violation: Violation::MismatchedAnswer {
+                    id: sub.clone(),
+                    type_name: "publish_res".into()
+                }
+            }),
+            ev(ClientEvent::ProtocolViolation {
+                violation: Violation::MismatchedAnswer {
+                    id: sub.clone(),
+                    type_name: "subscribe_res".into()
+                }
+            }),
+            // The subscribe's own timeout is still the next deadline.
+            Out::Timeout(t(30_001)),
+        ]
+    );
+    assert_eq!(c.pending_requests(), 1);
+    // The real answer still ends it, and sets the position.
+    let answer = ServerMessage::SubscribeRes {
+        channel: ch("room"),
+        epoch: "e1".into(),
+        offset: 4,
+        recovered: None,
+    };
+    c.handle_text(t(4), &server(Some(&sub), answer.clone()));
+    assert_eq!(
+        outs(&mut c),
+        [
+            ev(ClientEvent::Response {
+                id: sub,
+                message: answer
+            }),
+            heartbeat_after(t(4)),
+        ]
+    );
+    c.handle_text(t(5), &event("room", "e1", 4));
+    assert_eq!(outs(&mut c), [heartbeat_after(t(5))]);
+}
+
+#[test]
 fn a_machine_resubscription_that_times_out_keeps_the_channel() {
     let mut c = open_client();
     let sub = c.subscribe(t(1), "room").unwrap();
