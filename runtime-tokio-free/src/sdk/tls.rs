@@ -56,6 +56,19 @@ impl TlsConfig {
         Ok(TlsConfig::from_roots(roots))
     }
 
+    /// Trusts only the certificates in `pem` (one or more `CERTIFICATE` sections), e.g. a `--ca-file`.
+    pub fn with_roots_pem(pem: &[u8]) -> io::Result<Self> {
+        use futures_rustls::rustls::pki_types::pem::PemObject;
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+        let certificates = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("not a PEM certificate: {e}")))?;
+        if certificates.is_empty() {
+            return Err(invalid("no CERTIFICATE section in the PEM".to_owned()));
+        }
+        TlsConfig::with_roots(certificates).map_err(|e| invalid(e.to_string()))
+    }
+
     /// Uses a rustls client configuration as it is.
     pub fn from_client_config(config: Arc<ClientConfig>) -> Self {
         TlsConfig { client: config }
