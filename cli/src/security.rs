@@ -43,7 +43,7 @@ pub struct SecurityArgs {
         default_value_t = 1_000
     )]
     pub max_connections_per_ip: usize,
-    /// Only WebSocket upgrades from this browser origin (e.g. https://app.example.com) are accepted; others get
+    /// Only WebSocket upgrades from this browser origin (e.g. `https://app.example.com`) are accepted; others get
     /// HTTP 403. Repeatable; none given: any origin.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
