@@ -30,6 +30,8 @@ pub enum Command {
     State(StateArgs),
     /// Run a simulated ML pipeline that publishes every pipeline event type and serves `cancel`.
     Demo(DemoArgs),
+    /// Mint a signed token (HS256 JWT) for a server started with --auth-secret, for development.
+    Token(crate::token::TokenArgs),
 }
 
 /// `switchboard serve`.
@@ -50,6 +52,9 @@ pub struct ServeArgs {
     /// The largest message accepted from a client, in bytes (default 1048576).
     #[arg(long, env = "SWITCHBOARD_MAX_MESSAGE_BYTES", value_parser = clap::value_parser!(u64).range(256..))]
     pub max_message_bytes: Option<u64>,
+    /// Authentication, TLS, connection limits, timeouts, origins.
+    #[command(flatten)]
+    pub security: crate::security::SecurityArgs,
 }
 
 /// Where a client command connects.
@@ -58,6 +63,9 @@ pub struct Connection {
     /// Sent as `Authorization: Bearer <token>` on the WebSocket upgrade.
     #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// For wss:// URLs: trust only the CA certificate(s) in this PEM file instead of the public web roots.
+    #[arg(long, env = "SWITCHBOARD_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// `switchboard sub`.

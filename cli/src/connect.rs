@@ -7,6 +7,7 @@ use futures_util::{FutureExt, StreamExt};
 use switchboard_runtime::client::{
     Client, ClientOptions, ConnectionState, RequestError, StateChanges,
 };
+use switchboard_runtime::sdk::TlsConfig;
 use switchboard_smol::SmolRuntime;
 
 use crate::args::Connection;
@@ -25,6 +26,13 @@ pub enum Patience {
 pub fn client(url: &str, connection: &Connection, patience: Patience) -> Result<Client, CliError> {
     let mut options = ClientOptions::default();
     options.token = connection.token.clone();
+    if let Some(path) = &connection.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+        let tls = TlsConfig::with_roots_pem(&pem)
+            .map_err(|e| CliError::Usage(format!("--ca-file {}: {e}", path.display())))?;
+        options.tls = Some(tls);
+    }
     if patience == Patience::OneShot {
         options.protocol.backoff.max_attempts = Some(2);
         options.protocol.connect_timeout = Duration::from_secs(5);

@@ -1,6 +1,6 @@
 //! `switchboard`: run a server (`serve`), follow channels (`sub`, with progress bars for pipelines), publish
-//! (`pub`), call a served method (`call`), read retained state (`state`), or watch a simulated ML pipeline
-//! (`demo`). Clients run on smol through `switchboard-runtime`'s async `Client`.
+//! (`pub`), call a served method (`call`), read retained state (`state`), watch a simulated ML pipeline
+//! (`demo`), or mint a development token (`token`). Clients run on smol through `switchboard-runtime`'s async `Client`.
 //!
 //! Exit codes: 0 done, 1 failed while running, 2 usage mistake. Logs go to stderr (`RUST_LOG`, default `info`);
 //! stdout carries only the command's output.
@@ -12,9 +12,11 @@ mod error;
 mod logging;
 mod progress;
 mod requests;
+mod security;
 mod serve;
 mod signals;
 mod sub;
+mod token;
 
 use std::process::ExitCode;
 
@@ -50,5 +52,6 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Call(args) => requests::call(args).await,
         Command::State(args) => requests::state(args).await,
         Command::Demo(args) => demo::demo(args).await,
+        Command::Token(args) => token::token(args),
     }
 }

@@ -28,11 +28,13 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
         config.hub.max_message_bytes = usize::try_from(bytes)
             .map_err(|_| CliError::Usage(format!("--max-message-bytes {bytes} is too large")))?;
     }
+    crate::security::apply(&args.security, &mut config)?;
     Ok(config)
 }
 
 /// Runs until a signal.
 pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    crate::security::refuse_open_bind(args.bind, &args.security)?;
     let config = config(&args)?;
     let mut shutdown = Shutdown::install()?;
     let server = Server::bind(SmolRuntime::new(), args.bind, config)
@@ -45,7 +47,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {addr}")?;
     stdout.flush()?;
-    tracing::info!(%addr, ws = %format!("ws://{addr}/api/ws"), "switchboard is serving");
+    let ws = if args.security.tls() { "wss" } else { "ws" };
+    tracing::info!(%addr, ws = %format!("{ws}://{addr}/api/ws"), auth = args.security.requires_auth(), "switchboard is serving");
     shutdown.wait().await;
     tracing::info!("shutting down");
     server.shutdown().await;
@@ -65,6 +68,7 @@ mod tests {
             history_ttl_ms: Some(1500),
             heartbeat_ms: None,
             max_message_bytes: Some(4096),
+            security: crate::security::SecurityArgs::default(),
         };
         let config = config(&args).unwrap();
         assert_eq!(config.hub.history_size, 5);

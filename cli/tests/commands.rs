@@ -57,7 +57,13 @@ fn usage_mistakes_exit_2() {
         &["pub", "ws://127.0.0.1:9/api/ws", "news", "not json"],
         &["pub", "ws://127.0.0.1:9/api/ws", "bad channel", "1"],
         &["pub", "ws://127.0.0.1:9/api/ws", "news", "null"],
-        &["sub", "wss://127.0.0.1:9/api/ws", "news"],
+        &[
+            "sub",
+            "wss://127.0.0.1:9/api/ws",
+            "news",
+            "--ca-file",
+            "/nonexistent/ca.pem",
+        ],
         &["state", "http://127.0.0.1:9/", "news"],
         &[
             "sub",

@@ -1,4 +1,4 @@
-//! Dialing: resolve, TCP connect (each address in turn), WebSocket upgrade over the runtime's stream with
+//! Dialing: resolve, TCP connect (each address in turn), TLS for `wss://`, WebSocket upgrade over the runtime's stream with
 //! async-tungstenite's runtime-neutral `client_async_with_config`. Failures are classified for the machine: an
 //! upgrade answered with 401, 403 or 404 cannot be fixed by retrying ([`ConnectFailure::Rejected`]); everything
 //! else is [`ConnectFailure::Transient`].
@@ -10,9 +10,10 @@ use switchboard_protocol::client::ConnectFailure;
 
 use super::target::Target;
 use crate::Runtime;
+use crate::sdk::Connection;
 
-/// A WebSocket over the runtime's TCP stream.
-pub(crate) type Socket<R> = WebSocketStream<<R as Runtime>::Tcp>;
+/// A WebSocket over the runtime's TCP stream, plain or TLS.
+pub(crate) type Socket<R> = WebSocketStream<Connection<<R as Runtime>::Tcp>>;
 
 /// Opens one connection to the target.
 pub(crate) async fn dial<R: Runtime>(
@@ -40,8 +41,22 @@ pub(crate) async fn dial<R: Runtime>(
             format!("{} resolved to no address", target.host_port())
         })));
     };
+    #[cfg(feature = "tls")]
+    let stream = match target.tls() {
+        None => Connection::Plain(tcp),
+        Some((tls, name)) => match tls.handshake(name.clone(), tcp).await {
+            Ok(stream) => Connection::Tls(Box::new(stream)),
+            // A certificate refused will be refused again.
+            Err(e) if crate::sdk::tls::is_tls_refusal(&e) => {
+                return Err(ConnectFailure::Rejected(format!("TLS handshake: {e}")));
+            }
+            Err(e) => return Err(ConnectFailure::Transient(format!("TLS handshake: {e}"))),
+        },
+    };
+    #[cfg(not(feature = "tls"))]
+    let stream = Connection::Plain(tcp);
     let request = target.request().map_err(ConnectFailure::Transient)?;
-    match async_tungstenite::client_async_with_config(request, tcp, Some(config)).await {
+    match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
         Ok((socket, _response)) => Ok(socket),
         Err(e) => Err(classify(&e)),
     }

@@ -87,15 +87,17 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts a client for `url` (`ws://host:port/api/ws`) and returns at once; the connection is made in the
-    /// background, and requests made before it is up wait in the offline queue. Fails only for a URL or token it
-    /// can never use: `wss://` is [`ConnectError::Unsupported`] for now.
+    /// Starts a client for `url` (`ws://host:port/api/ws`, or `wss://` with the feature `tls`, trusting
+    /// [`ClientOptions::tls`]) and returns at once; the connection is made in the background, and requests made
+    /// before it is up wait in the offline queue. Fails only for a URL or token it can never use.
     pub fn connect<R: Runtime>(
         runtime: R,
         url: &str,
         options: ClientOptions,
     ) -> Result<Client, ConnectError> {
         let target = Target::parse(url, options.token.as_deref())?;
+        #[cfg(feature = "tls")]
+        let target = target.trusting(options.tls.clone());
         let (commands, receiver) = mpsc::unbounded();
         let driver = Driver::new(runtime.clone(), target, options, receiver);
         runtime.spawn(Box::pin(driver.run()));

@@ -27,6 +27,11 @@ pub struct ClientOptions {
     pub write_buffer_bytes: usize,
     /// How long a closing connection may take to finish the close handshake before it is dropped. Default 2 s.
     pub close_timeout: Duration,
+    /// Which servers a `wss://` connection trusts (feature `tls`). `None` (the default): Mozilla's root
+    /// certificates ([`TlsConfig::webpki_roots`](crate::sdk::TlsConfig::webpki_roots)); give
+    /// [`TlsConfig::with_roots`](crate::sdk::TlsConfig::with_roots) for a private CA.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::sdk::TlsConfig>,
 }
 
 impl Default for ClientOptions {
@@ -38,6 +43,8 @@ impl Default for ClientOptions {
             read_buffer_bytes: 8 << 10,
             write_buffer_bytes: 8 << 10,
             close_timeout: Duration::from_secs(2),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

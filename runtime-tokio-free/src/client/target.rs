@@ -6,34 +6,45 @@ use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::{HeaderValue, Uri, header};
 
 use super::error::ConnectError;
+#[cfg(feature = "tls")]
+use futures_rustls::rustls::pki_types::ServerName;
 
-/// A checked `ws://` URL and the optional bearer token.
+/// A checked `ws://` or `wss://` URL and the optional bearer token.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     uri: Uri,
     /// `host:port` for the resolver.
     host_port: String,
     authorization: Option<HeaderValue>,
+    /// The TLS setup for `wss://`; `None` for `ws://`.
+    #[cfg(feature = "tls")]
+    tls: Option<(crate::sdk::TlsConfig, ServerName<'static>)>,
 }
 
 impl Target {
-    /// Checks the URL (`ws://host[:port][/path][?query]`, port 80 by default) and the token.
+    /// Checks the URL (`ws://host[:port][/path][?query]`, port 80 by default; `wss://`, port 443, with the
+    /// feature `tls`, trusting Mozilla's roots until [`Target::trusting`]) and the token.
     pub(crate) fn parse(url: &str, token: Option<&str>) -> Result<Target, ConnectError> {
         let invalid = |reason: &str| ConnectError::InvalidUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
         let uri: Uri = url.parse().map_err(|e| invalid(&format!("{e}")))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            #[cfg(feature = "tls")]
+            Some("wss") => true,
+            #[cfg(not(feature = "tls"))]
             Some("wss") => {
                 return Err(ConnectError::Unsupported {
-                    what: "wss:// (TLS) URLs; use ws://".to_owned(),
+                    what: "wss:// (TLS) URLs without the feature `tls`; use ws://".to_owned(),
                 });
             }
-            Some(other) => return Err(invalid(&format!("scheme {other:?} is not ws://"))),
+            Some(other) => {
+                return Err(invalid(&format!("scheme {other:?} is not ws:// or wss://")));
+            }
             None => return Err(invalid("no scheme; expected ws://host:port/path")),
-        }
+        };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
         if authority.as_str().contains('@') {
             return Err(invalid(
@@ -44,7 +55,16 @@ impl Target {
         if host.is_empty() {
             return Err(invalid("empty host"));
         }
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority
+            .port_u16()
+            .unwrap_or(if secure { 443 } else { 80 });
+        #[cfg(feature = "tls")]
+        let tls = if secure {
+            let name = crate::sdk::tls::server_name(host).map_err(|e| invalid(&e))?;
+            Some((crate::sdk::TlsConfig::webpki_roots(), name))
+        } else {
+            None
+        };
         let authorization = match token {
             Some(token) => Some(
                 HeaderValue::from_str(&format!("Bearer {token}"))
@@ -56,6 +76,8 @@ impl Target {
             host_port: format!("{host}:{port}"),
             uri,
             authorization,
+            #[cfg(feature = "tls")]
+            tls,
         };
         // Build the request once now, so a dial cannot fail on it later.
         target.request().map_err(|e| invalid(&e))?;
@@ -65,6 +87,21 @@ impl Target {
     /// `host:port`, for [`Runtime::resolve`](crate::Runtime::resolve).
     pub(crate) fn host_port(&self) -> &str {
         &self.host_port
+    }
+
+    /// For `wss://`: trust `tls` instead of Mozilla's roots (no effect on `ws://` or with `None`).
+    #[cfg(feature = "tls")]
+    pub(crate) fn trusting(mut self, tls: Option<crate::sdk::TlsConfig>) -> Target {
+        if let (Some((current, _)), Some(tls)) = (self.tls.as_mut(), tls) {
+            *current = tls;
+        }
+        self
+    }
+
+    /// For `wss://`: whom to trust and the server name to check.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(&self) -> Option<&(crate::sdk::TlsConfig, ServerName<'static>)> {
+        self.tls.as_ref()
     }
 
     /// The URL.
@@ -120,11 +157,16 @@ mod tests {
     }
 
     #[test]
-    fn wss_is_unsupported_and_other_urls_are_invalid() {
-        assert!(matches!(
-            Target::parse("wss://h/api/ws", None),
-            Err(ConnectError::Unsupported { .. })
-        ));
+    fn wss_urls_default_to_port_443_and_other_urls_are_invalid() {
+        let t = Target::parse("wss://h/api/ws", None).unwrap();
+        assert_eq!(t.host_port(), "h:443");
+        assert!(t.tls().is_some());
+        assert!(
+            Target::parse("ws://h/api/ws", None)
+                .unwrap()
+                .tls()
+                .is_none()
+        );
         for bad in [
             "http://h/api/ws",
             "h:80/api/ws",

@@ -56,6 +56,19 @@ impl TlsConfig {
         Ok(TlsConfig::from_roots(roots))
     }
 
+    /// Trusts only the certificates in `pem` (one or more `CERTIFICATE` sections), e.g. a `--ca-file`.
+    pub fn with_roots_pem(pem: &[u8]) -> io::Result<Self> {
+        use futures_rustls::rustls::pki_types::pem::PemObject;
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+        let certificates = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("not a PEM certificate: {e}")))?;
+        if certificates.is_empty() {
+            return Err(invalid("no CERTIFICATE section in the PEM".to_owned()));
+        }
+        TlsConfig::with_roots(certificates).map_err(|e| invalid(e.to_string()))
+    }
+
     /// Uses a rustls client configuration as it is.
     pub fn from_client_config(config: Arc<ClientConfig>) -> Self {
         TlsConfig { client: config }
@@ -82,27 +95,51 @@ impl TlsConfig {
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
-        let name = ServerName::try_from(endpoint.host().to_owned()).map_err(|e| {
-            TransportError::InvalidRequest(format!(
-                "{} is not a TLS server name: {e}",
-                endpoint.host()
-            ))
-        })?;
-        TlsConnector::from(Arc::clone(&self.client))
-            .connect(name, tcp)
+        let name = server_name(endpoint.host()).map_err(TransportError::InvalidRequest)?;
+        self.handshake(name, tcp)
             .await
             .map(|stream| Connection::Tls(Box::new(stream)))
             .map_err(|e| classify(endpoint, e))
     }
+
+    /// Runs the TLS handshake over `tcp` for the server `name` (the SDK's `https://` and the WebSocket client's
+    /// `wss://` share it).
+    pub(crate) async fn handshake<T>(
+        &self,
+        name: ServerName<'static>,
+        tcp: T,
+    ) -> io::Result<futures_rustls::client::TlsStream<T>>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        TlsConnector::from(Arc::clone(&self.client))
+            .connect(name, tcp)
+            .await
+    }
+}
+
+/// The server name checked for `host` (a DNS name, or an IP address with or without `[]`).
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(bare.to_owned())
+        .map_err(|e| format!("{host} is not a TLS server name: {e}"))
+}
+
+/// Whether an IO error from a handshake is TLS itself refusing (a certificate, no common protocol): retrying
+/// cannot help.
+pub(crate) fn is_tls_refusal(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// A failure of TLS itself (certificate, protocol) is [`TransportError::Tls`]; anything else (a reset during the
 /// handshake) is a connect failure, worth retrying.
 fn classify(endpoint: &Endpoint, error: io::Error) -> TransportError {
-    if error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<rustls::Error>())
-    {
+    if is_tls_refusal(&error) {
         TransportError::Tls(error.to_string())
     } else {
         TransportError::Connect {

@@ -36,6 +36,20 @@ pub struct ServerConfig {
     /// Checks tokens at the WebSocket handshake and on the channel routes; `None` (the default) lets everyone in
     /// with every permission.
     pub verifier: Option<Arc<dyn TokenVerifier>>,
+    /// Most WebSocket connections open at once (default 10,000). An upgrade past it is answered 503 before the
+    /// upgrade. 0 turns the limit off.
+    pub max_connections: usize,
+    /// Most WebSocket connections open at once from one IP address (default 1,000). An upgrade past it is
+    /// answered 429 before the upgrade. 0 turns the limit off.
+    pub max_connections_per_ip: usize,
+    /// The `Origin` values a WebSocket upgrade may carry, e.g. `https://app.example.com` (compared without case,
+    /// a trailing `/` ignored). Empty (the default): any. An upgrade with another `Origin` is answered 403; one
+    /// without an `Origin` header (not a browser) is let through to the token check.
+    pub allowed_origins: Vec<String>,
+    /// TLS for every listener (feature `tls`): accepted TCP streams are wrapped in it before the HTTP front, so
+    /// the port serves `https://` and `wss://`. `None` (the default): plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::tls::ServerTls>,
 }
 
 /// The defaults of PROTOCOL.md, with the hub seeded from the OS: the seed makes the channels' epoch, and a fixed
@@ -57,6 +71,11 @@ impl Default for ServerConfig {
             http_rate_per_sec: 100,
             http_rate_burst: 200,
             verifier: None,
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
+            allowed_origins: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -81,8 +100,8 @@ impl ServerConfig {
 
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerConfig")
-            .field("hub", &self.hub)
+        let mut f = f.debug_struct("ServerConfig");
+        f.field("hub", &self.hub)
             .field("max_head_bytes", &self.max_head_bytes)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("handshake_timeout", &self.handshake_timeout)
@@ -92,7 +111,12 @@ impl fmt::Debug for ServerConfig {
             .field("http_rate_per_sec", &self.http_rate_per_sec)
             .field("http_rate_burst", &self.http_rate_burst)
             .field("verifier", &self.verifier.as_ref().map(|_| "…"))
-            .finish()
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("allowed_origins", &self.allowed_origins);
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls.is_some());
+        f.finish()
     }
 }
 

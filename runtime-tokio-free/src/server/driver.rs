@@ -77,6 +77,8 @@ pub(crate) struct Shared<R: Runtime> {
     pub stopping: crate::signal::Trigger,
     /// Live HTTP (not yet upgraded) connection tasks.
     pub http_tasks: std::sync::atomic::AtomicUsize,
+    /// WebSocket connection counts, total and per IP address.
+    pub limits: super::limits::ConnLimits,
 }
 
 impl<R: Runtime> std::fmt::Debug for Shared<R> {
@@ -95,6 +97,8 @@ impl<R: Runtime> Shared<R> {
         let (events_tx, events_rx) = mpsc::unbounded();
         let (timer_tx, timer_rx) = mpsc::channel(1);
         let config_rate = (config.http_rate_per_sec, config.http_rate_burst);
+        let limits =
+            super::limits::ConnLimits::new(config.max_connections, config.max_connections_per_ip);
         let shared = Arc::new(Shared {
             runtime: runtime.clone(),
             config,
@@ -112,6 +116,7 @@ impl<R: Runtime> Shared<R> {
             draining: AtomicBool::new(false),
             stopping: crate::signal::Trigger::new(),
             http_tasks: std::sync::atomic::AtomicUsize::new(0),
+            limits,
         });
         // Settle the hub's first deadline before the timer task looks at it.
         shared.with(|_, _| ());

@@ -16,6 +16,7 @@ use switchboard_protocol::time::Timestamp;
 
 use super::connection;
 use super::driver::{ListenerId, Shared};
+use super::limits::{ConnSlot, check_origin};
 use super::rest;
 use crate::Runtime;
 use crate::deadline::with_deadline;
@@ -81,8 +82,8 @@ pub(crate) async fn serve<R, S>(
         if let Ok(r) = &routed
             && r.is_socket()
         {
-            match prepare_upgrade(&shared, &head, r) {
-                Ok((accept, dialect, permissions)) => {
+            match prepare_upgrade(&shared, &head, r, peer) {
+                Ok((accept, dialect, permissions, slot)) => {
                     shared.metrics.count(101);
                     if write_all(&shared, &mut stream, &switching_protocols(&accept))
                         .await
@@ -102,6 +103,7 @@ pub(crate) async fn serve<R, S>(
                         listener,
                     ))
                     .await;
+                    drop(slot);
                     return;
                 }
                 Err(error) => {
@@ -134,16 +136,21 @@ pub(crate) async fn serve<R, S>(
     }
 }
 
-/// Checks the upgrade request, the drain state and the token; gives the accept key, dialect and permissions.
-fn prepare_upgrade<R: Runtime>(
-    shared: &Shared<R>,
+/// Checks the upgrade request, the drain state, the `Origin`, the connection limits and the token; gives the
+/// accept key, dialect, permissions and the connection's place in the limits (held until it closes).
+fn prepare_upgrade<'a, R: Runtime>(
+    shared: &'a Shared<R>,
     head: &RequestHead,
     route: &Route,
-) -> Result<(String, Dialect, Permissions), ApiError> {
+    peer: Option<std::net::SocketAddr>,
+) -> Result<(String, Dialect, Permissions, ConnSlot<'a>), ApiError> {
     let accept = check_upgrade(head)?;
     if shared.is_draining() {
         return Err(ApiError::unavailable("the server is shutting down"));
     }
+    check_origin(&shared.config.allowed_origins, head)?;
+    // Counted before the token is checked: a flood is refused without an HMAC per attempt.
+    let slot = shared.limits.acquire(peer.map(|p| p.ip()))?;
     let permissions = rest::authenticate(shared, head)?;
     let dialect = match route {
         Route::NativeSocket => Dialect::Native,
@@ -163,7 +170,7 @@ fn prepare_upgrade<R: Runtime>(
         }
         _ => return Err(ApiError::not_found()),
     };
-    Ok((accept, dialect, permissions))
+    Ok((accept, dialect, permissions, slot))
 }
 
 /// Reads one request head and its body. Bytes past them stay in `buf` (pipelining, or the first WebSocket frames).

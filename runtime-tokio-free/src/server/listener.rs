@@ -86,6 +86,12 @@ async fn accept_loop<R: Runtime>(
             None => break,
             Some(Ok((stream, peer))) => {
                 tracing::trace!(%peer, "accepted");
+                #[cfg(feature = "tls")]
+                if let Some(tls) = shared.config.tls.clone() {
+                    let task = serve_tls(shared.clone(), tls, stream, peer, id, stop.clone());
+                    shared.runtime.spawn(Box::pin(task));
+                    continue;
+                }
                 let task =
                     http_conn::serve(shared.clone(), stream, Some(peer), Some(id), stop.clone());
                 shared.runtime.spawn(Box::pin(task));
@@ -100,4 +106,26 @@ async fn accept_loop<R: Runtime>(
     }
     drop(listener);
     done.fire();
+}
+
+/// The TLS handshake (within `handshake_timeout`, cut short by a stop), then the HTTP front over the TLS stream.
+#[cfg(feature = "tls")]
+async fn serve_tls<R: Runtime>(
+    shared: Arc<Shared<R>>,
+    tls: super::tls::ServerTls,
+    stream: R::Tcp,
+    peer: SocketAddr,
+    id: ListenerId,
+    stop: Trigger,
+) {
+    let deadline = shared.runtime.now() + shared.config.handshake_timeout;
+    let handshake = crate::deadline::with_deadline(&shared.runtime, deadline, tls.accept(stream));
+    match until_stopped(&stop, handshake).await {
+        Some(Some(Ok(stream))) => {
+            http_conn::serve(shared, stream, Some(peer), Some(id), stop).await;
+        }
+        Some(Some(Err(e))) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Some(None) => tracing::debug!(%peer, "TLS handshake timed out"),
+        None => {}
+    }
 }

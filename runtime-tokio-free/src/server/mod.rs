@@ -30,14 +30,18 @@
 //! ```
 
 pub mod app_api;
+mod auth;
 mod config;
 mod connection;
 mod driver;
 mod http_conn;
+mod limits;
 mod listener;
 mod metrics;
 mod rate;
 mod rest;
+#[cfg(feature = "tls")]
+mod tls;
 mod verifier;
 
 use std::io;
@@ -50,7 +54,10 @@ use switchboard_protocol::server::HubStats;
 use switchboard_protocol::wire::CloseCode;
 
 pub use app_api::{AppInfo, AppRequest, HandlerError, PublishError, SendError};
+pub use auth::{AuthenticatorVerifier, permissions_from_grants};
 pub use config::ServerConfig;
+#[cfg(feature = "tls")]
+pub use tls::{ServerTls, TlsSetupError};
 pub use verifier::{AuthError, StaticTokens, TokenVerifier};
 
 use crate::Runtime;

@@ -11,6 +11,11 @@ use switchboard_protocol::wire::{ChannelName, PROTOCOL_VERSION};
 
 use super::driver::Shared;
 use super::metrics;
+use super::verifier::AuthError;
+use switchboard_protocol::auth::AuthError as CoreAuthError;
+
+/// The 401 text for every refused token, whatever the verifier said.
+const PUBLIC_AUTH_MESSAGE: &str = CoreAuthError::PUBLIC_MESSAGE;
 use crate::Runtime;
 use crate::http::{ApiError, RequestHead, Response, Route};
 
@@ -165,9 +170,14 @@ pub(crate) fn authenticate<R: Runtime>(
         None => Ok(Permissions::allow_all()),
         Some(verifier) => {
             let token = head.bearer_token()?;
-            verifier
-                .verify(token.as_deref(), head)
-                .map_err(|e| ApiError::unauthorized(e.to_string()))
+            // The verifier's own words stay in the server's log: the client learns only that it was refused.
+            verifier.verify(token.as_deref(), head).map_err(|e| {
+                tracing::debug!(error = %e, path = %head.path, "unauthorized");
+                match e {
+                    AuthError::Missing => ApiError::unauthorized("a token is required"),
+                    _ => ApiError::unauthorized(PUBLIC_AUTH_MESSAGE),
+                }
+            })
         }
     }
 }
