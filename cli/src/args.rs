@@ -30,6 +30,8 @@ pub enum Command {
     State(StateArgs),
     /// Run a simulated ML pipeline that publishes every pipeline event type and serves `cancel`.
     Demo(DemoArgs),
+    /// Print every event of a channel's history through the REST API (with retries and pagination).
+    History(HistoryArgs),
 }
 
 /// `switchboard serve`.
@@ -50,6 +52,16 @@ pub struct ServeArgs {
     /// The largest message accepted from a client, in bytes (default 1048576).
     #[arg(long, env = "SWITCHBOARD_MAX_MESSAGE_BYTES", value_parser = clap::value_parser!(u64).range(256..))]
     pub max_message_bytes: Option<u64>,
+    /// Deliver channel events by signed POST to this URL (http:// or https://).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_URL", requires = "webhook_secret")]
+    pub webhook: Option<String>,
+    /// The secret webhook requests are signed with (X-Switchboard-Signature).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Deliver only channels matching this pattern ('*' one segment, trailing '**' the rest); repeatable; default
+    /// every channel.
+    #[arg(long = "webhook-channel", value_name = "PATTERN", requires = "webhook")]
+    pub webhook_channels: Vec<String>,
 }
 
 /// Where a client command connects.
@@ -120,6 +132,24 @@ pub struct StateArgs {
     pub channel: String,
     #[command(flatten)]
     pub connection: Connection,
+}
+
+/// `switchboard history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The server's base URL, e.g. http://127.0.0.1:8000.
+    pub url: String,
+    /// The channel.
+    pub channel: String,
+    /// Start after this offset (default: the oldest kept event).
+    #[arg(long)]
+    pub since: Option<u64>,
+    /// One JSON object per line: {"channel","offset","event"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Sent as `Authorization: Bearer <token>`.
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// `switchboard demo`.

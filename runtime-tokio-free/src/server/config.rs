@@ -7,6 +7,7 @@ use std::time::Duration;
 use switchboard_protocol::server::HubConfig;
 
 use super::verifier::TokenVerifier;
+use super::webhooks::WebhookConfig;
 
 /// Everything a [`Server`](super::Server) is configured with. [`Default`] gives the contract's defaults.
 #[derive(Clone)]
@@ -36,6 +37,9 @@ pub struct ServerConfig {
     /// Checks tokens at the WebSocket handshake and on the channel routes; `None` (the default) lets everyone in
     /// with every permission.
     pub verifier: Option<Arc<dyn TokenVerifier>>,
+    /// Where to deliver channel events by signed `POST` (see [`webhooks`](super::webhooks)); `None` (the default)
+    /// delivers none. An invalid one (see [`WebhookConfig::validate`]) is logged and delivers none: check it first.
+    pub webhook: Option<WebhookConfig>,
 }
 
 /// The defaults of PROTOCOL.md, with the hub seeded from the OS: the seed makes the channels' epoch, and a fixed
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
             http_rate_per_sec: 100,
             http_rate_burst: 200,
             verifier: None,
+            webhook: None,
         }
     }
 }
@@ -72,6 +77,12 @@ fn os_seed() -> u64 {
 }
 
 impl ServerConfig {
+    /// Delivers channel events to a webhook.
+    pub fn with_webhook(mut self, webhook: WebhookConfig) -> ServerConfig {
+        self.webhook = Some(webhook);
+        self
+    }
+
     /// Sets the token verifier.
     pub fn with_verifier(mut self, verifier: impl TokenVerifier) -> ServerConfig {
         self.verifier = Some(Arc::new(verifier));
@@ -92,6 +103,7 @@ impl fmt::Debug for ServerConfig {
             .field("http_rate_per_sec", &self.http_rate_per_sec)
             .field("http_rate_burst", &self.http_rate_burst)
             .field("verifier", &self.verifier.as_ref().map(|_| "…"))
+            .field("webhook", &self.webhook)
             .finish()
     }
 }

@@ -77,6 +77,8 @@ pub(crate) struct Shared<R: Runtime> {
     pub stopping: crate::signal::Trigger,
     /// Live HTTP (not yet upgraded) connection tasks.
     pub http_tasks: std::sync::atomic::AtomicUsize,
+    /// Webhook delivery, when configured.
+    pub webhooks: Option<super::webhooks::Webhooks<R>>,
 }
 
 impl<R: Runtime> std::fmt::Debug for Shared<R> {
@@ -95,6 +97,22 @@ impl<R: Runtime> Shared<R> {
         let (events_tx, events_rx) = mpsc::unbounded();
         let (timer_tx, timer_rx) = mpsc::channel(1);
         let config_rate = (config.http_rate_per_sec, config.http_rate_burst);
+        let (webhooks, webhook_wake) = match config.webhook.clone().map(|w| (w.validate(), w)) {
+            Some((Ok(endpoint), webhook)) => {
+                let (webhooks, wake) = super::webhooks::Webhooks::new(
+                    runtime.clone(),
+                    webhook,
+                    endpoint,
+                    config.hub.seed,
+                );
+                (Some(webhooks), Some(wake))
+            }
+            Some((Err(e), webhook)) => {
+                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
+                (None, None)
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             runtime: runtime.clone(),
             config,
@@ -112,10 +130,17 @@ impl<R: Runtime> Shared<R> {
             draining: AtomicBool::new(false),
             stopping: crate::signal::Trigger::new(),
             http_tasks: std::sync::atomic::AtomicUsize::new(0),
+            webhooks,
         });
         // Settle the hub's first deadline before the timer task looks at it.
         shared.with(|_, _| ());
         runtime.spawn(Box::pin(timer_task(Arc::downgrade(&shared), timer_rx)));
+        if let Some(wake) = webhook_wake {
+            runtime.spawn(Box::pin(super::webhooks::dispatcher(
+                Arc::downgrade(&shared),
+                wake,
+            )));
+        }
         runtime.spawn(Box::pin(super::app_api::event_task(
             Arc::downgrade(&shared),
             events_rx,
@@ -175,6 +200,11 @@ impl<R: Runtime> Shared<R> {
                     }
                 }
                 HubOutput::Event(event) => {
+                    if let (Some(webhooks), HubEvent::Published { channel, offset }) =
+                        (&self.webhooks, &event)
+                    {
+                        webhooks.on_published(channel, *offset);
+                    }
                     let _ = self.events.unbounded_send(event);
                 }
                 HubOutput::Timeout(at) => {

@@ -39,6 +39,7 @@ mod metrics;
 mod rate;
 mod rest;
 mod verifier;
+pub mod webhooks;
 
 use std::io;
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ use switchboard_protocol::wire::CloseCode;
 pub use app_api::{AppInfo, AppRequest, HandlerError, PublishError, SendError};
 pub use config::ServerConfig;
 pub use verifier::{AuthError, StaticTokens, TokenVerifier};
+pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
 use crate::signal::Trigger;
