@@ -69,7 +69,7 @@ fn proxy_one(
     client.set_read_timeout(Some(STEP))?;
     let (head, body) = read_request(&mut client)?;
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         client.write_all(
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         )?;
