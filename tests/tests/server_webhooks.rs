@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -192,7 +193,17 @@ fn fast_retry(max_attempts: u32) -> RetryPolicy {
 }
 
 fn server(runtime: &SmolRuntime, webhook: WebhookConfig) -> Server<SmolRuntime> {
-    let config = ServerConfig::default().with_webhook(webhook);
+    server_keeping(runtime, webhook, ServerConfig::default().hub.history_size)
+}
+
+/// A server whose channels keep `history_size` events.
+fn server_keeping(
+    runtime: &SmolRuntime,
+    webhook: WebhookConfig,
+    history_size: usize,
+) -> Server<SmolRuntime> {
+    let mut config = ServerConfig::default().with_webhook(webhook);
+    config.hub.history_size = history_size;
     smol::block_on(Server::bind(
         runtime.clone(),
         "127.0.0.1:0".parse().unwrap(),
@@ -428,5 +439,49 @@ fn forged_altered_and_stale_deliveries_are_refused_by_the_verifier() {
             handler.handle(None, &delivery.body, t),
             Err(WebhookHandlerError::MissingSignature)
         );
+    });
+}
+
+#[test]
+fn events_that_leave_the_history_before_delivery_are_skipped_and_counted() {
+    roomy(|| {
+        let runtime = SmolRuntime::new();
+        // The receiver holds the delivery of offset 1 until the test opens the gate.
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let holding = Arc::new(AtomicBool::new(false));
+        let (gate_in, holding_in) = (gate.clone(), holding.clone());
+        let receiver = Receiver::start(move |_, offset, _| {
+            if offset == 1 {
+                holding_in.store(true, Ordering::SeqCst);
+                let (open, opened) = &*gate_in;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = opened.wait(open).unwrap();
+                }
+            }
+            200
+        });
+        let webhook = WebhookConfig::new(receiver.url(), SECRET).with_retry(fast_retry(3));
+        let server = server_keeping(&runtime, webhook, 3);
+        smol::block_on(bounded(&runtime, TEST_TIMEOUT, async {
+            server.publish("jobs/slow", json!({"i": 1}), false).unwrap();
+            eventually(&runtime, "offset 1 held", || holding.load(Ordering::SeqCst)).await;
+            // The history keeps 3 events: 8, 9 and 10. Offsets 2 to 7 are gone before their turn.
+            for i in 2..=10u64 {
+                server.publish("jobs/slow", json!({"i": i}), false).unwrap();
+            }
+            {
+                let (open, opened) = &*gate;
+                *open.lock().unwrap() = true;
+                opened.notify_all();
+            }
+            eventually(&runtime, "4 deliveries", || receiver.accepted().len() == 4).await;
+            let offsets: Vec<u64> = receiver.accepted().iter().map(|k| k.1).collect();
+            assert_eq!(offsets, [1, 8, 9, 10]);
+            let metrics = settled_metrics(&runtime, &server).await;
+            assert_eq!(metric(&metrics, "switchboard_webhook_skipped_total"), 6);
+            assert_eq!(metric(&metrics, "switchboard_webhook_deliveries_total"), 4);
+            server.shutdown().await;
+        }));
     });
 }
