@@ -178,7 +178,13 @@ fn serve(
         });
         write!(
             writer,
-            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: keep-alive\r\n{}\r\n",
+            // A 429 says when to come back (at once, so the test stays quick).
+            if status == 429 {
+                "Retry-After: 0\r\n"
+            } else {
+                ""
+            }
         )?;
     }
 }
@@ -481,6 +487,35 @@ fn events_that_leave_the_history_before_delivery_are_skipped_and_counted() {
             let metrics = settled_metrics(&runtime, &server).await;
             assert_eq!(metric(&metrics, "switchboard_webhook_skipped_total"), 6);
             assert_eq!(metric(&metrics, "switchboard_webhook_deliveries_total"), 4);
+            server.shutdown().await;
+        }));
+    });
+}
+
+#[test]
+fn a_429_with_retry_after_is_retried() {
+    roomy(|| {
+        let runtime = SmolRuntime::new();
+        let receiver = Receiver::start(|_, _, before| if before == 0 { 429 } else { 200 });
+        // One retry only: the 429 must not use up more.
+        let webhook = WebhookConfig::new(receiver.url(), SECRET).with_retry(fast_retry(2));
+        let server = server(&runtime, webhook);
+        smol::block_on(bounded(&runtime, TEST_TIMEOUT, async {
+            for i in 1..=3u64 {
+                server.publish("jobs/rl", json!({"i": i}), false).unwrap();
+            }
+            eventually(&runtime, "3 deliveries", || receiver.accepted().len() == 3).await;
+            let statuses: Vec<(u64, u16)> = receiver
+                .log()
+                .iter()
+                .map(|r| (r.key().1, r.status))
+                .collect();
+            assert_eq!(
+                statuses,
+                [(1, 429), (1, 200), (2, 429), (2, 200), (3, 429), (3, 200)]
+            );
+            let metrics = settled_metrics(&runtime, &server).await;
+            assert_eq!(metric(&metrics, "switchboard_webhook_retries_total"), 3);
             server.shutdown().await;
         }));
     });
