@@ -138,7 +138,7 @@ impl WebhookConfig {
         self.channels.is_empty() || self.channels.iter().any(|p| pattern_matches(p, channel))
     }
 
-    /// Checks the URL and the retry policy.
+    /// Checks the retry policy, that the secret is not empty and the URL (returned parsed).
     pub fn validate(&self) -> Result<Endpoint, ConfigError> {
         self.retry.validate()?;
         if self.secret.is_empty() {
