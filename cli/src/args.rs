@@ -32,6 +32,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Mint a signed token (HS256 JWT) for a server started with --auth-secret, for development.
     Token(crate::token::TokenArgs),
+    /// Print every event of a channel's history through the REST API (with retries and pagination).
+    History(HistoryArgs),
 }
 
 /// `switchboard serve`.
@@ -55,6 +57,16 @@ pub struct ServeArgs {
     /// Authentication, TLS, connection limits, timeouts, origins.
     #[command(flatten)]
     pub security: crate::security::SecurityArgs,
+    /// Deliver channel events by signed POST to this URL (http:// or https://).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_URL", requires = "webhook_secret")]
+    pub webhook: Option<String>,
+    /// The secret webhook requests are signed with (X-Switchboard-Signature).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Deliver only channels matching this pattern ('*' one segment, trailing '**' the rest); repeatable; default
+    /// every channel.
+    #[arg(long = "webhook-channel", value_name = "PATTERN", requires = "webhook")]
+    pub webhook_channels: Vec<String>,
 }
 
 /// Where a client command connects.
@@ -128,6 +140,24 @@ pub struct StateArgs {
     pub channel: String,
     #[command(flatten)]
     pub connection: Connection,
+}
+
+/// `switchboard history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The server's base URL, e.g. http://127.0.0.1:8000.
+    pub url: String,
+    /// The channel.
+    pub channel: String,
+    /// Start after this offset (default: the oldest kept event).
+    #[arg(long)]
+    pub since: Option<u64>,
+    /// One JSON object per line: {"channel","offset","event"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Sent as `Authorization: Bearer <token>`.
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// `switchboard demo`.

@@ -1,6 +1,7 @@
 //! `switchboard`: run a server (`serve`), follow channels (`sub`, with progress bars for pipelines), publish
 //! (`pub`), call a served method (`call`), read retained state (`state`), watch a simulated ML pipeline
-//! (`demo`), or mint a development token (`token`). Clients run on smol through `switchboard-runtime`'s async `Client`.
+//! (`demo`), print a channel's history over REST (`history`), or mint a development token (`token`). Clients run on
+//! smol through `switchboard-runtime`'s async `Client`.
 //!
 //! Exit codes: 0 done, 1 failed while running, 2 usage mistake. Logs go to stderr (`RUST_LOG`, default `info`);
 //! stdout carries only the command's output.
@@ -9,6 +10,7 @@ mod args;
 mod connect;
 mod demo;
 mod error;
+mod history;
 mod logging;
 mod progress;
 mod requests;
@@ -53,5 +55,6 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::State(args) => requests::state(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Token(args) => token::token(args),
+        Command::History(args) => history::history(args).await,
     }
 }

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use switchboard_runtime::server::WebhookConfig;
 use switchboard_runtime::{Server, ServerConfig};
 use switchboard_smol::SmolRuntime;
 
@@ -29,6 +30,14 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
             .map_err(|_| CliError::Usage(format!("--max-message-bytes {bytes} is too large")))?;
     }
     crate::security::apply(&args.security, &mut config)?;
+    if let (Some(url), Some(secret)) = (&args.webhook, &args.webhook_secret) {
+        let webhook = WebhookConfig::new(url.clone(), secret.as_bytes())
+            .with_channels(args.webhook_channels.iter().cloned());
+        webhook
+            .validate()
+            .map_err(|e| CliError::Usage(format!("--webhook: {e}")))?;
+        config.webhook = Some(webhook);
+    }
     Ok(config)
 }
 
@@ -69,6 +78,9 @@ mod tests {
             heartbeat_ms: None,
             max_message_bytes: Some(4096),
             security: crate::security::SecurityArgs::default(),
+            webhook: None,
+            webhook_secret: None,
+            webhook_channels: Vec::new(),
         };
         let config = config(&args).unwrap();
         assert_eq!(config.hub.history_size, 5);
@@ -76,5 +88,27 @@ mod tests {
         assert_eq!(config.hub.heartbeat, ServerConfig::default().hub.heartbeat);
         assert_eq!(config.hub.max_message_bytes, 4096);
         assert_ne!(config.hub.seed, super::config(&args).unwrap().hub.seed);
+        assert!(config.webhook.is_none());
+    }
+
+    #[test]
+    fn webhook_flags_make_a_webhook_config() {
+        let mut args = ServeArgs {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            history_size: None,
+            history_ttl_ms: None,
+            heartbeat_ms: None,
+            max_message_bytes: None,
+            webhook: Some("http://127.0.0.1:9/hook".into()),
+            webhook_secret: Some("s3cret".into()),
+            webhook_channels: vec!["jobs/*".into()],
+            security: crate::security::SecurityArgs::default(),
+        };
+        let webhook = config(&args).unwrap().webhook.unwrap();
+        assert_eq!(webhook.url, "http://127.0.0.1:9/hook");
+        assert_eq!(webhook.secret, b"s3cret");
+        assert!(webhook.matches("jobs/1") && !webhook.matches("news"));
+        args.webhook = Some("ws://127.0.0.1:9/hook".into());
+        assert!(matches!(config(&args), Err(CliError::Usage(_))));
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use switchboard_protocol::server::HubConfig;
 
 use super::verifier::TokenVerifier;
+use super::webhooks::WebhookConfig;
 
 /// Everything a [`Server`](super::Server) is configured with. [`Default`] gives the contract's defaults.
 #[derive(Clone)]
@@ -50,6 +51,9 @@ pub struct ServerConfig {
     /// the port serves `https://` and `wss://`. `None` (the default): plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<super::tls::ServerTls>,
+    /// Where to deliver channel events by signed `POST` (see [`webhooks`](super::webhooks)); `None` (the default)
+    /// delivers none. An invalid one (see [`WebhookConfig::validate`]) is logged and delivers none: check it first.
+    pub webhook: Option<WebhookConfig>,
 }
 
 /// The defaults of PROTOCOL.md, with the hub seeded from the OS: the seed makes the channels' epoch, and a fixed
@@ -76,6 +80,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            webhook: None,
         }
     }
 }
@@ -91,6 +96,12 @@ fn os_seed() -> u64 {
 }
 
 impl ServerConfig {
+    /// Delivers channel events to a webhook.
+    pub fn with_webhook(mut self, webhook: WebhookConfig) -> ServerConfig {
+        self.webhook = Some(webhook);
+        self
+    }
+
     /// Sets the token verifier.
     pub fn with_verifier(mut self, verifier: impl TokenVerifier) -> ServerConfig {
         self.verifier = Some(Arc::new(verifier));
@@ -113,7 +124,8 @@ impl fmt::Debug for ServerConfig {
             .field("verifier", &self.verifier.as_ref().map(|_| "…"))
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
-            .field("allowed_origins", &self.allowed_origins);
+            .field("allowed_origins", &self.allowed_origins)
+            .field("webhook", &self.webhook);
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls.is_some());
         f.finish()

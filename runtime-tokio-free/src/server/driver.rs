@@ -79,6 +79,8 @@ pub(crate) struct Shared<R: Runtime> {
     pub http_tasks: std::sync::atomic::AtomicUsize,
     /// WebSocket connection counts, total and per IP address.
     pub limits: super::limits::ConnLimits,
+    /// Webhook delivery, when configured.
+    pub webhooks: Option<super::webhooks::Webhooks<R>>,
 }
 
 impl<R: Runtime> std::fmt::Debug for Shared<R> {
@@ -99,6 +101,22 @@ impl<R: Runtime> Shared<R> {
         let config_rate = (config.http_rate_per_sec, config.http_rate_burst);
         let limits =
             super::limits::ConnLimits::new(config.max_connections, config.max_connections_per_ip);
+        let (webhooks, webhook_wake) = match config.webhook.clone().map(|w| (w.validate(), w)) {
+            Some((Ok(endpoint), webhook)) => {
+                let (webhooks, wake) = super::webhooks::Webhooks::new(
+                    runtime.clone(),
+                    webhook,
+                    endpoint,
+                    config.hub.seed,
+                );
+                (Some(webhooks), Some(wake))
+            }
+            Some((Err(e), webhook)) => {
+                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
+                (None, None)
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             runtime: runtime.clone(),
             config,
@@ -117,10 +135,17 @@ impl<R: Runtime> Shared<R> {
             stopping: crate::signal::Trigger::new(),
             http_tasks: std::sync::atomic::AtomicUsize::new(0),
             limits,
+            webhooks,
         });
         // Settle the hub's first deadline before the timer task looks at it.
         shared.with(|_, _| ());
         runtime.spawn(Box::pin(timer_task(Arc::downgrade(&shared), timer_rx)));
+        if let Some(wake) = webhook_wake {
+            runtime.spawn(Box::pin(super::webhooks::dispatcher(
+                Arc::downgrade(&shared),
+                wake,
+            )));
+        }
         runtime.spawn(Box::pin(super::app_api::event_task(
             Arc::downgrade(&shared),
             events_rx,
@@ -180,6 +205,11 @@ impl<R: Runtime> Shared<R> {
                     }
                 }
                 HubOutput::Event(event) => {
+                    if let (Some(webhooks), HubEvent::Published { channel, offset }) =
+                        (&self.webhooks, &event)
+                    {
+                        webhooks.on_published(channel, *offset);
+                    }
                     let _ = self.events.unbounded_send(event);
                 }
                 HubOutput::Timeout(at) => {

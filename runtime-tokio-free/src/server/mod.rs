@@ -7,6 +7,9 @@
 //! (also again on the same port after [`Server::stop_listening`]), and [`Server::serve_stream`] serves any byte
 //! stream (the [in-memory transport](crate::memory) in tests). Per WebSocket connection there is a reader task and a
 //! writer task; one timer task serves the hub's deadlines and one event task runs application callbacks.
+//! With [`ServerConfig::webhook`] set, a dispatcher task and up to `max_concurrent` delivery workers POST every
+//! matching channel event to the webhook, in offset order per channel, reading the events from the hub's history
+//! (see [`webhooks`]).
 //!
 //! # Methods by kind
 //!
@@ -43,6 +46,7 @@ mod rest;
 #[cfg(feature = "tls")]
 mod tls;
 mod verifier;
+pub mod webhooks;
 
 use std::io;
 use std::net::SocketAddr;
@@ -59,6 +63,7 @@ pub use config::ServerConfig;
 #[cfg(feature = "tls")]
 pub use tls::{ServerTls, TlsSetupError};
 pub use verifier::{AuthError, StaticTokens, TokenVerifier};
+pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
 use crate::signal::Trigger;

@@ -97,7 +97,13 @@ fn answer<R: Runtime>(
             Ok(Response::text(
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",
-                metrics::render(&stats, by_dialect, &shared.metrics),
+                {
+                    let mut text = metrics::render(&stats, by_dialect, &shared.metrics);
+                    if let Some(webhooks) = &shared.webhooks {
+                        webhooks.render_metrics(&mut text);
+                    }
+                    text
+                },
             ))
         }
         Route::PublishEvent { channel } => {
