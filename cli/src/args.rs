@@ -30,6 +30,8 @@ pub enum Command {
     State(StateArgs),
     /// Run a simulated ML pipeline that publishes every pipeline event type and serves `cancel`.
     Demo(DemoArgs),
+    /// Load generators: fan-out, request/response and idle-connection memory (see docs/BENCHMARKS.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `switchboard serve`.
@@ -50,6 +52,9 @@ pub struct ServeArgs {
     /// The largest message accepted from a client, in bytes (default 1048576).
     #[arg(long, env = "SWITCHBOARD_MAX_MESSAGE_BYTES", value_parser = clap::value_parser!(u64).range(256..))]
     pub max_message_bytes: Option<u64>,
+    /// Messages per second one connection may send, on average (default 100; 0 turns rate limiting off).
+    #[arg(long, env = "SWITCHBOARD_RATE_PER_SEC")]
+    pub rate_per_sec: Option<u32>,
 }
 
 /// Where a client command connects.

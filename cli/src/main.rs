@@ -6,6 +6,7 @@
 //! stdout carries only the command's output.
 
 mod args;
+mod bench;
 mod connect;
 mod demo;
 mod error;
@@ -50,5 +51,6 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Call(args) => requests::call(args).await,
         Command::State(args) => requests::state(args).await,
         Command::Demo(args) => demo::demo(args).await,
+        Command::Bench(args) => bench::bench(args).await,
     }
 }

@@ -28,6 +28,9 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
         config.hub.max_message_bytes = usize::try_from(bytes)
             .map_err(|_| CliError::Usage(format!("--max-message-bytes {bytes} is too large")))?;
     }
+    if let Some(rate) = args.rate_per_sec {
+        config.hub.rate_per_sec = rate;
+    }
     Ok(config)
 }
 
@@ -65,6 +68,7 @@ mod tests {
             history_ttl_ms: Some(1500),
             heartbeat_ms: None,
             max_message_bytes: Some(4096),
+            rate_per_sec: None,
         };
         let config = config(&args).unwrap();
         assert_eq!(config.hub.history_size, 5);
