@@ -92,16 +92,16 @@ pub(crate) async fn serve<R, S>(
                     }
                     drop(guard);
                     let leftover = std::mem::take(&mut buf);
-                    // Boxed: the session's future is large, and this one stays small while it waits.
-                    Box::pin(connection::run(
+                    // A task of its own, and this one ends: an open WebSocket then holds only the session's
+                    // state, not this HTTP future's read and linger buffers as well.
+                    shared.runtime.spawn(Box::pin(connection::run(
                         shared.clone(),
                         stream,
                         leftover,
                         dialect,
                         permissions,
                         listener,
-                    ))
-                    .await;
+                    )));
                     return;
                 }
                 Err(error) => {
