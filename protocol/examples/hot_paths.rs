@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Instructions per operation = (Ir at 11000 − Ir at 1000) / 10000, which cancels the setup. Operations: `serde`
-//! (bare `serde_json::from_str::<Value>` of a 200-byte publish frame), `decode` (`decode_client` of it), `ping`
-//! (`Hub::handle_text` of a 200-byte ping and draining the reply), `fanout1000` (one publish to 1,000 native
+//! (bare `serde_json::from_str::<Value>` of a 200-byte publish frame), `decode` (`decode_client` of it), `publish`
+//! (`Hub::handle_text` of it on a channel nobody follows, drained), `serde_ping` (bare parse of a 200-byte ping
+//! frame), `ping` (`Hub::handle_text` of that ping and draining the reply), `fanout1000` (one publish to 1,000 native
 //! subscribers, drained), `encode` (`encode_event` of a 100-byte event).
 
 use std::hint::black_box;
@@ -67,6 +68,22 @@ fn main() {
                     .unwrap()
                     .as_object()
                     .map_or(0, |o| o.len());
+            }
+        }
+        "serde_ping" => {
+            for _ in 0..n {
+                total += serde_json::from_str::<Value>(black_box(&ping))
+                    .unwrap()
+                    .as_object()
+                    .map_or(0, |o| o.len());
+            }
+        }
+        "publish" => {
+            let conn = hub.handle_open(now, Dialect::Native, Permissions::allow_all());
+            drain(&mut hub);
+            for _ in 0..n {
+                hub.handle_text(now, conn, black_box(&publish));
+                total += drain(&mut hub);
             }
         }
         "decode" => {

@@ -243,14 +243,13 @@ async fn receive(mut ws: Ws, seen: &mut Seen, distinct_total: &AtomicU64) {
             if seen.record(seq, sent, unix_micros()) {
                 distinct_total.fetch_add(1, Ordering::Relaxed);
             }
-        } else if let Some(pong) = pong_for(text) {
-            if ws
+        } else if let Some(pong) = pong_for(text)
+            && ws
                 .send(async_tungstenite::tungstenite::Message::text(pong))
                 .await
                 .is_err()
-            {
-                return;
-            }
+        {
+            return;
         }
     }
     seen.error
