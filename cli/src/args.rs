@@ -34,6 +34,8 @@ pub enum Command {
     Token(crate::token::TokenArgs),
     /// Print every event of a channel's history through the REST API (with retries and pagination).
     History(HistoryArgs),
+    /// Load generators: fan-out, request/response and idle-connection memory (see docs/BENCHMARKS.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `switchboard serve`.
@@ -67,6 +69,9 @@ pub struct ServeArgs {
     /// every channel.
     #[arg(long = "webhook-channel", value_name = "PATTERN", requires = "webhook")]
     pub webhook_channels: Vec<String>,
+    /// Messages per second one connection may send, on average (default 100; 0 turns rate limiting off).
+    #[arg(long, env = "SWITCHBOARD_RATE_PER_SEC")]
+    pub rate_per_sec: Option<u32>,
 }
 
 /// Where a client command connects.

@@ -7,6 +7,7 @@
 //! stdout carries only the command's output.
 
 mod args;
+mod bench;
 mod connect;
 mod demo;
 mod error;
@@ -56,5 +57,6 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Demo(args) => demo::demo(args).await,
         Command::Token(args) => token::token(args),
         Command::History(args) => history::history(args).await,
+        Command::Bench(args) => bench::bench(args).await,
     }
 }

@@ -38,6 +38,9 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
             .map_err(|e| CliError::Usage(format!("--webhook: {e}")))?;
         config.webhook = Some(webhook);
     }
+    if let Some(rate) = args.rate_per_sec {
+        config.hub.rate_per_sec = rate;
+    }
     Ok(config)
 }
 
@@ -81,6 +84,7 @@ mod tests {
             webhook: None,
             webhook_secret: None,
             webhook_channels: Vec::new(),
+            rate_per_sec: None,
         };
         let config = config(&args).unwrap();
         assert_eq!(config.hub.history_size, 5);
@@ -103,6 +107,7 @@ mod tests {
             webhook_secret: Some("s3cret".into()),
             webhook_channels: vec!["jobs/*".into()],
             security: crate::security::SecurityArgs::default(),
+            rate_per_sec: None,
         };
         let webhook = config(&args).unwrap().webhook.unwrap();
         assert_eq!(webhook.url, "http://127.0.0.1:9/hook");

@@ -55,6 +55,9 @@ pub fn is_valid_key(key: &str) -> bool {
         && matches!(b[21], b'A' | b'Q' | b'g' | b'w')
 }
 
+/// Bytes of tungstenite's read buffer per server socket (and the most read per syscall).
+pub const READ_BUFFER_BYTES: usize = 2 * 1024;
+
 /// The `101 Switching Protocols` answer for an accept key.
 pub fn switching_protocols(accept: &str) -> Vec<u8> {
     format!(
@@ -66,9 +69,13 @@ pub fn switching_protocols(accept: &str) -> Vec<u8> {
 /// The tungstenite configuration for server sockets: small buffers (the driver batches writes itself) and
 /// `max_message_bytes` as both the message and the frame limit, so an over-size message fails the read and the
 /// connection is closed with 1009.
+///
+/// The read buffer is [`READ_BUFFER_BYTES`]: tungstenite zero-fills all of it before every read, so all of it is
+/// resident for every idle connection (docs/BENCHMARKS.md, "memory per idle connection"). Bigger messages still
+/// arrive whole; they are just read in chunks of that size.
 pub fn websocket_config(max_message_bytes: usize) -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
-    config.read_buffer_size = 8 * 1024;
+    config.read_buffer_size = READ_BUFFER_BYTES;
     config.write_buffer_size = 16 * 1024;
     config.max_write_buffer_size = usize::MAX;
     config.max_message_size = Some(max_message_bytes);

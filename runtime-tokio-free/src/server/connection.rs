@@ -224,18 +224,19 @@ async fn write_loop<R, S>(
         WriterEnd::Close(code, reason) => {
             let deadline = shared.runtime.now() + shared.config.close_timeout;
             let closing = send_close(&mut sink, &mut frames, pending.take(), code, &reason);
-            if with_deadline(&shared.runtime, deadline, closing)
+            // The closing futures are boxed: inline they would size every session's future for its whole life.
+            if with_deadline(&shared.runtime, deadline, Box::pin(closing))
                 .await
                 .is_none()
             {
                 tracing::debug!(%conn, "close frame not delivered in time");
             }
-            linger(shared, sink, reader_rx, deadline).await;
+            Box::pin(linger(shared, sink, reader_rx, deadline)).await;
         }
         WriterEnd::Broken(Some(end)) => {
             // A protocol error on read: nothing useful to say, but do not reset the peer mid-message.
             let deadline = shared.runtime.now() + shared.config.close_timeout;
-            drain_raw(shared, sink, end, deadline).await;
+            Box::pin(drain_raw(shared, sink, end, deadline)).await;
         }
         WriterEnd::ReaderGone | WriterEnd::Broken(None) => {}
     }
@@ -344,7 +345,7 @@ async fn drain_raw<R, S>(
     let drain = async {
         // Our close frame is out: end our direction so the peer, having answered it, closes too.
         let _ = raw.close().await;
-        let mut scratch = [0u8; 8192];
+        let mut scratch = vec![0u8; 8192];
         while let Ok(n) = raw.read(&mut scratch).await {
             if n == 0 {
                 break;

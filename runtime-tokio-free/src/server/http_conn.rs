@@ -93,17 +93,21 @@ pub(crate) async fn serve<R, S>(
                     }
                     drop(guard);
                     let leftover = std::mem::take(&mut buf);
-                    // Boxed: the session's future is large, and this one stays small while it waits.
-                    Box::pin(connection::run(
+                    // A task of its own, and this one ends: an open WebSocket then holds only the session's
+                    // state, not this HTTP future's read and linger buffers as well.
+                    // The connection-limit slot lives as long as the session and is released when it ends.
+                    let session = connection::run(
                         shared.clone(),
                         stream,
                         leftover,
                         dialect,
                         permissions,
                         listener,
-                    ))
-                    .await;
-                    drop(slot);
+                    );
+                    shared.runtime.spawn(Box::pin(async move {
+                        session.await;
+                        drop(slot);
+                    }));
                     return;
                 }
                 Err(error) => {
@@ -138,12 +142,12 @@ pub(crate) async fn serve<R, S>(
 
 /// Checks the upgrade request, the drain state, the `Origin`, the connection limits and the token; gives the
 /// accept key, dialect, permissions and the connection's place in the limits (held until it closes).
-fn prepare_upgrade<'a, R: Runtime>(
-    shared: &'a Shared<R>,
+fn prepare_upgrade<R: Runtime>(
+    shared: &Shared<R>,
     head: &RequestHead,
     route: &Route,
     peer: Option<std::net::SocketAddr>,
-) -> Result<(String, Dialect, Permissions, ConnSlot<'a>), ApiError> {
+) -> Result<(String, Dialect, Permissions, ConnSlot), ApiError> {
     let accept = check_upgrade(head)?;
     if shared.is_draining() {
         return Err(ApiError::unavailable("the server is shutting down"));

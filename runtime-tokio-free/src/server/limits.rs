@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::http::{ApiError, RequestHead};
 
@@ -13,7 +13,7 @@ use crate::http::{ApiError, RequestHead};
 pub(crate) struct ConnLimits {
     max_total: usize,
     max_per_ip: usize,
-    counts: Mutex<Counts>,
+    counts: Arc<Mutex<Counts>>,
 }
 
 #[derive(Debug, Default)]
@@ -22,10 +22,11 @@ struct Counts {
     per_ip: HashMap<IpAddr, usize>,
 }
 
-/// One counted connection; uncounted when dropped.
+/// One counted connection; uncounted when dropped. It owns a handle on the counts, so it can move into the
+/// session's task and live exactly as long as the connection.
 #[derive(Debug)]
-pub(crate) struct ConnSlot<'a> {
-    limits: &'a ConnLimits,
+pub(crate) struct ConnSlot {
+    counts: Arc<Mutex<Counts>>,
     ip: Option<IpAddr>,
 }
 
@@ -35,17 +36,17 @@ impl ConnLimits {
         ConnLimits {
             max_total,
             max_per_ip,
-            counts: Mutex::new(Counts::default()),
+            counts: Arc::new(Mutex::new(Counts::default())),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.counts)
     }
 
     /// Counts one more connection from `ip` (`None`: a stream with no address, counted in the total only), or
     /// says which limit it is over.
-    pub fn acquire(&self, ip: Option<IpAddr>) -> Result<ConnSlot<'_>, ApiError> {
+    pub fn acquire(&self, ip: Option<IpAddr>) -> Result<ConnSlot, ApiError> {
         let mut counts = self.lock();
         if self.max_total > 0 && counts.total >= self.max_total {
             return Err(ApiError::unavailable(
@@ -66,13 +67,20 @@ impl ConnLimits {
             counts.per_ip.insert(ip, n + 1);
         }
         counts.total += 1;
-        Ok(ConnSlot { limits: self, ip })
+        Ok(ConnSlot {
+            counts: Arc::clone(&self.counts),
+            ip,
+        })
     }
 }
 
-impl Drop for ConnSlot<'_> {
+fn lock(counts: &Mutex<Counts>) -> std::sync::MutexGuard<'_, Counts> {
+    counts.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let mut counts = self.limits.lock();
+        let mut counts = lock(&self.counts);
         counts.total = counts.total.saturating_sub(1);
         if let Some(ip) = self.ip
             && let Some(n) = counts.per_ip.get_mut(&ip)

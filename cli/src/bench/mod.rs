@@ -1,0 +1,163 @@
+//! `switchboard bench`: load generators against a running server, speaking the native dialect over raw
+//! async-tungstenite on smol TCP (no protocol client machine in the loop, so the generator stays light).
+//!
+//! - `fanout`: N subscribers and one publisher; delivered messages/s, latency p50/p99/p99.9 from the publish time
+//!   carried in each event, lost and duplicated counts.
+//! - `rpc`: N connections, each sending `ping` and waiting for `ping_res`; round trips/s and latency.
+//! - `idle`: N idle connections spread over source addresses 127.0.0.x; the server's resident memory per
+//!   connection from `/metrics`.
+//!
+//! Each prints one JSON object on stdout (for scripts and tests) and a readable summary on stderr. These are
+//! measurements, never assertions: a run with losses still prints its numbers (and exits 1).
+
+mod fanout;
+mod idle;
+mod net;
+mod rpc;
+mod stats;
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::error::CliError;
+
+/// `switchboard bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which load to generate.
+    #[command(subcommand)]
+    pub kind: BenchKind,
+}
+
+/// The bench subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// N subscribers and one publisher on one channel: deliveries/s, latency, lost and duplicated events.
+    Fanout(FanoutArgs),
+    /// N connections doing `ping` round trips back to back: round trips/s and latency.
+    Rpc(RpcArgs),
+    /// N idle connections from 127.0.0.x source addresses: the server's resident memory per connection.
+    Idle(IdleArgs),
+}
+
+/// Options every load generator shares.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Threads running the generator's tasks (the server needs cores too).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
+    /// Sent as `Authorization: Bearer <token>` on every upgrade.
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `switchboard bench fanout`.
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    /// The server's native endpoint, e.g. ws://127.0.0.1:8000/api/ws.
+    pub url: String,
+    /// Subscriber connections.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub subscribers: u32,
+    /// Events published per second.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    /// Size of each event (the JSON value published), in bytes; at least 48.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(48..))]
+    pub size: u32,
+    /// How long to publish, e.g. `10s`, `500ms`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// How long to wait after the last publish for deliveries still on their way.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// The channel.
+    #[arg(long, default_value = "bench/fanout")]
+    pub channel: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `switchboard bench rpc`.
+#[derive(Debug, Args)]
+pub struct RpcArgs {
+    /// The server's native endpoint.
+    pub url: String,
+    /// Connections, each with one request in flight.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connections: u32,
+    /// How long to run.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `switchboard bench idle`.
+#[derive(Debug, Args)]
+pub struct IdleArgs {
+    /// The server's native endpoint (its `/metrics` must be on the same host and port).
+    pub url: String,
+    /// Idle connections to hold.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connections: u32,
+    /// Connections per source address: 127.0.0.1 takes the first this many, 127.0.0.2 the next, …
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    pub per_address: u32,
+    /// Connections opened at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// How long to hold the connections open before reading the server's memory.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub hold: Duration,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs a bench subcommand.
+pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
+    match args.kind {
+        BenchKind::Fanout(args) => fanout::run(args).await,
+        BenchKind::Rpc(args) => rpc::run(args).await,
+        BenchKind::Idle(args) => idle::run(args).await,
+    }
+}
+
+/// `10s`, `500ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text:?} (try 10s or 500ms)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit in {text:?}: use ms, s or m")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}
