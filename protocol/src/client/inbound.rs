@@ -65,7 +65,7 @@ impl Client {
                 code,
                 message,
                 details,
-            } => match self.take_sent(message_id.as_ref()) {
+            } => match self.take_answered(message_id.as_ref()) {
                 Some((id, pending)) => self.fail(
                     id,
                     pending,
@@ -89,15 +89,27 @@ impl Client {
             answer => {
                 if message_id.is_some() && message_id == self.auto_ping {
                     self.auto_ping = None;
-                } else if let Some((id, pending)) = self.take_sent(message_id.as_ref()) {
+                } else if let Some((id, pending)) = self.take_answered(message_id.as_ref()) {
                     self.complete(id, pending, answer);
                 }
             }
         }
     }
 
-    /// The pending request an answer is for. Only requests on the wire can be answered; an id that matches
-    /// nothing is a late answer (the request timed out) or a bogus one, and is dropped.
+    /// The pending request an answer (or `error`) is for. Only requests on the wire can be answered; an id that
+    /// matches nothing is a late answer (the request timed out) or a bogus one, and is dropped. Either way, an answered
+    /// `unsubscribe` ends the late events of its subscription.
+    fn take_answered(
+        &mut self,
+        id: Option<&MessageId>,
+    ) -> Option<(MessageId, super::requests::Pending)> {
+        if let Some(id) = id {
+            self.subscriptions.answered(id);
+        }
+        self.take_sent(id)
+    }
+
+    /// The pending request on the wire with this id, taken out of the table.
     fn take_sent(
         &mut self,
         id: Option<&MessageId>,

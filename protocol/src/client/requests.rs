@@ -111,7 +111,7 @@ impl Client {
             match &pending.kind {
                 Kind::Plain => {}
                 Kind::Subscribe(channel) => self.subscriptions.want(channel, id.clone()),
-                Kind::Unsubscribe(channel) => self.subscriptions.unwant(channel),
+                Kind::Unsubscribe(channel) => self.subscriptions.unwant(channel, id.clone()),
                 Kind::Serve(channel) => self.served.serve(channel, id.clone()),
             }
         }

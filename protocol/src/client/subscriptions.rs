@@ -6,6 +6,11 @@
 //! for a channel not wanted is dropped (a late one after `unsubscribe`), and so is one whose offset is not past the
 //! last position in the same epoch (a replay overlapping what was already delivered). A new epoch starts afresh; one
 //! that shows up in an event rather than in a `subscribe_res` also calls for a resync.
+//!
+//! Late events of an ended subscription are dropped until the server answers its `unsubscribe` (a late answer to one
+//! that timed out counts) or the connection ends, even when the channel is wanted again meanwhile: the server
+//! answers in order, so whatever precedes that answer belongs to the old subscription, and delivering it to the new
+//! one would make the new one look continuous with the old one across the events published in between.
 
 use alloc::borrow::ToOwned;
 use alloc::collections::BTreeMap;
@@ -16,6 +21,8 @@ use crate::wire::{ChannelName, MessageId, StreamPosition};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Subscriptions {
     channels: BTreeMap<ChannelName, Wanted>,
+    /// Channels whose last `unsubscribe` went out on this connection and is not yet answered, with its id.
+    leaving: BTreeMap<ChannelName, MessageId>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,9 +64,23 @@ impl Subscriptions {
         }
     }
 
-    /// An `unsubscribe` went out: the channel and its position are forgotten.
-    pub(crate) fn unwant(&mut self, channel: &ChannelName) {
+    /// An `unsubscribe` with this id went out: the channel and its position are forgotten, and its events are
+    /// dropped until the server answers it ([`answered`](Self::answered)) or the connection ends.
+    pub(crate) fn unwant(&mut self, channel: &ChannelName, unsubscribe_id: MessageId) {
         self.channels.remove(channel);
+        self.leaving.insert(channel.clone(), unsubscribe_id);
+    }
+
+    /// The server answered (or refused) the request with this id, late or not: if it was an `unsubscribe`, no more
+    /// events of the subscription it ended can follow.
+    pub(crate) fn answered(&mut self, id: &MessageId) {
+        self.leaving
+            .retain(|_, unsubscribe_id| unsubscribe_id != id);
+    }
+
+    /// The connection ended: nothing more arrives from it.
+    pub(crate) fn connection_lost(&mut self) {
+        self.leaving.clear();
     }
 
     /// The server refused the `subscribe` with this id: the channel is dropped unless a later `subscribe` has
@@ -125,6 +146,9 @@ impl Subscriptions {
         let Some(wanted) = self.channels.get_mut(channel) else {
             return Admission::NotWanted;
         };
+        if self.leaving.contains_key(channel) {
+            return Admission::NotWanted;
+        }
         let admission = match &mut wanted.position {
             Some(pos) if pos.epoch == epoch => {
                 if offset <= pos.offset {
@@ -250,10 +274,20 @@ mod tests {
             s.channels().map(|c| c.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        s.unwant(&ch("a"));
+        s.unwant(&ch("a"), id("u"));
         assert!(!s.is_wanted(&ch("a")));
         s.want(&ch("a"), id("4"));
         assert_eq!(s.since(&ch("a")), None);
+        // Until the unsubscribe is answered, the channel's events belong to the old subscription.
+        assert_eq!(s.admit(&ch("a"), "e", 8), Admission::NotWanted);
+        s.answered(&id("other"));
+        assert_eq!(s.admit(&ch("a"), "e", 8), Admission::NotWanted);
+        s.answered(&id("u"));
+        assert_eq!(s.admit(&ch("a"), "e", 8), Admission::Deliver);
+        s.unwant(&ch("a"), id("u2"));
+        s.want(&ch("a"), id("5"));
+        s.connection_lost();
+        assert_eq!(s.admit(&ch("a"), "e", 9), Admission::Deliver);
     }
 
     #[test]

@@ -285,6 +285,81 @@ fn events_are_delivered_only_while_subscribed() {
     );
 }
 
+/// Found by the deterministic simulation (seeds 117 and 988): an event published before the hub saw the
+/// `unsubscribe` arrived after the application had subscribed again, was delivered as the new subscription's first
+/// event, and the new subscription's answer then moved the position past the events published in between: 31, then
+/// 34, no Resync.
+#[test]
+fn a_late_event_of_an_ended_subscription_is_not_passed_to_the_next_one() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    c.handle_text(t(2), &subscribe_res(&sub, "room", "e", 30, None));
+    let unsub = c.unsubscribe(t(3), "room").unwrap();
+    let again = c.subscribe(t(4), "room").unwrap();
+    drain(&mut c);
+    c.handle_text(t(5), &event("room", "e", 31));
+    let res = ServerMessage::UnsubscribeRes {
+        channel: ch("room"),
+    };
+    c.handle_text(t(6), &server(Some(&unsub), res));
+    // 32 and 33 were published while unsubscribed; the new subscription starts after them.
+    c.handle_text(t(7), &subscribe_res(&again, "room", "e", 33, None));
+    c.handle_text(t(8), &event("room", "e", 34));
+    let delivered: Vec<Out> = outs(&mut c)
+        .into_iter()
+        .filter(|o| matches!(o, Out::Ev(ClientEvent::ChannelEvent { .. })))
+        .collect();
+    assert_eq!(delivered, [channel_event("room", "e", 34)]);
+
+    // Seed 988: an unsubscribe that times out on our side is still answered by the server later, in order; until
+    // then, what arrives belongs to the ended subscription.
+    let unsub = c.unsubscribe(t(100), "room").unwrap();
+    let again = c.subscribe(t(101), "room").unwrap();
+    c.handle_timeout(t(100) + Duration::from_secs(30));
+    let timed_out = outs(&mut c);
+    assert!(timed_out.contains(&ev(ClientEvent::RequestFailed {
+        id: unsub.clone(),
+        reason: FailReason::TimedOut
+    })));
+    c.handle_text(t(30_200), &event("room", "e", 35));
+    let res = ServerMessage::UnsubscribeRes {
+        channel: ch("room"),
+    };
+    c.handle_text(t(30_201), &server(Some(&unsub), res));
+    c.handle_text(t(30_202), &subscribe_res(&again, "room", "e", 38, None));
+    c.handle_text(t(30_203), &event("room", "e", 39));
+    let delivered: Vec<Out> = outs(&mut c)
+        .into_iter()
+        .filter(|o| matches!(o, Out::Ev(ClientEvent::ChannelEvent { .. })))
+        .collect();
+    assert_eq!(delivered, [channel_event("room", "e", 39)]);
+
+    // An unsubscribe cut off by a disconnect ends too: the next connection's events flow.
+    let unsub = c.unsubscribe(t(9), "room").unwrap();
+    drain(&mut c);
+    c.handle_disconnected(t(10), CloseCode::GoingAway, "");
+    let failed = outs(&mut c);
+    assert!(failed.contains(&ev(ClientEvent::RequestFailed {
+        id: unsub,
+        reason: FailReason::Disconnected
+    })));
+    c.subscribe(t(11), "room").unwrap();
+    c.handle_timeout(t(11) + FIRST_DELAY);
+    c.handle_connected(t(300));
+    c.handle_text(t(300), &greeting("app-2"));
+    let resubscribe = tx_id(
+        outs(&mut c)
+            .iter()
+            .find(
+                |o| matches!(o, Out::Tx(f) if matches!(f.message, ClientMessage::Subscribe { .. })),
+            )
+            .unwrap(),
+    );
+    c.handle_text(t(301), &subscribe_res(&resubscribe, "room", "e", 40, None));
+    c.handle_text(t(302), &event("room", "e", 41));
+    assert!(outs(&mut c).contains(&channel_event("room", "e", 41)));
+}
+
 #[test]
 fn an_event_in_a_new_epoch_asks_for_resync() {
     let mut c = open_client();
