@@ -78,12 +78,22 @@ impl Client {
                 None if message_id.is_some() && message_id == self.auto_ping => {
                     self.auto_ping = None;
                 }
-                None => self.emit(ClientEvent::ServerError {
-                    id: message_id,
-                    code,
-                    message,
-                    details,
-                }),
+                None => {
+                    let reason = FailReason::Error {
+                        code,
+                        message: message.clone(),
+                        details: details.clone(),
+                    };
+                    self.emit(ClientEvent::ServerError {
+                        id: message_id.clone(),
+                        code,
+                        message,
+                        details,
+                    });
+                    if let Some(id) = message_id {
+                        self.late_refusal(&id, reason);
+                    }
+                }
             },
             // Answers, and types this version does not know: they matter only as the answer to something pending.
             answer => {
@@ -93,6 +103,21 @@ impl Client {
                     self.complete(id, pending, answer);
                 }
             }
+        }
+    }
+
+    /// An `error` for a request that had already timed out on our side. If it refused the latest `subscribe` or
+    /// `serve` of a channel, the server does not have that registration: drop it as an on-time refusal would, and
+    /// say so (the application only heard that the request timed out).
+    fn late_refusal(&mut self, id: &MessageId, reason: FailReason) {
+        if let Some(channel) = self.subscriptions.refused_by_id(id) {
+            self.emit(ClientEvent::SubscriptionLost {
+                channel,
+                reason: reason.clone(),
+            });
+        }
+        if let Some(channel) = self.served.refused_by_id(id) {
+            self.emit(ClientEvent::ServeLost { channel, reason });
         }
     }
 

@@ -96,6 +96,18 @@ impl Subscriptions {
         current
     }
 
+    /// The server refused the `subscribe` with this id after it had timed out on our side: the channel whose
+    /// latest `subscribe` it was is dropped (see [`refused`](Self::refused)) and returned.
+    pub(crate) fn refused_by_id(&mut self, subscribe_id: &MessageId) -> Option<ChannelName> {
+        let channel = self
+            .channels
+            .iter()
+            .find(|(_, w)| &w.subscribe_id == subscribe_id)
+            .map(|(c, _)| c.clone())?;
+        self.channels.remove(&channel);
+        Some(channel)
+    }
+
     /// Whether the channel is wanted.
     #[cfg(test)]
     pub(crate) fn is_wanted(&self, channel: &ChannelName) -> bool {
@@ -188,6 +200,18 @@ impl Served {
             self.channels.remove(channel);
         }
         current
+    }
+
+    /// The server refused the `serve` with this id after it had timed out on our side; see
+    /// [`Subscriptions::refused_by_id`].
+    pub(crate) fn refused_by_id(&mut self, serve_id: &MessageId) -> Option<ChannelName> {
+        let channel = self
+            .channels
+            .iter()
+            .find(|(_, id)| *id == serve_id)
+            .map(|(c, _)| c.clone())?;
+        self.channels.remove(&channel);
+        Some(channel)
     }
 
     /// Whether calls on the channel are expected here.
@@ -308,5 +332,15 @@ mod tests {
         assert_eq!(v.channels().count(), 1);
         assert!(v.refused(&ch("x"), &id("2")));
         assert!(!v.contains(&ch("x")));
+
+        // A refusal that comes after the request timed out finds its channel by id, if still the latest.
+        s.want(&ch("a"), id("5"));
+        s.want(&ch("a"), id("6"));
+        assert_eq!(s.refused_by_id(&id("5")), None);
+        assert_eq!(s.refused_by_id(&id("6")), Some(ch("a")));
+        assert!(!s.is_wanted(&ch("a")));
+        v.serve(&ch("x"), id("7"));
+        assert_eq!(v.refused_by_id(&id("8")), None);
+        assert_eq!(v.refused_by_id(&id("7")), Some(ch("x")));
     }
 }

@@ -478,6 +478,60 @@ fn a_refused_subscription_is_dropped_and_a_refused_resubscription_is_reported() 
     assert_eq!(c.subscriptions().count(), 0);
 }
 
+/// Found by the deterministic simulation (seed 10168): a `subscribe` timed out on our side (the connection was
+/// stalled), then the server's late answer refused it (`RATE_LIMITED`). The machine kept the channel as subscribed
+/// although the server never subscribed it, so its events silently stopped until some later reconnect.
+#[test]
+fn a_late_refusal_of_a_timed_out_subscribe_or_serve_drops_it_and_says_so() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    let serve = c.serve(t(1), "svc").unwrap();
+    c.handle_timeout(t(1) + Duration::from_secs(30));
+    drain(&mut c);
+    assert_eq!(
+        c.subscriptions().count(),
+        1,
+        "a timed-out subscribe keeps the channel"
+    );
+    let refusal = |id: &MessageId| {
+        server(
+            Some(id),
+            ServerMessage::error(ErrorCode::RateLimited, "slow down", None),
+        )
+    };
+    c.handle_text(t(30_002), &refusal(&sub));
+    c.handle_text(t(30_003), &refusal(&serve));
+    let reason = FailReason::Error {
+        code: ErrorCode::RateLimited,
+        message: "slow down".to_string(),
+        details: None,
+    };
+    let got = outs(&mut c);
+    assert!(got.contains(&ev(ClientEvent::SubscriptionLost {
+        channel: ch("room"),
+        reason: reason.clone()
+    })));
+    assert!(got.contains(&ev(ClientEvent::ServeLost {
+        channel: ch("svc"),
+        reason
+    })));
+    assert_eq!(c.subscriptions().count(), 0);
+    // A call for the channel is no longer served here.
+    let call = server(
+        Some(&mid("call-1")),
+        ServerMessage::ServerRequest {
+            request_type: "call".to_string(),
+            data: obj(json!({"channel": "svc", "method": "m"})),
+        },
+    );
+    c.handle_text(t(30_004), &call);
+    assert!(
+        outs(&mut c)
+            .iter()
+            .all(|o| !matches!(o, Out::Ev(ClientEvent::CallRequest { .. })))
+    );
+}
+
 #[test]
 fn errors_that_answer_nothing_are_reported_as_server_errors() {
     let mut c = open_client();
