@@ -2,16 +2,20 @@
 //! invariants checked after every step. See `docs/TESTING.md` for the knobs (`SIM_SEEDS`, `SIM_STEPS`, `SIM_SEED`,
 //! `SIM_TRACE`) and how to replay a failing seed.
 //!
-//! `cargo test` (debug) runs 200 seeds of 1000 steps; CI runs more in release.
+//! - `cargo test` (debug) runs 200 seeds of 1000 steps; CI runs 1000 seeds in release.
+//! - With `--features planted-fault`, the protocol crate is built with a known bug in the hub's recovery, the
+//!   zero-violation run is left out, and `planted_fault_is_caught` must find it.
 
 use switchboard_tests::sim;
 
 /// Default seeds of a plain `cargo test` run.
+#[cfg(not(feature = "planted-fault"))]
 const DEFAULT_SEEDS: u64 = 200;
 /// Default steps per seed.
 const DEFAULT_STEPS: u64 = 1000;
 
 /// Every seed runs its steps, settles, and breaks no invariant.
+#[cfg(not(feature = "planted-fault"))]
 #[test]
 fn simulation_finds_no_violation() {
     let settings =
@@ -71,4 +75,32 @@ fn the_faults_really_happen() {
     ] {
         assert!(n > 0, "no {what} in 40 seeds: {c}");
     }
+}
+
+/// With the planted fault (the hub's recovery skips one replayed event), the simulation must notice within a
+/// bounded number of seeds. Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features planted-fault --test simulation planted -- --nocapture`.
+#[cfg(feature = "planted-fault")]
+#[test]
+fn planted_fault_is_caught() {
+    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
+    const MAX_SEEDS: u64 = 50;
+    let settings =
+        sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
+    assert!(
+        settings.seeds.len() as u64 <= MAX_SEEDS,
+        "the proof is about at most {MAX_SEEDS} seeds"
+    );
+    let summary = sim::run(&settings);
+    println!("{summary}");
+    assert!(
+        summary.violations() > 0,
+        "the planted fault went unnoticed in {MAX_SEEDS} seeds"
+    );
+    let first = &summary.failures[0];
+    println!(
+        "sim: the planted fault was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
+        first.seed,
+        summary.violations()
+    );
 }

@@ -126,11 +126,16 @@ impl SeedReport {
     }
 }
 
-/// The command that replays one seed with one step budget.
+/// The command that replays one seed with one step budget (with the planted fault when this build has it).
 pub fn replay_command(seed: u64, steps: u64) -> String {
+    let (features, test) = if cfg!(feature = "planted-fault") {
+        (" --features planted-fault", " planted")
+    } else {
+        ("", "")
+    };
     format!(
-        "SIM_SEED={seed} SIM_STEPS={steps} SIM_TRACE=1 cargo test -p switchboard-tests --release --test simulation \
-         -- --nocapture"
+        "SIM_SEED={seed} SIM_STEPS={steps} SIM_TRACE=1 cargo test -p switchboard-tests --release{features} \
+         --test simulation{test} -- --nocapture"
     )
 }
 
