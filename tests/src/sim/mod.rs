@@ -5,9 +5,10 @@
 //! [`network`] (latency, jitter, in-order delivery per direction, failed and hanging dials, cuts, stalled readers)
 //! while a [`workload`] of publishers, subscribers, callers, servers, sessions and server-side requests runs and
 //! [`faults`] strike (cuts, slow consumers, listener restarts, hub restarts with a new epoch). A virtual [`clock`]
-//! jumps straight to the next deadline or delivery, so a seed covers minutes of traffic in milliseconds. The
-//! driver in [`world`] plays the runtime's part and checks the [`invariants`] after every step; [`report`] says
-//! what happened and how to replay it.
+//! jumps straight to the next deadline or delivery, so a seed covers minutes of traffic in milliseconds. Each seed
+//! draws its own [`scenario`] (configurations, network quality). The driver in [`world`] plays the runtime's part
+//! and checks the [`invariants`] after every step, against the hub's ground [`truth`]; [`report`] says what happened
+//! and how to replay it.
 //!
 //! Every random choice comes from one seeded [`Rng`](switchboard_protocol::rng::Rng) (the machines get seeds drawn
 //! from it too), no hash map is iterated, and nothing reads the real clock: **the same seed always gives the same
@@ -33,6 +34,8 @@ pub mod faults;
 pub mod invariants;
 pub mod network;
 pub mod report;
+pub mod scenario;
+pub mod truth;
 pub mod workload;
 pub mod world;
 
