@@ -101,8 +101,32 @@ impl Client {
                     self.auto_ping = None;
                 } else if let Some((id, pending)) = self.take_answered(message_id.as_ref()) {
                     self.complete(id, pending, answer);
+                } else if let Some(id) = &message_id {
+                    self.late_answer(id, &answer);
                 }
             }
+        }
+    }
+
+    /// An answer to a `subscribe` that had already timed out on our side (say the connection was stalled). It
+    /// still says where the subscription starts and whether events were lost: apply it as an on-time answer would
+    /// be, resync included, rather than deliver the next live event as if it followed the last one seen.
+    fn late_answer(&mut self, id: &MessageId, answer: &ServerMessage) {
+        let Some(channel) = self.subscriptions.late_answer(id) else {
+            return;
+        };
+        if let ServerMessage::SubscribeRes {
+            channel: answered,
+            epoch,
+            offset,
+            recovered,
+        } = answer
+            && *answered == channel
+            && self
+                .subscriptions
+                .subscribed(&channel, epoch, *offset, *recovered)
+        {
+            self.emit(ClientEvent::Resync { channel });
         }
     }
 
@@ -110,6 +134,7 @@ impl Client {
     /// `serve` of a channel, the server does not have that registration: drop it as an on-time refusal would, and
     /// say so (the application only heard that the request timed out).
     fn late_refusal(&mut self, id: &MessageId, reason: FailReason) {
+        self.subscriptions.late_answer(id);
         if let Some(channel) = self.subscriptions.refused_by_id(id) {
             self.emit(ClientEvent::SubscriptionLost {
                 channel,

@@ -179,6 +179,8 @@ impl Client {
         for (id, pending) in self.calls.expire(now) {
             if !pending.sent {
                 self.outbox.remove(&id);
+            } else if let Kind::Subscribe(channel) = &pending.kind {
+                self.subscriptions.timed_out(id.clone(), channel.clone());
             }
             self.fail(id, pending, FailReason::TimedOut);
         }

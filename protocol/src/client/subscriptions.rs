@@ -23,6 +23,9 @@ pub(crate) struct Subscriptions {
     channels: BTreeMap<ChannelName, Wanted>,
     /// Channels whose last `unsubscribe` went out on this connection and is not yet answered, with its id.
     leaving: BTreeMap<ChannelName, MessageId>,
+    /// `subscribe`s of this connection that timed out on our side, by id: the server still answers them, in order,
+    /// and the answer still says where the subscription starts and whether events were lost.
+    late: BTreeMap<MessageId, ChannelName>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +84,17 @@ impl Subscriptions {
     /// The connection ended: nothing more arrives from it.
     pub(crate) fn connection_lost(&mut self) {
         self.leaving.clear();
+        self.late.clear();
+    }
+
+    /// The `subscribe` with this id, on the wire, timed out on our side; its answer may still come.
+    pub(crate) fn timed_out(&mut self, subscribe_id: MessageId, channel: ChannelName) {
+        self.late.insert(subscribe_id, channel);
+    }
+
+    /// The channel of a `subscribe` that had timed out on our side and is answered now.
+    pub(crate) fn late_answer(&mut self, id: &MessageId) -> Option<ChannelName> {
+        self.late.remove(id)
     }
 
     /// The server refused the `subscribe` with this id: the channel is dropped unless a later `subscribe` has
@@ -339,6 +353,13 @@ mod tests {
         assert_eq!(s.refused_by_id(&id("5")), None);
         assert_eq!(s.refused_by_id(&id("6")), Some(ch("a")));
         assert!(!s.is_wanted(&ch("a")));
+        // Late answers are matched to the subscribes that timed out on this connection.
+        s.timed_out(id("9"), ch("b"));
+        assert_eq!(s.late_answer(&id("9")), Some(ch("b")));
+        assert_eq!(s.late_answer(&id("9")), None);
+        s.timed_out(id("10"), ch("b"));
+        s.connection_lost();
+        assert_eq!(s.late_answer(&id("10")), None);
         v.serve(&ch("x"), id("7"));
         assert_eq!(v.refused_by_id(&id("8")), None);
         assert_eq!(v.refused_by_id(&id("7")), Some(ch("x")));

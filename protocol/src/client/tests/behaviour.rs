@@ -532,6 +532,54 @@ fn a_late_refusal_of_a_timed_out_subscribe_or_serve_drops_it_and_says_so() {
     );
 }
 
+/// Found by the deterministic simulation (seed 301578 with 4,000 steps): after a reconnect, the machine's
+/// resubscription timed out on our side (the connection was stalled), then the server's late answer said
+/// `recovered: false`. It was dropped as an answer to nothing, so no Resync came and the next live event was
+/// delivered right after the last one seen: 36, then 45.
+#[test]
+fn a_late_answer_to_a_timed_out_resubscription_still_reports_lost_events() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    c.handle_text(t(2), &subscribe_res(&sub, "room", "e", 30, None));
+    c.handle_text(t(3), &event("room", "e", 31));
+    c.handle_disconnected(t(4), CloseCode::GoingAway, "");
+    drain(&mut c);
+    c.handle_timeout(t(4) + FIRST_DELAY);
+    c.handle_connected(t(300));
+    c.handle_text(t(300), &greeting("app-2"));
+    let resubscribe = tx_id(
+        outs(&mut c)
+            .iter()
+            .find(
+                |o| matches!(o, Out::Tx(f) if matches!(f.message, ClientMessage::Subscribe { .. })),
+            )
+            .unwrap(),
+    );
+    // The application subscribes again too: the server will answer that one `recovered: null`.
+    let again = c.subscribe(t(310), "room").unwrap();
+    c.handle_timeout(t(300) + Duration::from_secs(30));
+    drain(&mut c);
+    c.handle_text(
+        t(30_400),
+        &subscribe_res(&resubscribe, "room", "e", 44, Some(false)),
+    );
+    c.handle_text(t(30_401), &subscribe_res(&again, "room", "e", 44, None));
+    c.handle_text(t(30_402), &event("room", "e", 45));
+    let got: Vec<Out> = outs(&mut c)
+        .into_iter()
+        .filter(|o| !matches!(o, Out::Ev(ClientEvent::Response { .. }) | Out::Timeout(_)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ev(ClientEvent::Resync {
+                channel: ch("room")
+            }),
+            channel_event("room", "e", 45),
+        ]
+    );
+}
+
 #[test]
 fn errors_that_answer_nothing_are_reported_as_server_errors() {
     let mut c = open_client();
