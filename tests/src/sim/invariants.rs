@@ -8,8 +8,8 @@
 //!   `call_res` carries the echo of that call's parameters; a `server_response` outcome carries the number its
 //!   server request asked for; a `get_state_res` returns the last retained event up to its offset; only the error
 //!   codes that request can legitimately get.
-//! - **Channel events are true, ordered and gap-free.** The hub's ground truth is recorded from every
-//!   [`HubEvent::Published`]: per hub generation (epoch) and channel, the event at each offset, with offsets
+//! - **Channel events are true, ordered and gap-free.** The hub's ground [`truth`](super::truth) is recorded from
+//!   every [`HubEvent::Published`]: per hub generation (epoch) and channel, the event at each offset, with offsets
 //!   consecutive and no publish applied twice. Per client and channel, a delivered event must be exactly what was
 //!   published at its epoch and offset; offsets strictly increase within an epoch; and each one follows the
 //!   previous one with no gap — across reconnects, hub restarts and slow-consumer closes — unless the client
