@@ -3,10 +3,14 @@
 //! Helpers for the end-to-end tests in `tests/`: a bounded-time test wrapper ([`bounded`]), a small HTTP/1.1
 //! client ([`http`]) and a WebSocket JSON client ([`ws`]), all over the [`Runtime`] trait so the same scenario runs
 //! on every adapter. No tokio, no big HTTP client: the point is to see the server's bytes as a client would.
+//!
+//! [`sim`] is the deterministic simulation: real client and hub machines over a seeded fake network with a virtual
+//! clock, checking invariants after every step (run by `tests/simulation.rs`; see `docs/TESTING.md`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod http;
+pub mod sim;
 pub mod ws;
 
 use std::future::Future;

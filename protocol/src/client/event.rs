@@ -54,16 +54,17 @@ pub enum ClientEvent {
         /// The channel.
         channel: ChannelName,
     },
-    /// The server refused to re-establish a subscription on reconnect (e.g. `FORBIDDEN`); the channel is no longer
-    /// subscribed.
+    /// The server refused to re-establish a subscription on reconnect (e.g. `FORBIDDEN`), or refused a `subscribe`
+    /// whose request had already timed out (its late `error` also comes as [`ServerError`](Self::ServerError)); the
+    /// channel is no longer subscribed.
     SubscriptionLost {
         /// The channel.
         channel: ChannelName,
         /// The server's refusal.
         reason: FailReason,
     },
-    /// The server refused to re-establish a `serve` registration on reconnect; calls on the channel no longer come
-    /// here.
+    /// The server refused to re-establish a `serve` registration on reconnect, or refused a `serve` whose request
+    /// had already timed out; calls on the channel no longer come here.
     ServeLost {
         /// The channel.
         channel: ChannelName,

@@ -65,7 +65,7 @@ impl Client {
                 code,
                 message,
                 details,
-            } => match self.take_sent(message_id.as_ref()) {
+            } => match self.take_answered(message_id.as_ref()) {
                 Some((id, pending)) => self.fail(
                     id,
                     pending,
@@ -78,12 +78,22 @@ impl Client {
                 None if message_id.is_some() && message_id == self.auto_ping => {
                     self.auto_ping = None;
                 }
-                None => self.emit(ClientEvent::ServerError {
-                    id: message_id,
-                    code,
-                    message,
-                    details,
-                }),
+                None => {
+                    let reason = FailReason::Error {
+                        code,
+                        message: message.clone(),
+                        details: details.clone(),
+                    };
+                    self.emit(ClientEvent::ServerError {
+                        id: message_id.clone(),
+                        code,
+                        message,
+                        details,
+                    });
+                    if let Some(id) = message_id {
+                        self.late_refusal(&id, reason);
+                    }
+                }
             },
             // Answers, and types this version does not know: they matter only as the answer to something pending,
             // and only when they fit it (a hostile server may answer a `subscribe` with another type or channel).
@@ -95,15 +105,67 @@ impl Client {
                         id,
                         type_name: String::from(answer.type_name()),
                     });
-                } else if let Some((id, pending)) = self.take_sent(message_id.as_ref()) {
+                } else if let Some((id, pending)) = self.take_answered(message_id.as_ref()) {
                     self.complete(id, pending, answer);
+                } else if let Some(id) = &message_id {
+                    self.late_answer(id, &answer);
                 }
             }
         }
     }
 
-    /// The pending request an answer is for. Only requests on the wire can be answered; an id that matches
-    /// nothing is a late answer (the request timed out) or a bogus one, and is dropped.
+    /// An answer to a `subscribe` that had already timed out on our side (say the connection was stalled). It
+    /// still says where the subscription starts and whether events were lost: apply it as an on-time answer would
+    /// be, resync included, rather than deliver the next live event as if it followed the last one seen.
+    fn late_answer(&mut self, id: &MessageId, answer: &ServerMessage) {
+        let Some(channel) = self.subscriptions.late_answer(id) else {
+            return;
+        };
+        if let ServerMessage::SubscribeRes {
+            channel: answered,
+            epoch,
+            offset,
+            recovered,
+        } = answer
+            && *answered == channel
+            && self
+                .subscriptions
+                .subscribed(&channel, epoch, *offset, *recovered)
+        {
+            self.emit(ClientEvent::Resync { channel });
+        }
+    }
+
+    /// An `error` for a request that had already timed out on our side. If it refused the latest `subscribe` or
+    /// `serve` of a channel, the server does not have that registration: drop it as an on-time refusal would, and
+    /// say so (the application only heard that the request timed out).
+    fn late_refusal(&mut self, id: &MessageId, reason: FailReason) {
+        self.subscriptions.late_answer(id);
+        if let Some(channel) = self.subscriptions.refused_by_id(id) {
+            self.emit(ClientEvent::SubscriptionLost {
+                channel,
+                reason: reason.clone(),
+            });
+        }
+        if let Some(channel) = self.served.refused_by_id(id) {
+            self.emit(ClientEvent::ServeLost { channel, reason });
+        }
+    }
+
+    /// The pending request an answer (or `error`) is for. Only requests on the wire can be answered; an id that
+    /// matches nothing is a late answer (the request timed out) or a bogus one, and is dropped. Either way, an answered
+    /// `unsubscribe` ends the late events of its subscription.
+    fn take_answered(
+        &mut self,
+        id: Option<&MessageId>,
+    ) -> Option<(MessageId, super::requests::Pending)> {
+        if let Some(id) = id {
+            self.subscriptions.answered(id);
+        }
+        self.take_sent(id)
+    }
+
+    /// The pending request on the wire with this id, taken out of the table.
     fn take_sent(
         &mut self,
         id: Option<&MessageId>,

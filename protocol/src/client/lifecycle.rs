@@ -140,6 +140,7 @@ impl Client {
         self.silence_limit = None;
         self.max_message_bytes = self.config.max_message_bytes;
         self.server_requests.cancel_all();
+        self.subscriptions.connection_lost();
         if was_open {
             self.emit(ClientEvent::Disconnected {
                 code,

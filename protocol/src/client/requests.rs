@@ -127,7 +127,7 @@ impl Client {
             match &pending.kind {
                 Kind::Plain => {}
                 Kind::Subscribe(channel) => self.subscriptions.want(channel, id.clone()),
-                Kind::Unsubscribe(channel) => self.subscriptions.unwant(channel),
+                Kind::Unsubscribe(channel) => self.subscriptions.unwant(channel, id.clone()),
                 Kind::Serve(channel) => self.served.serve(channel, id.clone()),
             }
         }
@@ -195,6 +195,8 @@ impl Client {
         for (id, pending) in self.calls.expire(now) {
             if !pending.sent {
                 self.outbox.remove(&id);
+            } else if let Kind::Subscribe(channel) = &pending.kind {
+                self.subscriptions.timed_out(id.clone(), channel.clone());
             }
             self.fail(id, pending, FailReason::TimedOut);
         }

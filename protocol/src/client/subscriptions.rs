@@ -7,6 +7,11 @@
 //! last position in the same epoch (a replay overlapping what was already delivered). A new epoch starts afresh; one
 //! that shows up in an event, or in a `subscribe_res` that is not a replay while a position is held, also calls for
 //! a resync.
+//!
+//! Late events of an ended subscription are dropped until the server answers its `unsubscribe` (a late answer to one
+//! that timed out counts) or the connection ends, even when the channel is wanted again meanwhile: the server
+//! answers in order, so whatever precedes that answer belongs to the old subscription, and delivering it to the new
+//! one would make the new one look continuous with the old one across the events published in between.
 
 use alloc::borrow::ToOwned;
 use alloc::collections::BTreeMap;
@@ -17,6 +22,11 @@ use crate::wire::{ChannelName, MessageId, StreamPosition};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Subscriptions {
     channels: BTreeMap<ChannelName, Wanted>,
+    /// Channels whose last `unsubscribe` went out on this connection and is not yet answered, with its id.
+    leaving: BTreeMap<ChannelName, MessageId>,
+    /// `subscribe`s of this connection that timed out on our side, by id: the server still answers them, in order,
+    /// and the answer still says where the subscription starts and whether events were lost.
+    late: BTreeMap<MessageId, ChannelName>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,9 +68,34 @@ impl Subscriptions {
         }
     }
 
-    /// An `unsubscribe` went out: the channel and its position are forgotten.
-    pub(crate) fn unwant(&mut self, channel: &ChannelName) {
+    /// An `unsubscribe` with this id went out: the channel and its position are forgotten, and its events are
+    /// dropped until the server answers it ([`answered`](Self::answered)) or the connection ends.
+    pub(crate) fn unwant(&mut self, channel: &ChannelName, unsubscribe_id: MessageId) {
         self.channels.remove(channel);
+        self.leaving.insert(channel.clone(), unsubscribe_id);
+    }
+
+    /// The server answered (or refused) the request with this id, late or not: if it was an `unsubscribe`, no more
+    /// events of the subscription it ended can follow.
+    pub(crate) fn answered(&mut self, id: &MessageId) {
+        self.leaving
+            .retain(|_, unsubscribe_id| unsubscribe_id != id);
+    }
+
+    /// The connection ended: nothing more arrives from it.
+    pub(crate) fn connection_lost(&mut self) {
+        self.leaving.clear();
+        self.late.clear();
+    }
+
+    /// The `subscribe` with this id, on the wire, timed out on our side; its answer may still come.
+    pub(crate) fn timed_out(&mut self, subscribe_id: MessageId, channel: ChannelName) {
+        self.late.insert(subscribe_id, channel);
+    }
+
+    /// The channel of a `subscribe` that had timed out on our side and is answered now.
+    pub(crate) fn late_answer(&mut self, id: &MessageId) -> Option<ChannelName> {
+        self.late.remove(id)
     }
 
     /// The server refused the `subscribe` with this id: the channel is dropped unless a later `subscribe` has
@@ -74,6 +109,18 @@ impl Subscriptions {
             self.channels.remove(channel);
         }
         current
+    }
+
+    /// The server refused the `subscribe` with this id after it had timed out on our side: the channel whose
+    /// latest `subscribe` it was is dropped (see [`refused`](Self::refused)) and returned.
+    pub(crate) fn refused_by_id(&mut self, subscribe_id: &MessageId) -> Option<ChannelName> {
+        let channel = self
+            .channels
+            .iter()
+            .find(|(_, w)| &w.subscribe_id == subscribe_id)
+            .map(|(c, _)| c.clone())?;
+        self.channels.remove(&channel);
+        Some(channel)
     }
 
     /// Whether the channel is wanted.
@@ -135,6 +182,9 @@ impl Subscriptions {
         let Some(wanted) = self.channels.get_mut(channel) else {
             return Admission::NotWanted;
         };
+        if self.leaving.contains_key(channel) {
+            return Admission::NotWanted;
+        }
         let admission = match &mut wanted.position {
             Some(pos) if pos.epoch == epoch => {
                 if offset <= pos.offset {
@@ -174,6 +224,18 @@ impl Served {
             self.channels.remove(channel);
         }
         current
+    }
+
+    /// The server refused the `serve` with this id after it had timed out on our side; see
+    /// [`Subscriptions::refused_by_id`].
+    pub(crate) fn refused_by_id(&mut self, serve_id: &MessageId) -> Option<ChannelName> {
+        let channel = self
+            .channels
+            .iter()
+            .find(|(_, id)| *id == serve_id)
+            .map(|(c, _)| c.clone())?;
+        self.channels.remove(&channel);
+        Some(channel)
     }
 
     /// Whether calls on the channel are expected here.
@@ -266,10 +328,20 @@ mod tests {
             s.channels().map(|c| c.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        s.unwant(&ch("a"));
+        s.unwant(&ch("a"), id("u"));
         assert!(!s.is_wanted(&ch("a")));
         s.want(&ch("a"), id("4"));
         assert_eq!(s.since(&ch("a")), None);
+        // Until the unsubscribe is answered, the channel's events belong to the old subscription.
+        assert_eq!(s.admit(&ch("a"), "e", 8), Admission::NotWanted);
+        s.answered(&id("other"));
+        assert_eq!(s.admit(&ch("a"), "e", 8), Admission::NotWanted);
+        s.answered(&id("u"));
+        assert_eq!(s.admit(&ch("a"), "e", 8), Admission::Deliver);
+        s.unwant(&ch("a"), id("u2"));
+        s.want(&ch("a"), id("5"));
+        s.connection_lost();
+        assert_eq!(s.admit(&ch("a"), "e", 9), Admission::Deliver);
     }
 
     #[test]
@@ -290,5 +362,22 @@ mod tests {
         assert_eq!(v.channels().count(), 1);
         assert!(v.refused(&ch("x"), &id("2")));
         assert!(!v.contains(&ch("x")));
+
+        // A refusal that comes after the request timed out finds its channel by id, if still the latest.
+        s.want(&ch("a"), id("5"));
+        s.want(&ch("a"), id("6"));
+        assert_eq!(s.refused_by_id(&id("5")), None);
+        assert_eq!(s.refused_by_id(&id("6")), Some(ch("a")));
+        assert!(!s.is_wanted(&ch("a")));
+        // Late answers are matched to the subscribes that timed out on this connection.
+        s.timed_out(id("9"), ch("b"));
+        assert_eq!(s.late_answer(&id("9")), Some(ch("b")));
+        assert_eq!(s.late_answer(&id("9")), None);
+        s.timed_out(id("10"), ch("b"));
+        s.connection_lost();
+        assert_eq!(s.late_answer(&id("10")), None);
+        v.serve(&ch("x"), id("7"));
+        assert_eq!(v.refused_by_id(&id("8")), None);
+        assert_eq!(v.refused_by_id(&id("7")), Some(ch("x")));
     }
 }

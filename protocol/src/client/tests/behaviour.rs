@@ -285,6 +285,81 @@ fn events_are_delivered_only_while_subscribed() {
     );
 }
 
+/// Found by the deterministic simulation (seeds 117 and 988): an event published before the hub saw the
+/// `unsubscribe` arrived after the application had subscribed again, was delivered as the new subscription's first
+/// event, and the new subscription's answer then moved the position past the events published in between: 31, then
+/// 34, no Resync.
+#[test]
+fn a_late_event_of_an_ended_subscription_is_not_passed_to_the_next_one() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    c.handle_text(t(2), &subscribe_res(&sub, "room", "e", 30, None));
+    let unsub = c.unsubscribe(t(3), "room").unwrap();
+    let again = c.subscribe(t(4), "room").unwrap();
+    drain(&mut c);
+    c.handle_text(t(5), &event("room", "e", 31));
+    let res = ServerMessage::UnsubscribeRes {
+        channel: ch("room"),
+    };
+    c.handle_text(t(6), &server(Some(&unsub), res));
+    // 32 and 33 were published while unsubscribed; the new subscription starts after them.
+    c.handle_text(t(7), &subscribe_res(&again, "room", "e", 33, None));
+    c.handle_text(t(8), &event("room", "e", 34));
+    let delivered: Vec<Out> = outs(&mut c)
+        .into_iter()
+        .filter(|o| matches!(o, Out::Ev(ClientEvent::ChannelEvent { .. })))
+        .collect();
+    assert_eq!(delivered, [channel_event("room", "e", 34)]);
+
+    // Seed 988: an unsubscribe that times out on our side is still answered by the server later, in order; until
+    // then, what arrives belongs to the ended subscription.
+    let unsub = c.unsubscribe(t(100), "room").unwrap();
+    let again = c.subscribe(t(101), "room").unwrap();
+    c.handle_timeout(t(100) + Duration::from_secs(30));
+    let timed_out = outs(&mut c);
+    assert!(timed_out.contains(&ev(ClientEvent::RequestFailed {
+        id: unsub.clone(),
+        reason: FailReason::TimedOut
+    })));
+    c.handle_text(t(30_200), &event("room", "e", 35));
+    let res = ServerMessage::UnsubscribeRes {
+        channel: ch("room"),
+    };
+    c.handle_text(t(30_201), &server(Some(&unsub), res));
+    c.handle_text(t(30_202), &subscribe_res(&again, "room", "e", 38, None));
+    c.handle_text(t(30_203), &event("room", "e", 39));
+    let delivered: Vec<Out> = outs(&mut c)
+        .into_iter()
+        .filter(|o| matches!(o, Out::Ev(ClientEvent::ChannelEvent { .. })))
+        .collect();
+    assert_eq!(delivered, [channel_event("room", "e", 39)]);
+
+    // An unsubscribe cut off by a disconnect ends too: the next connection's events flow.
+    let unsub = c.unsubscribe(t(9), "room").unwrap();
+    drain(&mut c);
+    c.handle_disconnected(t(10), CloseCode::GoingAway, "");
+    let failed = outs(&mut c);
+    assert!(failed.contains(&ev(ClientEvent::RequestFailed {
+        id: unsub,
+        reason: FailReason::Disconnected
+    })));
+    c.subscribe(t(11), "room").unwrap();
+    c.handle_timeout(t(11) + FIRST_DELAY);
+    c.handle_connected(t(300));
+    c.handle_text(t(300), &greeting("app-2"));
+    let resubscribe = tx_id(
+        outs(&mut c)
+            .iter()
+            .find(
+                |o| matches!(o, Out::Tx(f) if matches!(f.message, ClientMessage::Subscribe { .. })),
+            )
+            .unwrap(),
+    );
+    c.handle_text(t(301), &subscribe_res(&resubscribe, "room", "e", 40, None));
+    c.handle_text(t(302), &event("room", "e", 41));
+    assert!(outs(&mut c).contains(&channel_event("room", "e", 41)));
+}
+
 #[test]
 fn an_event_in_a_new_epoch_asks_for_resync() {
     let mut c = open_client();
@@ -515,6 +590,108 @@ fn a_refused_subscription_is_dropped_and_a_refused_resubscription_is_reported() 
         ]
     );
     assert_eq!(c.subscriptions().count(), 0);
+}
+
+/// Found by the deterministic simulation (seed 10168): a `subscribe` timed out on our side (the connection was
+/// stalled), then the server's late answer refused it (`RATE_LIMITED`). The machine kept the channel as subscribed
+/// although the server never subscribed it, so its events silently stopped until some later reconnect.
+#[test]
+fn a_late_refusal_of_a_timed_out_subscribe_or_serve_drops_it_and_says_so() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    let serve = c.serve(t(1), "svc").unwrap();
+    c.handle_timeout(t(1) + Duration::from_secs(30));
+    drain(&mut c);
+    assert_eq!(
+        c.subscriptions().count(),
+        1,
+        "a timed-out subscribe keeps the channel"
+    );
+    let refusal = |id: &MessageId| {
+        server(
+            Some(id),
+            ServerMessage::error(ErrorCode::RateLimited, "slow down", None),
+        )
+    };
+    c.handle_text(t(30_002), &refusal(&sub));
+    c.handle_text(t(30_003), &refusal(&serve));
+    let reason = FailReason::Error {
+        code: ErrorCode::RateLimited,
+        message: "slow down".to_string(),
+        details: None,
+    };
+    let got = outs(&mut c);
+    assert!(got.contains(&ev(ClientEvent::SubscriptionLost {
+        channel: ch("room"),
+        reason: reason.clone()
+    })));
+    assert!(got.contains(&ev(ClientEvent::ServeLost {
+        channel: ch("svc"),
+        reason
+    })));
+    assert_eq!(c.subscriptions().count(), 0);
+    // A call for the channel is no longer served here.
+    let call = server(
+        Some(&mid("call-1")),
+        ServerMessage::ServerRequest {
+            request_type: "call".to_string(),
+            data: obj(json!({"channel": "svc", "method": "m"})),
+        },
+    );
+    c.handle_text(t(30_004), &call);
+    assert!(
+        outs(&mut c)
+            .iter()
+            .all(|o| !matches!(o, Out::Ev(ClientEvent::CallRequest { .. })))
+    );
+}
+
+/// Found by the deterministic simulation (seed 301578 with 4,000 steps): after a reconnect, the machine's
+/// resubscription timed out on our side (the connection was stalled), then the server's late answer said
+/// `recovered: false`. It was dropped as an answer to nothing, so no Resync came and the next live event was
+/// delivered right after the last one seen: 36, then 45.
+#[test]
+fn a_late_answer_to_a_timed_out_resubscription_still_reports_lost_events() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "room").unwrap();
+    c.handle_text(t(2), &subscribe_res(&sub, "room", "e", 30, None));
+    c.handle_text(t(3), &event("room", "e", 31));
+    c.handle_disconnected(t(4), CloseCode::GoingAway, "");
+    drain(&mut c);
+    c.handle_timeout(t(4) + FIRST_DELAY);
+    c.handle_connected(t(300));
+    c.handle_text(t(300), &greeting("app-2"));
+    let resubscribe = tx_id(
+        outs(&mut c)
+            .iter()
+            .find(
+                |o| matches!(o, Out::Tx(f) if matches!(f.message, ClientMessage::Subscribe { .. })),
+            )
+            .unwrap(),
+    );
+    // The application subscribes again too: the server will answer that one `recovered: null`.
+    let again = c.subscribe(t(310), "room").unwrap();
+    c.handle_timeout(t(300) + Duration::from_secs(30));
+    drain(&mut c);
+    c.handle_text(
+        t(30_400),
+        &subscribe_res(&resubscribe, "room", "e", 44, Some(false)),
+    );
+    c.handle_text(t(30_401), &subscribe_res(&again, "room", "e", 44, None));
+    c.handle_text(t(30_402), &event("room", "e", 45));
+    let got: Vec<Out> = outs(&mut c)
+        .into_iter()
+        .filter(|o| !matches!(o, Out::Ev(ClientEvent::Response { .. }) | Out::Timeout(_)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ev(ClientEvent::Resync {
+                channel: ch("room")
+            }),
+            channel_event("room", "e", 45),
+        ]
+    );
 }
 
 #[test]

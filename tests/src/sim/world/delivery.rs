@@ -1,0 +1,156 @@
+//! What the network delivers, handed to the machine at the receiving end: dial results, frames, close frames and
+//! resets.
+
+use switchboard_protocol::client::ConnectFailure;
+use switchboard_protocol::server::{Dialect, Permissions};
+use switchboard_protocol::wire::CloseCode;
+
+use crate::sim::network::{NetEvent, Packet};
+
+use super::{Transport, World};
+
+impl World {
+    pub(super) fn on_network(&mut self, event: NetEvent) {
+        let now = self.clock.now();
+        match event {
+            NetEvent::DialDone {
+                client,
+                incarnation,
+                attempt,
+                result,
+            } => {
+                self.trace.number(30);
+                let s = &self.slots[client];
+                if s.incarnation != incarnation || s.transport != Transport::Dialing(attempt) {
+                    // An abandoned attempt: the socket is dropped before the hub ever sees it.
+                    return;
+                }
+                let result = match result {
+                    Ok(()) if now < self.listener_up_at => {
+                        Err(String::from("the server is restarting"))
+                    }
+                    other => other,
+                };
+                match result {
+                    Err(why) => {
+                        self.log(|| format!("client {client}'s dial fails: {why}"));
+                        self.slots[client].transport = Transport::Idle;
+                        let machine = &mut self.slots[client].machine;
+                        machine.handle_connect_failed(now, ConnectFailure::Transient(why));
+                    }
+                    Ok(()) => {
+                        let conn =
+                            self.hub
+                                .handle_open(now, Dialect::Native, Permissions::allow_all());
+                        let link =
+                            self.net
+                                .open_link(now, client, incarnation, self.hub_generation, conn);
+                        self.log(|| {
+                            format!("client {client} connects: {link} = hub connection {conn}")
+                        });
+                        if self.hub_conns.insert(conn, link).is_some()
+                            || self.hub_closed.contains(&conn)
+                        {
+                            return self.fail(format!("the hub reuses connection id {conn}"));
+                        }
+                        self.slots[client].transport = Transport::Linked(link);
+                        self.drain_hub();
+                        self.slots[client].machine.handle_connected(now);
+                    }
+                }
+                self.drain_client(client);
+            }
+            NetEvent::AtHub {
+                link,
+                conn,
+                hub_generation,
+                packet,
+            } => {
+                if hub_generation != self.hub_generation || !self.hub_conns.contains_key(&conn) {
+                    return self.fail(format!("{link} delivered to a hub end that is closed"));
+                }
+                match packet {
+                    Packet::Frame(text) => {
+                        self.trace.number(31);
+                        self.log(|| format!("hub receives {conn}: {text}"));
+                        self.hub.handle_text(now, conn, &text);
+                        self.drain_hub();
+                    }
+                    Packet::Close { code, .. } => {
+                        self.trace.number(32);
+                        self.log(|| format!("hub sees {conn} closed by the client ({code})"));
+                        self.transport_closed(conn);
+                    }
+                }
+            }
+            NetEvent::AtClient {
+                link,
+                client,
+                incarnation,
+                conn,
+                hub_generation,
+                packet,
+            } => {
+                let s = &self.slots[client];
+                if s.incarnation != incarnation || s.transport != Transport::Linked(link) {
+                    return self.fail(format!(
+                        "{link} delivered to client {client}, which had left it"
+                    ));
+                }
+                match packet {
+                    Packet::Frame(text) => {
+                        self.trace.number(33);
+                        self.log(|| format!("client {client} receives {text}"));
+                        if hub_generation == self.hub_generation
+                            && self.hub_conns.contains_key(&conn)
+                        {
+                            if let Some(unread) = self.unread.get_mut(&conn) {
+                                *unread = unread.saturating_sub(text.len());
+                            }
+                            self.hub.handle_sent(conn, text.len());
+                        }
+                        self.slots[client].machine.handle_text(now, &text);
+                    }
+                    Packet::Close { code, reason } => {
+                        self.trace.number(34);
+                        self.log(|| format!("client {client} sees the hub close: {code} {reason}"));
+                        self.slots[client].transport = Transport::Idle;
+                        self.slots[client]
+                            .machine
+                            .handle_disconnected(now, code, &reason);
+                    }
+                }
+                self.drain_client(client);
+            }
+            NetEvent::CutSeenByClient {
+                link,
+                client,
+                incarnation,
+            } => {
+                self.trace.number(35);
+                let s = &self.slots[client];
+                if s.incarnation != incarnation || s.transport != Transport::Linked(link) {
+                    return self.fail(format!(
+                        "client {client} told of the cut of {link}, which it had left"
+                    ));
+                }
+                self.log(|| format!("client {client} sees {link} reset"));
+                self.slots[client].transport = Transport::Idle;
+                let machine = &mut self.slots[client].machine;
+                machine.handle_disconnected(now, CloseCode::Abnormal, "connection reset");
+                self.drain_client(client);
+            }
+            NetEvent::CutSeenByHub {
+                link,
+                conn,
+                hub_generation,
+            } => {
+                self.trace.number(36);
+                if hub_generation == self.hub_generation {
+                    self.log(|| format!("hub sees {link} ({conn}) reset"));
+                    self.transport_closed(conn);
+                }
+            }
+        }
+    }
+}
