@@ -46,3 +46,48 @@ pub async fn eventually<R: Runtime>(runtime: &R, what: &str, mut check: impl FnM
         runtime.sleep_until(now + Duration::from_millis(10)).await;
     }
 }
+
+/// Runs a test body on a thread with a roomy (32 MiB) stack and re-raises its panic: debug builds of the drivers'
+/// deeply nested futures need more than a test thread's default 2 MiB.
+pub fn on_roomy_stack(test: impl FnOnce() + Send + 'static) {
+    let thread = std::thread::Builder::new()
+        .stack_size(32 * 1024 * 1024)
+        .spawn(test)
+        .expect("spawn the test thread");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Generates one `#[test]` per scenario and runtime, `smol::<name>` and `async_std::<name>`, each on a roomy
+/// stack. `on_both_runtimes!(module; a, b)` runs `module::a(runtime)` (a module beside the call) and so on, where each scenario is an
+/// `async fn(R: Runtime)`.
+#[macro_export]
+macro_rules! on_both_runtimes {
+    ($module:ident; $($name:ident),* $(,)?) => {
+        mod smol {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::on_roomy_stack(|| {
+                        ::smol::block_on(Box::pin(super::$module::$name(
+                            switchboard_smol::SmolRuntime::new(),
+                        )))
+                    });
+                }
+            )*
+        }
+        mod async_std {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::on_roomy_stack(|| {
+                        ::async_std::task::block_on(Box::pin(super::$module::$name(
+                            switchboard_async_std::AsyncStdRuntime::new(),
+                        )))
+                    });
+                }
+            )*
+        }
+    };
+}

@@ -27,16 +27,10 @@ const KEY_HEADERS: &str =
 fn run<F: std::future::Future<Output = ()> + Send + 'static>(
     test: impl FnOnce(SmolRuntime) -> F + Send + 'static,
 ) {
-    let thread = std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(move || {
-            let rt = SmolRuntime::new();
-            smol::block_on(Box::pin(bounded(&rt.clone(), TEST_TIMEOUT, test(rt))));
-        })
-        .expect("spawn the test thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
+    switchboard_tests::on_roomy_stack(move || {
+        let rt = SmolRuntime::new();
+        smol::block_on(Box::pin(bounded(&rt.clone(), TEST_TIMEOUT, test(rt))));
+    });
 }
 
 fn now() -> u64 {

@@ -218,17 +218,7 @@ fn server_keeping(
     .expect("bind")
 }
 
-/// Runs a test on a thread with a roomy stack: debug builds of the nested futures need more than the default 2 MiB
-/// (as in `server_e2e.rs`).
-fn roomy(test: impl FnOnce() + Send + 'static) {
-    let thread = std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(test)
-        .expect("spawn the test thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
+use switchboard_tests::on_roomy_stack as roomy;
 
 /// `/metrics` once the webhook backlog is empty: the counters move just after the receiver has answered, so they
 /// are read once the last step has finished (the surrounding `bounded` limits the wait).
