@@ -8,11 +8,14 @@ use std::hint::black_box;
 
 use divan::Bencher;
 use serde_json::{Value, json};
-use switchboard_protocol::server::{Hub, HubConfig, HubOutput, Permissions};
+use switchboard_protocol::server::{Hub, HubConfig, Permissions};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{
     ChannelName, MessageId, ServerFrame, ServerMessage, decode_client, encode_event,
 };
+
+mod common;
+use common::drain;
 
 fn main() {
     divan::main();
@@ -97,20 +100,6 @@ mod ping_200b {
             hub.handle_text(now, conn, black_box(&text));
             drain(&mut hub)
         });
-    }
-}
-
-fn drain(hub: &mut Hub) -> usize {
-    let mut frames = 0;
-    loop {
-        match hub.poll_output() {
-            HubOutput::Transmit { conn, frame } => {
-                hub.handle_sent(conn, black_box(&frame).len());
-                frames += 1;
-            }
-            HubOutput::Timeout(_) => return frames,
-            _ => {}
-        }
     }
 }
 

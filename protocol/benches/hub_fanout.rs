@@ -3,14 +3,15 @@
 //!
 //! `cargo bench -p switchboard-protocol --bench hub_fanout`
 
-use std::hint::black_box;
-
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use serde_json::json;
-use switchboard_protocol::server::{Dialect, Hub, HubConfig, HubOutput, Permissions};
+use switchboard_protocol::server::{Dialect, Hub, HubConfig, Permissions};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::ChannelName;
+
+mod common;
+use common::drain;
 
 fn main() {
     divan::main();
@@ -44,21 +45,6 @@ fn hub_with_subscribers(n: usize, dialects: &[fn() -> Dialect]) -> (Hub, Channel
     drain(&mut hub);
     assert_eq!(hub.subscriber_count(&channel), n);
     (hub, channel)
-}
-
-/// Drains every output, flushing each frame at once; returns the number of frames.
-fn drain(hub: &mut Hub) -> usize {
-    let mut frames = 0;
-    loop {
-        match hub.poll_output() {
-            HubOutput::Transmit { conn, frame } => {
-                hub.handle_sent(conn, black_box(&frame).len());
-                frames += 1;
-            }
-            HubOutput::Timeout(_) => return frames,
-            _ => {}
-        }
-    }
 }
 
 fn run(bencher: Bencher<'_, '_>, n: usize, dialects: &[fn() -> Dialect]) {

@@ -16,27 +16,17 @@
 use std::hint::black_box;
 
 use serde_json::{Value, json};
-use switchboard_protocol::server::{Dialect, Hub, HubConfig, HubOutput, Permissions};
+use switchboard_protocol::server::{Dialect, Hub, HubConfig, Permissions};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, MessageId, decode_client, encode_event};
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+use common::drain;
 
 fn padded(make: impl Fn(&str) -> String) -> String {
     let bare = make("").len();
     make(&"x".repeat(200 - bare))
-}
-
-fn drain(hub: &mut Hub) -> usize {
-    let mut frames = 0;
-    loop {
-        match hub.poll_output() {
-            HubOutput::Transmit { conn, frame } => {
-                hub.handle_sent(conn, black_box(&frame).len());
-                frames += 1;
-            }
-            HubOutput::Timeout(_) => return frames,
-            _ => {}
-        }
-    }
 }
 
 fn main() {
