@@ -80,7 +80,8 @@ mod ping_200b {
         bencher.bench(|| decode_client(black_box(&text)).unwrap());
     }
 
-    /// `Hub::handle_text` (decode, rate and size checks, dispatch) and draining the `ping_res` it queues.
+    /// A frame through the connection's `Intake` (size and rate checks, decode) and `Hub::handle_inbound`
+    /// (dispatch), then draining the `ping_res` it queues.
     #[divan::bench]
     fn hub_handle_text_and_reply(bencher: Bencher<'_, '_>) {
         let text = ping_frame();
@@ -89,15 +90,16 @@ mod ping_200b {
             rate_per_sec: 0,
             ..HubConfig::default()
         };
-        let mut hub = Hub::new(config, now);
-        let conn = hub.handle_open(
+        let mut hub = Hub::new(config);
+        let (conn, mut intake) = hub.handle_open(
             now,
             switchboard_protocol::server::Dialect::Native,
             Permissions::allow_all(),
         );
         drain(&mut hub);
         bencher.bench_local(|| {
-            hub.handle_text(now, conn, black_box(&text));
+            let inbound = intake.text(now, black_box(&text));
+            hub.handle_inbound(now, conn, inbound);
             drain(&mut hub)
         });
     }

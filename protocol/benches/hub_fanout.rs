@@ -22,25 +22,23 @@ const SUBSCRIBERS: &[usize] = &[1, 100, 10_000];
 /// A hub whose channel `bench` has `n` subscribers, speaking the given dialects in turn.
 fn hub_with_subscribers(n: usize, dialects: &[fn() -> Dialect]) -> (Hub, ChannelName) {
     let now = Timestamp::from_millis(1_700_000_000_000);
-    let mut hub = Hub::new(HubConfig::default(), now);
+    let mut hub = Hub::new(HubConfig::default());
     let channel = ChannelName::new("projects/bench").expect("valid channel");
     for i in 0..n {
         let dialect = dialects[i % dialects.len()]();
-        let conn = hub.handle_open(now, dialect.clone(), Permissions::allow_all());
-        match dialect {
-            Dialect::Native => hub.handle_text(
-                now,
-                conn,
-                r#"{"type":"subscribe","message_id":"s","data":{"channel":"projects/bench"}}"#,
-            ),
-            Dialect::ChannelPayload => hub.handle_text(
-                now,
-                conn,
-                r#"{"channel":"subscription","payload":{"action":"subscribe","channel":"projects/bench"}}"#,
-            ),
+        let (conn, mut intake) = hub.handle_open(now, dialect.clone(), Permissions::allow_all());
+        let subscribe = match dialect {
+            Dialect::Native => {
+                r#"{"type":"subscribe","message_id":"s","data":{"channel":"projects/bench"}}"#
+            }
+            Dialect::ChannelPayload => {
+                r#"{"channel":"subscription","payload":{"action":"subscribe","channel":"projects/bench"}}"#
+            }
             // Subscribed on open.
-            Dialect::ProjectStream { .. } => {}
-        }
+            _ => continue,
+        };
+        let inbound = intake.text(now, subscribe);
+        hub.handle_inbound(now, conn, inbound);
     }
     drain(&mut hub);
     assert_eq!(hub.subscriber_count(&channel), n);

@@ -48,7 +48,7 @@ fn main() {
         rate_per_sec: 0,
         ..HubConfig::default()
     };
-    let mut hub = Hub::new(config, now);
+    let mut hub = Hub::new(config);
     let channel = ChannelName::new("projects/bench").unwrap();
     let mut total = 0usize;
     match op.as_str() {
@@ -69,10 +69,12 @@ fn main() {
             }
         }
         "publish" => {
-            let conn = hub.handle_open(now, Dialect::Native, Permissions::allow_all());
+            let (conn, mut intake) =
+                hub.handle_open(now, Dialect::Native, Permissions::allow_all());
             drain(&mut hub);
             for _ in 0..n {
-                hub.handle_text(now, conn, black_box(&publish));
+                let inbound = intake.text(now, black_box(&publish));
+                hub.handle_inbound(now, conn, inbound);
                 total += drain(&mut hub);
             }
         }
@@ -86,21 +88,24 @@ fn main() {
             }
         }
         "ping" => {
-            let conn = hub.handle_open(now, Dialect::Native, Permissions::allow_all());
+            let (conn, mut intake) =
+                hub.handle_open(now, Dialect::Native, Permissions::allow_all());
             drain(&mut hub);
             for _ in 0..n {
-                hub.handle_text(now, conn, black_box(&ping));
+                let inbound = intake.text(now, black_box(&ping));
+                hub.handle_inbound(now, conn, inbound);
                 total += drain(&mut hub);
             }
         }
         "fanout1000" => {
             for _ in 0..1000 {
-                let conn = hub.handle_open(now, Dialect::Native, Permissions::allow_all());
-                hub.handle_text(
+                let (conn, mut intake) =
+                    hub.handle_open(now, Dialect::Native, Permissions::allow_all());
+                let inbound = intake.text(
                     now,
-                    conn,
                     r#"{"type":"subscribe","message_id":"s","data":{"channel":"projects/bench"}}"#,
                 );
+                hub.handle_inbound(now, conn, inbound);
             }
             drain(&mut hub);
             for seq in 0..n {

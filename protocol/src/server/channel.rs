@@ -1,35 +1,24 @@
-//! A channel as the hub keeps it: its subscribers (with their dialect, so a publish knows which frames to encode),
-//! its offset and history ring, its retained state and the connection that serves its calls.
+//! A channel as the hub routes it: its subscribers (with their dialect, so a publish knows which frames to encode)
+//! and the connection that serves its calls. Its events, offset and retained state are the
+//! [store](super::store)'s.
 //!
-//! A channel exists while anything refers to it or anything was ever published on it. One that never had an event
-//! (offset 0) is forgotten once it has no subscriber, no server and no state: nothing is lost, and a later subscribe
-//! starts it again at offset 0 in the same epoch. A channel with events keeps its offset for the life of the hub, so
-//! offsets never go back within an epoch.
+//! The hub keeps an entry while a connection subscribes to or serves the channel, and forgets it as soon as none
+//! does: the store's log, if any, is not touched by that.
 
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
-use serde_json::Value;
 
-use super::conn::{ConnId, DialectKind};
-use super::history::History;
-use crate::time::Timestamp;
+use super::conn_table::ConnId;
+use super::dialect::DialectKind;
 
-/// One channel.
+/// One channel's routing entry.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Channel {
     /// Subscribers and the dialect each speaks.
     pub(crate) subscribers: BTreeMap<ConnId, DialectKind>,
     /// Subscribers per dialect, indexed by [`DialectKind::index`].
     pub(crate) by_dialect: [usize; 3],
-    /// The offset of the last event (0 before the first).
-    pub(crate) offset: u64,
-    pub(crate) history: History,
-    /// The retained event (`publish` with `retain: true`), shared with the history ring.
-    pub(crate) state: Option<Arc<Value>>,
     /// The connection that answers `call`s.
     pub(crate) server: Option<ConnId>,
-    /// The armed history-expiry timer.
-    pub(crate) ttl_at: Option<Timestamp>,
 }
 
 impl Channel {
@@ -58,13 +47,9 @@ impl Channel {
         self.by_dialect[kind.index()]
     }
 
-    /// Whether the hub may forget this channel without losing anything.
-    pub(crate) fn is_forgettable(&self) -> bool {
-        self.offset == 0
-            && self.subscribers.is_empty()
-            && self.server.is_none()
-            && self.state.is_none()
-            && self.ttl_at.is_none()
+    /// Whether nobody subscribes to or serves it, so the hub may forget it.
+    pub(crate) fn is_unused(&self) -> bool {
+        self.subscribers.is_empty() && self.server.is_none()
     }
 }
 
@@ -77,21 +62,18 @@ mod tests {
         let mut ch = Channel::default();
         let a = ConnId::from_u64(1);
         let b = ConnId::from_u64(2);
-        assert!(ch.is_forgettable());
+        assert!(ch.is_unused());
         assert!(ch.subscribe(a, DialectKind::Native));
         assert!(!ch.subscribe(a, DialectKind::Native));
         assert!(ch.subscribe(b, DialectKind::ChannelPayload));
         assert_eq!(ch.by_dialect, [1, 0, 1]);
-        assert!(!ch.is_forgettable());
+        assert!(!ch.is_unused());
         assert!(ch.unsubscribe(a));
         assert!(!ch.unsubscribe(a));
         assert_eq!(ch.subscribers_of(DialectKind::Native), 0);
         assert!(ch.unsubscribe(b));
-        assert!(ch.is_forgettable());
-        ch.offset = 1;
-        assert!(
-            !ch.is_forgettable(),
-            "a channel with events keeps its offset"
-        );
+        assert!(ch.is_unused());
+        ch.server = Some(a);
+        assert!(!ch.is_unused(), "a served channel is kept");
     }
 }

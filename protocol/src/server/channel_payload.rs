@@ -6,22 +6,22 @@
 use alloc::sync::Arc;
 
 use super::Hub;
-use super::conn::ConnId;
+use super::conn_table::ConnId;
 use super::permissions::Action;
 use super::reply::Refusal;
 use crate::time::Timestamp;
-use crate::wire::ErrorCode;
-use crate::wire::channel_payload::{
-    ChannelPayloadMessage, ChannelPayloadRequest, decode_channel_payload_request,
-};
+use crate::wire::channel_payload::{ChannelPayloadMessage, ChannelPayloadRequest};
+use crate::wire::{DecodeError, ErrorCode};
 
 impl Hub {
-    pub(super) fn channel_payload_text(&mut self, now: Timestamp, conn: ConnId, text: &str) {
-        if let Err(wait) = self.take_token(now, conn) {
-            self.rate_limited(now, conn, None, wait);
-            return;
-        }
-        let answer = match decode_channel_payload_request(text) {
+    /// A channel-payload frame from the intake.
+    pub(super) fn channel_payload_request(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        decoded: Result<ChannelPayloadRequest, DecodeError>,
+    ) {
+        let answer = match decoded {
             Err(e) => {
                 self.send_decode_error(now, conn, &e);
                 return;
@@ -33,11 +33,7 @@ impl Hub {
                 .unsubscribe(conn, &channel)
                 .map(|()| Some(ChannelPayloadMessage::Unsubscribed { channel })),
             Ok(ChannelPayloadRequest::Publish { channel, payload }) => {
-                let allowed = self
-                    .conns
-                    .get(conn)
-                    .is_some_and(|c| c.permissions.allows(Action::Publish, &channel));
-                if allowed {
+                if self.allows(conn, Action::Publish, &channel) {
                     self.publish_event(now, &channel, payload, false);
                     Ok(None)
                 } else {

@@ -1,7 +1,8 @@
 //! Errors of the hub's commands, split by who is at fault: the caller ([`MisuseError`]: depends only on call order
 //! and arguments) or a limit ([`LimitError`]). Peers never cause these: a peer's bad input is answered on the wire.
 
-use super::conn::{ConnId, DialectKind};
+use super::conn_table::ConnId;
+use super::dialect::DialectKind;
 
 /// A command of the hub failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,13 +4,16 @@
 //! connections left nothing behind. The only failure is a panic. A cargo-fuzz target is a one-line shim over it;
 //! the crate's own tests run it on random inputs.
 
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 use serde_json::{Map, Value};
 
-use super::{ConnId, Dialect, Hub, HubConfig, HubEvent, HubOutput, NotifyTarget, Permissions};
+use super::{
+    ConnId, Dialect, Hub, HubConfig, HubEvent, HubOutput, Intake, NotifyTarget, Permissions,
+};
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, CloseCode, ErrorCode};
 
@@ -48,6 +51,27 @@ const CHANNELS: &[&str] = &[
     "",
 ];
 
+/// A text frame through `conn`'s intake into the hub.
+fn feed_text(
+    hub: &mut Hub,
+    intakes: &mut BTreeMap<ConnId, Intake>,
+    now: Timestamp,
+    conn: ConnId,
+    text: &str,
+) {
+    if let Some(intake) = intakes.get_mut(&conn) {
+        let inbound = intake.text(now, text);
+        hub.handle_inbound(now, conn, inbound);
+    }
+}
+
+/// The epoch of a channel named in a template (empty for a name the wire refuses).
+fn epoch_of(hub: &Hub, channel: &str) -> String {
+    ChannelName::new(channel)
+        .map(|name| String::from(hub.epoch(&name)))
+        .unwrap_or_default()
+}
+
 /// Runs `data` as operations against a fresh hub. Panics if the hub panics or breaks an invariant.
 pub fn hub_ops(data: &[u8]) {
     let config = HubConfig {
@@ -66,7 +90,8 @@ pub fn hub_ops(data: &[u8]) {
         seed: 1,
     };
     let mut now = Timestamp::from_millis(1_700_000_000_000);
-    let mut hub = Hub::new(config, now);
+    let mut hub = Hub::new(config);
+    let mut intakes: BTreeMap<ConnId, Intake> = BTreeMap::new();
     hub.register_custom_type("custom");
     let mut conns: Vec<ConnId> = Vec::new();
     let mut closed: Vec<ConnId> = Vec::new();
@@ -99,7 +124,9 @@ pub fn hub_ops(data: &[u8]) {
                 } else {
                     Permissions::allow_all()
                 };
-                conns.push(hub.handle_open(now, dialect, permissions));
+                let (conn, intake) = hub.handle_open(now, dialect, permissions);
+                intakes.insert(conn, intake);
+                conns.push(conn);
             }
             2..=7 => {
                 let Some(conn) = pick(next(), &conns) else {
@@ -112,7 +139,7 @@ pub fn hub_ops(data: &[u8]) {
                     .replace("{c}", channel)
                     .replace("{i}", &format!("{}", id % 7))
                     .replace("{r}", &last_request)
-                    .replace("{e}", hub.epoch());
+                    .replace("{e}", &epoch_of(&hub, channel));
                 // Sometimes mangle it: cut it short or splice a byte in.
                 if op % 16 == 7 {
                     let at = usize::from(next().unwrap_or(0)) % (text.len() + 1);
@@ -122,7 +149,7 @@ pub fn hub_ops(data: &[u8]) {
                         text.push(char::from(b));
                     }
                 }
-                hub.handle_text(now, conn, &text);
+                feed_text(&mut hub, &mut intakes, now, conn, &text);
             }
             8 => {
                 let Some(conn) = pick(next(), &conns) else {
@@ -130,11 +157,21 @@ pub fn hub_ops(data: &[u8]) {
                 };
                 let len = usize::from(next().unwrap_or(0)) * 4;
                 let raw: Vec<u8> = (0..len.min(64)).filter_map(|_| next()).collect();
-                hub.handle_text(now, conn, &String::from_utf8_lossy(&raw));
+                feed_text(
+                    &mut hub,
+                    &mut intakes,
+                    now,
+                    conn,
+                    &String::from_utf8_lossy(&raw),
+                );
             }
             9 => {
                 if let Some(conn) = pick(next(), &conns) {
-                    hub.handle_binary(now, conn, usize::from(next().unwrap_or(0) % 160) * 4);
+                    let len = usize::from(next().unwrap_or(0) % 160) * 4;
+                    if let Some(intake) = intakes.get_mut(&conn) {
+                        let inbound = intake.binary(now, len);
+                        hub.handle_inbound(now, conn, inbound);
+                    }
                 }
             }
             10 => {

@@ -1,5 +1,5 @@
-//! Time-driven work: `server_ping`s, the silence check (close 4008), history expiry, and request deadlines, all
-//! through [`Hub::handle_timeout`].
+//! A connection's two timers: its next `server_ping` and its silence check (close 4008), kept in the same
+//! [`TimerTable`](crate::timer::TimerTable) the client uses.
 //!
 //! A native connection's first `server_ping` comes at a random point in `[heartbeat/2, heartbeat]` after open (as
 //! Centrifugo does, so a mass reconnect does not make every ping of the server fire at once), then every
@@ -7,129 +7,153 @@
 //! `heartbeat + heartbeat_timeout` for native connections, [`HubConfig::edge_idle_timeout`] for the others (off by
 //! default: they get no `server_ping`, which their clients would not understand).
 //!
+//! The silence check is armed lazily: it may fire early, find that the peer spoke since, and re-arm at the real
+//! deadline, so receiving a frame never touches a timer.
+//!
 //! [`HubConfig::edge_idle_timeout`]: super::HubConfig::edge_idle_timeout
 
-use core::time::Duration;
-
-use super::Hub;
-use super::conn::{ConnId, DialectKind};
-use super::timers::TimerKey;
+use super::connection::Connection;
+use crate::rng::Rng;
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, CloseCode, ServerMessage};
+use crate::timer::TimerKind;
 
-impl Hub {
-    /// The deadline of the last [`HubOutput::Timeout`](super::HubOutput::Timeout) came (or any time after): sends
-    /// due pings, closes silent connections, expires history, and fails server requests and routed calls whose
-    /// time is up (`REQUEST_TIMEOUT`). Harmless when nothing is due.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
-        while let Some((_, key)) = self.timers.pop_due(now) {
-            match key {
-                TimerKey::Ping(id) => self.fire_ping(now, id),
-                TimerKey::Idle(id) => self.fire_idle(now, id),
-                TimerKey::HistoryTtl(name) => self.fire_history_ttl(now, &name),
+/// A connection's timers. Of two due at the same instant, the ping goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnTimer {
+    /// The next `server_ping`.
+    Ping,
+    /// The silence check.
+    Idle,
+}
+
+impl TimerKind for ConnTimer {
+    const ALL: &'static [Self] = &[ConnTimer::Ping, ConnTimer::Idle];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a due timer asks of the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// Send a `server_ping` (the next one is armed already).
+    Ping,
+    /// The peer was silent for too long: close it with 4008.
+    Silent,
+}
+
+impl Connection {
+    /// Arms a new connection's first ping (native, with the random spread) and its silence check.
+    pub(crate) fn arm_heartbeat(&mut self, now: Timestamp, rng: &mut Rng) {
+        if let Some(every) = self.ping_every {
+            let first = rng.duration_between(every / 2, every);
+            self.timers.set(ConnTimer::Ping, now + first);
+        }
+        if let Some(limit) = self.silence_limit {
+            self.timers.set(ConnTimer::Idle, now + limit);
+        }
+    }
+
+    /// Takes the next due timer and re-arms it as needed; `None` when nothing (more) is due at `now`.
+    pub(crate) fn poll_timer(&mut self, now: Timestamp) -> Option<Due> {
+        loop {
+            match self.timers.pop_expired(now)? {
+                ConnTimer::Ping => {
+                    if let Some(every) = self.ping_every {
+                        self.timers.set(ConnTimer::Ping, now + every);
+                    }
+                    return Some(Due::Ping);
+                }
+                ConnTimer::Idle => {
+                    let Some(limit) = self.silence_limit else {
+                        continue;
+                    };
+                    let deadline = self.last_activity + limit;
+                    if deadline <= now {
+                        return Some(Due::Silent);
+                    }
+                    self.timers.set(ConnTimer::Idle, deadline);
+                }
             }
-            self.reap(now);
-        }
-        self.expire_pending(now);
-        self.reap(now);
-    }
-
-    /// Something arrived from the peer that the hub does not see (a WebSocket ping or pong frame): it counts
-    /// against the silence timeout like any message.
-    pub fn handle_activity(&mut self, now: Timestamp, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.last_activity = c.last_activity.max(now);
         }
     }
+}
 
-    /// How long a connection of this dialect may stay silent; `None`: forever.
-    fn silence_limit(&self, kind: DialectKind) -> Option<Duration> {
-        match kind {
-            DialectKind::Native if !self.config.heartbeat.is_zero() => Some(
-                self.config
-                    .heartbeat
-                    .saturating_add(self.config.heartbeat_timeout),
-            ),
-            DialectKind::Native => None,
-            _ => self.config.edge_idle_timeout.filter(|d| !d.is_zero()),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::HubConfig;
+    use crate::server::dialect::ConnDialect;
+    use crate::server::permissions::Permissions;
+    use alloc::string::String;
+    use core::time::Duration;
+
+    fn ms(n: u64) -> Timestamp {
+        Timestamp::from_millis(n)
     }
 
-    /// Arms a new connection's first ping (native) and its silence check.
-    pub(super) fn arm_heartbeat(&mut self, now: Timestamp, id: ConnId) {
-        let Some(kind) = self.conns.get(id).map(|c| c.kind()) else {
-            return;
-        };
-        let heartbeat = self.config.heartbeat;
-        let ping_at = (kind == DialectKind::Native && !heartbeat.is_zero())
-            .then(|| now + self.rng.duration_between(heartbeat / 2, heartbeat));
-        let idle_at = self.silence_limit(kind).map(|limit| now + limit);
-        if let Some(c) = self.conns.get_mut(id) {
-            c.ping_at = ping_at;
-            c.idle_at = idle_at;
-        }
-        if let Some(at) = ping_at {
-            self.timers.insert(at, TimerKey::Ping(id));
-        }
-        if let Some(at) = idle_at {
-            self.timers.insert(at, TimerKey::Idle(id));
-        }
+    fn native(config: &HubConfig) -> Connection {
+        Connection::new(
+            String::from("a"),
+            ConnDialect::Native,
+            Permissions::allow_all(),
+            config,
+            ms(0),
+        )
     }
 
-    fn fire_ping(&mut self, now: Timestamp, id: ConnId) {
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
+    #[test]
+    fn pings_then_closes_a_silent_peer() {
+        let config = HubConfig {
+            heartbeat: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(5),
+            ..HubConfig::default()
         };
-        c.ping_at = None;
-        if c.closing {
-            return;
+        let mut c = native(&config);
+        c.arm_heartbeat(ms(0), &mut Rng::from_seed(1));
+        let (first, kind) = c.timers.next().expect("armed");
+        assert_eq!(kind, ConnTimer::Ping);
+        assert!(first >= ms(5_000) && first <= ms(10_000), "{first}");
+        assert_eq!(c.poll_timer(first), Some(Due::Ping));
+        assert_eq!(
+            c.timers.get(ConnTimer::Ping),
+            Some(first + config.heartbeat)
+        );
+        // Activity at 12 s pushes the silence deadline (15 s) to 27 s: the check at 15 s re-arms.
+        c.touch(ms(12_000));
+        assert_eq!(c.timers.get(ConnTimer::Idle), Some(ms(15_000)));
+        let mut dues = alloc::vec::Vec::new();
+        while let Some(due) = c.poll_timer(ms(15_000)) {
+            dues.push(due);
         }
-        let next = now + self.config.heartbeat;
-        c.ping_at = Some(next);
-        self.timers.insert(next, TimerKey::Ping(id));
-        let ping = ServerMessage::ServerPing {
-            timestamp: now.as_millis(),
-        };
-        self.send_native(id, None, ping);
+        assert_eq!(c.timers.get(ConnTimer::Idle), Some(ms(27_000)));
+        assert!(!dues.contains(&Due::Silent));
+        let mut silent = false;
+        while let Some(due) = c.poll_timer(ms(27_000)) {
+            silent |= due == Due::Silent;
+        }
+        assert!(silent, "silent for 15 s");
     }
 
-    fn fire_idle(&mut self, now: Timestamp, id: ConnId) {
-        let Some(limit) = self
-            .conns
-            .get(id)
-            .and_then(|c| self.silence_limit(c.kind()))
-        else {
-            return;
+    #[test]
+    fn edge_dialects_get_no_ping_and_no_check_by_default() {
+        let config = HubConfig::default();
+        let mut c = Connection::new(
+            String::from("e"),
+            ConnDialect::ChannelPayload,
+            Permissions::allow_all(),
+            &config,
+            ms(0),
+        );
+        c.arm_heartbeat(ms(0), &mut Rng::from_seed(1));
+        assert_eq!(c.timers.next(), None);
+        let config = HubConfig {
+            heartbeat: Duration::ZERO,
+            ..HubConfig::default()
         };
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
-        c.idle_at = None;
-        if c.closing {
-            return;
-        }
-        let deadline = c.last_activity + limit;
-        if deadline <= now {
-            self.counters.heartbeat_timeouts += 1;
-            self.outbox
-                .close(id, c, CloseCode::HeartbeatTimeout, "heartbeat timeout");
-        } else {
-            c.idle_at = Some(deadline);
-            self.timers.insert(deadline, TimerKey::Idle(id));
-        }
-    }
-
-    fn fire_history_ttl(&mut self, now: Timestamp, name: &ChannelName) {
-        let ttl = self.config.history_ttl;
-        let Some(ch) = self.channels.get_mut(name) else {
-            return;
-        };
-        ch.ttl_at = None;
-        ch.history.prune(now, ttl);
-        if let Some(at) = ch.history.next_expiry(ttl) {
-            ch.ttl_at = Some(at);
-            self.timers.insert(at, TimerKey::HistoryTtl(name.clone()));
-        }
-        self.forget_if_unused(name);
+        let mut c = native(&config);
+        c.arm_heartbeat(ms(0), &mut Rng::from_seed(1));
+        assert_eq!(c.timers.next(), None, "heartbeats off");
     }
 }

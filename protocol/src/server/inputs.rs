@@ -1,47 +1,51 @@
-//! Frame intake, common to every dialect: unknown connections are ignored, every frame counts as activity, a frame
-//! over `max_message_bytes` closes the connection with 1009, and the rate limit takes one token per frame; then the
-//! frame goes to its dialect ([`native`](super::native), [`project_stream`](super::project_stream),
-//! [`channel_payload`](super::channel_payload)).
+//! What arrives from a peer, after its [`Intake`](super::Intake): every frame counts as activity, a frame over
+//! `max_message_bytes` closes the connection with 1009, a frame the rate limit dropped is answered with
+//! `RATE_LIMITED`, and everything else goes to its dialect ([`native`](super::native),
+//! [`project_stream`](super::project_stream), [`channel_payload`](super::channel_payload)). Frames of unknown or
+//! closing connections are ignored.
 
 use core::time::Duration;
 use serde_json::json;
 
 use super::Hub;
-use super::conn::{ConnId, DialectKind};
+use super::conn_table::ConnId;
+use super::intake::Inbound;
 use super::rate_limit::retry_after_ms;
 use crate::time::Timestamp;
 use crate::wire::{CloseCode, ErrorCode, MessageId};
 
 impl Hub {
-    /// A text frame arrived on `conn`. Answers, fan-out and events are queued for [`poll_output`](Hub::poll_output).
-    pub fn handle_text(&mut self, now: Timestamp, conn: ConnId, text: &str) {
-        let Some(kind) = self.intake(now, conn, text.len()) else {
-            self.reap(now);
+    /// A frame arrived on `conn` and went through its [`Intake`](super::Intake). Answers, fan-out and events are
+    /// queued for [`poll_output`](Hub::poll_output).
+    pub fn handle_inbound(&mut self, now: Timestamp, conn: ConnId, inbound: Inbound) {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        match kind {
-            DialectKind::Native => self.native_text(now, conn, text),
-            DialectKind::ProjectStream => self.project_stream_text(now, conn, text),
-            DialectKind::ChannelPayload => self.channel_payload_text(now, conn, text),
+        if c.closing {
+            return;
         }
-        self.reap(now);
-    }
-
-    /// A binary frame of `len` bytes arrived on `conn`: answered with `UNSUPPORTED_FRAME` in the connection's
-    /// dialect (over `max_message_bytes`: closed with 1009). The connection stays open.
-    pub fn handle_binary(&mut self, now: Timestamp, conn: ConnId, len: usize) {
-        if self.intake(now, conn, len).is_some() {
-            match self.take_token(now, conn) {
-                Err(wait) => self.rate_limited(now, conn, None, wait),
-                Ok(()) => self.send_error(
-                    now,
-                    conn,
-                    None,
-                    ErrorCode::UnsupportedFrame,
-                    "binary frames are not supported: send JSON in text frames",
-                    None,
-                ),
+        self.counters.frames_received += 1;
+        c.touch(now);
+        match inbound {
+            Inbound::TooBig => {
+                self.counters.oversized_messages += 1;
+                self.outbox
+                    .close(conn, c, CloseCode::TooBig, "message too big");
             }
+            Inbound::RateLimited { message_id, wait } => {
+                self.rate_limited(now, conn, message_id, wait)
+            }
+            Inbound::Binary => self.send_error(
+                now,
+                conn,
+                None,
+                ErrorCode::UnsupportedFrame,
+                "binary frames are not supported: send JSON in text frames",
+                None,
+            ),
+            Inbound::Native(decoded) => self.native_frame(now, conn, decoded),
+            Inbound::ProjectStream(decoded) => self.project_stream_request(now, conn, decoded),
+            Inbound::ChannelPayload(decoded) => self.channel_payload_request(now, conn, decoded),
         }
         self.reap(now);
     }
@@ -50,38 +54,20 @@ impl Hub {
     /// for `conn`: they no longer count against `max_queued_bytes`.
     pub fn handle_sent(&mut self, conn: ConnId, bytes: usize) {
         if let Some(c) = self.conns.get_mut(conn) {
-            c.queued_bytes = c.queued_bytes.saturating_sub(bytes);
+            c.sent(bytes);
         }
     }
 
-    /// The checks before a frame reaches its dialect. `None` when the frame goes no further.
-    fn intake(&mut self, now: Timestamp, conn: ConnId, len: usize) -> Option<DialectKind> {
-        let max = self.config.max_message_bytes;
-        let c = self.conns.get_mut(conn)?;
-        if c.closing {
-            return None;
-        }
-        self.counters.frames_received += 1;
-        c.last_activity = c.last_activity.max(now);
-        if len > max {
-            self.counters.oversized_messages += 1;
-            self.outbox
-                .close(conn, c, CloseCode::TooBig, "message too big");
-            return None;
-        }
-        Some(c.kind())
-    }
-
-    /// Takes a token from `conn`'s bucket, or says how long until one is there.
-    pub(super) fn take_token(&mut self, now: Timestamp, conn: ConnId) -> Result<(), Duration> {
-        match self.conns.get_mut(conn) {
-            Some(c) => c.bucket.try_take(now),
-            None => Ok(()),
+    /// Something arrived from the peer that the hub does not see (a WebSocket ping or pong frame): it counts
+    /// against the silence timeout like any message.
+    pub fn handle_activity(&mut self, now: Timestamp, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.touch(now);
         }
     }
 
     /// Answers a dropped message with `RATE_LIMITED` and `retry_after_ms`.
-    pub(super) fn rate_limited(
+    fn rate_limited(
         &mut self,
         now: Timestamp,
         conn: ConnId,

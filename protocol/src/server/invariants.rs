@@ -1,13 +1,13 @@
-//! Self-checks for tests, the simulation and fuzzing: the hub's indexes agree with each other, and a closed
+//! Self-checks for tests, the simulation and fuzzing (behind the `_internal_test_exports` feature): the hub's indexes agree with each other, and a closed
 //! connection has left no trace. Both walk everything, so call them between steps of a test, not in production.
 
 use alloc::format;
 use alloc::string::String;
 
 use super::Hub;
-use super::conn::{ConnId, InFlight};
+use super::conn_table::ConnId;
+use super::connection::InFlight;
 use super::routing::Pending;
-use super::timers::TimerKey;
 
 impl Hub {
     /// Whether anything in the hub still refers to `conn`: the registry, an app id, a channel's subscribers or
@@ -27,7 +27,7 @@ impl Hub {
                     *target == conn || caller.as_ref().is_some_and(|c| c.conn == conn)
                 }
             })
-            || self.timers.iter().any(|(_, key)| key.conn() == Some(conn))
+            || self.deadlines.mentions(conn)
             || self.outbox.doomed.iter().any(|&(c, _)| c == conn)
     }
 
@@ -46,7 +46,7 @@ impl Hub {
                 self.conns.len()
             ));
         }
-        let mut expected_timers = 0;
+        let mut filed = 0;
         for (id, c) in self.conns.iter() {
             if self.app_ids.get(&c.app_id) != Some(&id) {
                 return Err(format!("{id}: app id {} not registered", c.app_id));
@@ -102,19 +102,17 @@ impl Hub {
                     return Err(format!("{id}: outstanding {routed} not pending to it"));
                 }
             }
-            for (at, key) in [
-                (c.ping_at, TimerKey::Ping(id)),
-                (c.idle_at, TimerKey::Idle(id)),
-            ] {
-                if let Some(at) = at {
-                    expected_timers += 1;
-                    if !self
-                        .timers
-                        .iter()
-                        .any(|entry| entry.0 == at && entry.1 == key)
-                    {
-                        return Err(format!("{id}: timer {key:?} at {at} not armed"));
-                    }
+            let next = c.timers.next().map(|(at, _)| at);
+            if c.indexed_at != next {
+                return Err(format!(
+                    "{id}: filed at {:?}, next timer at {next:?}",
+                    c.indexed_at
+                ));
+            }
+            if let Some(at) = next {
+                filed += 1;
+                if !self.deadlines.contains(at, id) {
+                    return Err(format!("{id}: timer at {at} not in the index"));
                 }
             }
         }
@@ -156,8 +154,8 @@ impl Hub {
             }
         }
         for (name, ch) in &self.channels {
-            if ch.is_forgettable() {
-                return Err(format!("{name}: empty channel kept"));
+            if ch.is_unused() {
+                return Err(format!("{name}: unused channel kept"));
             }
             let mut counts = [0usize; 3];
             for (&id, &kind) in &ch.subscribers {
@@ -184,41 +182,13 @@ impl Hub {
             {
                 return Err(format!("{name}: server {server} does not know it"));
             }
-            if ch.history.len() > self.config.history_size {
-                return Err(format!("{name}: history over history_size"));
-            }
-            let Some(mut next) = (ch.offset + 1).checked_sub(ch.history.len() as u64) else {
-                return Err(format!("{name}: more history than events"));
-            };
-            for e in ch.history.iter() {
-                if e.offset != next {
-                    return Err(format!(
-                        "{name}: history offsets not consecutive up to {}",
-                        ch.offset
-                    ));
-                }
-                next += 1;
-            }
-            if let Some(at) = ch.ttl_at {
-                expected_timers += 1;
-                let key = TimerKey::HistoryTtl(name.clone());
-                if !self
-                    .timers
-                    .iter()
-                    .any(|entry| entry.0 == at && entry.1 == key)
-                {
-                    return Err(format!("{name}: history timer not armed"));
-                }
-            } else if !ch.history.is_empty() {
-                return Err(format!("{name}: history without an expiry timer"));
-            }
         }
-        if self.timers.len() != expected_timers {
+        if self.deadlines.len() != filed {
             return Err(format!(
-                "{} timers armed, {expected_timers} owned",
-                self.timers.len()
+                "{} connections in the deadline index, {filed} with timers",
+                self.deadlines.len()
             ));
         }
-        Ok(())
+        self.store.check()
     }
 }

@@ -12,12 +12,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::Hub;
-use super::conn::{Conn, ConnDialect, ConnId, Dialect, DialectKind, InFlight};
+use super::conn_table::ConnId;
+use super::connection::{Connection, InFlight};
+use super::dialect::{ConnDialect, Dialect, DialectKind};
+use super::intake::Intake;
 use super::output::HubEvent;
 use super::permissions::Permissions;
-use super::rate_limit::TokenBucket;
 use super::routing::Ending;
-use super::timers::TimerKey;
 use crate::time::Timestamp;
 use crate::wire::project_stream::project_channel;
 use crate::wire::{ChannelName, CloseCode, MessageId, PROTOCOL_VERSION, ServerMessage};
@@ -26,15 +27,18 @@ impl Hub {
     /// A WebSocket was accepted. Registers it with a fresh app id and queues [`HubEvent::Connected`] and the
     /// dialect's greeting (project stream: also its subscription and the replay after `since`).
     ///
-    /// Call after the upgrade, with the permissions the handshake's token grants.
+    /// Call after the upgrade, with the permissions the handshake's token grants. Returns the connection's id and
+    /// its [`Intake`], which goes to whoever reads the socket: every frame passes through it on the way to
+    /// [`handle_inbound`](Hub::handle_inbound).
     pub fn handle_open(
         &mut self,
         now: Timestamp,
         dialect: Dialect,
         permissions: Permissions,
-    ) -> ConnId {
+    ) -> (ConnId, Intake) {
         let app_id = self.fresh_app_id();
         let kind = dialect.kind();
+        let intake = Intake::new(&self.config, kind, now);
         let (conn_dialect, since) = match dialect {
             Dialect::Native => (ConnDialect::Native, None),
             Dialect::ProjectStream { project_id, since } => {
@@ -49,9 +53,11 @@ impl Hub {
             }
             Dialect::ChannelPayload => (ConnDialect::ChannelPayload, None),
         };
-        let bucket = TokenBucket::new(self.config.rate_per_sec, self.config.rate_burst, now);
-        let conn = Conn::new(app_id.clone(), conn_dialect, permissions, bucket, now);
+        let mut conn =
+            Connection::new(app_id.clone(), conn_dialect, permissions, &self.config, now);
+        conn.arm_heartbeat(now, &mut self.rng);
         let id = self.conns.insert(conn);
+        self.refile(id);
         self.app_ids.insert(app_id.clone(), id);
         self.counters.connections_opened += 1;
         self.outbox.event(HubEvent::Connected {
@@ -59,7 +65,6 @@ impl Hub {
             app_id: app_id.clone(),
             dialect: kind,
         });
-        self.arm_heartbeat(now, id);
         match kind {
             DialectKind::Native => {
                 let greeting = ServerMessage::Connected {
@@ -77,7 +82,7 @@ impl Hub {
             DialectKind::ChannelPayload => {}
         }
         self.reap(now);
-        id
+        (id, intake)
     }
 
     /// The socket is gone (the peer closed it, or it broke). Cleans the connection up (PROTOCOL §4) and queues
@@ -126,8 +131,8 @@ impl Hub {
         if self.app_ids.get(&conn.app_id) == Some(&id) {
             self.app_ids.remove(&conn.app_id);
         }
-        self.timers.remove(conn.ping_at, TimerKey::Ping(id));
-        self.timers.remove(conn.idle_at, TimerKey::Idle(id));
+        let mut filed = conn.indexed_at;
+        self.deadlines.refile(id, &mut filed, None);
         for name in &conn.subscriptions {
             if let Some(ch) = self.channels.get_mut(name) {
                 ch.unsubscribe(id);
@@ -174,15 +179,9 @@ impl Hub {
         });
     }
 
-    /// Removes a channel that holds nothing worth keeping (see [`Channel::is_forgettable`]).
-    ///
-    /// [`Channel::is_forgettable`]: super::channel::Channel::is_forgettable
+    /// Drops a channel's routing entry once nobody subscribes to or serves it.
     pub(super) fn forget_if_unused(&mut self, name: &ChannelName) {
-        if self
-            .channels
-            .get(name)
-            .is_some_and(|ch| ch.is_forgettable())
-        {
+        if self.channels.get(name).is_some_and(|ch| ch.is_unused()) {
             self.channels.remove(name);
         }
     }

@@ -1,7 +1,15 @@
-//! The server side: one sans-IO [`Hub`] holding every connection of a server (all three dialects), every channel
-//! with its history and retained state, sessions, server requests and routed calls.
+//! The server side, in two machines and one boundary:
 //!
-//! The hub does no IO and reads no clock: the driver feeds it what happened (`handle_*`), issues commands for the
+//! - a [`Connection`](connection) per peer, in two halves: its [`Intake`] (size check, rate limit and decoding in
+//!   the peer's dialect, needing nothing shared, so the driver runs it wherever the socket is read) and the state the
+//!   hub keeps for it (dialect encoding of what only it receives, permissions, heartbeat and silence timers in a
+//!   [`TimerTable`](crate::timer::TimerTable), the queued-bytes account, its close);
+//! - the [`Hub`], the router: channels and their subscribers, sessions, routed calls and server requests, fan-out.
+//!   It is fed typed messages ([`Inbound`]) and typed commands, never JSON;
+//! - the [`Store`] boundary, behind which channels' positions, history and retained state live ([`MemoryStore`]
+//!   by default).
+//!
+//! None of them does IO or reads a clock: the driver feeds what happened (`handle_*`), issues commands for the
 //! embedding application and the REST routes, and drains [`Hub::poll_output`] for frames to write, connections to
 //! close, [`HubEvent`]s, and the next deadline. All randomness comes from [`HubConfig::seed`].
 //!
@@ -14,11 +22,12 @@
 //! # fn write(_: switchboard_protocol::server::ConnId, _: &str) {}
 //!
 //! // 1. One hub for the whole server, behind the driver's lock.
-//! let mut hub = Hub::new(HubConfig::default(), clock());
-//! // 2. A WebSocket upgrade on /api/ws: register it (this queues the greeting).
-//! let conn = hub.handle_open(clock(), Dialect::Native, Permissions::allow_all());
-//! // 3. A text frame arrived on that socket.
-//! hub.handle_text(clock(), conn, r#"{"type":"ping","message_id":"1"}"#);
+//! let mut hub = Hub::new(HubConfig::default());
+//! // 2. A WebSocket upgrade on /api/ws: register it (this queues the greeting); its intake goes to the reader.
+//! let (conn, mut intake) = hub.handle_open(clock(), Dialect::Native, Permissions::allow_all());
+//! // 3. A text frame arrived on that socket: check and decode it (no lock needed), then hand it to the hub.
+//! let inbound = intake.text(clock(), r#"{"type":"ping","message_id":"1"}"#);
+//! hub.handle_inbound(clock(), conn, inbound);
 //! // 4. Drain: write frames, close sockets, pass events on, and sleep until the deadline.
 //! let wake_at = loop {
 //!     match hub.poll_output() {
@@ -26,6 +35,7 @@
 //!         HubOutput::Close { .. } => { /* send the close frame, drop the socket */ }
 //!         HubOutput::Event(_event) => { /* tell the embedding application */ }
 //!         HubOutput::Timeout(at) => break at,
+//!         _ => { /* an output this driver does not know yet: ignore it */ }
 //!     }
 //! };
 //! // 5. At `wake_at` (or on the next input, whichever is first): `hub.handle_timeout(clock())`, then drain again.
@@ -35,7 +45,7 @@
 //! # Methods by kind
 //!
 //! - **Inputs**, one per thing that happened on a socket: [`handle_open`](Hub::handle_open) after the upgrade,
-//!   [`handle_text`](Hub::handle_text) / [`handle_binary`](Hub::handle_binary) for each frame,
+//!   [`handle_inbound`](Hub::handle_inbound) for each frame (made by the connection's [`Intake`]),
 //!   [`handle_activity`](Hub::handle_activity) for a WebSocket ping or pong, [`handle_sent`](Hub::handle_sent) after
 //!   the writer flushed a `Transmit`, [`handle_transport_closed`](Hub::handle_transport_closed) when the socket is
 //!   gone (either side), and [`handle_timeout`](Hub::handle_timeout) when the deadline of the last
@@ -44,14 +54,13 @@
 //!   [`send_request`](Hub::send_request), [`notify`](Hub::notify), [`register_custom_type`](Hub::register_custom_type)
 //!   and [`respond`](Hub::respond), [`close`](Hub::close), [`shutdown`](Hub::shutdown). A command never fails for
 //!   want of draining: outputs queue until polled.
-//! - **Queries**: [`history`](Hub::history), [`state`](Hub::state), [`stats`](Hub::stats), [`app_id`](Hub::app_id),
-//!   [`conn_by_app_id`](Hub::conn_by_app_id), [`connected_apps`](Hub::connected_apps),
-//!   [`connection`](Hub::connection), [`app_sessions`](Hub::app_sessions), [`session`](Hub::session), [`subscriber_count`](Hub::subscriber_count),
-//!   [`config`](Hub::config), [`epoch`](Hub::epoch).
+//! - **Queries**: [`history`](Hub::history), [`state`](Hub::state), [`epoch`](Hub::epoch), [`stats`](Hub::stats),
+//!   [`connection`](Hub::connection), [`connections`](Hub::connections), [`conn_by_app_id`](Hub::conn_by_app_id),
+//!   [`subscriber_count`](Hub::subscriber_count), [`config`](Hub::config).
 //! - **Outputs**: [`poll_output`](Hub::poll_output) after every input or command, until it returns
 //!   [`HubOutput::Timeout`]; [`last_timeout_reason`](Hub::last_timeout_reason) says which timer set it.
-//! - **Diagnostics** (tests, simulation, fuzzing): [`check_invariants`](Hub::check_invariants),
-//!   [`holds_anything_of`](Hub::holds_anything_of).
+//! - **Diagnostics**, behind the `_internal_test_exports` feature (tests, the simulation, fuzzing):
+//!   `check_invariants`, `holds_anything_of`.
 //!
 //! # Choices where the contract is silent
 //!
@@ -91,14 +100,17 @@
 mod channel;
 mod channel_payload;
 mod config;
-mod conn;
+mod conn_table;
+mod connection;
+mod dialect;
 mod error;
-#[cfg(any(test, feature = "fuzzing"))]
-#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
+#[cfg(any(test, feature = "_internal_test_exports"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "_internal_test_exports")))]
 pub mod fuzz;
 mod heartbeat;
-mod history;
 mod inputs;
+mod intake;
+#[cfg(any(test, feature = "_internal_test_exports"))]
 mod invariants;
 mod lifecycle;
 mod native;
@@ -113,26 +125,27 @@ mod routing;
 mod server_requests;
 mod sessions;
 mod stats;
+pub mod store;
 mod timers;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::HubConfig;
-pub use conn::{ConnId, ConnectionInfo, Dialect, DialectKind};
+pub use conn_table::ConnId;
+pub use connection::ConnectionInfo;
+pub use dialect::{Dialect, DialectKind};
 pub use error::{HubError, LimitError, MisuseError};
-pub use history::HistoryPage;
+pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
 pub use permissions::{Action, Permissions, pattern_matches};
-pub use sessions::SessionInfo;
-pub use stats::{DialectCounts, HubStats};
+pub use store::{ChannelState, HistoryPage, MemoryStore, Store};
 pub use timers::HubTimer;
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
-use serde_json::Value;
 
 use crate::calls::CallTable;
 use crate::rng::Rng;
@@ -140,38 +153,28 @@ use crate::time::Timestamp;
 use crate::wire::{ChannelName, MessageId};
 
 use channel::Channel;
-use conn::ConnTable;
+use conn_table::ConnTable;
 use output::Outbox;
+use permissions::Action as PermAction;
 use routing::Pending;
 use sessions::Sessions;
 use stats::Counters;
-use timers::TimerQueue;
+use timers::ConnDeadlines;
 
-/// A channel's position and retained state ([`Hub::state`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChannelState {
-    /// The channel's epoch.
-    pub epoch: String,
-    /// The offset of its last event (0 before the first).
-    pub offset: u64,
-    /// The retained event, if any.
-    pub state: Option<Value>,
-}
-
-/// Every connection, channel, session, server request and routed call of one server. See the
+/// Every connection, channel, session, server request and routed call of one server, over one [`Store`]. See the
 /// [module docs](self) for the run loop and the methods by kind.
 pub struct Hub {
     config: HubConfig,
-    /// The epoch of every channel: new for every hub, since history is not persisted.
-    epoch: String,
     rng: Rng,
+    store: Box<dyn Store>,
     conns: ConnTable,
     app_ids: BTreeMap<String, ConnId>,
     channels: BTreeMap<ChannelName, Channel>,
     sessions: Sessions,
     /// Server requests and routed calls, by the id of the `server_request` the hub sent.
     outstanding: CallTable<MessageId, Pending>,
-    timers: TimerQueue,
+    /// Connections by their earliest timer.
+    deadlines: ConnDeadlines,
     custom_types: BTreeSet<String>,
     outbox: Outbox,
     counters: Counters,
@@ -181,7 +184,7 @@ pub struct Hub {
 impl fmt::Debug for Hub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hub")
-            .field("epoch", &self.epoch)
+            .field("store", &self.store.stats())
             .field("connections", &self.conns.len())
             .field("channels", &self.channels.len())
             .field("sessions", &self.sessions.by_id.len())
@@ -192,28 +195,33 @@ impl fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// A hub with no connections and no channels. `now` is unused today but keeps the constructor in step with the
-    /// other machines (everything that could depend on time takes it).
-    pub fn new(config: HubConfig, now: Timestamp) -> Hub {
-        let _ = now;
+    /// A hub with no connections, over a [`MemoryStore`] whose epoch is drawn from [`HubConfig::seed`].
+    pub fn new(config: HubConfig) -> Hub {
         let mut rng = Rng::from_seed(config.seed);
         let epoch = alloc::format!("{:016x}", rng.next_u64());
-        let outbox = Outbox {
-            max_queued_bytes: config.max_queued_bytes,
-            ..Outbox::default()
-        };
+        let store = MemoryStore::new(epoch, config.history_size, config.history_ttl);
+        Hub::build(config, rng, Box::new(store))
+    }
+
+    /// A hub with no connections, over `store`.
+    pub fn with_store(config: HubConfig, store: Box<dyn Store>) -> Hub {
+        let rng = Rng::from_seed(config.seed);
+        Hub::build(config, rng, store)
+    }
+
+    fn build(config: HubConfig, rng: Rng, store: Box<dyn Store>) -> Hub {
         Hub {
             config,
-            epoch,
             rng,
+            store,
             conns: ConnTable::default(),
             app_ids: BTreeMap::new(),
             channels: BTreeMap::new(),
             sessions: Sessions::default(),
             outstanding: CallTable::new(),
-            timers: TimerQueue::default(),
+            deadlines: ConnDeadlines::default(),
             custom_types: BTreeSet::new(),
-            outbox,
+            outbox: Outbox::default(),
             counters: Counters::default(),
             last_timeout_reason: None,
         }
@@ -224,11 +232,6 @@ impl Hub {
         &self.config
     }
 
-    /// The epoch of every channel of this hub (PROTOCOL §3).
-    pub fn epoch(&self) -> &str {
-        &self.epoch
-    }
-
     // ---- outputs ----
 
     /// The next output. Call after every input and command, until it returns [`HubOutput::Timeout`].
@@ -236,15 +239,7 @@ impl Hub {
         if let Some(out) = self.outbox.queue.pop_front() {
             return out;
         }
-        let timer = self.timers.first();
-        let request = self
-            .outstanding
-            .next_deadline()
-            .map(|at| (at, HubTimer::RequestTimeout));
-        let next = match (timer, request) {
-            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-            (a, b) => a.or(b),
-        };
+        let next = self.next_timeout();
         self.last_timeout_reason = next.map(|(_, why)| why);
         HubOutput::Timeout(next.map_or(Timestamp::MAX, |(at, _)| at))
     }
@@ -264,34 +259,17 @@ impl Hub {
         since: Option<u64>,
         limit: usize,
     ) -> HistoryPage {
-        match self.channels.get(channel) {
-            Some(ch) => ch
-                .history
-                .page(&self.epoch, since, limit, now, self.config.history_ttl),
-            None => HistoryPage {
-                epoch: self.epoch.clone(),
-                events: Vec::new(),
-                next_since: None,
-            },
-        }
+        self.store.page(now, channel, since, limit)
     }
 
     /// `channel`'s epoch, offset and retained state.
     pub fn state(&self, channel: &ChannelName) -> ChannelState {
-        let (offset, state) = self
-            .channels
-            .get(channel)
-            .map_or((0, None), |ch| (ch.offset, ch.state.as_deref().cloned()));
-        ChannelState {
-            epoch: self.epoch.clone(),
-            offset,
-            state,
-        }
+        self.store.state(channel)
     }
 
-    /// The app id of an open connection.
-    pub fn app_id(&self, conn: ConnId) -> Option<&str> {
-        self.conns.get(conn).map(|c| c.app_id.as_str())
+    /// `channel`'s epoch (PROTOCOL §3).
+    pub fn epoch(&self, channel: &ChannelName) -> &str {
+        self.store.epoch(channel)
     }
 
     /// What the registry knows of an open connection.
@@ -299,30 +277,14 @@ impl Hub {
         self.conns.get(conn).map(|c| c.info())
     }
 
+    /// Every open connection with its app id, in a stable order.
+    pub fn connections(&self) -> impl Iterator<Item = (ConnId, &str)> + '_ {
+        self.conns.iter().map(|(id, c)| (id, c.app_id.as_str()))
+    }
+
     /// The open connection an app id names.
     pub fn conn_by_app_id(&self, app_id: &str) -> Option<ConnId> {
         self.app_ids.get(app_id).copied()
-    }
-
-    /// Every open connection with its app id, in a stable order.
-    pub fn connected_apps(&self) -> Vec<(ConnId, String)> {
-        self.conns
-            .iter()
-            .map(|(id, c)| (id, c.app_id.clone()))
-            .collect()
-    }
-
-    /// The open sessions of a connection, by id.
-    pub fn app_sessions(&self, conn: ConnId) -> Vec<String> {
-        self.conns
-            .get(conn)
-            .map(|c| c.sessions.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// One open session.
-    pub fn session(&self, session_id: &str) -> Option<&SessionInfo> {
-        self.sessions.by_id.get(session_id)
     }
 
     /// Subscribers of `channel`, all dialects (the project connections route).
@@ -336,5 +298,12 @@ impl Hub {
     /// of `INVALID_MESSAGE_TYPE`. The built-in types cannot be overridden.
     pub fn register_custom_type(&mut self, type_name: &str) {
         self.custom_types.insert(String::from(type_name));
+    }
+
+    /// Whether `conn`'s permissions allow `action` on `channel`.
+    fn allows(&self, conn: ConnId, action: PermAction, channel: &ChannelName) -> bool {
+        self.conns
+            .get(conn)
+            .is_some_and(|c| c.allows(action, channel))
     }
 }

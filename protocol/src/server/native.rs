@@ -11,26 +11,24 @@ use alloc::string::String;
 use serde_json::{Map, Value, json};
 
 use super::Hub;
-use super::conn::{ConnId, InFlight};
+use super::conn_table::ConnId;
+use super::connection::InFlight;
 use super::output::HubEvent;
 use super::permissions::Action;
 use super::reply::Refusal;
 use crate::time::Timestamp;
 use crate::wire::{
-    ClientMessage, DecodeError, DecodeErrorKind, ErrorCode, MessageId, ServerMessage, decode_client,
+    ClientFrame, ClientMessage, DecodeError, DecodeErrorKind, ErrorCode, MessageId, ServerMessage,
 };
 
 impl Hub {
-    pub(super) fn native_text(&mut self, now: Timestamp, conn: ConnId, text: &str) {
-        let decoded = decode_client(text);
-        if let Err(wait) = self.take_token(now, conn) {
-            let id = match &decoded {
-                Ok(frame) => Some(frame.message_id.clone()),
-                Err(e) => e.message_id.clone(),
-            };
-            self.rate_limited(now, conn, id, wait);
-            return;
-        }
+    /// A native frame from the intake: a message, a registered custom type, or a decode error to answer.
+    pub(super) fn native_frame(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        decoded: Result<ClientFrame, DecodeError>,
+    ) {
         match decoded {
             Ok(frame) => self.native_message(now, conn, frame.message_id, frame.message),
             Err(DecodeError { message_id, kind }) => match kind {
@@ -79,8 +77,8 @@ impl Hub {
                 match self.subscribe(now, conn, &channel, since.as_ref()) {
                     Ok(sub) => {
                         let res = ServerMessage::SubscribeRes {
+                            epoch: self.store.epoch(&channel).into(),
                             channel: channel.clone(),
-                            epoch: self.epoch.clone(),
                             offset: sub.offset,
                             recovered: sub.recovered,
                         };
@@ -107,13 +105,13 @@ impl Hub {
                     ))
                 } else {
                     // The answer goes before the event, so a subscribed publisher sees its offset first.
-                    let (offset, event) = self.append(now, &channel, event, retain);
+                    let appended = self.append(now, &channel, event, retain);
                     let res = ServerMessage::PublishRes {
                         channel: channel.clone(),
-                        offset,
+                        offset: appended.offset,
                     };
                     self.send_native(conn, Some(id), res);
-                    self.fan_out(now, &channel, offset, &event);
+                    self.fan_out(now, &channel, &appended);
                     return;
                 }
             }
@@ -167,12 +165,6 @@ impl Hub {
             Ok(None) => {}
             Err(refusal) => self.send_refusal(now, conn, Some(id), refusal),
         }
-    }
-
-    fn allows(&self, conn: ConnId, action: Action, channel: &crate::wire::ChannelName) -> bool {
-        self.conns
-            .get(conn)
-            .is_some_and(|c| c.permissions.allows(action, channel))
     }
 
     /// A message of a registered type: in flight until [`respond`](Hub::respond).

@@ -7,13 +7,16 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
-use super::conn::{Conn, ConnId, DialectKind};
+use super::conn_table::ConnId;
+use super::connection::{Admit, Connection};
+use super::dialect::DialectKind;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, CloseCode, MessageId};
 
 /// One thing for the driver to do. Drain with [`Hub::poll_output`](super::Hub::poll_output) until
 /// [`HubOutput::Timeout`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum HubOutput {
     /// Write `frame` as one text frame to `conn`. Fan-out frames are encoded once and shared by every subscriber.
     /// Report the bytes with [`Hub::handle_sent`](super::Hub::handle_sent) once written.
@@ -131,7 +134,6 @@ pub(crate) struct Outbox {
     pub(crate) queue: VecDeque<HubOutput>,
     /// Connections that got a `Close` and still have to be cleaned up, with their close code.
     pub(crate) doomed: VecDeque<(ConnId, CloseCode)>,
-    pub(crate) max_queued_bytes: usize,
     /// Connections closed as slow consumers, ever.
     pub(crate) slow_consumers: u64,
 }
@@ -139,28 +141,33 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Queues `frame` for `conn`, or closes it as a slow consumer when the frame would take its queue over the
     /// limit. `false` when nothing was queued.
-    pub(crate) fn transmit(&mut self, id: ConnId, conn: &mut Conn, frame: Arc<str>) -> bool {
-        if conn.closing {
-            return false;
+    pub(crate) fn transmit(&mut self, id: ConnId, conn: &mut Connection, frame: Arc<str>) -> bool {
+        match conn.admit(frame.len()) {
+            Admit::Queue => {
+                self.queue
+                    .push_back(HubOutput::Transmit { conn: id, frame });
+                true
+            }
+            Admit::SlowConsumer => {
+                self.slow_consumers += 1;
+                self.close(id, conn, CloseCode::TryAgainLater, "slow consumer");
+                false
+            }
+            Admit::Closing => false,
         }
-        let queued = conn.queued_bytes.saturating_add(frame.len());
-        if queued > self.max_queued_bytes {
-            self.slow_consumers += 1;
-            self.close(id, conn, CloseCode::TryAgainLater, "slow consumer");
-            return false;
-        }
-        conn.queued_bytes = queued;
-        self.queue
-            .push_back(HubOutput::Transmit { conn: id, frame });
-        true
     }
 
     /// Queues a `Close` (once) and marks the connection for clean-up.
-    pub(crate) fn close(&mut self, id: ConnId, conn: &mut Conn, code: CloseCode, reason: &str) {
-        if conn.closing {
+    pub(crate) fn close(
+        &mut self,
+        id: ConnId,
+        conn: &mut Connection,
+        code: CloseCode,
+        reason: &str,
+    ) {
+        if !conn.begin_close() {
             return;
         }
-        conn.closing = true;
         self.queue.push_back(HubOutput::Close {
             conn: id,
             code,

@@ -8,14 +8,13 @@
 use alloc::sync::Arc;
 
 use super::Hub;
-use super::conn::{ConnDialect, ConnId};
+use super::conn_table::ConnId;
+use super::dialect::ConnDialect;
 use super::permissions::Action;
 use super::reply::Refusal;
 use crate::time::Timestamp;
-use crate::wire::project_stream::{
-    ProjectStreamMessage, ProjectStreamRequest, decode_project_stream_request,
-};
-use crate::wire::{ChannelName, CloseCode, ErrorCode, MessageId, StreamPosition};
+use crate::wire::project_stream::{ProjectStreamMessage, ProjectStreamRequest};
+use crate::wire::{ChannelName, CloseCode, DecodeError, ErrorCode, MessageId, StreamPosition};
 
 impl Hub {
     /// The project id and channel of a project-stream connection.
@@ -49,7 +48,7 @@ impl Hub {
             return;
         };
         let since = since.map(|offset| StreamPosition {
-            epoch: self.epoch.clone(),
+            epoch: self.store.epoch(&channel).into(),
             offset,
         });
         match self.subscribe(now, conn, &channel, since.as_ref()) {
@@ -84,16 +83,18 @@ impl Hub {
         }
     }
 
-    pub(super) fn project_stream_text(&mut self, now: Timestamp, conn: ConnId, text: &str) {
-        if let Err(wait) = self.take_token(now, conn) {
-            self.rate_limited(now, conn, None, wait);
-            return;
-        }
+    /// A project-stream frame from the intake.
+    pub(super) fn project_stream_request(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        decoded: Result<ProjectStreamRequest, DecodeError>,
+    ) {
         let Some((project_id, Some(channel))) = self.project_of(conn) else {
             return;
         };
         let unix_ms = now.as_millis();
-        match decode_project_stream_request(text) {
+        match decoded {
             Err(e) => self.send_decode_error(now, conn, &e),
             Ok(ProjectStreamRequest::Ping) => {
                 self.send_project(conn, &ProjectStreamMessage::pong(&project_id, unix_ms));
@@ -105,11 +106,7 @@ impl Hub {
                 self.send_project(conn, &msg);
             }
             Ok(ProjectStreamRequest::Cancel) => {
-                let allowed = self
-                    .conns
-                    .get(conn)
-                    .is_some_and(|c| c.permissions.allows(Action::Call, &channel));
-                if !allowed {
+                if !self.allows(conn, Action::Call, &channel) {
                     let refusal = Refusal::new(
                         ErrorCode::Forbidden,
                         alloc::format!("not allowed to cancel {channel}"),

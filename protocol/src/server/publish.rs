@@ -1,17 +1,16 @@
-//! Publishing and fan-out. A publish appends the event to the channel (offset, history, retained state: the event
-//! is stored once, as one `Arc<Value>`), then encodes its frame **once per dialect that has subscribers** and hands
-//! every subscriber a clone of the same `Arc<str>`: no per-subscriber serialisation or copy.
+//! Publishing and fan-out. A publish hands the event to the [store](super::store) (offset, history, retained state:
+//! the event is kept once, as one `Arc<Value>`), and only then answers the publisher and encodes its frame **once
+//! per dialect that has subscribers**, handing every subscriber a clone of the same `Arc<str>`: no per-subscriber
+//! serialisation or copy.
 
 use alloc::sync::Arc;
 use core::fmt;
 use serde_json::Value;
 
 use super::Hub;
-use super::conn::DialectKind;
+use super::dialect::DialectKind;
 use super::error::{HubError, LimitError, MisuseError};
-use super::history::Entry;
 use super::output::HubEvent;
-use super::timers::TimerKey;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::encode_delivery;
 use crate::wire::project_stream::ProjectStreamMessage;
@@ -54,61 +53,36 @@ impl Hub {
         event: Value,
         retain: bool,
     ) -> u64 {
-        let (offset, event) = self.append(now, channel, event, retain);
-        self.fan_out(now, channel, offset, &event);
-        offset
+        let appended = self.append(now, channel, event, retain);
+        self.fan_out(now, channel, &appended);
+        appended.offset
     }
 
-    /// Gives the event the channel's next offset, keeps it in history and, when `retain`, as the state.
+    /// Has the store give the event the channel's next offset, keep it in history and, when `retain`, as the
+    /// state.
     pub(super) fn append(
         &mut self,
         now: Timestamp,
         name: &ChannelName,
         event: Value,
         retain: bool,
-    ) -> (u64, Arc<Value>) {
-        let ttl = self.config.history_ttl;
-        let size = self.config.history_size;
-        let ch = self.channels.entry(name.clone()).or_default();
-        ch.history.prune(now, ttl);
-        ch.offset += 1;
-        let offset = ch.offset;
+    ) -> Appended {
         let event = Arc::new(event);
-        ch.history.push(
-            Entry {
-                offset,
-                at: now,
-                event: Arc::clone(&event),
-            },
-            size,
-        );
-        if retain {
-            ch.state = Some(Arc::clone(&event));
-        }
-        if ch.ttl_at.is_none()
-            && let Some(at) = ch.history.next_expiry(ttl)
-        {
-            ch.ttl_at = Some(at);
-            self.timers.insert(at, TimerKey::HistoryTtl(name.clone()));
-        }
+        let offset = self.store.append(now, name, Arc::clone(&event), retain);
         self.counters.published += 1;
-        (offset, event)
+        Appended { offset, event }
     }
 
-    /// Sends an appended event to every subscriber: one encoding per dialect present, shared by all.
-    pub(super) fn fan_out(
-        &mut self,
-        now: Timestamp,
-        name: &ChannelName,
-        offset: u64,
-        event: &Value,
-    ) {
+    /// Sends a stored event to every subscriber: one encoding per dialect present, shared by all.
+    pub(super) fn fan_out(&mut self, now: Timestamp, name: &ChannelName, appended: &Appended) {
+        let Appended { offset, event } = appended;
         if let Some(ch) = self.channels.get(name) {
+            let epoch = self.store.epoch(name);
             let mut frames: [Option<Arc<str>>; 3] = [None, None, None];
             for kind in DialectKind::ALL {
                 if ch.subscribers_of(kind) > 0 {
                     frames[kind.index()] =
-                        event_frame(&mut self.rng, &self.epoch, now, kind, name, offset, event);
+                        event_frame(&mut self.rng, epoch, now, kind, name, *offset, event);
                 }
             }
             let mut delivered = 0;
@@ -124,9 +98,16 @@ impl Hub {
         }
         self.outbox.event(HubEvent::Published {
             channel: name.clone(),
-            offset,
+            offset: *offset,
         });
     }
+}
+
+/// An event the store has: its offset, and the event shared with the store's copy.
+#[derive(Debug, Clone)]
+pub(super) struct Appended {
+    pub(super) offset: u64,
+    pub(super) event: Arc<Value>,
 }
 
 /// The frame carrying one channel event in one dialect. `None` for a project-stream frame on a channel outside

@@ -1,7 +1,7 @@
 //! Subscribing, with recovery exactly as PROTOCOL §3 says, for every dialect.
 //!
-//! `subscribe` with `since: {epoch, offset: k}`:
-//! - the epoch is the hub's and every event after `k` up to the channel's offset is still kept and unexpired →
+//! `subscribe` with `since: {epoch, offset: k}` asks the [store](super::store) for the events after `k`:
+//! - the epoch is the channel's and every event after `k` up to the channel's offset is still kept and unexpired →
 //!   `recovered: true`, and those events follow the answer, in order, before any live event;
 //! - otherwise (another epoch, `k` ahead of the channel, or history no longer reaching back to `k + 1`) →
 //!   `recovered: false` and nothing is replayed;
@@ -17,10 +17,9 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use serde_json::Value;
 
 use super::Hub;
-use super::conn::ConnId;
+use super::conn_table::ConnId;
 use super::permissions::Action;
 use super::publish::event_frame;
 use super::reply::Refusal;
@@ -52,7 +51,6 @@ impl Hub {
         since: Option<&StreamPosition>,
     ) -> Result<Subscribed, Refusal> {
         let max = self.config.max_subscriptions;
-        let ttl = self.config.history_ttl;
         let Some(c) = self.conns.get_mut(conn) else {
             return Err(Refusal::new(ErrorCode::InternalError, "connection gone"));
         };
@@ -70,42 +68,32 @@ impl Hub {
             ));
         }
         let kind = c.kind();
-        let ch = self.channels.entry(name.clone()).or_default();
-        ch.history.prune(now, ttl);
         if already {
             return Ok(Subscribed {
-                offset: ch.offset,
+                offset: self.store.offset(name),
                 recovered: None,
                 replay: Vec::new(),
             });
         }
         let (recovered, events) = match since {
             None => (None, Vec::new()),
-            Some(pos)
-                if pos.epoch == self.epoch
-                    && ch.history.covers(pos.offset, ch.offset, now, ttl) =>
-            {
-                let events: Vec<(u64, Arc<Value>)> = ch
-                    .history
-                    .after(pos.offset, now, ttl)
-                    .map(|e| (e.offset, Arc::clone(&e.event)))
-                    .collect();
-                // The simulation's planted fault (test-only feature, see docs/TESTING.md): lose one replayed event.
-                #[cfg(feature = "planted-fault-skip-history")]
-                let events: Vec<(u64, Arc<Value>)> = events.into_iter().skip(1).collect();
-                (Some(true), events)
-            }
-            Some(_) => (Some(false), Vec::new()),
+            Some(pos) => match self.store.replay(now, name, pos) {
+                Some(events) => (Some(true), events),
+                None => (Some(false), Vec::new()),
+            },
         };
-        ch.subscribe(conn, kind);
-        let offset = ch.offset;
+        let offset = self.store.offset(name);
+        self.channels
+            .entry(name.clone())
+            .or_default()
+            .subscribe(conn, kind);
         c.subscriptions.insert(name.clone());
         let queued = c.queued_bytes;
         let mut replay = Vec::with_capacity(events.len());
         let mut bytes = queued.saturating_add(ANSWER_ROOM);
+        let epoch = self.store.epoch(name);
         for (offset, event) in &events {
-            if let Some(frame) =
-                event_frame(&mut self.rng, &self.epoch, now, kind, name, *offset, event)
+            if let Some(frame) = event_frame(&mut self.rng, epoch, now, kind, name, *offset, event)
             {
                 bytes = bytes.saturating_add(frame.len());
                 replay.push(frame);

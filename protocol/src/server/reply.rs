@@ -1,6 +1,7 @@
 //! Speaking to one connection in its own dialect: single frames, and errors in the shape each dialect uses (native
 //! `error`, project-stream `event_type: "error"`, channel-payload `channel: "error"`), all carrying the native
-//! error code.
+//! error code. The [`Connection`] encodes what only it receives; the hub queues it through the connection's
+//! queued-bytes account.
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
@@ -8,7 +9,9 @@ use alloc::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::Hub;
-use super::conn::{ConnDialect, ConnId};
+use super::conn_table::ConnId;
+use super::connection::Connection;
+use super::dialect::ConnDialect;
 use crate::time::{Timestamp, unix_seconds_f64};
 use crate::wire::channel_payload::ChannelPayloadMessage;
 use crate::wire::project_stream::{ProjectStreamMessage, decode_error_message};
@@ -99,7 +102,34 @@ impl Hub {
         let Some(c) = self.conns.get(conn) else {
             return;
         };
-        let text = match &c.dialect {
+        let text = c.error_frame(now, message_id, code, message, details);
+        self.counters.errors_sent += 1;
+        self.send_frame(conn, Arc::from(text));
+    }
+
+    /// Queues the answer to a frame that could not be decoded, in `conn`'s dialect.
+    pub(super) fn send_decode_error(&mut self, now: Timestamp, conn: ConnId, err: &DecodeError) {
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        let text = c.decode_error_frame(now, err);
+        self.counters.errors_sent += 1;
+        self.send_frame(conn, Arc::from(text));
+    }
+}
+
+impl Connection {
+    /// An `error` in this connection's dialect. `message_id` is the offending request's id (native only).
+    /// `details`, when an object, is merged with `{code}` for the edge dialects.
+    pub(crate) fn error_frame(
+        &self,
+        now: Timestamp,
+        message_id: Option<MessageId>,
+        code: ErrorCode,
+        message: &str,
+        details: Option<Value>,
+    ) -> String {
+        match &self.dialect {
             ConnDialect::Native => ServerFrame {
                 message_id,
                 message: ServerMessage::error(code, message, details),
@@ -118,17 +148,12 @@ impl Hub {
                 timestamp: unix_seconds_f64(now.as_millis()),
             }
             .encode(),
-        };
-        self.counters.errors_sent += 1;
-        self.send_frame(conn, Arc::from(text));
+        }
     }
 
-    /// Queues the answer to a frame that could not be decoded, in `conn`'s dialect.
-    pub(super) fn send_decode_error(&mut self, now: Timestamp, conn: ConnId, err: &DecodeError) {
-        let Some(c) = self.conns.get(conn) else {
-            return;
-        };
-        let text = match &c.dialect {
+    /// The answer to a frame that could not be decoded, in this connection's dialect.
+    pub(crate) fn decode_error_frame(&self, now: Timestamp, err: &DecodeError) -> String {
+        match &self.dialect {
             ConnDialect::Native => {
                 let details = Some(err.details()).filter(|d| !d.is_null());
                 ServerFrame {
@@ -143,9 +168,7 @@ impl Hub {
             ConnDialect::ChannelPayload => {
                 ChannelPayloadMessage::from_decode_error(err, now.as_millis()).encode()
             }
-        };
-        self.counters.errors_sent += 1;
-        self.send_frame(conn, Arc::from(text));
+        }
     }
 }
 

@@ -16,7 +16,9 @@ use alloc::string::String;
 use serde_json::{Map, Value};
 
 use super::Hub;
-use super::conn::{ConnDialect, ConnId, InFlight};
+use super::conn_table::ConnId;
+use super::connection::InFlight;
+use super::dialect::ConnDialect;
 use super::output::{HubEvent, RequestFailure};
 use super::permissions::Action;
 use super::reply::Refusal;

@@ -10,7 +10,8 @@ use core::time::Duration;
 use serde_json::{Map, Value};
 
 use super::Hub;
-use super::conn::{ConnId, DialectKind};
+use super::conn_table::ConnId;
+use super::dialect::DialectKind;
 use super::error::{HubError, MisuseError};
 use super::output::NotifyTarget;
 use super::routing::Pending;

@@ -10,7 +10,7 @@ use alloc::string::String;
 use serde_json::Value;
 
 use super::Hub;
-use super::conn::ConnId;
+use super::conn_table::ConnId;
 use super::reply::Refusal;
 use crate::time::Timestamp;
 use crate::wire::{ErrorCode, MessageId};

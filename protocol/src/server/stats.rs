@@ -1,7 +1,7 @@
 //! Counters and gauges for the health, info, connections and metrics routes ([`HubStats`]).
 
 use super::Hub;
-use super::conn::DialectKind;
+use super::dialect::DialectKind;
 
 /// Connections per dialect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,10 +117,17 @@ impl Hub {
             }
         }
         let c = &self.counters;
+        let store = self.store.stats();
+        // Channels with a log, plus those the hub routes that were never published to.
+        let routed_only = self
+            .channels
+            .keys()
+            .filter(|name| !self.store.holds(name))
+            .count();
         HubStats {
             connections: self.conns.len(),
             by_dialect,
-            channels: self.channels.len(),
+            channels: store.channels + routed_only,
             subscriptions,
             served_channels: self
                 .channels
@@ -131,7 +138,7 @@ impl Hub {
             pending_requests,
             pending_calls,
             queued_bytes,
-            history_events: self.channels.values().map(|ch| ch.history.len()).sum(),
+            history_events: store.events,
             connections_opened: c.connections_opened,
             frames_received: c.frames_received,
             published: c.published,

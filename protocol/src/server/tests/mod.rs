@@ -15,7 +15,9 @@ use alloc::vec::Vec;
 use core::time::Duration;
 use serde_json::{Value, json};
 
-use super::{ConnId, Dialect, Hub, HubConfig, HubEvent, HubOutput, Permissions, RequestFailure};
+use super::{
+    ConnId, Dialect, Hub, HubConfig, HubEvent, HubOutput, Intake, Permissions, RequestFailure,
+};
 use crate::time::Timestamp;
 use crate::wire::ChannelName;
 
@@ -26,9 +28,50 @@ pub(super) fn ch(name: &str) -> ChannelName {
     ChannelName::new(name).expect("test channel names are valid")
 }
 
+/// The epoch of every channel of a hub over the memory store.
+pub(super) fn epoch(hub: &Hub) -> String {
+    hub.epoch(&ch("any")).to_owned()
+}
+
+/// Every connection's [`Intake`], as a driver keeps them: frames go through it into the hub.
+#[derive(Default)]
+pub(super) struct Intakes(BTreeMap<ConnId, Intake>);
+
+impl Intakes {
+    /// Opens a connection and keeps its intake.
+    pub(super) fn open(
+        &mut self,
+        hub: &mut Hub,
+        now: Timestamp,
+        dialect: Dialect,
+        perms: Permissions,
+    ) -> ConnId {
+        let (conn, intake) = hub.handle_open(now, dialect, perms);
+        self.0.insert(conn, intake);
+        conn
+    }
+
+    /// A text frame arrived on `conn`.
+    pub(super) fn text(&mut self, hub: &mut Hub, now: Timestamp, conn: ConnId, text: &str) {
+        if let Some(intake) = self.0.get_mut(&conn) {
+            let inbound = intake.text(now, text);
+            hub.handle_inbound(now, conn, inbound);
+        }
+    }
+
+    /// A binary frame of `len` bytes arrived on `conn`.
+    pub(super) fn binary(&mut self, hub: &mut Hub, now: Timestamp, conn: ConnId, len: usize) {
+        if let Some(intake) = self.0.get_mut(&conn) {
+            let inbound = intake.binary(now, len);
+            hub.handle_inbound(now, conn, inbound);
+        }
+    }
+}
+
 /// A hub and everything it said.
 pub(super) struct Harness {
     pub(super) hub: Hub,
+    intakes: Intakes,
     pub(super) now: Timestamp,
     names: BTreeMap<String, ConnId>,
     /// Frames per connection, parsed, not yet looked at.
@@ -51,7 +94,8 @@ impl Harness {
     pub(super) fn new(config: HubConfig) -> Harness {
         let now = Timestamp::from_millis(T0_MS);
         Harness {
-            hub: Hub::new(config, now),
+            hub: Hub::new(config),
+            intakes: Intakes::default(),
             now,
             names: BTreeMap::new(),
             frames: BTreeMap::new(),
@@ -83,7 +127,7 @@ impl Harness {
     }
 
     pub(super) fn open_with(&mut self, name: &str, dialect: Dialect, perms: Permissions) -> ConnId {
-        let id = self.hub.handle_open(self.now, dialect, perms);
+        let id = self.intakes.open(&mut self.hub, self.now, dialect, perms);
         self.names.insert(name.to_owned(), id);
         self.drain();
         id
@@ -91,13 +135,13 @@ impl Harness {
 
     pub(super) fn text(&mut self, name: &str, text: &str) {
         let id = self.conn(name);
-        self.hub.handle_text(self.now, id, text);
+        self.intakes.text(&mut self.hub, self.now, id, text);
         self.drain();
     }
 
     pub(super) fn binary(&mut self, name: &str, len: usize) {
         let id = self.conn(name);
-        self.hub.handle_binary(self.now, id, len);
+        self.intakes.binary(&mut self.hub, self.now, id, len);
         self.drain();
     }
 
@@ -199,7 +243,7 @@ impl Harness {
     }
 
     fn record(&mut self, line: String) {
-        let line = line.replace(self.hub.epoch(), "E");
+        let line = line.replace(&epoch(&self.hub), "E");
         let line = normalise_uuids(&line, &mut self.ids);
         self.log.push(line);
     }

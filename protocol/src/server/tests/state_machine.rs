@@ -12,6 +12,7 @@
 //! published on its channels, and every disconnected connection has left no trace. At the end every server request
 //! and every call has ended exactly once.
 
+use super::{Intakes, epoch};
 use alloc::borrow::ToOwned;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
@@ -200,6 +201,7 @@ struct Lost {
 
 struct Sut {
     hub: Hub,
+    intakes: Intakes,
     now: Timestamp,
     clients: BTreeMap<ConnId, Client>,
     everyone: Vec<ConnId>,
@@ -227,7 +229,8 @@ impl Sut {
     fn new() -> Sut {
         let now = Timestamp::from_millis(T0_MS);
         Sut {
-            hub: Hub::new(config(), now),
+            hub: Hub::new(config()),
+            intakes: Intakes::default(),
             now,
             clients: BTreeMap::new(),
             everyone: Vec::new(),
@@ -279,13 +282,13 @@ impl Sut {
             _ => 0,
         };
         let replay: usize = (since + 1..=current)
-            .map(|offset| replay_frame_len(kind, ch, offset, self.hub.epoch()))
+            .map(|offset| replay_frame_len(kind, ch, offset, &epoch(&self.hub)))
             .sum();
         queued + replay + ANSWER_ROOM <= MAX_QUEUED_BYTES
     }
 
     fn text(&mut self, conn: ConnId, text: &str) {
-        self.hub.handle_text(self.now, conn, text);
+        self.intakes.text(&mut self.hub, self.now, conn, text);
         self.drain();
     }
 
@@ -315,8 +318,8 @@ impl Sut {
             client.intent.insert(PROJECT);
         }
         let conn = self
-            .hub
-            .handle_open(self.now, dialect, Permissions::allow_all());
+            .intakes
+            .open(&mut self.hub, self.now, dialect, Permissions::allow_all());
         self.clients.insert(conn, client);
         self.everyone.push(conn);
         self.drain();
@@ -342,7 +345,7 @@ impl Sut {
                 let since_json = since.map_or(String::new(), |s| {
                     format!(
                         r#","since":{{"epoch":"{}","offset":{s}}}"#,
-                        self.hub.epoch()
+                        &epoch(&self.hub)
                     )
                 });
                 let sub = Sub {
@@ -403,7 +406,7 @@ impl Sut {
             }
             for (conn, text) in replies {
                 if self.clients.contains_key(&conn) {
-                    self.hub.handle_text(self.now, conn, &text);
+                    self.intakes.text(&mut self.hub, self.now, conn, &text);
                 }
             }
         }

@@ -1294,7 +1294,7 @@ fn run(row: &Row) {
             ExpectOpen(name) => {
                 let id = h.conn(name);
                 assert!(
-                    h.hub.app_id(id).is_some() && !h.closes.contains_key(&id),
+                    h.hub.connection(id).is_some() && !h.closes.contains_key(&id),
                     "{at}: closed"
                 );
             }

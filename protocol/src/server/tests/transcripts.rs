@@ -88,7 +88,7 @@ fn recovery_recovered_replays_the_gap_before_live_events() {
     h.take();
 
     h.open("b", Dialect::Native);
-    let epoch = h.hub.epoch().to_owned();
+    let epoch = super::epoch(&h.hub);
     subscribe_since(&mut h, "b", "s2", "news", &epoch, 1);
     publish(&mut h, "news", json!("e4"));
     assert_transcript(
@@ -134,7 +134,7 @@ fn recovery_fails_when_history_no_longer_covers_the_gap() {
     }
     h.open("b", Dialect::Native);
     h.take();
-    let epoch = h.hub.epoch().to_owned();
+    let epoch = super::epoch(&h.hub);
     subscribe_since(&mut h, "b", "s1", "news", &epoch, 1);
     subscribe_since(&mut h, "b", "s2", "other", &epoch, 2);
     // Exactly the kept window still recovers.
@@ -166,7 +166,7 @@ fn recovery_fails_when_history_no_longer_covers_the_gap() {
     h.advance_ms(6_000);
     h.open("b", Dialect::Native);
     h.take();
-    let epoch = h.hub.epoch().to_owned();
+    let epoch = super::epoch(&h.hub);
     subscribe_since(&mut h, "b", "s1", "news", &epoch, 0);
     h.text(
         "b",
@@ -445,7 +445,7 @@ fn slow_consumer_is_closed_and_recovers_on_reconnect() {
 
     // It reconnects and recovers what it missed, from the last event it processed.
     h.open("a2", Dialect::Native);
-    let epoch = h.hub.epoch().to_owned();
+    let epoch = super::epoch(&h.hub);
     h.take();
     subscribe_since(&mut h, "a2", "s3", "feed", &epoch, 5);
     assert_transcript(
@@ -682,7 +682,7 @@ fn notifications_and_shutdown() {
     h.open("b", Dialect::Native);
     h.open("p", Dialect::ChannelPayload);
     h.text("b", r#"{"type":"create_session","message_id":"c1"}"#);
-    let session = h.hub.app_sessions(h.conn("b"))[0].clone();
+    let session = h.hub.connection(h.conn("b")).expect("open").sessions[0].clone();
     h.take();
     assert_eq!(
         h.hub

@@ -1,4 +1,4 @@
-//! A channel's history ring: the last `history_size` events, none older than `history_ttl` (PROTOCOL §3).
+//! A channel's history ring in the [memory store](super::MemoryStore): the last `history_size` events, none older than `history_ttl` (PROTOCOL §3).
 //!
 //! Entries have consecutive offsets, so the entry for offset `o` sits at index `o - first_offset` and every lookup
 //! is `O(1)`. Each event is stored once, as an `Arc<Value>` shared with the retained state and never copied per
@@ -28,17 +28,6 @@ pub(crate) struct Entry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct History {
     entries: VecDeque<Entry>,
-}
-
-/// A page of a channel's history, for the history route (`GET /api/v1/channels/{channel}/events`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryPage {
-    /// The channel's epoch.
-    pub epoch: alloc::string::String,
-    /// `(offset, event)` in offset order.
-    pub events: Vec<(u64, Value)>,
-    /// Pass this as `since` to get the next page; `None` when the page reaches the newest kept event.
-    pub next_since: Option<u64>,
 }
 
 impl History {
@@ -130,7 +119,7 @@ impl History {
         limit: usize,
         now: Timestamp,
         ttl: Duration,
-    ) -> HistoryPage {
+    ) -> super::HistoryPage {
         let mut matching = self.after(since.unwrap_or(0), now, ttl).peekable();
         let start = matching
             .peek()
@@ -143,7 +132,7 @@ impl History {
             last = e.offset;
             events.push((e.offset, Value::clone(&e.event)));
         }
-        HistoryPage {
+        super::HistoryPage {
             epoch: alloc::string::String::from(epoch),
             events,
             next_since: matching.peek().map(|_| last),

@@ -1,0 +1,199 @@
+//! [`Connection`]: one peer as the hub keeps it, and everything that concerns that peer alone.
+//!
+//! A connection owns its dialect (and so how every answer meant only for it is encoded, [`reply`](super::reply)),
+//! its permissions, its heartbeat and silence timers (a [`TimerTable`], [`heartbeat`](super::heartbeat)), its
+//! queued-bytes account (the slow-consumer rule) and its close. The other half of a peer, the [`Intake`] that
+//! decodes and rate-limits what it sends, needs no hub at all and lives with whoever reads the socket.
+//!
+//! It also carries the peer's side of the hub's indexes (subscriptions, served channels, sessions, requests in
+//! flight both ways), so closing it can undo exactly what it holds.
+//!
+//! [`Intake`]: super::Intake
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use super::config::HubConfig;
+use super::dialect::{ConnDialect, DialectKind};
+use super::heartbeat::ConnTimer;
+use super::permissions::{Action, Permissions};
+use crate::time::Timestamp;
+use crate::timer::TimerTable;
+use crate::wire::{ChannelName, MessageId};
+
+/// What the registry knows of one open connection ([`Hub::connection`](super::Hub::connection)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// Its app id.
+    pub app_id: String,
+    /// Its dialect.
+    pub dialect: DialectKind,
+    /// When it opened.
+    pub connected_at: Timestamp,
+    /// When anything last arrived from it.
+    pub last_activity: Timestamp,
+    /// The channels it is subscribed to.
+    pub subscriptions: Vec<ChannelName>,
+    /// The channels whose calls it answers.
+    pub serving: Vec<ChannelName>,
+    /// Its open sessions.
+    pub sessions: Vec<String>,
+    /// Server requests and routed calls waiting for its answer.
+    pub pending_server_requests: usize,
+    /// Its own requests waiting for an answer (calls and custom requests).
+    pub in_flight: usize,
+    /// Bytes handed out for it and not yet reported sent.
+    pub queued_bytes: usize,
+}
+
+/// A request of this connection that waits for something outside it, keyed by the request's own id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InFlight {
+    /// A routed `call`; `routed` is the id of the `server_request` sent to the serving connection.
+    Call { routed: MessageId },
+    /// A message of a type the embedding application registered, waiting for [`Hub::respond`](super::Hub::respond).
+    Custom { type_name: String },
+}
+
+/// What the queued-bytes account says of one more frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Queue it.
+    Queue,
+    /// It would take the queue over `max_queued_bytes`: close the connection as a slow consumer.
+    SlowConsumer,
+    /// The connection is closing; nothing more is sent.
+    Closing,
+}
+
+/// One open connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    pub(crate) app_id: String,
+    pub(crate) dialect: ConnDialect,
+    pub(crate) permissions: Permissions,
+    pub(crate) connected_at: Timestamp,
+    /// The last time anything arrived from the peer.
+    pub(crate) last_activity: Timestamp,
+    pub(crate) subscriptions: BTreeSet<ChannelName>,
+    /// Channels whose `call`s this connection answers.
+    pub(crate) serving: BTreeSet<ChannelName>,
+    /// Sessions it created and has not closed.
+    pub(crate) sessions: BTreeSet<String>,
+    /// Its own requests still waiting (ids it chose).
+    pub(crate) in_flight: BTreeMap<MessageId, InFlight>,
+    /// `server_request`s sent to it and not yet answered (ids the hub chose).
+    pub(crate) outstanding: BTreeSet<MessageId>,
+    /// Bytes handed out as `Transmit` and not yet reported by `handle_sent`.
+    pub(crate) queued_bytes: usize,
+    max_queued_bytes: usize,
+    /// A `Close` was output; nothing more is sent, and the connection is cleaned up before the hub returns.
+    pub(crate) closing: bool,
+    /// `server_ping` and the silence check.
+    pub(crate) timers: TimerTable<ConnTimer, 2>,
+    /// The deadline under which the hub's index files this connection (the table's minimum when last indexed).
+    pub(crate) indexed_at: Option<Timestamp>,
+    /// How often a `server_ping` goes out; `None`: never (edge dialects, or heartbeats off).
+    pub(crate) ping_every: Option<Duration>,
+    /// How long the peer may stay silent; `None`: forever.
+    pub(crate) silence_limit: Option<Duration>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        app_id: String,
+        dialect: ConnDialect,
+        permissions: Permissions,
+        config: &HubConfig,
+        now: Timestamp,
+    ) -> Connection {
+        let kind = dialect.kind();
+        let heartbeat = Some(config.heartbeat).filter(|h| !h.is_zero());
+        let (ping_every, silence_limit) = match kind {
+            DialectKind::Native => (
+                heartbeat,
+                heartbeat.map(|h| h.saturating_add(config.heartbeat_timeout)),
+            ),
+            _ => (None, config.edge_idle_timeout.filter(|d| !d.is_zero())),
+        };
+        Connection {
+            app_id,
+            dialect,
+            permissions,
+            connected_at: now,
+            last_activity: now,
+            subscriptions: BTreeSet::new(),
+            serving: BTreeSet::new(),
+            sessions: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
+            outstanding: BTreeSet::new(),
+            queued_bytes: 0,
+            max_queued_bytes: config.max_queued_bytes,
+            closing: false,
+            timers: TimerTable::new(),
+            indexed_at: None,
+            ping_every,
+            silence_limit,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> DialectKind {
+        self.dialect.kind()
+    }
+
+    /// Whether its permissions allow `action` on `channel`.
+    pub(crate) fn allows(&self, action: Action, channel: &ChannelName) -> bool {
+        self.permissions.allows(action, channel)
+    }
+
+    /// Something arrived from the peer.
+    pub(crate) fn touch(&mut self, now: Timestamp) {
+        self.last_activity = self.last_activity.max(now);
+    }
+
+    /// Accounts for one more frame of `len` bytes, or says why it cannot be queued.
+    pub(crate) fn admit(&mut self, len: usize) -> Admit {
+        if self.closing {
+            return Admit::Closing;
+        }
+        let queued = self.queued_bytes.saturating_add(len);
+        if queued > self.max_queued_bytes {
+            return Admit::SlowConsumer;
+        }
+        self.queued_bytes = queued;
+        Admit::Queue
+    }
+
+    /// The writer flushed `bytes`.
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.queued_bytes = self.queued_bytes.saturating_sub(bytes);
+    }
+
+    /// Marks the connection closing and stops its timers; `false` when it already was.
+    pub(crate) fn begin_close(&mut self) -> bool {
+        if self.closing {
+            return false;
+        }
+        self.closing = true;
+        self.timers.stop_all();
+        true
+    }
+
+    pub(crate) fn info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            app_id: self.app_id.clone(),
+            dialect: self.kind(),
+            connected_at: self.connected_at,
+            last_activity: self.last_activity,
+            subscriptions: self.subscriptions.iter().cloned().collect(),
+            serving: self.serving.iter().cloned().collect(),
+            sessions: self.sessions.iter().cloned().collect(),
+            pending_server_requests: self.outstanding.len(),
+            in_flight: self.in_flight.len(),
+            queued_bytes: self.queued_bytes,
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! What a connection speaks: the [`Dialect`] the driver picks from the URL, its parameterless [`DialectKind`], and
+//! the form the hub keeps ([`ConnDialect`]: a project-stream connection's channel resolved once, at open).
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::wire::ChannelName;
+
+/// What a connection speaks, with what its endpoint carried (PROTOCOL §5–§6). The driver picks it from the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialect {
+    /// `/api/ws`: the full protocol.
+    Native,
+    /// `/api/v1/ws/projects/{project_id}/stream`: subscribed to `projects/{project_id}` on open, resuming after
+    /// `since` (the `?since=` query) in the current epoch.
+    ProjectStream {
+        /// From the path.
+        project_id: String,
+        /// From `?since=`.
+        since: Option<u64>,
+    },
+    /// `/ws`: `{channel, payload}`.
+    ChannelPayload,
+}
+
+impl Dialect {
+    /// The dialect without its parameters.
+    pub fn kind(&self) -> DialectKind {
+        match self {
+            Dialect::Native => DialectKind::Native,
+            Dialect::ProjectStream { .. } => DialectKind::ProjectStream,
+            Dialect::ChannelPayload => DialectKind::ChannelPayload,
+        }
+    }
+}
+
+/// A [`Dialect`] without its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DialectKind {
+    /// The native dialect.
+    Native,
+    /// The project-stream dialect.
+    ProjectStream,
+    /// The channel-payload dialect.
+    ChannelPayload,
+}
+
+impl DialectKind {
+    /// Every dialect.
+    pub const ALL: [DialectKind; 3] = [
+        DialectKind::Native,
+        DialectKind::ProjectStream,
+        DialectKind::ChannelPayload,
+    ];
+
+    /// `"native"`, `"project_stream"` or `"channel_payload"` (the keys of the connections route's `by_dialect`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DialectKind::Native => "native",
+            DialectKind::ProjectStream => "project_stream",
+            DialectKind::ChannelPayload => "channel_payload",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DialectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A connection's dialect as its [`Connection`](super::connection::Connection) keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConnDialect {
+    Native,
+    /// `channel` is `None` only for a connection refused at open (bad project id), which is closed at once.
+    ProjectStream {
+        project_id: String,
+        channel: Option<ChannelName>,
+    },
+    ChannelPayload,
+}
+
+impl ConnDialect {
+    pub(crate) fn kind(&self) -> DialectKind {
+        match self {
+            ConnDialect::Native => DialectKind::Native,
+            ConnDialect::ProjectStream { .. } => DialectKind::ProjectStream,
+            ConnDialect::ChannelPayload => DialectKind::ChannelPayload,
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! [`MemoryStore`]: every channel's log in this process's memory, for the life of the hub. One epoch for every
+//! channel, drawn when the store is made, so a restarted server's history is never mistaken for the old one.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::time::Duration;
+use serde_json::Value;
+
+use super::history::{Entry, History};
+use super::{ChannelState, HistoryPage, Store, StoreStats};
+use crate::time::Timestamp;
+use crate::wire::{ChannelName, StreamPosition};
+
+/// One channel's log.
+#[derive(Debug, Clone, Default)]
+struct Log {
+    /// The offset of the last event.
+    offset: u64,
+    history: History,
+    /// The retained event, shared with the history ring.
+    state: Option<Arc<Value>>,
+    /// Where this log is filed in the expiry index.
+    expires_at: Option<Timestamp>,
+}
+
+/// Channels' logs in memory: the last `history_size` events of each, none older than `history_ttl`.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    epoch: String,
+    history_size: usize,
+    history_ttl: Duration,
+    logs: BTreeMap<ChannelName, Log>,
+    /// Logs by the time their oldest kept event expires.
+    expiry: BTreeSet<(Timestamp, ChannelName)>,
+}
+
+impl MemoryStore {
+    /// An empty store whose channels all have `epoch`.
+    pub fn new(epoch: String, history_size: usize, history_ttl: Duration) -> MemoryStore {
+        MemoryStore {
+            epoch,
+            history_size,
+            history_ttl,
+            logs: BTreeMap::new(),
+            expiry: BTreeSet::new(),
+        }
+    }
+
+    /// Files `name`'s log under its next expiry.
+    fn refile(&mut self, name: &ChannelName) {
+        let ttl = self.history_ttl;
+        let Some(log) = self.logs.get_mut(name) else {
+            return;
+        };
+        let next = log.history.next_expiry(ttl);
+        if log.expires_at == next {
+            return;
+        }
+        if let Some(at) = log.expires_at.take() {
+            self.expiry.remove(&(at, name.clone()));
+        }
+        if let Some(at) = next {
+            self.expiry.insert((at, name.clone()));
+            log.expires_at = Some(at);
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn append(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Arc<Value>,
+        retain: bool,
+    ) -> u64 {
+        let ttl = self.history_ttl;
+        let log = self.logs.entry(channel.clone()).or_default();
+        log.history.prune(now, ttl);
+        log.offset += 1;
+        let offset = log.offset;
+        if retain {
+            log.state = Some(Arc::clone(&event));
+        }
+        log.history.push(
+            Entry {
+                offset,
+                at: now,
+                event,
+            },
+            self.history_size,
+        );
+        // Lazily: a log already filed may fire early, find its oldest event not yet due, and re-file.
+        if log.expires_at.is_none() {
+            self.refile(channel);
+        }
+        offset
+    }
+
+    fn epoch(&self, _channel: &ChannelName) -> &str {
+        &self.epoch
+    }
+
+    fn offset(&self, channel: &ChannelName) -> u64 {
+        self.logs.get(channel).map_or(0, |log| log.offset)
+    }
+
+    fn state(&self, channel: &ChannelName) -> ChannelState {
+        let (offset, state) = self
+            .logs
+            .get(channel)
+            .map_or((0, None), |log| (log.offset, log.state.as_deref().cloned()));
+        ChannelState {
+            epoch: self.epoch.clone(),
+            offset,
+            state,
+        }
+    }
+
+    fn replay(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        after: &StreamPosition,
+    ) -> Option<Vec<(u64, Arc<Value>)>> {
+        if after.epoch != self.epoch {
+            return None;
+        }
+        let ttl = self.history_ttl;
+        let (offset, history) = match self.logs.get(channel) {
+            Some(log) => (log.offset, &log.history),
+            None => return (after.offset == 0).then(Vec::new),
+        };
+        if !history.covers(after.offset, offset, now, ttl) {
+            return None;
+        }
+        Some(
+            history
+                .after(after.offset, now, ttl)
+                .map(|e| (e.offset, Arc::clone(&e.event)))
+                .collect(),
+        )
+    }
+
+    fn page(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        since: Option<u64>,
+        limit: usize,
+    ) -> HistoryPage {
+        match self.logs.get(channel) {
+            Some(log) => log
+                .history
+                .page(&self.epoch, since, limit, now, self.history_ttl),
+            None => HistoryPage {
+                epoch: self.epoch.clone(),
+                events: Vec::new(),
+                next_since: None,
+            },
+        }
+    }
+
+    fn next_expiry(&self) -> Option<Timestamp> {
+        self.expiry.first().map(|(at, _)| *at)
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        let ttl = self.history_ttl;
+        while let Some((at, name)) = self.expiry.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_first();
+            if let Some(log) = self.logs.get_mut(&name) {
+                log.expires_at = None;
+                log.history.prune(now, ttl);
+            }
+            self.refile(&name);
+        }
+    }
+
+    fn holds(&self, channel: &ChannelName) -> bool {
+        self.logs.contains_key(channel)
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats::new(
+            self.logs.len(),
+            self.logs.values().map(|log| log.history.len()).sum(),
+        )
+    }
+
+    #[cfg(any(test, feature = "_internal_test_exports"))]
+    fn check(&self) -> Result<(), String> {
+        use alloc::format;
+        let mut filed = 0;
+        for (name, log) in &self.logs {
+            if log.history.len() > self.history_size {
+                return Err(format!("{name}: history over history_size"));
+            }
+            let Some(mut next) = (log.offset + 1).checked_sub(log.history.len() as u64) else {
+                return Err(format!("{name}: more history than events"));
+            };
+            for e in log.history.iter() {
+                if e.offset != next {
+                    return Err(format!(
+                        "{name}: history offsets not consecutive up to {}",
+                        log.offset
+                    ));
+                }
+                next += 1;
+            }
+            match log.expires_at {
+                Some(at) => {
+                    filed += 1;
+                    if !self.expiry.contains(&(at, name.clone())) {
+                        return Err(format!("{name}: history expiry not filed"));
+                    }
+                }
+                None if !log.history.is_empty() => {
+                    return Err(format!("{name}: history without an expiry"));
+                }
+                None => {}
+            }
+        }
+        if filed != self.expiry.len() {
+            return Err(format!(
+                "{} expiries filed, {filed} owned",
+                self.expiry.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ch(name: &str) -> ChannelName {
+        ChannelName::new(name).expect("valid")
+    }
+
+    fn ms(n: u64) -> Timestamp {
+        Timestamp::from_millis(n)
+    }
+
+    fn at(epoch: &str, offset: u64) -> StreamPosition {
+        StreamPosition {
+            epoch: String::from(epoch),
+            offset,
+        }
+    }
+
+    #[test]
+    fn append_replay_state_and_expiry() {
+        let mut s = MemoryStore::new(String::from("e"), 3, Duration::from_secs(10));
+        let a = ch("a");
+        assert_eq!(s.replay(ms(0), &a, &at("e", 0)), Some(Vec::new()));
+        assert_eq!(
+            s.replay(ms(0), &a, &at("e", 1)),
+            None,
+            "ahead of the channel"
+        );
+        for n in 1..=4 {
+            assert_eq!(s.append(ms(n * 1000), &a, Arc::new(json!(n)), n == 2), n);
+        }
+        assert_eq!(s.state(&a).offset, 4);
+        assert_eq!(s.state(&a).state, Some(json!(2)));
+        let offsets = |r: Option<Vec<(u64, Arc<Value>)>>| {
+            r.map(|v| v.into_iter().map(|(o, _)| o).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            offsets(s.replay(ms(4000), &a, &at("e", 1))),
+            Some(alloc::vec![2, 3, 4])
+        );
+        assert_eq!(
+            offsets(s.replay(ms(4000), &a, &at("e", 0))),
+            None,
+            "1 was trimmed"
+        );
+        assert_eq!(
+            offsets(s.replay(ms(4000), &a, &at("x", 1))),
+            None,
+            "another epoch"
+        );
+        // Filed lazily under offset 1's expiry: trimming 1 did not re-file it, so it may wake early.
+        assert_eq!(s.next_expiry(), Some(ms(11_000)));
+        s.expire(ms(13_500));
+        assert_eq!(s.stats(), StoreStats::new(1, 1));
+        assert_eq!(s.next_expiry(), Some(ms(14_000)));
+        assert_eq!(
+            offsets(s.replay(ms(13_500), &a, &at("e", 3))),
+            Some(alloc::vec![4])
+        );
+        s.expire(ms(20_000));
+        assert_eq!((s.next_expiry(), s.stats()), (None, StoreStats::new(1, 0)));
+        assert_eq!(
+            s.state(&a).state,
+            Some(json!(2)),
+            "the state outlives its history"
+        );
+        assert!(s.holds(&a) && !s.holds(&ch("b")));
+        assert_eq!(s.check(), Ok(()));
+    }
+}

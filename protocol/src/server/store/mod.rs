@@ -1,0 +1,129 @@
+//! The storage boundary: the one interface through which the hub reaches channels' positions, history and retained
+//! state.
+//!
+//! The hub decides *what* is stored and *when* an event may be acknowledged and delivered; a [`Store`] does the
+//! keeping. A publish is two steps on either side of the boundary: [`Store::append`] gives the event its position
+//! (offset in the channel's epoch), and only then does the hub answer the publisher and fan the event out
+//! ([`Hub::publish`](super::Hub::publish)). Recovery asks the store for the events after a position
+//! ([`Store::replay`]) and gets either all of them or a refusal, never a part: the store is the one that knows
+//! whether its history still reaches back.
+//!
+//! [`MemoryStore`] is the implementation every hub starts with ([`Hub::new`](super::Hub::new)); another comes in
+//! through [`Hub::with_store`](super::Hub::with_store). docs/ARCHITECTURE.md describes how a durable store and an
+//! external engine (which assigns offsets itself and feeds publications back in) take the same place.
+
+mod history;
+mod memory;
+
+pub use memory::MemoryStore;
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use serde_json::Value;
+
+use crate::time::Timestamp;
+use crate::wire::{ChannelName, StreamPosition};
+
+/// Where channels' events live.
+///
+/// Every method is called with the hub's current time; none may block. Reads must honour the store's own
+/// retention exactly (an event past its time-to-live is not read, even before it is pruned), because recovery
+/// answers `recovered: true` only on what [`replay`](Self::replay) returns.
+pub trait Store: fmt::Debug + Send {
+    /// Gives `event` the next offset of `channel` (creating the channel's log at offset 1), keeps it in history
+    /// and, when `retain`, as the channel's state. Returns the new position's offset.
+    fn append(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Arc<Value>,
+        retain: bool,
+    ) -> u64;
+
+    /// The epoch of `channel` (of a channel with no log yet: the epoch its log will have).
+    fn epoch(&self, channel: &ChannelName) -> &str;
+
+    /// The offset of `channel`'s last event (0 before the first).
+    fn offset(&self, channel: &ChannelName) -> u64;
+
+    /// `channel`'s epoch, offset of its last event (0 before the first) and retained state.
+    fn state(&self, channel: &ChannelName) -> ChannelState;
+
+    /// Every event of `channel` after `after`, oldest first, when all of them are still kept: `after` is in the
+    /// channel's epoch and history reaches back to `after.offset + 1`. `None` otherwise (PROTOCOL §3).
+    fn replay(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        after: &StreamPosition,
+    ) -> Option<Vec<(u64, Arc<Value>)>>;
+
+    /// A page of at most `limit` kept events of `channel` after `since` (from the oldest kept when `None`).
+    fn page(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        since: Option<u64>,
+        limit: usize,
+    ) -> HistoryPage;
+
+    /// When the store next has something to expire; `None`: nothing.
+    fn next_expiry(&self) -> Option<Timestamp>;
+
+    /// Drops what has expired at `now`.
+    fn expire(&mut self, now: Timestamp);
+
+    /// Whether `channel` has a log (it was published to).
+    fn holds(&self, channel: &ChannelName) -> bool;
+
+    /// What the store holds.
+    fn stats(&self) -> StoreStats;
+
+    /// Checks the store's own indexes; the first disagreement found is the error (for the hub's invariant checks
+    /// in tests, the simulation and fuzzing).
+    #[cfg(any(test, feature = "_internal_test_exports"))]
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A channel's position and retained state ([`Hub::state`](super::Hub::state)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelState {
+    /// The channel's epoch.
+    pub epoch: String,
+    /// The offset of its last event (0 before the first).
+    pub offset: u64,
+    /// The retained event, if any.
+    pub state: Option<Value>,
+}
+
+/// A page of a channel's history, for the history route (`GET /api/v1/channels/{channel}/events`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// The channel's epoch.
+    pub epoch: String,
+    /// `(offset, event)` in offset order.
+    pub events: Vec<(u64, Value)>,
+    /// Pass this as `since` to get the next page; `None` when the page reaches the newest kept event.
+    pub next_since: Option<u64>,
+}
+
+/// What a store holds, for [`HubStats`](super::HubStats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Channels with a log.
+    pub channels: usize,
+    /// Events kept in history, over all channels.
+    pub events: usize,
+}
+
+impl StoreStats {
+    /// Stats of `channels` logs holding `events` events in all.
+    pub fn new(channels: usize, events: usize) -> StoreStats {
+        StoreStats { channels, events }
+    }
+}
