@@ -302,7 +302,7 @@ fn events_arrive_in_offset_order_per_channel_despite_503s_and_only_matching_chan
                 json!({
                     "type": "channel_event",
                     "channel": "jobs/b",
-                    "epoch": server.epoch(),
+                    "epoch": server.epoch(&switchboard_protocol::wire::ChannelName::new("jobs/b").unwrap()),
                     "offset": 3,
                     "event": {"event_type": "tick", "data": {"i": 3}},
                 })

@@ -139,6 +139,7 @@ pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
 pub use permissions::{Action, Permissions, pattern_matches};
+pub use stats::{DialectCounts, HubStats};
 pub use store::{ChannelState, HistoryPage, MemoryStore, Store};
 pub use timers::HubTimer;
 

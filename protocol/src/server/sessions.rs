@@ -17,13 +17,13 @@ use crate::wire::{ErrorCode, MessageId};
 
 /// One open session.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SessionInfo {
+pub(crate) struct SessionInfo {
     /// The connection that created it.
-    pub conn: ConnId,
+    pub(crate) conn: ConnId,
     /// The client's `metadata` (`null` when none).
-    pub metadata: Value,
+    pub(crate) metadata: Value,
     /// When it was created.
-    pub created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
 }
 
 /// Every open session by id.

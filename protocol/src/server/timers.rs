@@ -99,6 +99,7 @@ impl ConnDeadlines {
         self.set.contains(&(at, id))
     }
 
+    #[cfg(any(test, feature = "_internal_test_exports"))]
     pub(crate) fn len(&self) -> usize {
         self.set.len()
     }

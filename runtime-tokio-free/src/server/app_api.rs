@@ -178,7 +178,7 @@ fn dispatch_custom<R: Runtime>(
         .get(&type_name)
         .cloned();
     let app_id = shared
-        .read(|core, _| core.hub.app_id(conn).map(str::to_owned))
+        .read(|core, _| core.hub.connection(conn).map(|c| c.app_id))
         .unwrap_or_default();
     let request = AppRequest {
         app_id,
@@ -318,9 +318,8 @@ impl<R: Runtime> Server<R> {
     pub fn connected_apps(&self) -> Vec<String> {
         self.shared.read(|core, _| {
             core.hub
-                .connected_apps()
-                .into_iter()
-                .map(|(_, a)| a)
+                .connections()
+                .map(|(_, app_id)| app_id.to_owned())
                 .collect()
         })
     }
@@ -336,7 +335,8 @@ impl<R: Runtime> Server<R> {
         self.shared.read(|core, _| {
             core.hub
                 .conn_by_app_id(app_id)
-                .map(|c| core.hub.app_sessions(c))
+                .and_then(|c| core.hub.connection(c))
+                .map(|c| c.sessions)
                 .unwrap_or_default()
         })
     }

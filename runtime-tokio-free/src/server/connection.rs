@@ -1,6 +1,7 @@
 //! One WebSocket connection after the upgrade: registered with the hub, then a reader task and a writer task.
 //!
-//! - The **reader** feeds every text frame to `handle_text`, binary frames to `handle_binary`, pings and pongs to
+//! - The **reader** runs every text and binary frame through the connection's `Intake` (size check, rate limit,
+//!   decoding: no lock needed) and feeds the typed result to `handle_inbound`, pings and pongs to
 //!   `handle_activity` (tungstenite answers pings itself). A message over `max_message_bytes` fails tungstenite's
 //!   read; the reader then asks the hub to close with 1009. When it ends it hands its half of the socket back to
 //!   the writer.
@@ -25,7 +26,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_util::future::{FutureExt, poll_fn};
 use futures_util::{Sink, StreamExt, select_biased};
-use switchboard_protocol::server::{ConnId, Dialect, Permissions};
+use switchboard_protocol::server::{ConnId, Dialect, Intake, Permissions};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::CloseCode;
 
@@ -69,8 +70,8 @@ pub(crate) async fn run<R, S>(
     let (sink, source) = ws.split();
     let (frames_tx, frames_rx) = mpsc::unbounded();
     let (close_tx, close_rx) = oneshot::channel();
-    let conn = shared.with(|core, now| {
-        let conn = core.hub.handle_open(now, dialect, permissions);
+    let (conn, intake) = shared.with(|core, now| {
+        let (conn, intake) = core.hub.handle_open(now, dialect, permissions);
         core.conns.insert(
             conn,
             ConnLink {
@@ -84,12 +85,19 @@ pub(crate) async fn run<R, S>(
             core.hub
                 .close(now, conn, CloseCode::GoingAway, "server going away");
         }
-        conn
+        (conn, intake)
     });
     tracing::debug!(%conn, "websocket open");
     let stop_reader = Trigger::new();
     let (reader_tx, reader_rx) = oneshot::channel();
-    let reader = read_loop(shared.clone(), conn, source, stop_reader.clone(), reader_tx);
+    let reader = read_loop(
+        shared.clone(),
+        conn,
+        intake,
+        source,
+        stop_reader.clone(),
+        reader_tx,
+    );
     shared.runtime.spawn(Box::pin(reader));
     write_loop(&shared, conn, sink, frames_rx, close_rx, reader_rx).await;
     stop_reader.fire();
@@ -103,6 +111,7 @@ pub(crate) async fn run<R, S>(
 async fn read_loop<R, S>(
     shared: Arc<Shared<R>>,
     conn: ConnId,
+    mut intake: Intake,
     mut source: WebSocketReceiver<S>,
     stop: Trigger,
     done: oneshot::Sender<ReaderEnd<S>>,
@@ -117,11 +126,15 @@ async fn read_loop<R, S>(
         };
         match next {
             None => break true,
+            // Checked, rate-limited and decoded here, on the connection's own task: the hub's lock is taken only
+            // to hand it the typed message.
             Some(Ok(Message::Text(text))) => {
-                shared.with(|core, now| core.hub.handle_text(now, conn, text.as_str()));
+                let inbound = intake.text(shared.runtime.now(), text.as_str());
+                shared.with(|core, now| core.hub.handle_inbound(now, conn, inbound));
             }
             Some(Ok(Message::Binary(data))) => {
-                shared.with(|core, now| core.hub.handle_binary(now, conn, data.len()));
+                let inbound = intake.binary(shared.runtime.now(), data.len());
+                shared.with(|core, now| core.hub.handle_inbound(now, conn, inbound));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
                 shared.with(|core, now| core.hub.handle_activity(now, conn));

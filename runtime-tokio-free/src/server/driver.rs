@@ -94,8 +94,7 @@ impl<R: Runtime> std::fmt::Debug for Shared<R> {
 impl<R: Runtime> Shared<R> {
     /// Makes the hub and starts the timer and event tasks.
     pub fn start(runtime: R, config: ServerConfig) -> Arc<Shared<R>> {
-        let now = runtime.now();
-        let hub = Hub::new(config.hub.clone(), now);
+        let hub = Hub::new(config.hub.clone());
         let (events_tx, events_rx) = mpsc::unbounded();
         let (timer_tx, timer_rx) = mpsc::channel(1);
         let config_rate = (config.http_rate_per_sec, config.http_rate_burst);
@@ -214,6 +213,9 @@ impl<R: Runtime> Shared<R> {
                 }
                 HubOutput::Timeout(at) => {
                     let earlier = at < core.deadline;
+                    if earlier {
+                        tracing::trace!(reason = ?core.hub.last_timeout_reason(), "hub deadline moved earlier");
+                    }
                     core.deadline = at;
                     if earlier {
                         // Full means a wake-up is already pending: the timer task re-reads the deadline anyway.

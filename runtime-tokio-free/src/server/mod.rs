@@ -55,7 +55,7 @@ use std::sync::atomic::Ordering;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use switchboard_protocol::server::HubStats;
-use switchboard_protocol::wire::CloseCode;
+use switchboard_protocol::wire::{ChannelName, CloseCode};
 
 pub use app_api::{AppInfo, AppRequest, HandlerError, PublishError, SendError};
 pub use auth::{AuthenticatorVerifier, permissions_from_grants};
@@ -198,9 +198,10 @@ impl<R: Runtime> Server<R> {
         self.shared.read(|core, _| core.hub.stats())
     }
 
-    /// The hub's channel epoch (the same for every channel of this hub).
-    pub fn epoch(&self) -> String {
-        self.shared.read(|core, _| core.hub.epoch().to_owned())
+    /// `channel`'s epoch (PROTOCOL §3).
+    pub fn epoch(&self, channel: &ChannelName) -> String {
+        self.shared
+            .read(|core, _| core.hub.epoch(channel).to_owned())
     }
 
     /// The configuration the server runs with.

@@ -67,17 +67,19 @@ fn answer<R: Runtime>(
         }
         Route::Info => ok(info(shared)),
         Route::Connections => {
-            let (stats, apps) =
-                shared.read(|core, _| (core.hub.stats(), core.hub.connected_apps()));
+            let (stats, apps) = shared.read(|core, _| {
+                let apps: Vec<String> = core
+                    .hub
+                    .connections()
+                    .map(|(_, app_id)| app_id.to_owned())
+                    .take(MAX_LISTED_APPS)
+                    .collect();
+                (core.hub.stats(), apps)
+            });
             let mut by_dialect = serde_json::Map::new();
             for kind in DialectKind::ALL {
                 by_dialect.insert(kind.as_str().into(), json!(stats.by_dialect.get(kind)));
             }
-            let apps: Vec<String> = apps
-                .into_iter()
-                .map(|(_, a)| a)
-                .take(MAX_LISTED_APPS)
-                .collect();
             ok(
                 json!({"active_connections": stats.connections, "by_dialect": by_dialect, "apps": apps}),
             )

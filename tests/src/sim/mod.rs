@@ -33,6 +33,8 @@ pub mod clock;
 pub mod faults;
 pub mod invariants;
 pub mod network;
+#[cfg(feature = "planted-fault")]
+mod planted;
 pub mod report;
 pub mod scenario;
 pub mod truth;

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use switchboard_protocol::client::Client;
 use switchboard_protocol::rng::Rng;
-use switchboard_protocol::server::{ConnId, Hub, HubConfig};
+use switchboard_protocol::server::{ConnId, Hub, HubConfig, Intake};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::MessageId;
 
@@ -107,6 +107,8 @@ pub struct World {
     hub_deadline: Timestamp,
     /// The current hub's open connections, as the driver sees them.
     hub_conns: BTreeMap<ConnId, LinkId>,
+    /// Each open hub connection's intake, as the driver's reader keeps it.
+    intakes: BTreeMap<ConnId, Intake>,
     /// Bytes handed out per connection and not yet read by the client (the driver's own count).
     unread: BTreeMap<ConnId, usize>,
     /// Connections of the current hub that closed, either way.
@@ -129,7 +131,22 @@ pub struct World {
     counts: Counts,
 }
 
+/// The hub of one server incarnation: over the memory store, or, in a build with the planted fault, over a store
+/// whose recovery loses an event ([`super::planted`]).
+fn server_hub(config: HubConfig) -> Hub {
+    #[cfg(feature = "planted-fault")]
+    return super::planted::hub(config);
+    #[cfg(not(feature = "planted-fault"))]
+    Hub::new(config)
+}
+
 impl World {
+    /// The epoch the current hub gives every channel (the memory store has one for all).
+    fn epoch(&self) -> String {
+        let any = switchboard_protocol::wire::ChannelName::new("epoch").expect("a valid name");
+        String::from(self.hub.epoch(&any))
+    }
+
     /// Builds the world of `seed`: the hub, the clients (which dial at once) and the opening actions.
     pub fn new(seed: u64, verbose: bool) -> World {
         let mut rng = Rng::from_seed(seed);
@@ -143,7 +160,7 @@ impl World {
             seed: rng.next_u64(),
             ..scenario.hub.clone()
         };
-        let hub = Hub::new(hub_config, now);
+        let hub = server_hub(hub_config);
         let mut world = World {
             seed,
             clock,
@@ -152,6 +169,7 @@ impl World {
             hub_generation: 0,
             hub_deadline: Timestamp::MAX,
             hub_conns: BTreeMap::new(),
+            intakes: BTreeMap::new(),
             unread: BTreeMap::new(),
             hub_closed: BTreeSet::new(),
             hub_disconnected: BTreeSet::new(),
@@ -171,7 +189,7 @@ impl World {
             rng,
         };
         world.log(|| format!("scenario: {:?}", world.scenario));
-        let epoch = String::from(world.hub.epoch());
+        let epoch = world.epoch();
         world.check(|c| c.truth.new_epoch(0, &epoch));
         world.drain_hub();
         for slot in 0..world.scenario.clients {

@@ -24,7 +24,8 @@ pub async fn native_subscribe_and_publish_over_ws_and_http<R: Runtime>(rt: R) {
         assert_eq!(res["data"]["offset"], 0);
         assert_eq!(res["data"]["recovered"], json!(null));
         let epoch = res["data"]["epoch"].as_str().unwrap().to_owned();
-        assert_eq!(epoch, server.epoch());
+        let p1 = switchboard_protocol::wire::ChannelName::new("projects/p1").unwrap();
+        assert_eq!(epoch, server.epoch(&p1));
 
         // Publish over the WebSocket: the answer and the event (in either order).
         let id = ws

@@ -69,11 +69,13 @@ impl History {
     }
 
     /// Whether nothing is stored.
+    #[cfg(any(test, feature = "_internal_test_exports"))]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Every stored entry, oldest first.
+    #[cfg(any(test, feature = "_internal_test_exports"))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.entries.iter()
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use switchboard_protocol::client::{ClientError, UsageError};
-use switchboard_protocol::server::{Hub, HubConfig, NotifyTarget};
+use switchboard_protocol::server::{HubConfig, NotifyTarget};
 use switchboard_protocol::wire::ChannelName;
 
 use crate::sim::faults::Fault;
@@ -280,13 +280,14 @@ impl World {
                     seed: self.rng.next_u64(),
                     ..self.scenario.hub.clone()
                 };
-                self.hub = Hub::new(config, now);
+                self.hub = super::server_hub(config);
                 self.hub_conns.clear();
+                self.intakes.clear();
                 self.hub_closed.clear();
                 self.hub_disconnected.clear();
                 self.just_closed.clear();
                 self.unread.clear();
-                let (generation, epoch) = (self.hub_generation, String::from(self.hub.epoch()));
+                let (generation, epoch) = (self.hub_generation, self.epoch());
                 self.check(|c| c.truth.new_epoch(generation, &epoch));
                 self.listener_up_at = now + down;
                 self.drain_hub();

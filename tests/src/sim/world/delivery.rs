@@ -39,9 +39,10 @@ impl World {
                         machine.handle_connect_failed(now, ConnectFailure::Transient(why));
                     }
                     Ok(()) => {
-                        let conn =
+                        let (conn, intake) =
                             self.hub
                                 .handle_open(now, Dialect::Native, Permissions::allow_all());
+                        self.intakes.insert(conn, intake);
                         let link =
                             self.net
                                 .open_link(now, client, incarnation, self.hub_generation, conn);
@@ -73,7 +74,10 @@ impl World {
                     Packet::Frame(text) => {
                         self.trace.number(31);
                         self.log(|| format!("hub receives {conn}: {text}"));
-                        self.hub.handle_text(now, conn, &text);
+                        if let Some(intake) = self.intakes.get_mut(&conn) {
+                            let inbound = intake.text(now, &text);
+                            self.hub.handle_inbound(now, conn, inbound);
+                        }
                         self.drain_hub();
                     }
                     Packet::Close { code, .. } => {

@@ -56,6 +56,9 @@ impl World {
                     self.net.close_by_hub(now, link, code, &reason);
                 }
                 HubOutput::Event(event) => self.on_hub_event(event),
+                other => {
+                    return self.fail(format!("the hub outputs what no driver knows: {other:?}"));
+                }
             }
         }
     }
@@ -63,6 +66,7 @@ impl World {
     /// The driver's bookkeeping for a connection of the current hub that is gone.
     pub(super) fn closed(&mut self, conn: ConnId) {
         self.hub_closed.insert(conn);
+        self.intakes.remove(&conn);
         self.unread.remove(&conn);
         self.just_closed.push(conn);
     }

@@ -1,0 +1,87 @@
+//! The planted fault (test-only, `--features planted-fault`): a store whose recovery loses the first event it
+//! replays. The simulation must catch it as a gap; `tests/simulation.rs` asserts that it does.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use switchboard_protocol::rng::Rng;
+use switchboard_protocol::server::store::StoreStats;
+use switchboard_protocol::server::{ChannelState, HistoryPage, Hub, HubConfig, MemoryStore, Store};
+use switchboard_protocol::time::Timestamp;
+use switchboard_protocol::wire::{ChannelName, StreamPosition};
+
+/// A hub over the faulty store.
+pub(super) fn hub(config: HubConfig) -> Hub {
+    let epoch = format!("{:016x}", Rng::from_seed(config.seed).next_u64());
+    let store = MemoryStore::new(epoch, config.history_size, config.history_ttl);
+    Hub::with_store(config, Box::new(LosesOneReplayed(store)))
+}
+
+/// The memory store, but every replay skips its first event.
+#[derive(Debug)]
+struct LosesOneReplayed(MemoryStore);
+
+impl Store for LosesOneReplayed {
+    fn append(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Arc<Value>,
+        retain: bool,
+    ) -> u64 {
+        self.0.append(now, channel, event, retain)
+    }
+
+    fn epoch(&self, channel: &ChannelName) -> &str {
+        self.0.epoch(channel)
+    }
+
+    fn offset(&self, channel: &ChannelName) -> u64 {
+        self.0.offset(channel)
+    }
+
+    fn state(&self, channel: &ChannelName) -> ChannelState {
+        self.0.state(channel)
+    }
+
+    fn replay(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        after: &StreamPosition,
+    ) -> Option<Vec<(u64, Arc<Value>)>> {
+        self.0
+            .replay(now, channel, after)
+            .map(|events| events.into_iter().skip(1).collect())
+    }
+
+    fn page(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        since: Option<u64>,
+        limit: usize,
+    ) -> HistoryPage {
+        self.0.page(now, channel, since, limit)
+    }
+
+    fn next_expiry(&self) -> Option<Timestamp> {
+        self.0.next_expiry()
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        self.0.expire(now)
+    }
+
+    fn holds(&self, channel: &ChannelName) -> bool {
+        self.0.holds(channel)
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.0.stats()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.0.check()
+    }
+}
