@@ -12,7 +12,6 @@
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::config::HubConfig;
@@ -22,32 +21,6 @@ use super::permissions::{Action, Permissions};
 use crate::time::Timestamp;
 use crate::timer::TimerTable;
 use crate::wire::{ChannelName, MessageId};
-
-/// What the registry knows of one open connection ([`Hub::connection`](super::Hub::connection)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConnectionInfo {
-    /// Its app id.
-    pub app_id: String,
-    /// Its dialect.
-    pub dialect: DialectKind,
-    /// When it opened.
-    pub connected_at: Timestamp,
-    /// When anything last arrived from it.
-    pub last_activity: Timestamp,
-    /// The channels it is subscribed to.
-    pub subscriptions: Vec<ChannelName>,
-    /// The channels whose calls it answers.
-    pub serving: Vec<ChannelName>,
-    /// Its open sessions.
-    pub sessions: Vec<String>,
-    /// Server requests and routed calls waiting for its answer.
-    pub pending_server_requests: usize,
-    /// Its own requests waiting for an answer (calls and custom requests).
-    pub in_flight: usize,
-    /// Bytes handed out for it and not yet reported sent.
-    pub queued_bytes: usize,
-}
 
 /// A request of this connection that waits for something outside it, keyed by the request's own id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +42,10 @@ pub(crate) enum Admit {
     Closing,
 }
 
-/// One open connection.
+/// One open connection, as the hub keeps it. The embedding application reads it through
+/// [`Hub::connection`](super::Hub::connection); the hub alone changes it.
 #[derive(Debug, Clone)]
-pub(crate) struct Connection {
+pub struct Connection {
     pub(crate) app_id: String,
     pub(crate) dialect: ConnDialect,
     pub(crate) permissions: Permissions,
@@ -182,18 +156,55 @@ impl Connection {
         true
     }
 
-    pub(crate) fn info(&self) -> ConnectionInfo {
-        ConnectionInfo {
-            app_id: self.app_id.clone(),
-            dialect: self.kind(),
-            connected_at: self.connected_at,
-            last_activity: self.last_activity,
-            subscriptions: self.subscriptions.iter().cloned().collect(),
-            serving: self.serving.iter().cloned().collect(),
-            sessions: self.sessions.iter().cloned().collect(),
-            pending_server_requests: self.outstanding.len(),
-            in_flight: self.in_flight.len(),
-            queued_bytes: self.queued_bytes,
-        }
+    // ---- what the embedding application may read ([`Hub::connection`](super::Hub::connection)) ----
+
+    /// Its app id.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// Its dialect.
+    pub fn dialect(&self) -> DialectKind {
+        self.kind()
+    }
+
+    /// When it opened.
+    pub fn connected_at(&self) -> Timestamp {
+        self.connected_at
+    }
+
+    /// When anything last arrived from it.
+    pub fn last_activity(&self) -> Timestamp {
+        self.last_activity
+    }
+
+    /// The channels it is subscribed to, in order.
+    pub fn subscriptions(&self) -> impl Iterator<Item = &ChannelName> + '_ {
+        self.subscriptions.iter()
+    }
+
+    /// The channels whose calls it answers, in order.
+    pub fn serving(&self) -> impl Iterator<Item = &ChannelName> + '_ {
+        self.serving.iter()
+    }
+
+    /// Its open sessions, in order.
+    pub fn sessions(&self) -> impl Iterator<Item = &str> + '_ {
+        self.sessions.iter().map(String::as_str)
+    }
+
+    /// Server requests and routed calls waiting for its answer.
+    pub fn pending_server_requests(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// Its own requests waiting for an answer (calls and custom requests).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Bytes handed out for it and not yet reported sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
     }
 }

@@ -1,6 +1,6 @@
 //! The server side, in two machines and one boundary:
 //!
-//! - a [`Connection`](connection) per peer, in two halves: its [`Intake`] (size check, rate limit and decoding in
+//! - a [`Connection`] per peer, in two halves: its [`Intake`] (size check, rate limit and decoding in
 //!   the peer's dialect, needing nothing shared, so the driver runs it wherever the socket is read) and the state the
 //!   hub keeps for it (dialect encoding of what only it receives, permissions, heartbeat and silence timers in a
 //!   [`TimerTable`](crate::timer::TimerTable), the queued-bytes account, its close);
@@ -133,7 +133,7 @@ mod tests;
 
 pub use config::HubConfig;
 pub use conn_table::ConnId;
-pub use connection::ConnectionInfo;
+pub use connection::Connection;
 pub use dialect::{Dialect, DialectKind};
 pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
@@ -273,14 +273,14 @@ impl Hub {
         self.store.epoch(channel)
     }
 
-    /// What the registry knows of an open connection.
-    pub fn connection(&self, conn: ConnId) -> Option<ConnectionInfo> {
-        self.conns.get(conn).map(|c| c.info())
+    /// An open connection.
+    pub fn connection(&self, conn: ConnId) -> Option<&Connection> {
+        self.conns.get(conn)
     }
 
-    /// Every open connection with its app id, in a stable order.
-    pub fn connections(&self) -> impl Iterator<Item = (ConnId, &str)> + '_ {
-        self.conns.iter().map(|(id, c)| (id, c.app_id.as_str()))
+    /// Every open connection, in a stable order.
+    pub fn connections(&self) -> impl Iterator<Item = (ConnId, &Connection)> + '_ {
+        self.conns.iter()
     }
 
     /// The open connection an app id names.

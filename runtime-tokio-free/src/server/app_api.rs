@@ -178,7 +178,7 @@ fn dispatch_custom<R: Runtime>(
         .get(&type_name)
         .cloned();
     let app_id = shared
-        .read(|core, _| core.hub.connection(conn).map(|c| c.app_id))
+        .read(|core, _| core.hub.connection(conn).map(|c| c.app_id().to_owned()))
         .unwrap_or_default();
     let request = AppRequest {
         app_id,
@@ -319,7 +319,7 @@ impl<R: Runtime> Server<R> {
         self.shared.read(|core, _| {
             core.hub
                 .connections()
-                .map(|(_, app_id)| app_id.to_owned())
+                .map(|(_, c)| c.app_id().to_owned())
                 .collect()
         })
     }
@@ -336,7 +336,7 @@ impl<R: Runtime> Server<R> {
             core.hub
                 .conn_by_app_id(app_id)
                 .and_then(|c| core.hub.connection(c))
-                .map(|c| c.sessions)
+                .map(|c| c.sessions().map(str::to_owned).collect())
                 .unwrap_or_default()
         })
     }

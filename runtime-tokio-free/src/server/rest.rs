@@ -71,7 +71,7 @@ fn answer<R: Runtime>(
                 let apps: Vec<String> = core
                     .hub
                     .connections()
-                    .map(|(_, app_id)| app_id.to_owned())
+                    .map(|(_, c)| c.app_id().to_owned())
                     .take(MAX_LISTED_APPS)
                     .collect();
                 (core.hub.stats(), apps)

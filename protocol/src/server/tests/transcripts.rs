@@ -682,7 +682,12 @@ fn notifications_and_shutdown() {
     h.open("b", Dialect::Native);
     h.open("p", Dialect::ChannelPayload);
     h.text("b", r#"{"type":"create_session","message_id":"c1"}"#);
-    let session = h.hub.connection(h.conn("b")).expect("open").sessions[0].clone();
+    let session = h
+        .hub
+        .connection(h.conn("b"))
+        .and_then(|c| c.sessions().next())
+        .expect("b has a session")
+        .to_owned();
     h.take();
     assert_eq!(
         h.hub
