@@ -22,9 +22,9 @@ use switchboard_protocol::wire::{ChannelName, CloseCode};
 
 use super::alarm::Alarm;
 use super::command::{Command, Op};
+use super::connection_state::ConnectionState;
 use super::dial::dial;
 use super::error::RequestError;
-use super::feed::ConnectionState;
 use super::link::{Link, LinkEvent, shut};
 use super::options::ClientOptions;
 use super::routes::{Routes, Waiting};

@@ -31,12 +31,16 @@
 //! ```
 
 mod alarm;
+mod channel_event;
 mod command;
+mod connection_state;
 mod dial;
 mod driver;
 mod error;
 mod feed;
+mod handoff;
 mod link;
+mod notification;
 mod options;
 mod responder;
 mod routes;
@@ -52,13 +56,16 @@ use futures_channel::{mpsc, oneshot};
 use serde_json::{Map, Value};
 use switchboard_protocol::wire::ServerMessage;
 
+pub use channel_event::{ChannelEvent, SubscriptionItem};
+pub use connection_state::ConnectionState;
 pub use error::{ConnectError, RequestError};
-pub use feed::{ConnectionState, Feed, Notification, Notifications, StateChanges};
+pub use feed::{Feed, Notifications, StateChanges};
+pub use notification::Notification;
 pub use options::ClientOptions;
 pub use responder::Responder;
 pub use serve::{CallStream, IncomingCall};
 pub use server_request::{IncomingRequest, ServerRequests};
-pub use subscription::{ChannelEvent, Subscription, SubscriptionItem};
+pub use subscription::Subscription;
 pub use switchboard_protocol::client::{ClientConfig, HandlerError};
 
 use command::{Command, Op};

@@ -11,12 +11,12 @@ use switchboard_protocol::client::{
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId};
 
+use super::channel_event::{ChannelEvent, SubscriptionItem};
 use super::command::{Done, Reply};
+use super::connection_state::ConnectionState;
 use super::error::RequestError;
-use super::feed::{ConnectionState, Notification};
-use super::serve::RawCall;
-use super::server_request::RawRequest;
-use super::subscription::{ChannelEvent, SubscriptionItem};
+use super::handoff::{RawCall, RawRequest};
+use super::notification::Notification;
 
 /// What a request's outcome is for.
 #[derive(Debug)]

@@ -27,7 +27,8 @@ use super::channels::{
     ChannelState, ChannelsApi, Connections, HistoryError, HistoryEvent, HistoryPage, HistoryQuery,
     ProjectConnections, Published,
 };
-use super::config::{ApiConfig, ConfigError};
+use super::config::ApiConfig;
+use super::config_error::ConfigError;
 use super::health::HealthReport;
 use super::resource::ResourceClient;
 use super::transport::Response;
