@@ -74,9 +74,9 @@ use target::Target;
 
 use crate::Runtime;
 
-/// A channel's retained state ([`Client::get_state`]).
+/// The server's answer to [`Client::get_state`] (`get_state_res`): a channel's position and retained state.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChannelState {
+pub struct ChannelStateReply {
     /// The channel.
     pub channel: String,
     /// The channel's epoch.
@@ -146,7 +146,7 @@ impl Client {
     }
 
     /// The channel's retained state, epoch and current offset.
-    pub async fn get_state(&self, channel: &str) -> Result<ChannelState, RequestError> {
+    pub async fn get_state(&self, channel: &str) -> Result<ChannelStateReply, RequestError> {
         let op = Op::GetState {
             channel: channel.to_owned(),
         };
@@ -156,7 +156,7 @@ impl Client {
                 epoch,
                 offset,
                 state,
-            } => Ok(ChannelState {
+            } => Ok(ChannelStateReply {
                 channel: channel.as_str().to_owned(),
                 epoch,
                 offset,
