@@ -76,7 +76,7 @@ pub struct ServeArgs {
 
 /// Where a client command connects.
 #[derive(Debug, Clone, Args)]
-pub struct Connection {
+pub struct ConnectArgs {
     /// Sent as `Authorization: Bearer <token>` on the WebSocket upgrade.
     #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -100,7 +100,7 @@ pub struct SubArgs {
     #[arg(long)]
     pub progress: bool,
     #[command(flatten)]
-    pub connection: Connection,
+    pub connection: ConnectArgs,
 }
 
 /// `switchboard pub`.
@@ -117,7 +117,7 @@ pub struct PubArgs {
     #[arg(long)]
     pub retain: bool,
     #[command(flatten)]
-    pub connection: Connection,
+    pub connection: ConnectArgs,
 }
 
 /// `switchboard call`.
@@ -133,7 +133,7 @@ pub struct CallArgs {
     #[arg(value_parser = parse_json, default_value = "null")]
     pub params: Value,
     #[command(flatten)]
-    pub connection: Connection,
+    pub connection: ConnectArgs,
 }
 
 /// `switchboard state`.
@@ -144,7 +144,7 @@ pub struct StateArgs {
     /// The channel.
     pub channel: String,
     #[command(flatten)]
-    pub connection: Connection,
+    pub connection: ConnectArgs,
 }
 
 /// `switchboard history`.
@@ -181,7 +181,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub fail: bool,
     #[command(flatten)]
-    pub connection: Connection,
+    pub connection: ConnectArgs,
 }
 
 fn parse_json(text: &str) -> Result<Value, String> {

@@ -10,7 +10,7 @@ use switchboard_runtime::client::{
 use switchboard_runtime::sdk::TlsConfig;
 use switchboard_smol::SmolRuntime;
 
-use crate::args::Connection;
+use crate::args::ConnectArgs;
 use crate::error::CliError;
 
 /// How long a command may take to get a connection going.
@@ -23,7 +23,7 @@ pub enum Patience {
 }
 
 /// A client of `url` on the smol runtime.
-pub fn client(url: &str, connection: &Connection, patience: Patience) -> Result<Client, CliError> {
+pub fn client(url: &str, connection: &ConnectArgs, patience: Patience) -> Result<Client, CliError> {
     let mut options = ClientOptions::default();
     options.token = connection.token.clone();
     if let Some(path) = &connection.ca_file {

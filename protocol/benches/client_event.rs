@@ -6,7 +6,7 @@
 
 use divan::Bencher;
 use serde_json::json;
-use switchboard_protocol::client::{Client, ClientConfig, Output};
+use switchboard_protocol::client::{ClientConfig, ClientMachine, Output};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{
     ChannelName, ConnectedStatus, MessageId, ServerFrame, ServerMessage, encode_event,
@@ -19,7 +19,7 @@ fn main() {
     divan::main();
 }
 
-fn drain(client: &mut Client) -> Option<Output> {
+fn drain(client: &mut ClientMachine) -> Option<Output> {
     let mut event = None;
     loop {
         match client.poll_output() {
@@ -30,8 +30,8 @@ fn drain(client: &mut Client) -> Option<Output> {
 }
 
 /// A client connected, greeted and subscribed to [`CHANNEL`] at offset 0.
-fn subscribed_client(now: Timestamp) -> Client {
-    let mut client = Client::new(ClientConfig::default(), now);
+fn subscribed_client(now: Timestamp) -> ClientMachine {
+    let mut client = ClientMachine::new(ClientConfig::default(), now);
     drain(&mut client);
     client.handle_connected(now);
     let greeting = ServerFrame {

@@ -1,7 +1,7 @@
 //! The protocol's client machine driven without any async runtime: a plain `std::net::TcpStream`, tungstenite's
 //! blocking WebSocket, and `set_read_timeout` to wake up for the machine's deadlines. This is the whole driver; the
-//! machine (`switchboard_protocol::client::Client`) owns every decision — reconnects, backoff, resubscribing with
-//! `since`, heartbeats, request timeouts.
+//! machine (`switchboard_protocol::client::ClientMachine`) owns every decision — reconnects, backoff, resubscribing
+//! with `since`, heartbeats, request timeouts.
 //!
 //! ```sh
 //! cargo run --release --bin switchboard -- serve &
@@ -16,7 +16,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use switchboard_protocol::client::{Client, ClientConfig, ClientEvent, ConnectFailure, Output};
+use switchboard_protocol::client::{
+    ClientConfig, ClientEvent, ClientMachine, ConnectFailure, Output,
+};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::CloseCode;
 use switchboard_runtime::Clock;
@@ -29,7 +31,7 @@ use tungstenite::{Message, WebSocket};
 
 /// The machine, the socket and a clock: one blocking client.
 struct BlockingClient {
-    machine: Client,
+    machine: ClientMachine,
     clock: Clock,
     url: String,
     /// How long dialing and each blocking write may take.
@@ -45,7 +47,7 @@ impl BlockingClient {
         let clock = Clock::new();
         let io_timeout = config.connect_timeout;
         BlockingClient {
-            machine: Client::new(config, clock.now()),
+            machine: ClientMachine::new(config, clock.now()),
             clock,
             url: url.to_owned(),
             io_timeout,

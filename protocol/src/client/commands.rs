@@ -5,7 +5,7 @@ use alloc::string::String;
 use core::time::Duration;
 use serde_json::{Map, Value};
 
-use super::Client;
+use super::ClientMachine;
 use super::error::{ClientError, UsageError};
 use super::event::HandlerError;
 use super::output::Output;
@@ -14,7 +14,7 @@ use super::state::Happening;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, ClientFrame, ClientMessage, MessageId};
 
-/// Types [`Client::request`] refuses: the answers, and the requests whose bookkeeping needs their own command.
+/// Types [`ClientMachine::request`] refuses: the answers, and the requests whose bookkeeping needs their own command.
 const RESERVED_TYPES: [&str; 5] = [
     "subscribe",
     "unsubscribe",
@@ -23,7 +23,7 @@ const RESERVED_TYPES: [&str; 5] = [
     "server_pong",
 ];
 
-impl Client {
+impl ClientMachine {
     /// Sends any request: `ping`, `create_session`, or a type the server's application registered. Answered by
     /// [`Response`](super::ClientEvent::Response) or [`RequestFailed`](super::ClientEvent::RequestFailed) with the
     /// returned id. `timeout` defaults to [`ClientConfig::request_timeout`](super::ClientConfig::request_timeout)

@@ -4,8 +4,8 @@ use core::time::Duration;
 
 use crate::backoff::BackoffConfig;
 
-/// Configuration of a [`Client`](super::Client). [`Default`] gives the contract's defaults; set [`seed`](Self::seed)
-/// from the OS in production and from the test in tests.
+/// Configuration of a [`ClientMachine`](super::ClientMachine). [`Default`] gives the contract's defaults; set
+/// [`seed`](Self::seed) from the OS in production and from the test in tests.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ClientConfig {

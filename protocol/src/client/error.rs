@@ -3,7 +3,7 @@
 //! Commands never fail because output was not drained, and never because of the network: a request that cannot be
 //! answered ends with a [`RequestFailed`](super::ClientEvent::RequestFailed) event instead (timed out, disconnected,
 //! refused by the server, queue full). What is left is the caller's own mistake ([`UsageError`]: it depends only on
-//! the order and arguments of calls) and a size limit ([`LimitError`]).
+//! the order and arguments of calls) and a size limit ([`SendLimitError`]).
 
 use alloc::string::String;
 
@@ -18,7 +18,7 @@ pub enum ClientError {
     Usage(#[from] UsageError),
     /// The command is over a limit.
     #[error(transparent)]
-    Limit(#[from] LimitError),
+    Limit(#[from] SendLimitError),
 }
 
 /// API misuse: the same calls in the same order always give the same error.
@@ -33,8 +33,8 @@ pub enum UsageError {
         /// What is wrong with it.
         reason: NameError,
     },
-    /// [`Client::request`](super::Client::request) was given a type it must not send that way: an empty type, one
-    /// of the answers `server_response` / `server_pong`, or `subscribe` / `unsubscribe` / `serve`, whose
+    /// [`ClientMachine::request`](super::ClientMachine::request) was given a type it must not send that way: an empty
+    /// type, one of the answers `server_response` / `server_pong`, or `subscribe` / `unsubscribe` / `serve`, whose
     /// bookkeeping needs the dedicated commands.
     #[error("`{type_name}` cannot be sent with `request`")]
     ReservedType {
@@ -44,24 +44,24 @@ pub enum UsageError {
     /// `publish` of `null`: the contract allows any JSON value but `null` as an event.
     #[error("an event must not be null")]
     NullEvent,
-    /// [`Client::respond`](super::Client::respond) named no server request awaiting an answer: it was never
-    /// received, was already answered, or belonged to a connection that has since closed (the server cancels those,
-    /// PROTOCOL §4), or it is older than the server's own request timeout.
+    /// [`ClientMachine::respond`](super::ClientMachine::respond) named no server request awaiting an answer: it was
+    /// never received, was already answered, or belonged to a connection that has since closed (the server cancels
+    /// those, PROTOCOL §4), or it is older than the server's own request timeout.
     #[error("no server request {id} is awaiting an answer")]
     UnknownServerRequest {
         /// The id given.
         id: MessageId,
     },
-    /// A command after [`Client::close`](super::Client::close) or after the machine gave up
+    /// A command after [`ClientMachine::close`](super::ClientMachine::close) or after the machine gave up
     /// ([`GaveUp`](super::ClientEvent::GaveUp)).
     #[error("the client is closed")]
     Closed,
 }
 
-/// A command over a size limit.
+/// A command whose frame is over the size limit on what the client may send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum LimitError {
+pub enum SendLimitError {
     /// The encoded frame is larger than the server accepts (its `max_message_bytes`, or the configured default
     /// before the first greeting). Sending it would get the connection closed with 1009.
     #[error("the message is {size} bytes, over the limit of {max}")]

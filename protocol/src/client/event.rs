@@ -71,7 +71,8 @@ pub enum ClientEvent {
         /// The server's refusal.
         reason: FailReason,
     },
-    /// A `server_request` other than a routed call. Answer with [`Client::respond`](super::Client::respond).
+    /// A `server_request` other than a routed call. Answer with
+    /// [`ClientMachine::respond`](super::ClientMachine::respond).
     ServerRequest {
         /// Its id, to pass to `respond`.
         id: MessageId,
@@ -81,7 +82,7 @@ pub enum ClientEvent {
         data: Map<String, Value>,
     },
     /// A `call` routed to this client, on a channel it serves. Answer with
-    /// [`Client::respond`](super::Client::respond): `Ok(result)` or `Err(HandlerError)`.
+    /// [`ClientMachine::respond`](super::ClientMachine::respond): `Ok(result)` or `Err(HandlerError)`.
     CallRequest {
         /// Its id, to pass to `respond`.
         id: MessageId,
@@ -133,7 +134,7 @@ pub enum ClientEvent {
     /// The machine stopped for good: every pending request has failed with [`FailReason::Closed`].
     GaveUp {
         /// Why.
-        reason: GiveUpReason,
+        reason: ReconnectGiveUpReason,
     },
     /// The server sent something the machine could not use; it was ignored.
     ProtocolViolation {
@@ -165,10 +166,10 @@ pub enum FailReason {
     Closed,
 }
 
-/// Why the machine gave up.
+/// Why the machine gave up: it stops connecting and reconnecting for good ([`ClientEvent::GaveUp`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum GiveUpReason {
+pub enum ReconnectGiveUpReason {
     /// The server closed the connection with 1008 (policy violation, e.g. authentication).
     PolicyViolation {
         /// The close reason.
@@ -213,7 +214,7 @@ pub enum Violation {
     },
 }
 
-/// A failed answer to a server request, for [`Client::respond`](super::Client::respond): sent as
+/// A failed answer to a server request, for [`ClientMachine::respond`](super::ClientMachine::respond): sent as
 /// `{error: {code, message}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerError {

@@ -27,7 +27,9 @@ use alloc::string::String;
 use core::time::Duration;
 use serde_json::{Map, Value, json};
 
-use super::{Client, ClientConfig, ClientEvent, ConnectFailure, FailReason, HandlerError, Output};
+use super::{
+    ClientConfig, ClientEvent, ClientMachine, ConnectFailure, FailReason, HandlerError, Output,
+};
 use crate::time::Timestamp;
 use crate::wire::{ClientFrame, ClientMessage, CloseCode, MessageId, decode_client};
 
@@ -114,7 +116,7 @@ pub fn client_ops(data: &[u8]) {
     };
     let (max_msgs, max_bytes) = (config.max_queued_messages, config.max_queued_bytes);
     let mut now = Timestamp::from_millis(1_700_000_000_000);
-    let mut client = Client::new(config, now);
+    let mut client = ClientMachine::new(config, now);
     let mut ledger = Ledger::default();
     while !cur.is_empty() {
         let op = cur.byte();
@@ -207,7 +209,7 @@ pub fn client_ops(data: &[u8]) {
     }
 }
 
-fn drain(client: &mut Client, ledger: &mut Ledger) {
+fn drain(client: &mut ClientMachine, ledger: &mut Ledger) {
     loop {
         match client.poll_output() {
             Output::Timeout(_) => return,

@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use serde_json::{Map, Value};
 
-use super::Client;
+use super::ClientMachine;
 use super::commands::response_data;
 use super::event::{ClientEvent, FailReason, HandlerError, Violation};
 use super::output::Output;
@@ -16,7 +16,7 @@ use crate::wire::{
     ChannelName, ClientFrame, ClientMessage, ErrorCode, MessageId, ServerFrame, ServerMessage,
 };
 
-impl Client {
+impl ClientMachine {
     /// Handles one decoded frame of the open connection.
     pub(super) fn dispatch(&mut self, now: Timestamp, frame: ServerFrame) {
         let ServerFrame {
@@ -203,7 +203,7 @@ impl Client {
     }
 
     /// A `server_request`: a routed call on a served channel becomes a `CallRequest`, anything else a
-    /// `ServerRequest`; both wait for [`Client::respond`]. A call on a channel this client does not serve is
+    /// `ServerRequest`; both wait for [`ClientMachine::respond`]. A call on a channel this client does not serve is
     /// refused at once with `NO_HANDLER`, so its caller does not wait out a timeout.
     fn server_request(
         &mut self,

@@ -7,15 +7,15 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use super::Client;
-use super::event::{ClientEvent, FailReason, GiveUpReason};
+use super::ClientMachine;
+use super::event::{ClientEvent, FailReason, ReconnectGiveUpReason};
 use super::output::{Output, TimeoutReason};
 use super::requests::Kind;
 use super::state::{self, ConnectFailure, Happening, State, Step};
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, ClientFrame, ClientMessage, CloseCode};
 
-impl Client {
+impl ClientMachine {
     /// The one place the connection state changes.
     pub(super) fn apply(&mut self, now: Timestamp, happening: Happening<'_>) {
         match state::step(self.state, &happening) {
@@ -45,18 +45,18 @@ impl Client {
                             delay,
                         });
                     }
-                    None => self.give_up(GiveUpReason::RetriesExhausted),
+                    None => self.give_up(ReconnectGiveUpReason::RetriesExhausted),
                 }
             }
             Step::GiveUp { was_open } => {
                 let (code, reason) = self.cause(&happening);
                 let why = match happening {
                     Happening::ConnectFailed(ConnectFailure::Rejected(reason)) => {
-                        GiveUpReason::Rejected {
+                        ReconnectGiveUpReason::Rejected {
                             reason: reason.clone(),
                         }
                     }
-                    _ => GiveUpReason::PolicyViolation {
+                    _ => ReconnectGiveUpReason::PolicyViolation {
                         reason: String::from(reason.as_ref()),
                     },
                 };
@@ -151,7 +151,7 @@ impl Client {
     }
 
     /// Stops for good after telling the application why.
-    fn give_up(&mut self, reason: GiveUpReason) {
+    fn give_up(&mut self, reason: ReconnectGiveUpReason) {
         self.state = State::GaveUp;
         self.emit(ClientEvent::GaveUp { reason });
         self.stop_everything();

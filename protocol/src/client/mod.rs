@@ -1,12 +1,12 @@
-//! The sans-IO client machine: [`Client`] owns the connection lifecycle, requests both ways, subscriptions with
+//! The sans-IO client machine: [`ClientMachine`] owns the connection lifecycle, requests both ways, subscriptions with
 //! gap-free recovery, the heartbeat, jittered reconnects and the offline queue (PROTOCOL §2–4). It does no IO and
 //! reads no clock: the driver feeds it what happened (`handle_*`), issues commands, and carries out what
-//! [`Client::poll_output`] says, until it says [`Output::Timeout`].
+//! [`ClientMachine::poll_output`] says, until it says [`Output::Timeout`].
 //!
 //! # The run loop
 //!
 //! ```no_run
-//! use switchboard_protocol::client::{Client, ClientConfig, ClientEvent, ConnectFailure, Output};
+//! use switchboard_protocol::client::{ClientMachine, ClientConfig, ClientEvent, ConnectFailure, Output};
 //! use switchboard_protocol::time::Timestamp;
 //! use switchboard_protocol::wire::CloseCode;
 //!
@@ -25,7 +25,7 @@
 //! // 1. Build the machine. It asks for a connection at once; seed it from the OS in production.
 //! let mut config = ClientConfig::default();
 //! config.seed = 42;
-//! let mut client = Client::new(config, net.now());
+//! let mut client = ClientMachine::new(config, net.now());
 //!
 //! // 2. Issue commands whenever you like: they go out at once when connected, wait in the offline queue when not,
 //! //    and never fail for want of draining.
@@ -77,8 +77,8 @@
 //! - Requests in flight when a connection drops fail with [`FailReason::Disconnected`] and are never re-sent;
 //!   subscriptions and `serve` registrations are re-established by the machine; requests issued while offline wait
 //!   in a bounded queue and go out after the resubscriptions, in issue order.
-//! - Reconnects follow [`ClientConfig::backoff`] (500 ms first, ×2, 30 s cap, full jitter, unlimited, reset after
-//!   10 s up), for every close but the application's own [`Client::close`] (1000) and a policy close (1008), after
+//! - Reconnects follow [`ClientConfig::backoff`] (500 ms first, ×2, 30 s cap, full jitter, unlimited, reset after 10 s
+//!   up), for every close but the application's own [`ClientMachine::close`] (1000) and a policy close (1008), after
 //!   which the machine gives up ([`ClientEvent::GaveUp`]). A connection silent for the server's `heartbeat_ms` plus
 //!   [`ClientConfig::heartbeat_timeout`] is closed with 4008 and replaced; `server_ping` is answered on its own.
 //! - The same seed and the same inputs give the same outputs: ids and jitter come from [`ClientConfig::seed`].
@@ -104,8 +104,8 @@ mod subscriptions;
 mod tests;
 
 pub use config::ClientConfig;
-pub use error::{ClientError, LimitError, UsageError};
-pub use event::{ClientEvent, FailReason, GiveUpReason, HandlerError, Violation};
+pub use error::{ClientError, SendLimitError, UsageError};
+pub use event::{ClientEvent, FailReason, HandlerError, ReconnectGiveUpReason, Violation};
 pub use output::{Output, TimeoutReason};
 pub use state::ConnectFailure;
 
@@ -145,7 +145,7 @@ use subscriptions::{Served, Subscriptions};
 ///   [`subscriptions`](Self::subscriptions), [`pending_requests`](Self::pending_requests),
 ///   [`queued`](Self::queued), [`queued_bytes`](Self::queued_bytes).
 #[derive(Debug)]
-pub struct Client {
+pub struct ClientMachine {
     config: ClientConfig,
     rng: Rng,
     state: State,
@@ -160,7 +160,7 @@ pub struct Client {
     outbox: Outbox,
     subscriptions: Subscriptions,
     served: Served,
-    /// Server requests of the current connection awaiting [`Client::respond`], forgotten after the server's own
+    /// Server requests of the current connection awaiting [`ClientMachine::respond`], forgotten after the server's own
     /// timeout.
     server_requests: CallTable<MessageId, ServerRequestKind>,
     /// The id of the last automatic `ping`, whose answer is swallowed.
@@ -173,12 +173,12 @@ pub struct Client {
     silence_limit: Option<Duration>,
 }
 
-impl Client {
+impl ClientMachine {
     /// A machine that asks for its first connection at once ([`Output::Connect`]).
-    pub fn new(config: ClientConfig, now: Timestamp) -> Client {
+    pub fn new(config: ClientConfig, now: Timestamp) -> ClientMachine {
         let mut rng = Rng::from_seed(config.seed);
         let backoff = Backoff::new(config.backoff.clone(), rng.fork());
-        let mut client = Client {
+        let mut client = ClientMachine {
             outbox: Outbox::new(config.max_queued_messages, config.max_queued_bytes),
             max_message_bytes: config.max_message_bytes,
             config,
@@ -308,7 +308,7 @@ impl Client {
     }
 }
 
-impl Client {
+impl ClientMachine {
     // -----------------------------------------------------------------------------------------------------------
     // Looking
 

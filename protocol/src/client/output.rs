@@ -1,4 +1,4 @@
-//! What [`Client::poll_output`](super::Client::poll_output) hands the driver, and the timers behind
+//! What [`ClientMachine::poll_output`](super::ClientMachine::poll_output) hands the driver, and the timers behind
 //! [`Output::Timeout`].
 
 use alloc::borrow::Cow;
@@ -9,19 +9,19 @@ use crate::time::Timestamp;
 use crate::timer::TimerKind;
 use crate::wire::CloseCode;
 
-/// One thing for the driver to do. Drain with [`Client::poll_output`](super::Client::poll_output) until
+/// One thing for the driver to do. Drain with [`ClientMachine::poll_output`](super::ClientMachine::poll_output) until
 /// [`Output::Timeout`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Output {
-    /// Open a new connection, then report [`handle_connected`](super::Client::handle_connected) or
-    /// [`handle_connect_failed`](super::Client::handle_connect_failed).
+    /// Open a new connection, then report [`handle_connected`](super::ClientMachine::handle_connected) or
+    /// [`handle_connect_failed`](super::ClientMachine::handle_connect_failed).
     Connect,
     /// Send this text frame on the current connection.
     Transmit(String),
     /// Close the current connection (or abandon the attempt in progress) with this code and reason. The machine
     /// already considers it gone: do not report its end with
-    /// [`handle_disconnected`](super::Client::handle_disconnected) (such a report is ignored).
+    /// [`handle_disconnected`](super::ClientMachine::handle_disconnected) (such a report is ignored).
     Close {
         /// The close code.
         code: CloseCode,
@@ -30,13 +30,13 @@ pub enum Output {
     },
     /// Tell the application.
     Event(ClientEvent),
-    /// Nothing more to do now: call [`handle_timeout`](super::Client::handle_timeout) at this instant, or earlier
-    /// when something else happens. [`Timestamp::MAX`] when no timer is armed.
+    /// Nothing more to do now: call [`handle_timeout`](super::ClientMachine::handle_timeout) at this instant, or
+    /// earlier when something else happens. [`Timestamp::MAX`] when no timer is armed.
     Timeout(Timestamp),
 }
 
 /// Which timer set the deadline of the last [`Output::Timeout`]
-/// ([`Client::last_timeout_reason`](super::Client::last_timeout_reason)).
+/// ([`ClientMachine::last_timeout_reason`](super::ClientMachine::last_timeout_reason)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TimeoutReason {

@@ -5,8 +5,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use super::Client;
-use super::error::{ClientError, LimitError, UsageError};
+use super::ClientMachine;
+use super::error::{ClientError, SendLimitError, UsageError};
 use super::event::{ClientEvent, FailReason};
 use super::outbox::QueueFull;
 use super::output::{Output, TimeoutReason};
@@ -62,7 +62,7 @@ pub(super) enum ServerRequestKind {
 /// machine forgets unanswered server requests after this long.
 pub(super) const SERVER_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Client {
+impl ClientMachine {
     /// Issues an application request: on the wire when open, in the offline queue otherwise, failed at once with
     /// [`FailReason::QueueFull`] when the queue has no room. Its deadline runs from `now` either way.
     pub(super) fn issue(
@@ -247,9 +247,9 @@ impl Client {
         }
     }
 
-    pub(super) fn check_size(&self, frame: &str) -> Result<(), LimitError> {
+    pub(super) fn check_size(&self, frame: &str) -> Result<(), SendLimitError> {
         if frame.len() > self.max_message_bytes {
-            Err(LimitError::MessageTooLarge {
+            Err(SendLimitError::MessageTooLarge {
                 size: frame.len(),
                 max: self.max_message_bytes,
             })

@@ -1,5 +1,6 @@
-//! The connection lifecycle as one table: [`step`] maps (what the machine expects next, what happened) to what it
-//! does. Every state change of the [`Client`](super::Client) goes through it, so it reads like h11's `_state.py`.
+//! The connection lifecycle as one table: [`step`] maps (what the machine expects next, what happened) to what it does.
+//! Every state change of the [`ClientMachine`](super::ClientMachine) goes through it, so it reads like h11's
+//! `_state.py`.
 //!
 //! ```text
 //!  new ──► ExpectConnect ──transport up──► ExpectConnected ──greeting──► Open
@@ -33,7 +34,7 @@ pub(crate) enum State {
 }
 
 /// Why a connection attempt failed, as the driver reports it to
-/// [`Client::handle_connect_failed`](super::Client::handle_connect_failed).
+/// [`ClientMachine::handle_connect_failed`](super::ClientMachine::handle_connect_failed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectFailure {
@@ -69,7 +70,7 @@ pub(crate) enum Happening<'a> {
     CloseRequested,
 }
 
-/// What the [`Client`](super::Client) does about a [`Happening`].
+/// What the [`ClientMachine`](super::ClientMachine) does about a [`Happening`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
     /// Nothing: the report does not apply now (it is stale, e.g. about a connection the machine already closed).

@@ -8,11 +8,11 @@ use serde_json::{Map, Value};
 use switchboard_protocol::client::HandlerError;
 use switchboard_protocol::wire::{MessageId, ServerMessage};
 
+use super::channel_event::SubscriptionItem;
+use super::connection_state::ConnectionState;
 use super::error::RequestError;
-use super::feed::{ConnectionState, Notification};
-use super::serve::RawCall;
-use super::server_request::RawRequest;
-use super::subscription::SubscriptionItem;
+use super::handoff::{RawCall, RawRequest};
+use super::notification::Notification;
 
 /// Where a plain request's answer goes.
 pub(crate) type Reply = oneshot::Sender<Result<ServerMessage, RequestError>>;

@@ -10,10 +10,10 @@ use switchboard_protocol::client::ConnectFailure;
 
 use super::target::Target;
 use crate::Runtime;
-use crate::sdk::Connection;
+use crate::sdk::MaybeTlsStream;
 
 /// A WebSocket over the runtime's TCP stream, plain or TLS.
-pub(crate) type Socket<R> = WebSocketStream<Connection<<R as Runtime>::Tcp>>;
+pub(crate) type Socket<R> = WebSocketStream<MaybeTlsStream<<R as Runtime>::Tcp>>;
 
 /// Opens one connection to the target.
 pub(crate) async fn dial<R: Runtime>(
@@ -43,9 +43,9 @@ pub(crate) async fn dial<R: Runtime>(
     };
     #[cfg(feature = "tls")]
     let stream = match target.tls() {
-        None => Connection::Plain(tcp),
+        None => MaybeTlsStream::Plain(tcp),
         Some((tls, name)) => match tls.handshake(name.clone(), tcp).await {
-            Ok(stream) => Connection::Tls(Box::new(stream)),
+            Ok(stream) => MaybeTlsStream::Tls(Box::new(stream)),
             // A certificate refused will be refused again.
             Err(e) if crate::sdk::tls::is_tls_refusal(&e) => {
                 return Err(ConnectFailure::Rejected(format!("TLS handshake: {e}")));
@@ -54,7 +54,7 @@ pub(crate) async fn dial<R: Runtime>(
         },
     };
     #[cfg(not(feature = "tls"))]
-    let stream = Connection::Plain(tcp);
+    let stream = MaybeTlsStream::Plain(tcp);
     let request = target.request().map_err(ConnectFailure::Transient)?;
     match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
         Ok((socket, _response)) => Ok(socket),

@@ -1,8 +1,9 @@
 //! [`Driver`]: the background task of a [`Client`](super::Client). It owns the sans-IO machine and the WebSocket
 //! and runs the loop of the protocol crate's module docs:
 //!
-//! 1. drain [`Client::poll_output`](switchboard_protocol::client::Client::poll_output): dial on `Connect`, queue
-//!    frames on `Transmit`, close on `Close`, route `Event`s to the handles, and arm the alarm on `Timeout`;
+//! 1. drain [`ClientMachine::poll_output`](switchboard_protocol::client::ClientMachine::poll_output): dial on
+//!    `Connect`, queue frames on `Transmit`, close on `Close`, route `Event`s to the handles, and arm the alarm on
+//!    `Timeout`;
 //! 2. wait until the link (dial result, incoming frames), the command channel or the alarm has something — a
 //!    capped batch of it;
 //! 3. feed the batch to the machine (`handle_*` and commands), and go round again.
@@ -16,15 +17,15 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
-use switchboard_protocol::client::{Client as Machine, ClientError, Output, UsageError};
+use switchboard_protocol::client::{ClientError, ClientMachine, Output, UsageError};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode};
 
 use super::alarm::Alarm;
 use super::command::{Command, Op};
+use super::connection_state::ConnectionState;
 use super::dial::dial;
 use super::error::RequestError;
-use super::feed::ConnectionState;
 use super::link::{Link, LinkEvent, shut};
 use super::options::ClientOptions;
 use super::routes::{Routes, Waiting};
@@ -47,7 +48,7 @@ enum Wake<R: Runtime> {
 /// The background task.
 pub(crate) struct Driver<R: Runtime> {
     runtime: R,
-    machine: Machine,
+    machine: ClientMachine,
     target: Target,
     websocket: WebSocketConfig,
     close_timeout: Duration,
@@ -66,7 +67,7 @@ impl<R: Runtime> Driver<R> {
         options: ClientOptions,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Driver<R> {
-        let machine = Machine::new(options.protocol.clone(), runtime.now());
+        let machine = ClientMachine::new(options.protocol.clone(), runtime.now());
         Driver {
             machine,
             target,

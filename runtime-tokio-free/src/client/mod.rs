@@ -31,12 +31,16 @@
 //! ```
 
 mod alarm;
+mod channel_event;
 mod command;
+mod connection_state;
 mod dial;
 mod driver;
 mod error;
 mod feed;
+mod handoff;
 mod link;
+mod notification;
 mod options;
 mod responder;
 mod routes;
@@ -52,13 +56,16 @@ use futures_channel::{mpsc, oneshot};
 use serde_json::{Map, Value};
 use switchboard_protocol::wire::ServerMessage;
 
+pub use channel_event::{ChannelEvent, SubscriptionItem};
+pub use connection_state::ConnectionState;
 pub use error::{ConnectError, RequestError};
-pub use feed::{ConnectionState, Feed, Notification, Notifications, StateChanges};
+pub use feed::{Feed, Notifications, StateChanges};
+pub use notification::Notification;
 pub use options::ClientOptions;
 pub use responder::Responder;
 pub use serve::{CallStream, IncomingCall};
 pub use server_request::{IncomingRequest, ServerRequests};
-pub use subscription::{ChannelEvent, Subscription, SubscriptionItem};
+pub use subscription::Subscription;
 pub use switchboard_protocol::client::{ClientConfig, HandlerError};
 
 use command::{Command, Op};
@@ -67,9 +74,9 @@ use target::Target;
 
 use crate::Runtime;
 
-/// A channel's retained state ([`Client::get_state`]).
+/// The server's answer to [`Client::get_state`] (`get_state_res`): a channel's position and retained state.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChannelState {
+pub struct ChannelStateReply {
     /// The channel.
     pub channel: String,
     /// The channel's epoch.
@@ -139,7 +146,7 @@ impl Client {
     }
 
     /// The channel's retained state, epoch and current offset.
-    pub async fn get_state(&self, channel: &str) -> Result<ChannelState, RequestError> {
+    pub async fn get_state(&self, channel: &str) -> Result<ChannelStateReply, RequestError> {
         let op = Op::GetState {
             channel: channel.to_owned(),
         };
@@ -149,7 +156,7 @@ impl Client {
                 epoch,
                 offset,
                 state,
-            } => Ok(ChannelState {
+            } => Ok(ChannelStateReply {
                 channel: channel.as_str().to_owned(),
                 epoch,
                 offset,

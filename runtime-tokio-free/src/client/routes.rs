@@ -6,17 +6,17 @@ use std::collections::HashMap;
 
 use futures_channel::mpsc;
 use switchboard_protocol::client::{
-    Client as Machine, ClientEvent, FailReason, GiveUpReason, HandlerError,
+    ClientEvent, ClientMachine, FailReason, HandlerError, ReconnectGiveUpReason,
 };
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId};
 
+use super::channel_event::{ChannelEvent, SubscriptionItem};
 use super::command::{Done, Reply};
+use super::connection_state::ConnectionState;
 use super::error::RequestError;
-use super::feed::{ConnectionState, Notification};
-use super::serve::RawCall;
-use super::server_request::RawRequest;
-use super::subscription::{ChannelEvent, SubscriptionItem};
+use super::handoff::{RawCall, RawRequest};
+use super::notification::Notification;
 
 /// What a request's outcome is for.
 #[derive(Debug)]
@@ -158,7 +158,12 @@ impl Routes {
 
     /// Routes one event of the machine. Server requests nobody here handles are refused with `NO_HANDLER` through
     /// the machine.
-    pub(crate) fn on_event(&mut self, event: ClientEvent, machine: &mut Machine, now: Timestamp) {
+    pub(crate) fn on_event(
+        &mut self,
+        event: ClientEvent,
+        machine: &mut ClientMachine,
+        now: Timestamp,
+    ) {
         match event {
             ClientEvent::Connected { app_id } => {
                 tracing::info!(%app_id, "connected");
@@ -297,7 +302,7 @@ impl Routes {
     }
 
     /// A request ended without its answer.
-    fn failed(&mut self, id: MessageId, reason: FailReason, machine: &Machine) {
+    fn failed(&mut self, id: MessageId, reason: FailReason, machine: &ClientMachine) {
         match self.waiting.remove(&id) {
             Some(Waiting::Reply(reply)) => {
                 let _ = reply.send(Err(reason.into()));
@@ -358,20 +363,22 @@ fn broadcast<T: Clone>(sinks: &mut Vec<mpsc::UnboundedSender<T>>, item: &T) {
 }
 
 /// Refuses a server request or call nobody here handles, so the asking side need not wait out its timeout.
-fn refuse(machine: &mut Machine, now: Timestamp, id: &MessageId, why: String) {
+fn refuse(machine: &mut ClientMachine, now: Timestamp, id: &MessageId, why: String) {
     let refusal = HandlerError::new(ErrorCode::NoHandler.as_str(), why);
     if let Err(e) = machine.respond(now, id, Err(refusal)) {
         tracing::debug!(%id, %e, "could not refuse a server request");
     }
 }
 
-fn describe(reason: &GiveUpReason) -> String {
+fn describe(reason: &ReconnectGiveUpReason) -> String {
     match reason {
-        GiveUpReason::PolicyViolation { reason } => {
+        ReconnectGiveUpReason::PolicyViolation { reason } => {
             format!("the server closed the connection for a policy violation: {reason}")
         }
-        GiveUpReason::Rejected { reason } => format!("the server refused the connection: {reason}"),
-        GiveUpReason::RetriesExhausted => "the reconnect schedule ran out".to_owned(),
+        ReconnectGiveUpReason::Rejected { reason } => {
+            format!("the server refused the connection: {reason}")
+        }
+        ReconnectGiveUpReason::RetriesExhausted => "the reconnect schedule ran out".to_owned(),
         other => format!("{other:?}"),
     }
 }

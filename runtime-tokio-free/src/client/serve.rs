@@ -6,20 +6,10 @@ use std::task::{Context, Poll};
 use futures_channel::mpsc;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
-use switchboard_protocol::wire::MessageId;
 
 use super::command::Command;
+use super::handoff::RawCall;
 use super::responder::Responder;
-
-/// A call as the task hands it over; the stream adds the responder.
-#[derive(Debug)]
-pub(crate) struct RawCall {
-    pub(crate) id: MessageId,
-    pub(crate) channel: String,
-    pub(crate) method: String,
-    pub(crate) params: Value,
-    pub(crate) caller: Option<String>,
-}
 
 /// One routed `call`. Answer it through [`responder`](Self::responder).
 #[derive(Debug)]

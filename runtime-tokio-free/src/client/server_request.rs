@@ -7,18 +7,10 @@ use std::task::{Context, Poll};
 use futures_channel::mpsc;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value};
-use switchboard_protocol::wire::MessageId;
 
 use super::command::Command;
+use super::handoff::RawRequest;
 use super::responder::Responder;
-
-/// A server request as the task hands it over; the stream adds the responder.
-#[derive(Debug)]
-pub(crate) struct RawRequest {
-    pub(crate) id: MessageId,
-    pub(crate) request_type: String,
-    pub(crate) data: Map<String, Value>,
-}
 
 /// One `server_request`. Answer it through [`responder`](Self::responder).
 #[derive(Debug)]

@@ -40,7 +40,8 @@ use switchboard_protocol::http::{
 };
 use switchboard_protocol::rng::Rng;
 
-use super::config::{ApiConfig, ConfigError};
+use super::config::ApiConfig;
+use super::config_error::ConfigError;
 use super::endpoint::Endpoint;
 use super::h1::H1Transport;
 use super::health::HealthReport;

@@ -24,10 +24,11 @@ use switchboard_protocol::http::{ApiError, CacheStats, MetricsSnapshot, RequestP
 use super::api_client::ApiClient;
 use super::bulk::BulkReport;
 use super::channels::{
-    ChannelState, ChannelsApi, Connections, HistoryError, HistoryEvent, HistoryPage, HistoryQuery,
-    ProjectConnections, Published,
+    ChannelStateBody, ChannelsApi, Connections, HistoryError, HistoryEvent, HistoryPageBody,
+    HistoryQuery, ProjectConnections, Published,
 };
-use super::config::{ApiConfig, ConfigError};
+use super::config::ApiConfig;
+use super::config_error::ConfigError;
 use super::health::HealthReport;
 use super::resource::ResourceClient;
 use super::transport::Response;
@@ -216,12 +217,12 @@ impl<R: Runtime> BlockingChannels<R> {
         channel: &str,
         since: Option<u64>,
         limit: u32,
-    ) -> Result<HistoryPage, ApiError> {
+    ) -> Result<HistoryPageBody, ApiError> {
         block_on(self.api.history_page(channel, since, limit))
     }
 
     /// [`ChannelsApi::state`].
-    pub fn state(&self, channel: &str) -> Result<ChannelState, ApiError> {
+    pub fn state(&self, channel: &str) -> Result<ChannelStateBody, ApiError> {
         block_on(self.api.state(channel))
     }
 

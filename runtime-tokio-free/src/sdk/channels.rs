@@ -51,10 +51,10 @@ pub struct HistoryEvent {
     pub event: Value,
 }
 
-/// One page of a channel's history.
+/// The body of one page of a channel's history (`GET /api/v1/channels/{channel}/events`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
-pub struct HistoryPage {
+pub struct HistoryPageBody {
     /// The channel.
     pub channel: String,
     /// The history's epoch: offsets from different epochs are unrelated.
@@ -65,10 +65,10 @@ pub struct HistoryPage {
     pub next_since: Option<u64>,
 }
 
-/// A channel's retained state.
+/// The body of `GET /api/v1/channels/{channel}/state`: a channel's position and retained state.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
-pub struct ChannelState {
+pub struct ChannelStateBody {
     /// The channel.
     pub channel: String,
     /// The history's epoch.
@@ -205,7 +205,7 @@ impl<R: Runtime> ChannelsApi<R> {
         channel: &str,
         since: Option<u64>,
         limit: u32,
-    ) -> Result<HistoryPage, ApiError> {
+    ) -> Result<HistoryPageBody, ApiError> {
         let mut request = RequestParts::new(Method::Get, history_route(channel));
         if let Some(since) = since {
             request.push_query("since", since);
@@ -248,7 +248,7 @@ impl<R: Runtime> ChannelsApi<R> {
                 let next = walk.paginator.next_request()?;
                 let mut request = RequestParts::new(Method::Get, walk.route.clone());
                 next.apply(&mut request);
-                match walk.client.send_json::<HistoryPage>(request).await {
+                match walk.client.send_json::<HistoryPageBody>(request).await {
                     Ok(page) => {
                         let checked = walk.paginator.on_page(CursorPage {
                             items: page.events.len(),
@@ -272,7 +272,7 @@ impl<R: Runtime> ChannelsApi<R> {
     }
 
     /// `channel`'s retained state and latest offset.
-    pub async fn state(&self, channel: &str) -> Result<ChannelState, ApiError> {
+    pub async fn state(&self, channel: &str) -> Result<ChannelStateBody, ApiError> {
         self.client
             .get(&format!("{}/state", channel_route(channel)))
             .await

@@ -38,8 +38,9 @@
 use std::time::Duration;
 
 use switchboard_protocol::backoff::Jitter;
-use switchboard_protocol::http::{BudgetConfig, RetryPolicy, RetryPolicyError};
+use switchboard_protocol::http::{BudgetConfig, RetryPolicy};
 
+use super::config_error::ConfigError;
 use super::endpoint::Endpoint;
 
 /// At most `requests` requests in any `window` (enforced by the client before each attempt, retries included).
@@ -84,41 +85,6 @@ pub struct ApiConfig {
     pub seed: u64,
     /// Calls kept for latency percentiles in the metrics.
     pub metrics_window: usize,
-}
-
-/// Why a configuration was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The base URL cannot be used.
-    #[error("invalid base URL {url:?}: {reason}")]
-    InvalidUrl {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An environment variable is malformed.
-    #[error("invalid {name}={value:?}: expected {expected}")]
-    InvalidEnv {
-        /// The variable.
-        name: &'static str,
-        /// Its value.
-        value: String,
-        /// What it should look like.
-        expected: &'static str,
-    },
-    /// A setting is out of range.
-    #[error("invalid {field}: {reason}")]
-    InvalidValue {
-        /// The [`ApiConfig`] field.
-        field: &'static str,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The retry policy is invalid.
-    #[error(transparent)]
-    Retry(#[from] RetryPolicyError),
 }
 
 impl Default for ApiConfig {

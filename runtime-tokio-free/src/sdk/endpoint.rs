@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::config::ConfigError;
+use super::config_error::ConfigError;
 
 /// The URL scheme of an [`Endpoint`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

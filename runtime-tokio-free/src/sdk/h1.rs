@@ -25,9 +25,9 @@ use std::time::Duration;
 use futures_lite::{AsyncRead, AsyncReadExt};
 use switchboard_protocol::http::RequestParts;
 
-use super::connection::Connection;
 use super::endpoint::{Endpoint, Scheme};
 use super::h1_exchange::{ResponseLimits, exchange};
+use super::maybe_tls::MaybeTlsStream;
 use super::pool::{Pool, PoolConfig, PoolStats};
 use super::transport::{HttpTransport, Response, TransportError};
 use crate::runtime::{BoxFuture, Runtime};
@@ -45,7 +45,7 @@ pub struct H1Config {
 pub struct H1Transport<R: Runtime> {
     runtime: R,
     config: H1Config,
-    shared: Arc<Shared<Connection<R::Tcp>>>,
+    shared: Arc<Shared<MaybeTlsStream<R::Tcp>>>,
 }
 
 struct Shared<C> {
@@ -123,7 +123,7 @@ impl<R: Runtime> H1Transport<R> {
         self.pool().idle()
     }
 
-    fn pool(&self) -> MutexGuard<'_, Pool<Connection<R::Tcp>>> {
+    fn pool(&self) -> MutexGuard<'_, Pool<MaybeTlsStream<R::Tcp>>> {
         self.shared
             .pool
             .lock()
@@ -159,7 +159,7 @@ impl<R: Runtime> H1Transport<R> {
     }
 
     /// A pooled connection that is still open, if there is one.
-    async fn idle_connection(&self, endpoint: &Endpoint) -> Option<Connection<R::Tcp>> {
+    async fn idle_connection(&self, endpoint: &Endpoint) -> Option<MaybeTlsStream<R::Tcp>> {
         loop {
             let now = self.runtime.now();
             let mut conn = self.pool().checkout(endpoint, now)?;
@@ -171,9 +171,9 @@ impl<R: Runtime> H1Transport<R> {
     }
 
     /// A new connection: TCP, then TLS for `https`.
-    async fn dial(&self, endpoint: &Endpoint) -> Result<Connection<R::Tcp>, TransportError> {
+    async fn dial(&self, endpoint: &Endpoint) -> Result<MaybeTlsStream<R::Tcp>, TransportError> {
         match endpoint.scheme() {
-            Scheme::Http => Ok(Connection::Plain(self.dial_tcp(endpoint).await?)),
+            Scheme::Http => Ok(MaybeTlsStream::Plain(self.dial_tcp(endpoint).await?)),
             #[cfg(feature = "tls")]
             Scheme::Https => {
                 let tcp = self.dial_tcp(endpoint).await?;

@@ -10,14 +10,15 @@
 //! | [`endpoint`] | [`Endpoint`]: the parsed base URL |
 //! | [`transport`] | [`HttpTransport`]: send one request, get one response; [`Response`], [`TransportError`] |
 //! | [`h1`], [`h1_exchange`], [`pool`] | [`H1Transport`]: HTTP/1.1 from `ureq-proto` over the runtime's TCP, keep-alive pool, size limits |
-//! | [`connection`], `tls` | [`Connection`]: plain or TLS; `TlsConfig` (feature `tls`, default): rustls with ring |
-//! | [`config`] | [`ApiConfig`]: presets, `SWITCHBOARD_*` environment, [`ConfigError`] |
+//! | [`maybe_tls`], `tls` | [`MaybeTlsStream`]: a socket, plain or TLS; `TlsConfig` (feature `tls`, default): rustls with ring |
+//! | [`config`], [`config_error`] | [`ApiConfig`]: presets, `SWITCHBOARD_*` environment; [`ConfigError`] |
 //! | [`api_client`] | [`ApiClient`]: JSON calls through cache → limiter → send → retry, with metrics |
 //! | [`resource`] | [`ResourceClient`]: typed CRUD and paginated listing of one collection |
 //! | [`channels`] | [`ChannelsApi`]: publish, history as a stream, state, connections (PROTOCOL §7) |
 //! | [`watch`] | [`Watch`]: poll a resource until a terminal state |
 //! | [`bulk`](mod@bulk) | [`bulk()`]: many calls, `max_concurrent` at once, a result per item |
-//! | [`health`] | [`HealthReport`], [`HealthMonitor`]: callbacks on healthy/unhealthy transitions |
+//! | [`health`] | [`HealthReport`]: what `GET /health` says; [`HealthError`]: a check that did not pass |
+//! | [`health_monitor`] | [`HealthMonitor`]: checks at an interval, callbacks on healthy/unhealthy transitions |
 //! | [`webhook`] | [`WebhookHandler`]: verify `X-Switchboard-Signature`, dispatch by event type |
 //! | [`blocking`] | [`BlockingClient`]: the same API, blocking |
 //!
@@ -48,11 +49,13 @@ pub mod blocking;
 pub mod bulk;
 pub mod channels;
 pub mod config;
-pub mod connection;
+pub mod config_error;
 pub mod endpoint;
 pub mod h1;
 pub mod h1_exchange;
 pub mod health;
+pub mod health_monitor;
+pub mod maybe_tls;
 pub mod pool;
 pub mod resource;
 #[cfg(feature = "tls")]
@@ -65,15 +68,17 @@ pub use api_client::{ApiClient, INVALID_RESPONSE};
 pub use blocking::{BlockingChannels, BlockingClient, BlockingIter, BlockingResource};
 pub use bulk::{BulkReport, bulk};
 pub use channels::{
-    ChannelState, ChannelsApi, Connections, HistoryError, HistoryEvent, HistoryPage, HistoryQuery,
-    ProjectConnections, Published,
+    ChannelStateBody, ChannelsApi, Connections, HistoryError, HistoryEvent, HistoryPageBody,
+    HistoryQuery, ProjectConnections, Published,
 };
-pub use config::{ApiConfig, CacheConfig, ConfigError, RateLimit};
-pub use connection::Connection;
+pub use config::{ApiConfig, CacheConfig, RateLimit};
+pub use config_error::ConfigError;
 pub use endpoint::{Endpoint, Scheme};
 pub use h1::{H1Config, H1Transport};
 pub use h1_exchange::ResponseLimits;
-pub use health::{HealthError, HealthMonitor, HealthMonitorHandle, HealthReport};
+pub use health::{HealthError, HealthReport};
+pub use health_monitor::{HealthMonitor, HealthMonitorHandle};
+pub use maybe_tls::MaybeTlsStream;
 pub use pool::{PoolConfig, PoolStats};
 pub use resource::ResourceClient;
 #[cfg(feature = "tls")]

@@ -18,8 +18,8 @@ use futures_rustls::TlsConnector;
 use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-use super::connection::Connection;
 use super::endpoint::Endpoint;
+use super::maybe_tls::MaybeTlsStream;
 use super::transport::TransportError;
 
 /// Which servers a TLS connection trusts (see the [module docs](self)). Cheap to clone.
@@ -91,14 +91,14 @@ impl TlsConfig {
         &self,
         endpoint: &Endpoint,
         tcp: T,
-    ) -> Result<Connection<T>, TransportError>
+    ) -> Result<MaybeTlsStream<T>, TransportError>
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
         let name = server_name(endpoint.host()).map_err(TransportError::InvalidRequest)?;
         self.handshake(name, tcp)
             .await
-            .map(|stream| Connection::Tls(Box::new(stream)))
+            .map(|stream| MaybeTlsStream::Tls(Box::new(stream)))
             .map_err(|e| classify(endpoint, e))
     }
 

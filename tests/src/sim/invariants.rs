@@ -15,7 +15,7 @@
 //!   previous one with no gap — across reconnects, hub restarts and slow-consumer closes — unless the client
 //!   reported [`ClientEvent::Resync`] for the channel since the last one (a new epoch needs it too).
 //! - **No subscription is dropped silently.** A channel whose `subscribe` the application saw succeed stays in
-//!   [`Client::subscriptions`] until the application unsubscribes, a later subscribe of it is refused, or the
+//!   [`ClientMachine::subscriptions`] until the application unsubscribes, a later subscribe of it is refused, or the
 //!   client reports [`ClientEvent::SubscriptionLost`].
 //! - **No surprises.** A client never reports a protocol violation from the hub, never gives up (the sim retries
 //!   forever and never closes with 1008), and only reports an unmatched `error` for a request it had already timed
@@ -26,7 +26,7 @@
 //! [`world`](super::world), which sees every output.
 //!
 //! [`Hub::send_request`]: switchboard_protocol::server::Hub::send_request
-//! [`Client::subscriptions`]: switchboard_protocol::client::Client::subscriptions
+//! [`ClientMachine::subscriptions`]: switchboard_protocol::client::ClientMachine::subscriptions
 
 use std::collections::{BTreeMap, BTreeSet};
 

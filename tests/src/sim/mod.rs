@@ -1,6 +1,6 @@
 //! # The deterministic simulation
 //!
-//! Real machines, fake world: several [`Client`](switchboard_protocol::client::Client)s and one
+//! Real machines, fake world: several [`ClientMachine`](switchboard_protocol::client::ClientMachine)s and one
 //! [`Hub`](switchboard_protocol::server::Hub) — the very code the runtimes drive — talk over a seeded fake
 //! [`network`] (latency, jitter, in-order delivery per direction, failed and hanging dials, cuts, stalled readers)
 //! while a [`workload`] of publishers, subscribers, callers, servers, sessions and server-side requests runs and

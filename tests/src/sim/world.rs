@@ -1,4 +1,4 @@
-//! The world of one seed: one real [`Hub`], a few real [`Client`]s, the fake [`Network`] between them, the
+//! The world of one seed: one real [`Hub`], a few real [`ClientMachine`]s, the fake [`Network`] between them, the
 //! virtual [`Clock`], the [`Workload`] and the [`Faults`], and the driver that plays every runtime's part.
 //!
 //! # The driver
@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use switchboard_protocol::client::Client;
+use switchboard_protocol::client::ClientMachine;
 use switchboard_protocol::rng::Rng;
 use switchboard_protocol::server::{ConnId, Hub, HubConfig, Intake};
 use switchboard_protocol::time::Timestamp;
@@ -65,7 +65,7 @@ enum Transport {
 /// One client slot: the machine in it, and what the driver and the checker know of it.
 #[derive(Debug)]
 struct Slot {
-    machine: Client,
+    machine: ClientMachine,
     /// Bumped when the slot's client leaves and a new one joins: stale dials and answers are ignored.
     incarnation: u32,
     deadline: Timestamp,

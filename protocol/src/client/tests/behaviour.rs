@@ -36,7 +36,7 @@ fn close_by_us_fails_everything_and_never_reconnects() {
 
 #[test]
 fn close_while_backing_off_fails_the_offline_queue() {
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     drain(&mut c);
     c.handle_connect_failed(t(5), ConnectFailure::Transient("refused".into()));
     drain(&mut c);
@@ -67,7 +67,7 @@ fn close_while_backing_off_fails_the_offline_queue() {
 
 #[test]
 fn a_rejected_connect_gives_up() {
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     drain(&mut c);
     let id = c.subscribe(t(1), "room").unwrap();
     c.handle_connect_failed(t(5), ConnectFailure::Rejected("401 Unauthorized".into()));
@@ -75,7 +75,7 @@ fn a_rejected_connect_gives_up() {
         outs(&mut c),
         [
             ev(ClientEvent::GaveUp {
-                reason: GiveUpReason::Rejected {
+                reason: ReconnectGiveUpReason::Rejected {
                     reason: "401 Unauthorized".into()
                 }
             }),
@@ -90,7 +90,7 @@ fn a_rejected_connect_gives_up() {
 
 #[test]
 fn connect_and_greeting_timeouts_abort_the_attempt_and_back_off() {
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     drain(&mut c);
     c.handle_timeout(t(10_000));
     assert_eq!(
@@ -138,7 +138,7 @@ fn connect_and_greeting_timeouts_abort_the_attempt_and_back_off() {
 
 #[test]
 fn a_long_lived_connection_resets_the_backoff_streak() {
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     drain(&mut c);
     // Three failures in a row: the streak is at attempt 3.
     let mut now = t(0);
@@ -188,7 +188,7 @@ fn a_long_lived_connection_resets_the_backoff_streak() {
 fn exhausted_backoff_gives_up() {
     let mut config = ClientConfig::with_seed(7);
     config.backoff.max_attempts = Some(1);
-    let mut c = Client::new(config, t(0));
+    let mut c = ClientMachine::new(config, t(0));
     drain(&mut c);
     c.handle_connect_failed(t(1), ConnectFailure::Transient("refused".into()));
     let got = outs(&mut c);
@@ -202,7 +202,7 @@ fn exhausted_backoff_gives_up() {
         outs(&mut c),
         [
             ev(ClientEvent::GaveUp {
-                reason: GiveUpReason::RetriesExhausted
+                reason: ReconnectGiveUpReason::RetriesExhausted
             }),
             Out::Timeout(Timestamp::MAX),
         ]
@@ -211,7 +211,7 @@ fn exhausted_backoff_gives_up() {
 
 #[test]
 fn a_queued_request_times_out_from_issue_time_and_is_never_sent() {
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     drain(&mut c);
     let short = c
         .request(t(0), "ping", Map::new(), Some(ms(2_000)))
@@ -515,7 +515,7 @@ fn a_machine_resubscription_that_times_out_keeps_the_channel() {
 
 #[test]
 fn a_drop_before_the_greeting_is_a_failed_attempt_not_a_disconnect() {
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     drain(&mut c);
     c.handle_connected(t(1));
     c.handle_disconnected(t(2), CloseCode::InternalError, "oops");
@@ -773,7 +773,7 @@ fn the_client_ping_interval_keeps_traffic_flowing_and_swallows_answers() {
     // A server without heartbeat (heartbeat_ms 0) is judged by the client's ping interval instead.
     let mut config = ClientConfig::with_seed(7);
     config.ping_interval = Some(Duration::from_secs(20));
-    let mut c = Client::new(config, t(0));
+    let mut c = ClientMachine::new(config, t(0));
     drain(&mut c);
     c.handle_connected(t(0));
     let quiet = ServerMessage::Connected {
@@ -826,7 +826,7 @@ fn misuse_and_limits_are_refused_without_side_effects() {
     let huge = c.publish(t(1), "room", json!("x".repeat(1 << 20)), false);
     assert!(matches!(
         huge,
-        Err(ClientError::Limit(LimitError::MessageTooLarge {
+        Err(ClientError::Limit(SendLimitError::MessageTooLarge {
             max: 1_048_576,
             ..
         }))
@@ -966,7 +966,7 @@ proptest! {
     /// Whatever the server sends, in whatever state, nothing panics and the machine still drains to a timeout.
     #[test]
     fn hostile_input_never_panics(texts in prop::collection::vec(arb_server_text(), 0..24), greet_first: bool) {
-        let mut c = Client::new(ClientConfig::with_seed(3), t(0));
+        let mut c = ClientMachine::new(ClientConfig::with_seed(3), t(0));
         drain(&mut c);
         c.handle_connected(t(0));
         if greet_first {

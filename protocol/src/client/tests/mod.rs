@@ -31,7 +31,7 @@ pub(super) enum Out {
 }
 
 /// Drains the machine until (and including) its `Timeout`.
-pub(super) fn drain(client: &mut Client) -> Vec<Output> {
+pub(super) fn drain(client: &mut ClientMachine) -> Vec<Output> {
     let mut outputs = Vec::new();
     loop {
         let output = client.poll_output();
@@ -44,7 +44,7 @@ pub(super) fn drain(client: &mut Client) -> Vec<Output> {
 }
 
 /// [`drain`], readable.
-pub(super) fn outs(client: &mut Client) -> Vec<Out> {
+pub(super) fn outs(client: &mut ClientMachine) -> Vec<Out> {
     drain(client)
         .into_iter()
         .map(|output| match output {
@@ -184,8 +184,8 @@ pub(super) fn since(epoch: &str, offset: u64) -> Option<StreamPosition> {
 }
 
 /// A client with this config, connected and greeted at `t(0)`, outputs drained.
-pub(super) fn open_client_with(config: ClientConfig) -> Client {
-    let mut c = Client::new(config, t(0));
+pub(super) fn open_client_with(config: ClientConfig) -> ClientMachine {
+    let mut c = ClientMachine::new(config, t(0));
     drain(&mut c);
     c.handle_connected(t(0));
     c.handle_text(t(0), &greeting("app-1"));
@@ -195,7 +195,7 @@ pub(super) fn open_client_with(config: ClientConfig) -> Client {
 }
 
 /// A client with the defaults and seed 7, open at `t(0)`.
-pub(super) fn open_client() -> Client {
+pub(super) fn open_client() -> ClientMachine {
     open_client_with(ClientConfig::with_seed(7))
 }
 

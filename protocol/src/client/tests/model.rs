@@ -156,7 +156,7 @@ struct Conn {
 
 /// The system under test with its world: the client, the fake server and network, and the checker's memory.
 struct World {
-    client: Client,
+    client: ClientMachine,
     now: Timestamp,
     deadline: Timestamp,
     epoch: u32,
@@ -195,7 +195,7 @@ impl World {
         config.backoff.max_delay = Duration::from_secs(2);
         let now = t(0);
         let mut world = World {
-            client: Client::new(config, now),
+            client: ClientMachine::new(config, now),
             now,
             deadline: now,
             epoch: 0,

@@ -5,7 +5,7 @@ use alloc::vec;
 
 #[test]
 fn first_connect() {
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     assert_eq!(outs(&mut c), [Out::Connect, Out::Timeout(t(10_000))]);
     assert_eq!(c.last_timeout_reason(), Some(TimeoutReason::Connect));
 
@@ -170,7 +170,7 @@ fn reconnect_delay_schedule_for_a_fixed_seed() {
         65_035, 518_180, 1_702_058, 1_666_549, 7_429_599, 99_885, 20_897_286, 18_690_677,
         29_830_344, 43_118,
     ];
-    let mut c = Client::new(ClientConfig::with_seed(7), t(0));
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     assert_eq!(outs(&mut c), [Out::Connect, Out::Timeout(t(10_000))]);
     let mut now = t(0);
     let mut delays = vec![];
@@ -624,7 +624,7 @@ fn offline_queue_overflow_fails_the_request_with_queue_full() {
     let mut config = ClientConfig::with_seed(7);
     config.max_queued_messages = 2;
     config.max_queued_bytes = 200;
-    let mut c = Client::new(config, t(0));
+    let mut c = ClientMachine::new(config, t(0));
     drain(&mut c);
 
     // By count.
@@ -659,7 +659,7 @@ fn offline_queue_overflow_fails_the_request_with_queue_full() {
     // By bytes: a ping frame is about 65 bytes; a 150-byte payload does not fit beside it in 200.
     let mut config = ClientConfig::with_seed(7);
     config.max_queued_bytes = 200;
-    let mut c = Client::new(config, t(0));
+    let mut c = ClientMachine::new(config, t(0));
     drain(&mut c);
     let small = c.request(t(1), "ping", Map::new(), None).unwrap();
     let big = c
@@ -709,7 +709,7 @@ fn gives_up_on_policy_violation() {
                 reason: FailReason::Disconnected
             }),
             ev(ClientEvent::GaveUp {
-                reason: GiveUpReason::PolicyViolation {
+                reason: ReconnectGiveUpReason::PolicyViolation {
                     reason: "token expired".into()
                 }
             }),

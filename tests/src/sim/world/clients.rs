@@ -1,7 +1,7 @@
 //! The client side of the driver: carrying out what a client machine asks (dial, transmit, close), checking and
 //! reacting to its events, and a client leaving for good while a new one joins its slot.
 
-use switchboard_protocol::client::{Client, ClientEvent, Output};
+use switchboard_protocol::client::{ClientEvent, ClientMachine, Output};
 use switchboard_protocol::wire::ServerMessage;
 
 use crate::sim::invariants::ClientBook;
@@ -10,11 +10,11 @@ use super::{Task, Transport, World};
 
 impl World {
     /// A new client machine with a seed of its own.
-    pub(super) fn new_client(&mut self) -> Client {
+    pub(super) fn new_client(&mut self) -> ClientMachine {
         let mut config = self.scenario.client.clone();
         config.seed = self.rng.next_u64();
         self.counts.clients += 1;
-        Client::new(config, self.clock.now())
+        ClientMachine::new(config, self.clock.now())
     }
 
     /// Drains a client machine, carrying out what it asks.

@@ -1,4 +1,4 @@
-//! [`Connection`]: one socket of the [`H1Transport`](super::H1Transport), plain TCP or TLS over TCP, read and
+//! [`MaybeTlsStream`]: one socket of the [`H1Transport`](super::H1Transport), plain TCP or TLS over TCP, read and
 //! written the same way.
 
 use std::io;
@@ -9,7 +9,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 /// A connection to an origin: plain for `http://`, TLS for `https://` (feature `tls`).
 #[derive(Debug)]
-pub enum Connection<T> {
+pub enum MaybeTlsStream<T> {
     /// Plain TCP.
     Plain(T),
     /// TLS over TCP.
@@ -17,46 +17,46 @@ pub enum Connection<T> {
     Tls(Box<futures_rustls::client::TlsStream<T>>),
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Connection<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTlsStream<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
-            Connection::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Connection<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTlsStream<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
-            Connection::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
-            Connection::Tls(s) => Pin::new(s).poll_flush(cx),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_close(cx),
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_close(cx),
             #[cfg(feature = "tls")]
-            Connection::Tls(s) => Pin::new(s).poll_close(cx),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_close(cx),
         }
     }
 }
