@@ -1,5 +1,5 @@
 //! `history`: every event of a channel's REST history, in order, through the SDK's retries and pagination — the
-//! acceptance test of issue 7: 2,500 events through a proxy that answers every third request with 503.
+//! acceptance test: 2,500 events through a proxy that answers every third request with 503.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! Issue 8 from the command line: `serve` refuses an open non-loopback bind (exit 2, and says why) unless
+//! Security from the command line: `serve` refuses an open non-loopback bind (exit 2, and says why) unless
 //! `--insecure-no-auth`; `switchboard token` mints a token the server accepts within its grants; `--tls-cert` /
 //! `--tls-key` serve wss:// that the client commands reach with `--ca-file`.
 

@@ -1,4 +1,4 @@
-//! Issue 8 end to end, over real loopback TCP on smol: authentication at the handshake (every refusal a 401 JSON
+//! Security end to end, over real loopback TCP on smol: authentication at the handshake (every refusal a 401 JSON
 //! answer before any upgrade), permissions from the token's grants (FORBIDDEN), the REST routes' tokens, API keys,
 //! TLS (`wss://` and `https://` with a certificate made in the test), connection limits (429 per IP, 503 in total)
 //! and the `Origin` allowlist. Every test is bounded in time and shuts down its server.

@@ -306,14 +306,14 @@ mod tests {
     #[test]
     fn fuzzer_findings_stay_fixed() {
         // The app's `subscribe` is refused and it subscribes afresh: the refusal ended the view, so the event seen
-        // before may come again (the checker used to call that a duplicate).
+        // before may come again, and that is not a duplicate.
         const REFUSED_SUBSCRIBE: &[u8] = &[
             116, 200, 0, 0, 1, 44, 142, 212, 85, 68, 162, 142, 212, 85, 68, 162, 229, 213, 199, 55,
             57, 1, 0, 1, 54, 102, 48, 93, 45, 52, 48, 99, 51, 45, 52, 101, 54, 55, 45, 56, 101, 54,
             55, 45, 56, 54, 55, 101, 45, 101, 48, 99, 51, 45, 52, 101, 54, 147, 124,
         ];
-        // An event (e2/6) overtakes the `subscribe_res`, which says e1/7 with `recovered: null`: the client used to
-        // move to e1/7 without a Resync, and resubscribe from there.
+        // An event (e2/6) overtakes the `subscribe_res`, which says e1/7 with `recovered: null`: the client must
+        // not move to e1/7 without a Resync.
         const ANSWER_SKIPS_EPOCH: &[u8] = &[
             127, 48, 45, 52, 48, 96, 45, 56, 54, 55, 101, 57, 55, 98, 52, 51, 45, 52, 101, 54, 55,
             101, 49, 99, 54, 55, 54, 55, 1, 0, 0, 0, 255,

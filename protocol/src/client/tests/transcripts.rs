@@ -1,4 +1,4 @@
-//! Transcripts: for each scenario of issue 3, the exact sequence of outputs.
+//! Transcripts: for each scenario of the client machine, the exact sequence of outputs.
 
 use super::*;
 use alloc::vec;

@@ -1,4 +1,4 @@
-//! Transcript tests: the exact sequence of outputs for each scenario of issue 4. Random ids are numbered (`#1`,
+//! Transcript tests: the exact sequence of outputs for each scenario of the hub. Random ids are numbered (`#1`,
 //! `#2`, … in order of appearance) and the epoch is `E`, so a transcript also pins which message answers which.
 
 use alloc::borrow::ToOwned;
