@@ -22,7 +22,7 @@ pub mod calls;
 pub mod client;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod http;
+pub mod http_client;
 pub mod rng;
 pub mod server;
 pub mod time;

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, VecDeque};
 use futures_util::stream::{self, BoxStream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use switchboard_protocol::http::{
+use switchboard_protocol::http_client::{
     ApiError, CursorPage, CursorPaginator, MAX_HISTORY_LIMIT, Method, PaginationError,
     RequestParts, encode_path_segment,
 };

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_channel::oneshot;
 use serde::Deserialize;
-use switchboard_protocol::http::ApiError;
+use switchboard_protocol::http_client::ApiError;
 
 use super::api_client::ApiClient;
 use crate::runtime::Runtime;

@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 use switchboard_protocol::auth::sign_webhook;
 use switchboard_protocol::auth::webhook::SIGNATURE_HEADER;
 use switchboard_protocol::backoff::{BackoffConfig, Jitter};
-use switchboard_protocol::http::{
+use switchboard_protocol::http_client::{
     Decision, Method, Outcome, RequestParts, RetryBudget, RetryPolicy, RetryState, StatusSet,
 };
 use switchboard_protocol::rng::Rng;

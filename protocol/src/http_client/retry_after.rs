@@ -39,7 +39,7 @@ impl RetryAfter {
     ///
     /// ```
     /// use core::time::Duration;
-    /// use switchboard_protocol::http::RetryAfter;
+    /// use switchboard_protocol::http_client::RetryAfter;
     /// use switchboard_protocol::time::Timestamp;
     ///
     /// assert_eq!(RetryAfter::parse(" 120 "), Ok(RetryAfter::Delay(Duration::from_secs(120))));

@@ -229,7 +229,7 @@ pub fn cache_key(method: Method, target: &str) -> String {
 /// `%`, spaces and non-ASCII bytes can never change the shape of the target.
 ///
 /// ```
-/// use switchboard_protocol::http::encode_path_segment;
+/// use switchboard_protocol::http_client::encode_path_segment;
 /// assert_eq!(encode_path_segment("room/1:chat@eu"), "room%2F1%3Achat%40eu");
 /// ```
 pub fn encode_path_segment(segment: &str) -> String {

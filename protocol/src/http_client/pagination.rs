@@ -345,7 +345,7 @@ impl CursorPaginator<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::request::Method;
+    use crate::http_client::request::Method;
     use alloc::vec::Vec;
 
     /// A fake numbered-page server over `total` items.

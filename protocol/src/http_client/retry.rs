@@ -34,7 +34,7 @@
 //! Once a request has ended (`Done` or `GiveUp`), further outcomes change nothing and get the same decision back.
 //!
 //! ```
-//! use switchboard_protocol::http::{Decision, Method, Outcome, RetryBudget, RetryPolicy, RetryState};
+//! use switchboard_protocol::http_client::{Decision, Method, Outcome, RetryBudget, RetryPolicy, RetryState};
 //! use switchboard_protocol::rng::Rng;
 //! use switchboard_protocol::time::Timestamp;
 //!
@@ -433,7 +433,7 @@ impl RetryState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::budget::BudgetConfig;
+    use crate::http_client::budget::BudgetConfig;
     use alloc::vec::Vec;
     use proptest::prelude::{
         Just, Strategy, any, prop_assert, prop_assert_eq, prop_oneof, proptest,

@@ -31,7 +31,7 @@
 //!
 //! ```
 //! use core::time::Duration;
-//! use switchboard_protocol::http::{
+//! use switchboard_protocol::http_client::{
 //!     ApiError, CallOutcome, Decision, Method, Outcome, RequestMetrics, RequestParts, ResponseCache,
 //!     RetryBudget, RetryPolicy, RetryState, SlidingWindow,
 //! };
