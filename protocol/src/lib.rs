@@ -27,4 +27,5 @@ pub mod rng;
 pub mod server;
 pub mod time;
 pub mod timer;
+pub mod token_bucket;
 pub mod wire;

@@ -130,7 +130,7 @@ impl<R: Runtime> Shared<R> {
             events: events_tx,
             app: AppRegistry::default(),
             metrics: HttpMetrics::default(),
-            rate: super::rate::RateLimiter::new(config_rate.0, config_rate.1),
+            rate: super::rate::RateLimiter::new(config_rate.0, config_rate.1, now),
             draining: AtomicBool::new(false),
             stopping: crate::signal::Trigger::new(),
             http_tasks: std::sync::atomic::AtomicUsize::new(0),
