@@ -23,9 +23,11 @@ pub mod client;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http_client;
+pub mod rest;
 pub mod rng;
 pub mod server;
 pub mod time;
 pub mod timer;
 pub mod token_bucket;
+pub mod webhook;
 pub mod wire;

@@ -109,8 +109,7 @@ pub use cache::{CacheStats, ResponseCache};
 pub use error::{ApiError, ErrorResponse, MAX_MESSAGE_BYTES};
 pub use metrics::{CallOutcome, DEFAULT_WINDOW, MetricsSnapshot, RequestMetrics};
 pub use pagination::{
-    CursorPage, CursorPaginator, CursorRequest, MAX_HISTORY_LIMIT, PagePaginator, PageRequest,
-    PaginationError,
+    CursorPage, CursorPaginator, CursorRequest, PagePaginator, PageRequest, PaginationError,
 };
 pub use rate_limit::{SlidingWindow, WaitUntil};
 pub use request::{Method, RequestParts, UnknownMethod, cache_key, encode_path_segment};

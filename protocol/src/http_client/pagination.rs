@@ -20,9 +20,7 @@ use alloc::string::String;
 use core::fmt;
 
 use super::request::RequestParts;
-
-/// The most events Switchboard's history route returns per request (PROTOCOL §7).
-pub const MAX_HISTORY_LIMIT: u32 = 1000;
+use crate::rest::MAX_PAGE_LIMIT;
 
 /// Why a paginator stopped with an error, or refused a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -336,9 +334,9 @@ impl<C: Clone + PartialEq> CursorPaginator<C> {
 
 impl CursorPaginator<u64> {
     /// For Switchboard's history route: events after offset `since` (`None`: the oldest kept), `limit` per page,
-    /// capped at [`MAX_HISTORY_LIMIT`].
+    /// capped at [`MAX_PAGE_LIMIT`].
     pub fn history(since: Option<u64>, limit: u32) -> Self {
-        CursorPaginator::new(since, limit.min(MAX_HISTORY_LIMIT))
+        CursorPaginator::new(since, limit.min(MAX_PAGE_LIMIT))
     }
 }
 
@@ -501,7 +499,7 @@ mod tests {
         assert!(p.is_done());
         // A short page with a non-null cursor continues (the server decides), then null ends it.
         let mut p = CursorPaginator::history(None, 5000);
-        assert_eq!(p.next_request().unwrap().limit, MAX_HISTORY_LIMIT);
+        assert_eq!(p.next_request().unwrap().limit, MAX_PAGE_LIMIT);
         p.on_page(CursorPage {
             items: 3,
             next: Some(3),
