@@ -3,15 +3,15 @@
 //!
 //! The identity's [`ChannelGrants`] become the connection's [`Permissions`]. A refusal is logged at debug level
 //! with its internal reason ([`AuthFailure`](switchboard_protocol::auth::AuthFailure)) and the subject-free request
-//! path; the client only ever sees the generic text of [`AuthError`].
+//! path; the client only ever sees the generic text of [`TokenRefusal`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use switchboard_protocol::auth::{self as core_auth, Authenticator, ChannelGrants, Identity};
 use switchboard_protocol::server::Permissions;
 
-use super::verifier::{AuthError, TokenVerifier};
-use crate::http::RequestHead;
+use super::verifier::{TokenRefusal, TokenVerifier};
+use switchboard_protocol::rest::RequestHead;
 
 /// Verifies tokens with an [`Authenticator`] at the current unix time.
 #[derive(Debug, Clone)]
@@ -30,13 +30,13 @@ impl AuthenticatorVerifier {
         &self.authenticator
     }
 
-    /// Who presents `token` at `now_unix_secs`, with the refusal mapped to the server's [`AuthError`] and logged.
+    /// Who presents `token` at `now_unix_secs`, with the refusal mapped to the server's [`TokenRefusal`] and logged.
     pub fn identify(
         &self,
         token: Option<&str>,
         path: &str,
         now_unix_secs: u64,
-    ) -> Result<Identity, AuthError> {
+    ) -> Result<Identity, TokenRefusal> {
         self.authenticator
             .authenticate(token, now_unix_secs)
             .map_err(|e| refusal(e, path))
@@ -44,12 +44,12 @@ impl AuthenticatorVerifier {
 }
 
 /// Logs the internal reason, answers with the public text only.
-fn refusal(error: core_auth::AuthError, path: &str) -> AuthError {
+fn refusal(error: core_auth::AuthError, path: &str) -> TokenRefusal {
     let reason = error.reason();
     tracing::debug!(%reason, path, "token refused");
     match reason {
-        core_auth::AuthFailure::MissingToken => AuthError::Missing,
-        _ => AuthError::Invalid(core_auth::AuthError::PUBLIC_MESSAGE.to_owned()),
+        core_auth::AuthFailure::MissingToken => TokenRefusal::Missing,
+        _ => TokenRefusal::Invalid(core_auth::AuthError::PUBLIC_MESSAGE.to_owned()),
     }
 }
 
@@ -68,7 +68,7 @@ fn now_unix_secs() -> u64 {
 }
 
 impl TokenVerifier for AuthenticatorVerifier {
-    fn verify(&self, token: Option<&str>, head: &RequestHead) -> Result<Permissions, AuthError> {
+    fn verify(&self, token: Option<&str>, head: &RequestHead) -> Result<Permissions, TokenRefusal> {
         let identity = self.identify(token, &head.path, now_unix_secs())?;
         tracing::debug!(subject = %identity.subject, path = %head.path, "token accepted");
         Ok(permissions_from_grants(identity.grants))
@@ -77,8 +77,8 @@ impl TokenVerifier for AuthenticatorVerifier {
 
 #[cfg(test)]
 mod tests {
+    use super::super::head::parse_head;
     use super::*;
-    use crate::http::parse_head;
     use switchboard_protocol::auth::{Claims, GrantAction, Hs256Key};
     use switchboard_protocol::server::Action;
     use switchboard_protocol::wire::ChannelName;
@@ -102,7 +102,7 @@ mod tests {
         let news = ChannelName::new("news/today").unwrap();
         assert!(p.allows(Action::Subscribe, &news));
         assert!(!p.allows(Action::Publish, &news));
-        assert_eq!(v.verify(None, &head()), Err(AuthError::Missing));
+        assert_eq!(v.verify(None, &head()), Err(TokenRefusal::Missing));
         let bad = v.verify(Some("a.b.c"), &head()).unwrap_err();
         assert_eq!(bad.to_string(), "invalid token: invalid or expired token");
     }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::driver::{ListenerId, Shared};
-use super::http_conn;
+use super::{Front, conn};
 use crate::deadline::until_stopped;
+use crate::server::hub::driver::ListenerId;
 use crate::signal::Trigger;
 use crate::{Runtime, TcpListen};
 
@@ -32,10 +32,10 @@ impl Listeners {
     /// Binds `addr` and spawns its accept loop.
     pub async fn listen<R: Runtime>(
         &self,
-        shared: Arc<Shared<R>>,
+        front: Arc<Front<R>>,
         addr: SocketAddr,
     ) -> io::Result<SocketAddr> {
-        let listener = shared.runtime.bind(addr).await?;
+        let listener = front.runtime.bind(addr).await?;
         let local = listener.local_addr()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = Trigger::new();
@@ -47,8 +47,8 @@ impl Listeners {
             done: done.clone(),
         });
         tracing::info!(%local, "listening");
-        let runtime = shared.runtime.clone();
-        runtime.spawn(Box::pin(accept_loop(shared, listener, id, stop, done)));
+        let runtime = front.runtime.clone();
+        runtime.spawn(Box::pin(accept_loop(front, listener, id, stop, done)));
         Ok(local)
     }
 
@@ -75,7 +75,7 @@ impl Listeners {
 }
 
 async fn accept_loop<R: Runtime>(
-    shared: Arc<Shared<R>>,
+    front: Arc<Front<R>>,
     listener: R::Listener,
     id: ListenerId,
     stop: Trigger,
@@ -87,20 +87,19 @@ async fn accept_loop<R: Runtime>(
             Some(Ok((stream, peer))) => {
                 tracing::trace!(%peer, "accepted");
                 #[cfg(feature = "tls")]
-                if let Some(tls) = shared.config.tls.clone() {
-                    let task = serve_tls(shared.clone(), tls, stream, peer, id, stop.clone());
-                    shared.runtime.spawn(Box::pin(task));
+                if let Some(tls) = front.config.tls.clone() {
+                    let task = serve_tls(front.clone(), tls, stream, peer, id, stop.clone());
+                    front.runtime.spawn(Box::pin(task));
                     continue;
                 }
-                let task =
-                    http_conn::serve(shared.clone(), stream, Some(peer), Some(id), stop.clone());
-                shared.runtime.spawn(Box::pin(task));
+                let task = conn::serve(front.clone(), stream, Some(peer), Some(id), stop.clone());
+                front.runtime.spawn(Box::pin(task));
             }
             Some(Err(e)) => {
                 // Out of file descriptors and the like: back off a little instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
-                let at = shared.runtime.now() + Duration::from_millis(50);
-                let _ = until_stopped(&stop, shared.runtime.sleep_until(at)).await;
+                let at = front.runtime.now() + Duration::from_millis(50);
+                let _ = until_stopped(&stop, front.runtime.sleep_until(at)).await;
             }
         }
     }
@@ -111,18 +110,18 @@ async fn accept_loop<R: Runtime>(
 /// The TLS handshake (within `handshake_timeout`, cut short by a stop), then the HTTP front over the TLS stream.
 #[cfg(feature = "tls")]
 async fn serve_tls<R: Runtime>(
-    shared: Arc<Shared<R>>,
+    front: Arc<Front<R>>,
     tls: super::tls::ServerTls,
     stream: R::Tcp,
     peer: SocketAddr,
     id: ListenerId,
     stop: Trigger,
 ) {
-    let deadline = shared.runtime.now() + shared.config.handshake_timeout;
-    let handshake = crate::deadline::with_deadline(&shared.runtime, deadline, tls.accept(stream));
+    let deadline = front.runtime.now() + front.config.handshake_timeout;
+    let handshake = crate::deadline::with_deadline(&front.runtime, deadline, tls.accept(stream));
     match until_stopped(&stop, handshake).await {
         Some(Some(Ok(stream))) => {
-            http_conn::serve(shared, stream, Some(peer), Some(id), stop).await;
+            conn::serve(front, stream, Some(peer), Some(id), stop).await;
         }
         Some(Some(Err(e))) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Some(None) => tracing::debug!(%peer, "TLS handshake timed out"),

@@ -1,14 +1,15 @@
-//! The driver: the sans-IO [`Hub`] behind one mutex, fed by every connection task, the timer task and the app API.
+//! The hub's driver: the sans-IO [`Hub`] behind one mutex ([`HubHandle`]), fed by every connection task, the timer
+//! task, the REST routes and the app API.
 //!
-//! Every input goes through [`Shared::with`]: lock, call the hub, then drain `poll_output()` until `Timeout` while
+//! Every input goes through [`HubHandle::with`]: lock, call the hub, then drain `poll_output()` until `Timeout` while
 //! still holding the lock, so the frames of one connection reach its writer queue in exactly the order the hub
 //! produced them, whichever task drained them. Routing never blocks: frames go to an unbounded per-connection queue
 //! (the hub bounds it with `max_queued_bytes` and closes slow consumers with 1013), a close goes to the writer's
 //! one-shot close slot, completed server requests go to their waiter, other events go to the event task (which
-//! runs application callbacks outside the lock), and the deadline goes to the one timer task.
+//! runs application callbacks outside the lock), publishes are also told to the publish observer (the webhook
+//! sender's queue), and the deadline goes to the one timer task.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -16,16 +17,13 @@ use futures_channel::{mpsc, oneshot};
 use futures_lite::future::or;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
-use switchboard_protocol::server::{ConnId, Hub, HubEvent, HubOutput, RequestFailure};
+use switchboard_protocol::server::{ConnId, Hub, HubConfig, HubEvent, HubOutput, RequestFailure};
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{CloseCode, MessageId};
+use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
-use super::app_api::AppRegistry;
-use super::config::ServerConfig;
-use super::metrics::HttpMetrics;
 use crate::Runtime;
 
-/// Which listener a connection came in through (`None`: [`Server::serve_stream`](super::Server::serve_stream)).
+/// Which listener a connection came in through (`None`: [`Server::serve_stream`](crate::server::Server::serve_stream)).
 pub(crate) type ListenerId = u64;
 
 /// What the driver keeps for one open WebSocket connection.
@@ -57,69 +55,39 @@ pub(crate) struct Core {
     timer_wake: mpsc::Sender<()>,
 }
 
-/// State shared by every task of one server: the hub, the configuration, application callbacks, metrics.
-pub(crate) struct Shared<R: Runtime> {
+/// Called for every publish the hub reports, with the hub locked: it must only note the event and never block.
+pub(crate) type PublishObserver = Box<dyn Fn(&ChannelName, u64) + Send + Sync>;
+
+/// The hub behind its mutex, with what draining its outputs needs: the event task's queue, the publish
+/// observer, and the timer task's wake-up. Every task that feeds the hub holds one of these.
+pub(crate) struct HubHandle<R: Runtime> {
     /// The runtime tasks and timers come from.
     pub runtime: R,
-    /// The configuration.
-    pub config: ServerConfig,
     core: Mutex<Core>,
     events: mpsc::UnboundedSender<HubEvent>,
-    /// Application callbacks and custom message handlers.
-    pub app: AppRegistry,
-    /// The REST publish route's rate limit.
-    pub rate: super::rate::RateLimiter,
-    /// HTTP counters for `/metrics`.
-    pub metrics: HttpMetrics,
-    /// Set by `drain`/`shutdown`: readiness is 503 and new sockets are refused.
-    pub draining: AtomicBool,
-    /// Fired by `shutdown`: idle HTTP connections end.
-    pub stopping: crate::signal::Trigger,
-    /// Live HTTP (not yet upgraded) connection tasks.
-    pub http_tasks: std::sync::atomic::AtomicUsize,
-    /// WebSocket connection counts, total and per IP address.
-    pub limits: super::limits::ConnLimits,
-    /// Webhook delivery, when configured.
-    pub webhooks: Option<super::webhooks::Webhooks<R>>,
+    on_published: Option<PublishObserver>,
 }
 
-impl<R: Runtime> std::fmt::Debug for Shared<R> {
+impl<R: Runtime> std::fmt::Debug for HubHandle<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("HubHandle").finish_non_exhaustive()
     }
 }
 
-impl<R: Runtime> Shared<R> {
-    /// Makes the hub and starts the timer and event tasks.
-    pub fn start(runtime: R, config: ServerConfig) -> Arc<Shared<R>> {
+impl<R: Runtime> HubHandle<R> {
+    /// Makes the hub and starts its timer task. The hub's events (other than the completions of awaited server
+    /// requests) come out of the returned receiver, in order.
+    pub fn start(
+        runtime: R,
+        config: HubConfig,
+        on_published: Option<PublishObserver>,
+    ) -> (Arc<HubHandle<R>>, mpsc::UnboundedReceiver<HubEvent>) {
         let now = runtime.now();
-        let hub = Hub::new(config.hub.clone(), now);
+        let hub = Hub::new(config, now);
         let (events_tx, events_rx) = mpsc::unbounded();
         let (timer_tx, timer_rx) = mpsc::channel(1);
-        let config_rate = (config.http_rate_per_sec, config.http_rate_burst);
-        let limits =
-            super::limits::ConnLimits::new(config.max_connections, config.max_connections_per_ip);
-        let (webhooks, webhook_wake) = match config.webhook.clone().map(|w| (w.validate(), w)) {
-            Some((Ok(endpoint), webhook)) => {
-                let (webhooks, wake) = super::webhooks::Webhooks::new(
-                    runtime.clone(),
-                    webhook,
-                    endpoint,
-                    config.hub.seed,
-                );
-                (Some(webhooks), Some(wake))
-            }
-            Some((Err(e), webhook)) => {
-                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
-                (None, None)
-            }
-            None => (None, None),
-        };
-        let shared = Arc::new(Shared {
+        let handle = Arc::new(HubHandle {
             runtime: runtime.clone(),
-            config,
             core: Mutex::new(Core {
                 hub,
                 conns: HashMap::new(),
@@ -128,29 +96,12 @@ impl<R: Runtime> Shared<R> {
                 timer_wake: timer_tx,
             }),
             events: events_tx,
-            app: AppRegistry::default(),
-            metrics: HttpMetrics::default(),
-            rate: super::rate::RateLimiter::new(config_rate.0, config_rate.1, now),
-            draining: AtomicBool::new(false),
-            stopping: crate::signal::Trigger::new(),
-            http_tasks: std::sync::atomic::AtomicUsize::new(0),
-            limits,
-            webhooks,
+            on_published,
         });
         // Settle the hub's first deadline before the timer task looks at it.
-        shared.with(|_, _| ());
-        runtime.spawn(Box::pin(timer_task(Arc::downgrade(&shared), timer_rx)));
-        if let Some(wake) = webhook_wake {
-            runtime.spawn(Box::pin(super::webhooks::dispatcher(
-                Arc::downgrade(&shared),
-                wake,
-            )));
-        }
-        runtime.spawn(Box::pin(super::app_api::event_task(
-            Arc::downgrade(&shared),
-            events_rx,
-        )));
-        shared
+        handle.with(|_, _| ());
+        runtime.spawn(Box::pin(timer_task(Arc::downgrade(&handle), timer_rx)));
+        (handle, events_rx)
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -205,10 +156,10 @@ impl<R: Runtime> Shared<R> {
                     }
                 }
                 HubOutput::Event(event) => {
-                    if let (Some(webhooks), HubEvent::Published { channel, offset }) =
-                        (&self.webhooks, &event)
+                    if let (Some(observer), HubEvent::Published { channel, offset }) =
+                        (&self.on_published, &event)
                     {
-                        webhooks.on_published(channel, *offset);
+                        observer(channel, *offset);
                     }
                     let _ = self.events.unbounded_send(event);
                 }
@@ -226,16 +177,11 @@ impl<R: Runtime> Shared<R> {
             }
         }
     }
-
-    /// Whether the server is draining (shutting down).
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
 }
 
 /// The one timer task: sleeps until the hub's deadline (or until woken because it moved earlier), then feeds
 /// `handle_timeout`. Ends when the server is dropped.
-async fn timer_task<R: Runtime>(shared: Weak<Shared<R>>, mut wake: mpsc::Receiver<()>) {
+async fn timer_task<R: Runtime>(shared: Weak<HubHandle<R>>, mut wake: mpsc::Receiver<()>) {
     loop {
         let Some(strong) = shared.upgrade() else {
             return;

@@ -2,32 +2,31 @@
 //! `101 Switching Protocols` answer. Failures are HTTP 400 answers sent before any upgrade.
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::http::{ApiError, RequestHead};
+use switchboard_protocol::rest::{ErrorReply, RequestHead};
 
 /// Checks an upgrade request and returns the `Sec-WebSocket-Accept` value.
 ///
 /// Needs HTTP/1.1 or later, `Upgrade: websocket`, a `Connection` header with the `upgrade` token,
 /// `Sec-WebSocket-Version: 13` (else 400 with `Sec-WebSocket-Version: 13`, as the RFC asks) and a
 /// `Sec-WebSocket-Key` that is the base64 of 16 bytes. The method and path were checked by the router.
-pub fn check_upgrade(head: &RequestHead) -> Result<String, ApiError> {
+pub fn check_upgrade(head: &RequestHead) -> Result<String, ErrorReply> {
     if head.minor_version < 1 {
-        return Err(ApiError::bad_request("WebSocket upgrades need HTTP/1.1"));
+        return Err(ErrorReply::bad_request("WebSocket upgrades need HTTP/1.1"));
     }
     if !head.has_token("upgrade", "websocket") {
-        return Err(ApiError::bad_request(
+        return Err(ErrorReply::bad_request(
             "this endpoint needs a WebSocket upgrade (Upgrade: websocket)",
         ));
     }
     if !head.has_token("connection", "upgrade") {
-        return Err(ApiError::bad_request(
+        return Err(ErrorReply::bad_request(
             "a WebSocket upgrade needs Connection: Upgrade",
         ));
     }
     if head.header("sec-websocket-version").map(str::trim) != Some("13") {
         return Err(
-            ApiError::bad_request("unsupported Sec-WebSocket-Version; 13 is supported")
+            ErrorReply::bad_request("unsupported Sec-WebSocket-Version; 13 is supported")
                 .with_header("Sec-WebSocket-Version", "13"),
         );
     }
@@ -36,7 +35,7 @@ pub fn check_upgrade(head: &RequestHead) -> Result<String, ApiError> {
         .map(str::trim)
         .unwrap_or("");
     if !is_valid_key(key) {
-        return Err(ApiError::bad_request(
+        return Err(ErrorReply::bad_request(
             "Sec-WebSocket-Key must be the base64 of 16 bytes",
         ));
     }
@@ -55,9 +54,6 @@ pub fn is_valid_key(key: &str) -> bool {
         && matches!(b[21], b'A' | b'Q' | b'g' | b'w')
 }
 
-/// Bytes of tungstenite's read buffer per server socket (and the most read per syscall).
-pub const READ_BUFFER_BYTES: usize = 2 * 1024;
-
 /// The `101 Switching Protocols` answer for an accept key.
 pub fn switching_protocols(accept: &str) -> Vec<u8> {
     format!(
@@ -66,27 +62,10 @@ pub fn switching_protocols(accept: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The tungstenite configuration for server sockets: small buffers (the driver batches writes itself) and
-/// `max_message_bytes` as both the message and the frame limit, so an over-size message fails the read and the
-/// connection is closed with 1009.
-///
-/// The read buffer is [`READ_BUFFER_BYTES`]: tungstenite zero-fills all of it before every read, so all of it is
-/// resident for every idle connection (docs/BENCHMARKS.md, "memory per idle connection"). Bigger messages still
-/// arrive whole; they are just read in chunks of that size.
-pub fn websocket_config(max_message_bytes: usize) -> WebSocketConfig {
-    let mut config = WebSocketConfig::default();
-    config.read_buffer_size = READ_BUFFER_BYTES;
-    config.write_buffer_size = 16 * 1024;
-    config.max_write_buffer_size = usize::MAX;
-    config.max_message_size = Some(max_message_bytes);
-    config.max_frame_size = Some(max_message_bytes);
-    config
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::head::parse_head;
     use super::*;
-    use crate::http::parse_head;
 
     fn head(extra: &str) -> RequestHead {
         let raw = format!("GET /api/ws HTTP/1.1\r\nHost: x\r\n{extra}\r\n");

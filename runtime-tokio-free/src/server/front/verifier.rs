@@ -9,12 +9,13 @@ use std::collections::HashMap;
 
 use switchboard_protocol::server::Permissions;
 
-use crate::http::RequestHead;
+use switchboard_protocol::rest::RequestHead;
 
-/// Why a token was refused. Every variant is answered with 401.
+/// Why a [`TokenVerifier`] refused a token. Every variant is answered with 401; only [`TokenRefusal::Missing`]
+/// changes the text the client sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum AuthError {
+pub enum TokenRefusal {
     /// No token where one is required.
     #[error("a token is required")]
     Missing,
@@ -27,14 +28,14 @@ pub enum AuthError {
 /// quick (a table lookup, an HMAC): do slow lookups ahead of time.
 pub trait TokenVerifier: Send + Sync + 'static {
     /// Checks `token` (from the header or the query; `None` when neither is there) for the request `head`.
-    fn verify(&self, token: Option<&str>, head: &RequestHead) -> Result<Permissions, AuthError>;
+    fn verify(&self, token: Option<&str>, head: &RequestHead) -> Result<Permissions, TokenRefusal>;
 }
 
 impl<F> TokenVerifier for F
 where
-    F: Fn(Option<&str>, &RequestHead) -> Result<Permissions, AuthError> + Send + Sync + 'static,
+    F: Fn(Option<&str>, &RequestHead) -> Result<Permissions, TokenRefusal> + Send + Sync + 'static,
 {
-    fn verify(&self, token: Option<&str>, head: &RequestHead) -> Result<Permissions, AuthError> {
+    fn verify(&self, token: Option<&str>, head: &RequestHead) -> Result<Permissions, TokenRefusal> {
         self(token, head)
     }
 }
@@ -59,19 +60,23 @@ impl StaticTokens {
 }
 
 impl TokenVerifier for StaticTokens {
-    fn verify(&self, token: Option<&str>, _head: &RequestHead) -> Result<Permissions, AuthError> {
-        let token = token.ok_or(AuthError::Missing)?;
+    fn verify(
+        &self,
+        token: Option<&str>,
+        _head: &RequestHead,
+    ) -> Result<Permissions, TokenRefusal> {
+        let token = token.ok_or(TokenRefusal::Missing)?;
         self.tokens
             .get(token)
             .cloned()
-            .ok_or_else(|| AuthError::Invalid("unknown token".into()))
+            .ok_or_else(|| TokenRefusal::Invalid("unknown token".into()))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::head::parse_head;
     use super::*;
-    use crate::http::parse_head;
 
     #[test]
     fn static_tokens() {
@@ -80,10 +85,10 @@ mod tests {
             .unwrap()
             .0;
         let v = StaticTokens::new().with("t1", Permissions::allow_all());
-        assert_eq!(v.verify(None, &head), Err(AuthError::Missing));
+        assert_eq!(v.verify(None, &head), Err(TokenRefusal::Missing));
         assert!(matches!(
             v.verify(Some("x"), &head),
-            Err(AuthError::Invalid(_))
+            Err(TokenRefusal::Invalid(_))
         ));
         assert_eq!(v.verify(Some("t1"), &head), Ok(Permissions::allow_all()));
     }

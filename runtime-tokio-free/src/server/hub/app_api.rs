@@ -19,8 +19,8 @@ use switchboard_protocol::server::{
 };
 use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId, NameError};
 
-use super::Server;
-use super::driver::Shared;
+use super::driver::HubHandle;
+use crate::server::Server;
 use crate::{BoxFuture, Runtime};
 
 /// A connected app, as the connect and disconnect callbacks see it.
@@ -45,20 +45,21 @@ pub struct AppRequest {
     pub data: Map<String, Value>,
 }
 
-/// A handler's refusal, sent to the client as an `error` with this code and message.
+/// An [`on_message`](Server::on_message) handler's refusal of an [`AppRequest`], sent to the client as an `error`
+/// with this code (one of the protocol's error codes) and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
-pub struct HandlerError {
+pub struct AppRequestError {
     /// The error code.
     pub code: ErrorCode,
     /// The human text.
     pub message: String,
 }
 
-impl HandlerError {
+impl AppRequestError {
     /// An error with a code and text.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> HandlerError {
-        HandlerError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> AppRequestError {
+        AppRequestError {
             code,
             message: message.into(),
         }
@@ -95,7 +96,7 @@ pub enum PublishError {
 
 type Callback = Arc<dyn Fn(&AppInfo) + Send + Sync>;
 type Handler = Arc<
-    dyn Fn(AppRequest) -> BoxFuture<'static, Result<Map<String, Value>, HandlerError>>
+    dyn Fn(AppRequest) -> BoxFuture<'static, Result<Map<String, Value>, AppRequestError>>
         + Send
         + Sync,
 >;
@@ -120,11 +121,12 @@ fn read<T: Clone>(lock: &RwLock<T>) -> T {
 
 /// Runs callbacks and handlers for the hub's events, in order. Ends when the server is dropped.
 pub(crate) async fn event_task<R: Runtime>(
-    shared: Weak<Shared<R>>,
+    hub: Weak<HubHandle<R>>,
+    app: Arc<AppRegistry>,
     mut events: mpsc::UnboundedReceiver<HubEvent>,
 ) {
     while let Some(event) = events.next().await {
-        let Some(shared) = shared.upgrade() else {
+        let Some(hub) = hub.upgrade() else {
             return;
         };
         match event {
@@ -135,7 +137,7 @@ pub(crate) async fn event_task<R: Runtime>(
                     app_id,
                     dialect: Some(dialect),
                 };
-                for cb in read(&shared.app.on_connect) {
+                for cb in read(&app.on_connect) {
                     cb(&info);
                 }
             }
@@ -144,7 +146,7 @@ pub(crate) async fn event_task<R: Runtime>(
                     app_id,
                     dialect: None,
                 };
-                for cb in read(&shared.app.on_disconnect) {
+                for cb in read(&app.on_disconnect) {
                     cb(&info);
                 }
             }
@@ -153,7 +155,7 @@ pub(crate) async fn event_task<R: Runtime>(
                 message_id,
                 type_name,
                 data,
-            } => dispatch_custom(&shared, conn, message_id, type_name, data),
+            } => dispatch_custom(&hub, &app, conn, message_id, type_name, data),
             HubEvent::RequestCompleted { conn, id, outcome } => {
                 tracing::debug!(%conn, %id, ?outcome, "server request completed with nobody waiting");
             }
@@ -164,14 +166,14 @@ pub(crate) async fn event_task<R: Runtime>(
 }
 
 fn dispatch_custom<R: Runtime>(
-    shared: &Arc<Shared<R>>,
+    shared: &Arc<HubHandle<R>>,
+    app: &AppRegistry,
     conn: ConnId,
     message_id: MessageId,
     type_name: String,
     data: Map<String, Value>,
 ) {
-    let handler = shared
-        .app
+    let handler = app
         .handlers
         .read()
         .unwrap_or_else(|e| e.into_inner())
@@ -190,7 +192,7 @@ fn dispatch_custom<R: Runtime>(
     let task = async move {
         let result = match handler {
             Some(h) => h(request).await,
-            None => Err(HandlerError::new(
+            None => Err(AppRequestError::new(
                 ErrorCode::InvalidMessageType,
                 format!("no handler for {type_name}"),
             )),
@@ -207,7 +209,7 @@ fn dispatch_custom<R: Runtime>(
 /// The application API (see the [module docs](self)).
 impl<R: Runtime> Server<R> {
     fn conn_of(&self, app_id: &str) -> Result<ConnId, SendError> {
-        self.shared
+        self.hub
             .read(|core, _| core.hub.conn_by_app_id(app_id))
             .ok_or_else(|| SendError::NotConnected(app_id.to_owned()))
     }
@@ -221,7 +223,7 @@ impl<R: Runtime> Server<R> {
         additional_data: Option<Value>,
     ) -> Result<(), SendError> {
         let conn = self.conn_of(app_id)?;
-        let delivered = self.shared.with(|core, now| {
+        let delivered = self.hub.with(|core, now| {
             core.hub.notify(
                 now,
                 NotifyTarget::App(conn),
@@ -249,7 +251,7 @@ impl<R: Runtime> Server<R> {
     ) -> Result<Map<String, Value>, SendError> {
         let conn = self.conn_of(app_id)?;
         let (tx, rx) = oneshot::channel();
-        self.shared.with(|core, now| {
+        self.hub.with(|core, now| {
             let id = core
                 .hub
                 .send_request(now, conn, request_type, data, timeout)?;
@@ -271,7 +273,7 @@ impl<R: Runtime> Server<R> {
         message: Option<String>,
         additional_data: Option<Value>,
     ) -> usize {
-        self.shared.with(|core, now| {
+        self.hub.with(|core, now| {
             core.hub.notify(
                 now,
                 NotifyTarget::Session(session_id.to_owned()),
@@ -290,7 +292,7 @@ impl<R: Runtime> Server<R> {
         additional_data: Option<Value>,
         exclude: &[&str],
     ) -> usize {
-        self.shared.with(|core, now| {
+        self.hub.with(|core, now| {
             let exclude = exclude
                 .iter()
                 .filter_map(|a| core.hub.conn_by_app_id(a))
@@ -310,13 +312,13 @@ impl<R: Runtime> Server<R> {
     pub fn publish(&self, channel: &str, event: Value, retain: bool) -> Result<u64, PublishError> {
         let channel = ChannelName::new(channel)?;
         Ok(self
-            .shared
+            .hub
             .with(|core, now| core.hub.publish(now, &channel, event, retain))?)
     }
 
     /// The app ids of every open connection.
     pub fn connected_apps(&self) -> Vec<String> {
-        self.shared.read(|core, _| {
+        self.hub.read(|core, _| {
             core.hub
                 .connected_apps()
                 .into_iter()
@@ -327,13 +329,13 @@ impl<R: Runtime> Server<R> {
 
     /// Whether an app with this id is connected.
     pub fn is_app_connected(&self, app_id: &str) -> bool {
-        self.shared
+        self.hub
             .read(|core, _| core.hub.conn_by_app_id(app_id).is_some())
     }
 
     /// The open sessions of an app (empty when it is not connected).
     pub fn app_sessions(&self, app_id: &str) -> Vec<String> {
-        self.shared.read(|core, _| {
+        self.hub.read(|core, _| {
             core.hub
                 .conn_by_app_id(app_id)
                 .map(|c| core.hub.app_sessions(c))
@@ -343,8 +345,7 @@ impl<R: Runtime> Server<R> {
 
     /// Calls `callback` for every app that connects.
     pub fn on_connect(&self, callback: impl Fn(&AppInfo) + Send + Sync + 'static) {
-        self.shared
-            .app
+        self.app
             .on_connect
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -353,8 +354,7 @@ impl<R: Runtime> Server<R> {
 
     /// Calls `callback` for every app that disconnects.
     pub fn on_disconnect(&self, callback: impl Fn(&AppInfo) + Send + Sync + 'static) {
-        self.shared
-            .app
+        self.app
             .on_disconnect
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -367,16 +367,15 @@ impl<R: Runtime> Server<R> {
     pub fn on_message<F, Fut>(&self, type_name: &str, handler: F)
     where
         F: Fn(AppRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Map<String, Value>, HandlerError>> + Send + 'static,
+        Fut: Future<Output = Result<Map<String, Value>, AppRequestError>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |req| Box::pin(handler(req)));
-        self.shared
-            .app
+        self.app
             .handlers
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(type_name.to_owned(), handler);
-        self.shared
+        self.hub
             .with(|core, _| core.hub.register_custom_type(type_name));
     }
 }

@@ -1,12 +1,12 @@
-//! `/metrics` in the Prometheus text format: the hub's gauges and counters, HTTP answers by status, and the
-//! process's resident memory.
+//! `/metrics` in the Prometheus text format: the hub's metrics, HTTP answers by status, and the process's resident
+//! memory.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use switchboard_protocol::server::DialectCounts;
-use switchboard_protocol::server::{DialectKind, HubStats};
+use switchboard_protocol::server::{DialectCounts, HubStats};
+
+use crate::server::hub::metrics as hub_metrics;
 
 /// HTTP answers counted by status (including 101 for upgrades).
 #[derive(Debug, Default)]
@@ -29,110 +29,17 @@ impl HttpMetrics {
     }
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
-/// Renders every metric.
+/// Renders the whole `/metrics` page: the hub's metrics, then HTTP answers by status, then resident memory.
 pub(crate) fn render(stats: &HubStats, by_dialect: DialectCounts, http: &HttpMetrics) -> String {
     let mut out = String::with_capacity(2048);
     let one = |v: u64| vec![(String::new(), v)];
-    let dialects: Vec<(String, u64)> = DialectKind::ALL
-        .iter()
-        .map(|k| {
-            (
-                format!("{{dialect=\"{}\"}}", k.as_str()),
-                by_dialect.get(*k) as u64,
-            )
-        })
-        .collect();
-    metric(
-        &mut out,
-        "switchboard_connections",
-        "gauge",
-        "Open WebSocket connections by dialect.",
-        &dialects,
-    );
-    metric(
-        &mut out,
-        "switchboard_channels",
-        "gauge",
-        "Channels the hub holds.",
-        &one(stats.channels as u64),
-    );
-    metric(
-        &mut out,
-        "switchboard_subscriptions",
-        "gauge",
-        "Subscriptions over all connections.",
-        &one(stats.subscriptions as u64),
-    );
-    metric(
-        &mut out,
-        "switchboard_sessions",
-        "gauge",
-        "Open sessions.",
-        &one(stats.sessions as u64),
-    );
-    metric(
-        &mut out,
-        "switchboard_queued_bytes",
-        "gauge",
-        "Bytes queued to writers and not yet flushed.",
-        &one(stats.queued_bytes as u64),
-    );
-    metric(
-        &mut out,
-        "switchboard_history_events",
-        "gauge",
-        "Events kept in history over all channels.",
-        &one(stats.history_events as u64),
-    );
-    metric(
-        &mut out,
-        "switchboard_connections_opened_total",
-        "counter",
-        "WebSocket connections ever opened.",
-        &one(stats.connections_opened),
-    );
-    metric(
-        &mut out,
-        "switchboard_publishes_total",
-        "counter",
-        "Events published.",
-        &one(stats.published),
-    );
-    metric(
-        &mut out,
-        "switchboard_deliveries_total",
-        "counter",
-        "Events delivered to subscribers, live and replayed.",
-        &one(stats.delivered),
-    );
-    metric(
-        &mut out,
-        "switchboard_frames_received_total",
-        "counter",
-        "WebSocket frames received.",
-        &one(stats.frames_received),
-    );
-    metric(
-        &mut out,
-        "switchboard_errors_sent_total",
-        "counter",
-        "Error answers sent on WebSockets.",
-        &one(stats.errors_sent),
-    );
+    hub_metrics::render(&mut out, stats, by_dialect);
     let statuses: Vec<(String, u64)> = http
         .snapshot()
         .into_iter()
         .map(|(status, n)| (format!("{{status=\"{status}\"}}"), n))
         .collect();
-    metric(
+    hub_metrics::metric(
         &mut out,
         "switchboard_http_requests_total",
         "counter",
@@ -140,7 +47,7 @@ pub(crate) fn render(stats: &HubStats, by_dialect: DialectCounts, http: &HttpMet
         &statuses,
     );
     if let Some(rss) = resident_memory_bytes() {
-        metric(
+        hub_metrics::metric(
             &mut out,
             "process_resident_memory_bytes",
             "gauge",

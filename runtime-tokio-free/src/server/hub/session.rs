@@ -29,11 +29,40 @@ use switchboard_protocol::server::{ConnId, Dialect, Permissions};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::CloseCode;
 
-use super::driver::{ConnLink, ListenerId, Shared};
+use super::driver::{ConnLink, HubHandle, ListenerId};
 use crate::Runtime;
 use crate::deadline::{until_stopped, with_deadline};
 use crate::signal::Trigger;
-use crate::upgrade::websocket_config;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// What a session is configured with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionLimits {
+    /// The hub's `max_message_bytes`: tungstenite's message and frame limit.
+    pub max_message_bytes: usize,
+    /// How long the closing handshake may take.
+    pub close_timeout: std::time::Duration,
+}
+
+/// Bytes of tungstenite's read buffer per server socket (and the most read per syscall).
+pub const READ_BUFFER_BYTES: usize = 2 * 1024;
+
+/// The tungstenite configuration for server sockets: small buffers (the driver batches writes itself) and
+/// `max_message_bytes` as both the message and the frame limit, so an over-size message fails the read and the
+/// connection is closed with 1009.
+///
+/// The read buffer is [`READ_BUFFER_BYTES`]: tungstenite zero-fills all of it before every read, so all of it is
+/// resident for every idle connection (docs/BENCHMARKS.md, "memory per idle connection"). Bigger messages still
+/// arrive whole; they are just read in chunks of that size.
+pub fn websocket_config(max_message_bytes: usize) -> WebSocketConfig {
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = READ_BUFFER_BYTES;
+    config.write_buffer_size = 16 * 1024;
+    config.max_write_buffer_size = usize::MAX;
+    config.max_message_size = Some(max_message_bytes);
+    config.max_frame_size = Some(max_message_bytes);
+    config
+}
 
 /// Most frames fed before one flush.
 const MAX_BATCH_FRAMES: usize = 256;
@@ -52,8 +81,13 @@ struct ReaderEnd<S> {
 }
 
 /// Runs the WebSocket session on an upgraded stream until it ends. `leftover` holds bytes read past the HTTP head.
+///
+/// `stopping` is the server's shutdown signal: a connection upgraded just as it fired is closed like the others.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<R, S>(
-    shared: Arc<Shared<R>>,
+    shared: Arc<HubHandle<R>>,
+    limits: SessionLimits,
+    stopping: Trigger,
     stream: S,
     leftover: Vec<u8>,
     dialect: Dialect,
@@ -63,7 +97,7 @@ pub(crate) async fn run<R, S>(
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let config = websocket_config(shared.config.hub.max_message_bytes);
+    let config = websocket_config(limits.max_message_bytes);
     let ws =
         WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
     let (sink, source) = ws.split();
@@ -79,7 +113,7 @@ pub(crate) async fn run<R, S>(
                 listener,
             },
         );
-        if shared.stopping.fired() {
+        if stopping.fired() {
             // Upgraded just as the server began shutting down: close it like the others.
             core.hub
                 .close(now, conn, CloseCode::GoingAway, "server going away");
@@ -91,7 +125,7 @@ pub(crate) async fn run<R, S>(
     let (reader_tx, reader_rx) = oneshot::channel();
     let reader = read_loop(shared.clone(), conn, source, stop_reader.clone(), reader_tx);
     shared.runtime.spawn(Box::pin(reader));
-    write_loop(&shared, conn, sink, frames_rx, close_rx, reader_rx).await;
+    write_loop(&shared, limits, conn, sink, frames_rx, close_rx, reader_rx).await;
     stop_reader.fire();
     shared.with(|core, now| {
         core.conns.remove(&conn);
@@ -101,7 +135,7 @@ pub(crate) async fn run<R, S>(
 }
 
 async fn read_loop<R, S>(
-    shared: Arc<Shared<R>>,
+    shared: Arc<HubHandle<R>>,
     conn: ConnId,
     mut source: WebSocketReceiver<S>,
     stop: Trigger,
@@ -163,7 +197,8 @@ enum WriterEnd<S> {
 }
 
 async fn write_loop<R, S>(
-    shared: &Shared<R>,
+    shared: &HubHandle<R>,
+    limits: SessionLimits,
     conn: ConnId,
     mut sink: WebSocketSender<S>,
     mut frames: mpsc::UnboundedReceiver<Arc<str>>,
@@ -222,7 +257,7 @@ async fn write_loop<R, S>(
     };
     match end {
         WriterEnd::Close(code, reason) => {
-            let deadline = shared.runtime.now() + shared.config.close_timeout;
+            let deadline = shared.runtime.now() + limits.close_timeout;
             let closing = send_close(&mut sink, &mut frames, pending.take(), code, &reason);
             // The closing futures are boxed: inline they would size every session's future for its whole life.
             if with_deadline(&shared.runtime, deadline, Box::pin(closing))
@@ -235,7 +270,7 @@ async fn write_loop<R, S>(
         }
         WriterEnd::Broken(Some(end)) => {
             // A protocol error on read: nothing useful to say, but do not reset the peer mid-message.
-            let deadline = shared.runtime.now() + shared.config.close_timeout;
+            let deadline = shared.runtime.now() + limits.close_timeout;
             Box::pin(drain_raw(shared, sink, end, deadline)).await;
         }
         WriterEnd::ReaderGone | WriterEnd::Broken(None) => {}
@@ -314,7 +349,7 @@ where
 /// After our close frame: waits for the reader to see the peer's answering close; if the reader stopped on an
 /// error instead, reads and discards what the peer still sends. Bounded by `deadline`.
 async fn linger<R, S>(
-    shared: &Shared<R>,
+    shared: &HubHandle<R>,
     sink: WebSocketSender<S>,
     reader_rx: futures_util::future::Fuse<oneshot::Receiver<ReaderEnd<S>>>,
     deadline: Timestamp,
@@ -330,7 +365,7 @@ async fn linger<R, S>(
 
 /// Reads and discards the raw stream until end of stream or `deadline`.
 async fn drain_raw<R, S>(
-    shared: &Shared<R>,
+    shared: &HubHandle<R>,
     sink: WebSocketSender<S>,
     end: ReaderEnd<S>,
     deadline: Timestamp,

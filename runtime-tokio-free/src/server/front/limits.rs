@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::http::{ApiError, RequestHead};
+use switchboard_protocol::rest::{ErrorReply, RequestHead};
 
 /// Counts of open (and opening) WebSocket connections.
 #[derive(Debug)]
@@ -46,23 +46,15 @@ impl ConnLimits {
 
     /// Counts one more connection from `ip` (`None`: a stream with no address, counted in the total only), or
     /// says which limit it is over.
-    pub fn acquire(&self, ip: Option<IpAddr>) -> Result<ConnSlot, ApiError> {
+    pub fn acquire(&self, ip: Option<IpAddr>) -> Result<ConnSlot, ErrorReply> {
         let mut counts = self.lock();
         if self.max_total > 0 && counts.total >= self.max_total {
-            return Err(ApiError::unavailable(
-                "the server has too many connections; try again later",
-            )
-            .with_header("Retry-After", "5"));
+            return Err(ErrorReply::too_many_connections());
         }
         if let Some(ip) = ip {
             let n = counts.per_ip.get(&ip).copied().unwrap_or(0);
             if self.max_per_ip > 0 && n >= self.max_per_ip {
-                return Err(ApiError::new(
-                    429,
-                    "TOO_MANY_CONNECTIONS",
-                    "too many connections from this address",
-                )
-                .with_header("Retry-After", "5"));
+                return Err(ErrorReply::too_many_connections_from_address());
             }
             counts.per_ip.insert(ip, n + 1);
         }
@@ -94,7 +86,7 @@ impl Drop for ConnSlot {
 }
 
 /// 403 when `allowed` is not empty and the request carries an `Origin` not in it.
-pub(crate) fn check_origin(allowed: &[String], head: &RequestHead) -> Result<(), ApiError> {
+pub(crate) fn check_origin(allowed: &[String], head: &RequestHead) -> Result<(), ErrorReply> {
     if allowed.is_empty() {
         return Ok(());
     }
@@ -109,14 +101,14 @@ pub(crate) fn check_origin(allowed: &[String], head: &RequestHead) -> Result<(),
         Ok(())
     } else {
         tracing::debug!(origin, "upgrade refused: origin not allowed");
-        Err(ApiError::forbidden("this origin is not allowed"))
+        Err(ErrorReply::forbidden("this origin is not allowed"))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::head::parse_head;
     use super::*;
-    use crate::http::parse_head;
 
     #[test]
     fn total_and_per_ip_limits_count_and_release() {
