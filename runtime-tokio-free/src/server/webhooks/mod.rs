@@ -14,11 +14,12 @@
 //! - `type` is always `"channel_event"` (so the SDK's [`WebhookHandler`](crate::sdk::WebhookHandler) can dispatch
 //!   it); `channel` the channel's name; `epoch` the hub's epoch (offsets of different epochs are unrelated: a
 //!   restarted server starts a new one); `offset` the event's offset in the channel; `event` the event as published.
-//! - The signature is made by [`sign_webhook`](switchboard_protocol::auth::sign_webhook) afresh for every attempt (so a retry an hour later is not refused as
-//!   stale). Check it with [`WebhookVerifier`](switchboard_protocol::auth::WebhookVerifier).
-//! - Any 2xx is a delivery. Transport failures, timeouts, 429 and 5xx are retried under
-//!   [`WebhookConfig::retry`] (the protocol's [`RetryState`](switchboard_protocol::http_client::RetryState): backoff with jitter, `Retry-After` obeyed). Other
-//!   statuses, and the last failed attempt, give the event up: a warning is logged and
+//! - The signature is made by [`sign_webhook`](switchboard_protocol::auth::sign_webhook) afresh for every
+//!   attempt (so a retry an hour later is not refused as stale). Check it with
+//!   [`WebhookVerifier`](switchboard_protocol::auth::WebhookVerifier).
+//! - Any 2xx is a delivery. Transport failures, timeouts, 429 and 5xx are retried under [`WebhookConfig::retry`]
+//!   (the protocol's [`RetryState`](switchboard_protocol::http_client::RetryState): backoff with jitter,
+//!   `Retry-After` obeyed). Other statuses, and the last failed attempt, give the event up: a warning is logged and
 //!   `switchboard_webhook_failures_total` counts it. Receivers must tolerate duplicates (at least once): an
 //!   event is identified by `(epoch, channel, offset)`.
 //!
@@ -30,11 +31,12 @@
 //! the next event **from the hub's history** by offset and delivers it; the channel then goes to the back of a
 //! ready list, so at most one request per channel is in flight (offset order), while up to
 //! [`WebhookConfig::max_concurrent`] channels are delivered at once (a slow channel does not hold the others up).
-//! The sender task here only reads history, sends the requests and sleeps until the next retry. Memory is thus bounded by the hub's history
-//! (`history_size` events, `history_ttl` old, per channel), however long the receiver is down. An event that left
-//! the history before it could be delivered (the receiver was down for longer than the history keeps) is skipped
-//! with a warning and counted in `switchboard_webhook_skipped_total`; raise `history_size`/`history_ttl` to ride
-//! out longer outages. Pending deliveries are not persisted: they end with the process.
+//! The sender task here only reads history, sends the requests and sleeps until the next retry. Memory is thus
+//! bounded by the hub's history (`history_size` events, `history_ttl` old, per channel), however long the receiver is
+//! down. An event that left the history before it could be delivered (the receiver was down for longer than the history
+//! keeps) is skipped with a warning and counted in `switchboard_webhook_skipped_total`; raise
+//! `history_size`/`history_ttl` to ride out longer outages. Pending deliveries are not persisted: they end with the
+//! process.
 
 pub(crate) mod sender;
 
