@@ -4,11 +4,11 @@
 //! The runtime's HTTP front tokenizes a request head (with `httparse`) into a [`RequestHead`], reads the body as
 //! [`RequestHead::body_framing`] says, and then only feeds this module and executes what it decides:
 //!
-//! 1. [`route`] the method and path → a [`Route`], or the 404/405/400 [`ErrorReply`].
+//! 1. [`route()`] the method and path → a [`Route`], or the 404/405/400 [`ErrorReply`].
 //! 2. [`Route::auth_rule`] says whether a token is needed and which permission; [`authorize`] turns the verifier's
 //!    answer into permissions or a 401/403.
-//! 3. [`validate`] reads the query and body: [`publish_body`], [`history_query`], [`stream_since`].
-//! 4. The runtime runs the action on the hub; [`answer`] formats its result into a [`Reply`].
+//! 3. [`validate`](mod@validate) reads the query and body: [`publish_body`], [`history_query`], [`stream_since`].
+//! 4. The runtime runs the action on the hub; [`answer`](mod@answer) formats its result into a [`Reply`].
 //! 5. [`Reply::to_bytes`] (or [`Reply::head_bytes`] for `HEAD`) is written.
 //!
 //! Choices where the contract is silent: the channel routes need a token when a verifier is configured (401
