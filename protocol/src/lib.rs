@@ -22,9 +22,12 @@ pub mod calls;
 pub mod client;
 #[cfg(feature = "_internal_test_exports")]
 pub mod fuzzing;
-pub mod http;
+pub mod http_client;
+pub mod rest;
 pub mod rng;
 pub mod server;
 pub mod time;
 pub mod timer;
+pub mod token_bucket;
+pub mod webhook;
 pub mod wire;

@@ -141,7 +141,7 @@ pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 /// (year, month, day) in the proleptic Gregorian calendar → days since 1970-01-01 (negative before it); the inverse
 /// of [`civil_from_days`] (Howard Hinnant's `days_from_civil`). `month` is 1 to 12 and `day` 1 to 31; the caller
-/// checks that the day exists in the month. Used to read HTTP dates (`http::retry_after`).
+/// checks that the day exists in the month. Used to read HTTP dates (`http_client::retry_after`).
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);

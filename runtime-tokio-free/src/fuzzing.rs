@@ -2,8 +2,10 @@
 //! any handler runs — head parsing, body framing, query and token extraction, routing and the WebSocket upgrade
 //! check — must never panic, whatever arrives.
 
-use crate::http::{parse_head, route};
-use crate::upgrade::check_upgrade;
+use switchboard_protocol::rest::route;
+
+use crate::server::front::head::parse_head;
+use crate::server::front::upgrade::check_upgrade;
 
 /// Largest head the fuzzed parser accepts, as the server's default.
 const MAX_HEAD: usize = 16 * 1024;

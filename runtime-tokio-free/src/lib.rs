@@ -6,10 +6,9 @@
 //! `switchboard-async-std`).
 //!
 //! - [`client`]: the async [`Client`]: connects, reconnects and resubscribes in the background.
-//! - [`http`]: the HTTP/1.1 front's sans-IO parts (request heads, responses, errors, routes).
-//! - [`upgrade`]: the WebSocket opening handshake.
 //! - [`memory`]: an in-memory duplex transport for tests.
-//! - [`server`]: the [`Server`]: HTTP front, WebSocket dialects, the hub's driver, the app messaging API.
+//! - [`server`]: the [`Server`]: HTTP front (its REST decisions are `switchboard_protocol::rest`'s), WebSocket
+//!   dialects, the hub's driver, the app messaging API, webhook delivery.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -17,13 +16,11 @@ pub mod client;
 pub mod deadline;
 #[cfg(feature = "_internal_test_exports")]
 pub mod fuzzing;
-pub mod http;
 pub mod memory;
 pub mod runtime;
 pub mod sdk;
 pub mod server;
 pub mod signal;
-pub mod upgrade;
 
 pub use client::{Client, ClientOptions};
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};

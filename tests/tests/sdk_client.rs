@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_protocol::http::{
+use switchboard_protocol::http_client::{
     ApiError, BudgetConfig, Method, OverlongRetryAfter, PaginationError, RequestParts, RetryAfter,
 };
 use switchboard_runtime::Runtime;

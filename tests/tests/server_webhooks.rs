@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use switchboard_protocol::auth::webhook::SIGNATURE_HEADER;
 use switchboard_protocol::auth::{WebhookError, WebhookVerifier};
-use switchboard_protocol::http::RetryPolicy;
+use switchboard_protocol::http_client::RetryPolicy;
 use switchboard_runtime::Runtime;
 use switchboard_runtime::sdk::{WebhookHandler, WebhookHandlerError};
 use switchboard_runtime::server::{Server, ServerConfig, WebhookConfig};

@@ -15,7 +15,7 @@ use std::time::Duration;
 use http_client::{Config, HttpClient, async_trait};
 use surf::http::headers::{HeaderName, HeaderValue};
 use surf::http::{Body, Method as SurfMethod, Request, Response, StatusCode, Url};
-use switchboard_protocol::http::{Method, RequestParts};
+use switchboard_protocol::http_client::{Method, RequestParts};
 use switchboard_runtime::sdk::{self, Endpoint, H1Transport, HttpTransport, TransportError};
 use switchboard_runtime::{BoxFuture, Runtime};
 

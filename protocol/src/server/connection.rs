@@ -1,8 +1,8 @@
 //! [`Connection`]: one peer as the hub keeps it, and everything that concerns that peer alone.
 //!
 //! A connection owns its dialect (and so how every answer meant only for it is encoded, [`reply`](super::reply)),
-//! its permissions, its heartbeat and silence timers (a [`TimerTable`], [`heartbeat`](super::heartbeat)), its
-//! queued-bytes account (the slow-consumer rule) and its close. The other half of a peer, the [`Intake`] that
+//! its permissions, its heartbeat and silence timers (a [`TimerTable`](crate::timer::TimerTable), in
+//! [`heartbeat`](super::heartbeat)), its queued-bytes account (the slow-consumer rule) and its close. The other half of a peer, the [`Intake`] that
 //! decodes and rate-limits what it sends, needs no hub at all and lives with whoever reads the socket.
 //!
 //! It also carries the peer's side of the hub's indexes (subscriptions, served channels, sessions, requests in
@@ -12,14 +12,13 @@
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
-use core::time::Duration;
 
 use super::config::HubConfig;
 use super::dialect::{ConnDialect, DialectKind};
-use super::heartbeat::ConnTimer;
+use super::heartbeat::{Due, Heartbeat};
 use super::permissions::{Action, Permissions};
+use crate::rng::Rng;
 use crate::time::Timestamp;
-use crate::timer::TimerTable;
 use crate::wire::{ChannelName, MessageId};
 
 /// A request of this connection that waits for something outside it, keyed by the request's own id.
@@ -67,13 +66,9 @@ pub struct Connection {
     /// A `Close` was output; nothing more is sent, and the connection is cleaned up before the hub returns.
     pub(crate) closing: bool,
     /// `server_ping` and the silence check.
-    pub(crate) timers: TimerTable<ConnTimer, 2>,
+    pub(crate) heartbeat: Heartbeat,
     /// The deadline under which the hub's index files this connection (the table's minimum when last indexed).
     pub(crate) indexed_at: Option<Timestamp>,
-    /// How often a `server_ping` goes out; `None`: never (edge dialects, or heartbeats off).
-    pub(crate) ping_every: Option<Duration>,
-    /// How long the peer may stay silent; `None`: forever.
-    pub(crate) silence_limit: Option<Duration>,
 }
 
 impl Connection {
@@ -84,15 +79,7 @@ impl Connection {
         config: &HubConfig,
         now: Timestamp,
     ) -> Connection {
-        let kind = dialect.kind();
-        let heartbeat = Some(config.heartbeat).filter(|h| !h.is_zero());
-        let (ping_every, silence_limit) = match kind {
-            DialectKind::Native => (
-                heartbeat,
-                heartbeat.map(|h| h.saturating_add(config.heartbeat_timeout)),
-            ),
-            _ => (None, config.edge_idle_timeout.filter(|d| !d.is_zero())),
-        };
+        let heartbeat = Heartbeat::new(config, dialect.kind());
         Connection {
             app_id,
             dialect,
@@ -107,11 +94,19 @@ impl Connection {
             queued_bytes: 0,
             max_queued_bytes: config.max_queued_bytes,
             closing: false,
-            timers: TimerTable::new(),
+            heartbeat,
             indexed_at: None,
-            ping_every,
-            silence_limit,
         }
+    }
+
+    /// Arms the heartbeat of a connection just opened.
+    pub(crate) fn arm_heartbeat(&mut self, now: Timestamp, rng: &mut Rng) {
+        self.heartbeat.arm(now, rng);
+    }
+
+    /// Takes the next due timer; `None` when nothing (more) is due at `now`.
+    pub(crate) fn poll_timer(&mut self, now: Timestamp) -> Option<Due> {
+        self.heartbeat.poll(now, self.last_activity)
     }
 
     pub(crate) fn kind(&self) -> DialectKind {
@@ -152,7 +147,7 @@ impl Connection {
             return false;
         }
         self.closing = true;
-        self.timers.stop_all();
+        self.heartbeat.stop();
         true
     }
 

@@ -12,10 +12,13 @@
 //!
 //! [`HubConfig::edge_idle_timeout`]: super::HubConfig::edge_idle_timeout
 
-use super::connection::Connection;
+use core::time::Duration;
+
+use super::config::HubConfig;
+use super::dialect::DialectKind;
 use crate::rng::Rng;
 use crate::time::Timestamp;
-use crate::timer::TimerKind;
+use crate::timer::{TimerKind, TimerTable};
 
 /// A connection's timers. Of two due at the same instant, the ping goes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +46,36 @@ pub(crate) enum Due {
     Silent,
 }
 
-impl Connection {
-    /// Arms a new connection's first ping (native, with the random spread) and its silence check.
-    pub(crate) fn arm_heartbeat(&mut self, now: Timestamp, rng: &mut Rng) {
+/// A connection's timers and what arms them.
+#[derive(Debug, Clone)]
+pub(crate) struct Heartbeat {
+    timers: TimerTable<ConnTimer, 2>,
+    /// How often a `server_ping` goes out; `None`: never (edge dialects, or heartbeats off).
+    ping_every: Option<Duration>,
+    /// How long the peer may stay silent; `None`: forever.
+    silence_limit: Option<Duration>,
+}
+
+impl Heartbeat {
+    /// The timers of a connection of `kind` (nothing armed yet).
+    pub(crate) fn new(config: &HubConfig, kind: DialectKind) -> Heartbeat {
+        let heartbeat = Some(config.heartbeat).filter(|h| !h.is_zero());
+        let (ping_every, silence_limit) = match kind {
+            DialectKind::Native => (
+                heartbeat,
+                heartbeat.map(|h| h.saturating_add(config.heartbeat_timeout)),
+            ),
+            _ => (None, config.edge_idle_timeout.filter(|d| !d.is_zero())),
+        };
+        Heartbeat {
+            timers: TimerTable::new(),
+            ping_every,
+            silence_limit,
+        }
+    }
+
+    /// Arms the first ping (native, with the random spread) and the silence check of a connection opened at `now`.
+    pub(crate) fn arm(&mut self, now: Timestamp, rng: &mut Rng) {
         if let Some(every) = self.ping_every {
             let first = rng.duration_between(every / 2, every);
             self.timers.set(ConnTimer::Ping, now + first);
@@ -55,8 +85,19 @@ impl Connection {
         }
     }
 
-    /// Takes the next due timer and re-arms it as needed; `None` when nothing (more) is due at `now`.
-    pub(crate) fn poll_timer(&mut self, now: Timestamp) -> Option<Due> {
+    /// The earliest armed timer.
+    pub(crate) fn next(&self) -> Option<(Timestamp, ConnTimer)> {
+        self.timers.next()
+    }
+
+    /// Disarms everything (on close).
+    pub(crate) fn stop(&mut self) {
+        self.timers.stop_all();
+    }
+
+    /// Takes the next due timer and re-arms it as needed, given when the peer last spoke; `None` when nothing
+    /// (more) is due at `now`.
+    pub(crate) fn poll(&mut self, now: Timestamp, last_activity: Timestamp) -> Option<Due> {
         loop {
             match self.timers.pop_expired(now)? {
                 ConnTimer::Ping => {
@@ -69,7 +110,7 @@ impl Connection {
                     let Some(limit) = self.silence_limit else {
                         continue;
                     };
-                    let deadline = self.last_activity + limit;
+                    let deadline = last_activity + limit;
                     if deadline <= now {
                         return Some(Due::Silent);
                     }
@@ -83,24 +124,9 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::HubConfig;
-    use crate::server::dialect::ConnDialect;
-    use crate::server::permissions::Permissions;
-    use alloc::string::String;
-    use core::time::Duration;
 
     fn ms(n: u64) -> Timestamp {
         Timestamp::from_millis(n)
-    }
-
-    fn native(config: &HubConfig) -> Connection {
-        Connection::new(
-            String::from("a"),
-            ConnDialect::Native,
-            Permissions::allow_all(),
-            config,
-            ms(0),
-        )
     }
 
     #[test]
@@ -110,27 +136,26 @@ mod tests {
             heartbeat_timeout: Duration::from_secs(5),
             ..HubConfig::default()
         };
-        let mut c = native(&config);
-        c.arm_heartbeat(ms(0), &mut Rng::from_seed(1));
-        let (first, kind) = c.timers.next().expect("armed");
+        let mut h = Heartbeat::new(&config, DialectKind::Native);
+        h.arm(ms(0), &mut Rng::from_seed(1));
+        let (first, kind) = h.next().expect("armed");
         assert_eq!(kind, ConnTimer::Ping);
         assert!(first >= ms(5_000) && first <= ms(10_000), "{first}");
-        assert_eq!(c.poll_timer(first), Some(Due::Ping));
+        assert_eq!(h.poll(first, ms(0)), Some(Due::Ping));
         assert_eq!(
-            c.timers.get(ConnTimer::Ping),
+            h.timers.get(ConnTimer::Ping),
             Some(first + config.heartbeat)
         );
-        // Activity at 12 s pushes the silence deadline (15 s) to 27 s: the check at 15 s re-arms.
-        c.touch(ms(12_000));
-        assert_eq!(c.timers.get(ConnTimer::Idle), Some(ms(15_000)));
+        // The peer spoke at 12 s, so the silence deadline (15 s) moves to 27 s: the check at 15 s re-arms.
+        assert_eq!(h.timers.get(ConnTimer::Idle), Some(ms(15_000)));
         let mut dues = alloc::vec::Vec::new();
-        while let Some(due) = c.poll_timer(ms(15_000)) {
+        while let Some(due) = h.poll(ms(15_000), ms(12_000)) {
             dues.push(due);
         }
-        assert_eq!(c.timers.get(ConnTimer::Idle), Some(ms(27_000)));
+        assert_eq!(h.timers.get(ConnTimer::Idle), Some(ms(27_000)));
         assert!(!dues.contains(&Due::Silent));
         let mut silent = false;
-        while let Some(due) = c.poll_timer(ms(27_000)) {
+        while let Some(due) = h.poll(ms(27_000), ms(12_000)) {
             silent |= due == Due::Silent;
         }
         assert!(silent, "silent for 15 s");
@@ -138,22 +163,15 @@ mod tests {
 
     #[test]
     fn edge_dialects_get_no_ping_and_no_check_by_default() {
-        let config = HubConfig::default();
-        let mut c = Connection::new(
-            String::from("e"),
-            ConnDialect::ChannelPayload,
-            Permissions::allow_all(),
-            &config,
-            ms(0),
-        );
-        c.arm_heartbeat(ms(0), &mut Rng::from_seed(1));
-        assert_eq!(c.timers.next(), None);
-        let config = HubConfig {
+        let mut h = Heartbeat::new(&HubConfig::default(), DialectKind::ChannelPayload);
+        h.arm(ms(0), &mut Rng::from_seed(1));
+        assert_eq!(h.next(), None);
+        let off = HubConfig {
             heartbeat: Duration::ZERO,
             ..HubConfig::default()
         };
-        let mut c = native(&config);
-        c.arm_heartbeat(ms(0), &mut Rng::from_seed(1));
-        assert_eq!(c.timers.next(), None, "heartbeats off");
+        let mut h = Heartbeat::new(&off, DialectKind::Native);
+        h.arm(ms(0), &mut Rng::from_seed(1));
+        assert_eq!(h.next(), None, "heartbeats off");
     }
 }

@@ -102,7 +102,7 @@ impl Hub {
                     return Err(format!("{id}: outstanding {routed} not pending to it"));
                 }
             }
-            let next = c.timers.next().map(|(at, _)| at);
+            let next = c.heartbeat.next().map(|(at, _)| at);
             if c.indexed_at != next {
                 return Err(format!(
                     "{id}: filed at {:?}, next timer at {next:?}",

@@ -153,7 +153,7 @@ impl Hub {
     /// Files `id` in the deadline index under its timers' current minimum.
     pub(super) fn refile(&mut self, id: ConnId) {
         if let Some(c) = self.conns.get_mut(id) {
-            let next = c.timers.next().map(|(at, _)| at);
+            let next = c.heartbeat.next().map(|(at, _)| at);
             self.deadlines.refile(id, &mut c.indexed_at, next);
         }
     }
@@ -162,7 +162,7 @@ impl Hub {
     pub(super) fn next_timeout(&self) -> Option<(Timestamp, HubTimer)> {
         let mut table = TimerTable::<HubTimer, 4>::new();
         if let Some((_, id)) = self.deadlines.first()
-            && let Some((at, kind)) = self.conns.get(id).and_then(|c| c.timers.next())
+            && let Some((at, kind)) = self.conns.get(id).and_then(|c| c.heartbeat.next())
         {
             table.set(kind.into(), at);
         }

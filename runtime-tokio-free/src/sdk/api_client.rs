@@ -1,4 +1,4 @@
-//! [`ApiClient`]: the async REST client. It runs every call through the `switchboard_protocol::http` machines
+//! [`ApiClient`]: the async REST client. It runs every call through the `switchboard_protocol::http_client` machines
 //! and a [`HttpTransport`]:
 //!
 //! 1. **Cache** (`GET` only, when configured): a fresh [`ResponseCache`] entry is the answer.
@@ -17,7 +17,7 @@
 //! `https` on a transport without TLS) end the call at once, unretried.
 //!
 //! Routes are origin-form paths (`/api/v1/channels/x/events?limit=10`) under the base URL's path; encode dynamic
-//! segments with [`encode_path_segment`](switchboard_protocol::http::encode_path_segment).
+//! segments with [`encode_path_segment`](switchboard_protocol::http_client::encode_path_segment).
 //!
 //! # Errors
 //!
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use switchboard_protocol::http::{
+use switchboard_protocol::http_client::{
     ApiError, CacheStats, CallOutcome, Decision, ErrorResponse, Method, MetricsSnapshot, Outcome,
     RequestMetrics, RequestParts, ResponseCache, RetryAfter, RetryBudget, RetryPolicy, RetryState,
     SlidingWindow,

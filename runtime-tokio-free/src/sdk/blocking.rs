@@ -19,7 +19,7 @@ use futures_util::stream::BoxStream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use switchboard_protocol::http::{ApiError, CacheStats, MetricsSnapshot, RequestParts};
+use switchboard_protocol::http_client::{ApiError, CacheStats, MetricsSnapshot, RequestParts};
 
 use super::api_client::ApiClient;
 use super::bulk::BulkReport;

@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use futures_util::stream::{self, StreamExt};
-use switchboard_protocol::http::ApiError;
+use switchboard_protocol::http_client::ApiError;
 
 /// One result per item, in input order.
 #[derive(Debug)]

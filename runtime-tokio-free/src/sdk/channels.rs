@@ -22,10 +22,11 @@ use std::collections::{BTreeMap, VecDeque};
 use futures_util::stream::{self, BoxStream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use switchboard_protocol::http::{
-    ApiError, CursorPage, CursorPaginator, MAX_HISTORY_LIMIT, Method, PaginationError,
-    RequestParts, encode_path_segment,
+use switchboard_protocol::http_client::{
+    ApiError, CursorPage, CursorPaginator, Method, PaginationError, RequestParts,
+    encode_path_segment,
 };
+use switchboard_protocol::rest::MAX_PAGE_LIMIT;
 
 use super::api_client::{ApiClient, json_request};
 use super::bulk::{BulkReport, bulk};
@@ -110,7 +111,7 @@ pub struct ProjectConnections {
 pub struct HistoryQuery {
     /// Start after this offset; `None` from the oldest kept event.
     pub since: Option<u64>,
-    /// Events per request (at most [`MAX_HISTORY_LIMIT`]; more is capped). Default 1000.
+    /// Events per request (at most [`MAX_PAGE_LIMIT`]; more is capped). Default 1000.
     pub page_size: u32,
     /// Stop after this many events; `None` for all.
     pub max_items: Option<u64>,
@@ -120,7 +121,7 @@ impl Default for HistoryQuery {
     fn default() -> Self {
         HistoryQuery {
             since: None,
-            page_size: MAX_HISTORY_LIMIT,
+            page_size: MAX_PAGE_LIMIT,
             max_items: None,
         }
     }
@@ -210,7 +211,7 @@ impl<R: Runtime> ChannelsApi<R> {
         if let Some(since) = since {
             request.push_query("since", since);
         }
-        request.push_query("limit", limit.min(MAX_HISTORY_LIMIT));
+        request.push_query("limit", limit.min(MAX_PAGE_LIMIT));
         self.client.send_json(request).await
     }
 

@@ -38,7 +38,7 @@
 use std::time::Duration;
 
 use switchboard_protocol::backoff::Jitter;
-use switchboard_protocol::http::{BudgetConfig, RetryPolicy};
+use switchboard_protocol::http_client::{BudgetConfig, RetryPolicy};
 
 use super::config_error::ConfigError;
 use super::endpoint::Endpoint;
@@ -114,7 +114,7 @@ impl ApiConfig {
             }),
             user_agent: concat!("switchboard-sdk/", env!("CARGO_PKG_VERSION")).into(),
             seed: 0x5b0a_7d5e_ed00_0001,
-            metrics_window: switchboard_protocol::http::DEFAULT_WINDOW,
+            metrics_window: switchboard_protocol::http_client::DEFAULT_WINDOW,
         }
     }
 

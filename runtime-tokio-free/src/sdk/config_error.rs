@@ -1,7 +1,7 @@
 //! [`ConfigError`]: why an [`ApiConfig`](super::ApiConfig) or a base URL ([`Endpoint`](super::Endpoint)) was
 //! refused.
 
-use switchboard_protocol::http::RetryPolicyError;
+use switchboard_protocol::http_client::RetryPolicyError;
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

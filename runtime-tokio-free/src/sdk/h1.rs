@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt};
-use switchboard_protocol::http::RequestParts;
+use switchboard_protocol::http_client::RequestParts;
 
 use super::endpoint::{Endpoint, Scheme};
 use super::h1_exchange::{ResponseLimits, exchange};

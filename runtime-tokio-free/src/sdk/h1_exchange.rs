@@ -7,7 +7,7 @@
 //! The request goes out in one write: head and body (always `Content-Length`-framed; the body is in memory).
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use switchboard_protocol::http::RequestParts;
+use switchboard_protocol::http_client::RequestParts;
 use ureq_proto::BodyMode;
 use ureq_proto::client::{
     Await100Result, Call, RecvBodyResult, RecvResponseResult, SendRequestResult,
@@ -304,7 +304,7 @@ fn encode_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_protocol::http::Method;
+    use switchboard_protocol::http_client::Method;
 
     /// An in-memory connection: reads from `input`, records writes.
     struct Scripted {

@@ -3,7 +3,7 @@
 //! pass. The [`HealthMonitor`](super::HealthMonitor) repeats the check.
 
 use serde::Deserialize;
-use switchboard_protocol::http::ApiError;
+use switchboard_protocol::http_client::ApiError;
 
 /// The body of `GET /health` (PROTOCOL §7: `{"status":"healthy","version":…}`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -1,5 +1,5 @@
 //! The HTTP SDK: an async REST client for Switchboard (and any JSON API) built on the sans-IO decision core
-//! [`switchboard_protocol::http`], plus a blocking face of it.
+//! [`switchboard_protocol::http_client`], plus a blocking face of it.
 //!
 //! The core decides (retry or not and when, rate limiting, cache freshness and invalidation, pagination, error
 //! classes, metrics); this module moves bytes and sleeps, through the [`Runtime`](crate::Runtime) it is given. No

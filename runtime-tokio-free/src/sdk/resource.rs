@@ -24,7 +24,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use switchboard_protocol::http::{
+use switchboard_protocol::http_client::{
     ApiError, Method, PagePaginator, RequestParts, encode_path_segment,
 };
 

@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::io;
 use std::time::Duration;
 
-use switchboard_protocol::http::{Outcome, RequestParts};
+use switchboard_protocol::http_client::{Outcome, RequestParts};
 
 use super::endpoint::Endpoint;
 use crate::runtime::BoxFuture;

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use switchboard_protocol::http::{ApiError, Method, RequestParts};
+use switchboard_protocol::http_client::{ApiError, Method, RequestParts};
 use switchboard_protocol::time::Timestamp;
 
 use super::api_client::{ApiClient, CallMode, decode, invalid_response};

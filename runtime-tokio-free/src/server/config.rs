@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchboard_protocol::server::HubConfig;
 
-use super::verifier::TokenVerifier;
+use super::front::verifier::TokenVerifier;
 use super::webhooks::WebhookConfig;
 
 /// Everything a [`Server`](super::Server) is configured with. [`Default`] gives the contract's defaults.
@@ -50,7 +50,7 @@ pub struct ServerConfig {
     /// TLS for every listener (feature `tls`): accepted TCP streams are wrapped in it before the HTTP front, so
     /// the port serves `https://` and `wss://`. `None` (the default): plain TCP.
     #[cfg(feature = "tls")]
-    pub tls: Option<super::tls::ServerTls>,
+    pub tls: Option<super::front::tls::ServerTls>,
     /// Where to deliver channel events by signed `POST` (see [`webhooks`](super::webhooks)); `None` (the default)
     /// delivers none. An invalid one (see [`WebhookConfig::validate`]) is logged and delivers none: check it first.
     pub webhook: Option<WebhookConfig>,

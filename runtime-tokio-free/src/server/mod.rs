@@ -11,6 +11,14 @@
 //! matching channel event to the webhook, in offset order per channel, reading the events from the hub's history
 //! (see [`webhooks`]).
 //!
+//! # Parts
+//!
+//! - `front/`: the HTTP/1.1 front: listeners, TLS, the per-connection request loop, the REST routes (executing
+//!   the decisions of [`switchboard_protocol::rest`]), WebSocket upgrades, connection and rate limits, tokens.
+//! - `hub/`: the hub's driver: the hub behind its lock with its timer task, the WebSocket sessions, the
+//!   [`app_api`] and the hub's metrics.
+//! - [`webhooks`]: the webhook sender, driving the protocol's delivery scheduler.
+//!
 //! # Methods by kind
 //!
 //! - Lifecycle: [`Server::new`], [`Server::bind`], [`Server::listen`], [`Server::local_addr`],
@@ -32,20 +40,9 @@
 //! # Ok(()) }
 //! ```
 
-pub mod app_api;
-mod auth;
 mod config;
-mod connection;
-mod driver;
-mod http_conn;
-mod limits;
-mod listener;
-mod metrics;
-mod rate;
-mod rest;
-#[cfg(feature = "tls")]
-mod tls;
-mod verifier;
+pub(crate) mod front;
+pub(crate) mod hub;
 pub mod webhooks;
 
 use std::io;
@@ -57,31 +54,44 @@ use futures_io::{AsyncRead, AsyncWrite};
 use switchboard_protocol::server::HubStats;
 use switchboard_protocol::wire::{ChannelName, CloseCode};
 
-pub use app_api::{AppInfo, AppRequest, HandlerError, PublishError, SendError};
-pub use auth::{AuthenticatorVerifier, permissions_from_grants};
 pub use config::ServerConfig;
+pub use front::authenticator::{AuthenticatorVerifier, permissions_from_grants};
 #[cfg(feature = "tls")]
-pub use tls::{ServerTls, TlsSetupError};
-pub use verifier::{AuthError, StaticTokens, TokenVerifier};
+pub use front::tls::{ServerTls, TlsSetupError};
+pub use front::verifier::{StaticTokens, TokenRefusal, TokenVerifier};
+pub use hub::app_api;
+pub use hub::app_api::{AppInfo, AppRequest, AppRequestError, PublishError, SendError};
+pub use switchboard_protocol::rest::RequestHead;
 pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
 use crate::signal::Trigger;
-use driver::Shared;
+use front::Front;
+use front::listener::Listeners;
+use hub::app_api::AppRegistry;
+use hub::driver::HubHandle;
+use webhooks::sender::WebhookSender;
 
 /// A running server. Cheap to clone: clones share the hub.
 ///
 /// Dropping the handles does not stop it (its accept loops and connections hold it): call [`Server::shutdown`]
 /// (or [`Server::stop_listening`]) to end it.
 pub struct Server<R: Runtime> {
-    shared: Arc<Shared<R>>,
-    listeners: Arc<listener::Listeners>,
+    /// The hub behind its lock.
+    hub: Arc<HubHandle<R>>,
+    /// Application callbacks and custom message handlers.
+    app: Arc<AppRegistry>,
+    /// The HTTP front's state.
+    front: Arc<Front<R>>,
+    listeners: Arc<Listeners>,
 }
 
 impl<R: Runtime> Clone for Server<R> {
     fn clone(&self) -> Self {
         Server {
-            shared: self.shared.clone(),
+            hub: self.hub.clone(),
+            app: self.app.clone(),
+            front: self.front.clone(),
             listeners: self.listeners.clone(),
         }
     }
@@ -99,9 +109,42 @@ impl<R: Runtime> std::fmt::Debug for Server<R> {
 impl<R: Runtime> Server<R> {
     /// A server with its hub, timer and event tasks running, and no listener yet.
     pub fn new(runtime: R, config: ServerConfig) -> Server<R> {
+        let config = Arc::new(config);
+        let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
+            Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
+                runtime.clone(),
+                webhook,
+                endpoint,
+                config.hub.seed,
+            )),
+            Some((Err(e), webhook)) => {
+                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
+                None
+            }
+            None => None,
+        };
+        let (webhooks, observer, publishes) = match webhook {
+            Some((sender, observer, publishes)) => (Some(sender), Some(observer), Some(publishes)),
+            None => (None, None, None),
+        };
+        let (hub, events) = HubHandle::start(runtime.clone(), config.hub.clone(), observer);
+        let app = Arc::new(AppRegistry::default());
+        runtime.spawn(Box::pin(hub::app_api::event_task(
+            Arc::downgrade(&hub),
+            app.clone(),
+            events,
+        )));
+        if let (Some(sender), Some(publishes)) = (&webhooks, publishes) {
+            runtime.spawn(Box::pin(
+                sender.clone().run(Arc::downgrade(&hub), publishes),
+            ));
+        }
+        let front = Arc::new(Front::new(runtime, config, hub.clone(), webhooks));
         Server {
-            shared: Shared::start(runtime, config),
-            listeners: Arc::new(listener::Listeners::default()),
+            hub,
+            app,
+            front,
+            listeners: Arc::new(Listeners::default()),
         }
     }
 
@@ -115,7 +158,7 @@ impl<R: Runtime> Server<R> {
     /// Binds a listener and spawns its accept loop; returns the address bound. Can be called again, on the same
     /// port too once [`Server::stop_listening`] has returned: the hub, its channels and history live on.
     pub async fn listen(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
-        self.listeners.listen(self.shared.clone(), addr).await
+        self.listeners.listen(self.front.clone(), addr).await
     }
 
     /// The address of the first active listener.
@@ -133,7 +176,7 @@ impl<R: Runtime> Server<R> {
     /// hub lives on. Returns once the ports are free.
     pub async fn stop_listening(&self) {
         let ids = self.listeners.stop_all().await;
-        self.shared.with(|core, now| {
+        self.hub.with(|core, now| {
             let conns: Vec<_> = core
                 .conns
                 .iter()
@@ -153,33 +196,33 @@ impl<R: Runtime> Server<R> {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let task = http_conn::serve(self.shared.clone(), stream, None, None, Trigger::new());
-        self.shared.runtime.spawn(Box::pin(task));
+        let task = front::conn::serve(self.front.clone(), stream, None, None, Trigger::new());
+        self.front.runtime.spawn(Box::pin(task));
     }
 
     /// Starts draining: `/health/ready` answers 503 and new WebSocket upgrades are refused with 503, while open
     /// connections carry on. [`Server::shutdown`] drains first if this was not called.
     pub fn drain(&self) {
-        self.shared.draining.store(true, Ordering::SeqCst);
+        self.front.draining.store(true, Ordering::SeqCst);
     }
 
     /// Whether [`Server::drain`] or [`Server::shutdown`] was called.
     pub fn is_draining(&self) -> bool {
-        self.shared.is_draining()
+        self.front.is_draining()
     }
 
     /// Graceful shutdown: drain, stop accepting, close every WebSocket with 1001, then wait (at most
     /// `shutdown_timeout`) for the writers to flush and every connection to end.
     pub async fn shutdown(&self) {
         self.drain();
-        self.shared.stopping.fire();
+        self.front.stopping.fire();
         self.listeners.stop_all().await;
-        self.shared.with(|core, now| core.hub.shutdown(now));
-        let runtime = self.shared.runtime.clone();
-        let deadline = runtime.now() + self.shared.config.shutdown_timeout;
+        self.hub.with(|core, now| core.hub.shutdown(now));
+        let runtime = self.front.runtime.clone();
+        let deadline = runtime.now() + self.front.config.shutdown_timeout;
         loop {
-            let open = self.shared.read(|core, _| core.conns.len())
-                + self.shared.http_tasks.load(Ordering::SeqCst);
+            let open = self.hub.read(|core, _| core.conns.len())
+                + self.front.http_tasks.load(Ordering::SeqCst);
             if open == 0 {
                 break;
             }
@@ -195,17 +238,16 @@ impl<R: Runtime> Server<R> {
 
     /// The hub's counters (connections, channels, publishes, deliveries…).
     pub fn stats(&self) -> HubStats {
-        self.shared.read(|core, _| core.hub.stats())
+        self.hub.read(|core, _| core.hub.stats())
     }
 
     /// `channel`'s epoch (PROTOCOL §3).
     pub fn epoch(&self, channel: &ChannelName) -> String {
-        self.shared
-            .read(|core, _| core.hub.epoch(channel).to_owned())
+        self.hub.read(|core, _| core.hub.epoch(channel).to_owned())
     }
 
     /// The configuration the server runs with.
     pub fn config(&self) -> &ServerConfig {
-        &self.shared.config
+        &self.front.config
     }
 }

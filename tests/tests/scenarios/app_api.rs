@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, json};
 use switchboard_protocol::server::{HubConfig, RequestFailure};
 use switchboard_protocol::wire::ErrorCode;
-use switchboard_runtime::server::{HandlerError, SendError};
+use switchboard_runtime::server::{AppRequestError, SendError};
 use switchboard_runtime::{Runtime, ServerConfig};
 use switchboard_tests::ws::WsClient;
 use switchboard_tests::{TEST_TIMEOUT, bounded, eventually};
@@ -33,7 +33,7 @@ pub async fn app_api_requests_notifications_and_handlers<R: Runtime>(rt: R) {
                     out.insert("from".into(), json!(req.app_id));
                     Ok(out)
                 }
-                None => Err(HandlerError::new(ErrorCode::ValidationError, "text is required")),
+                None => Err(AppRequestError::new(ErrorCode::ValidationError, "text is required")),
             }
         });
 

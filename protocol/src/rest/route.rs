@@ -1,0 +1,281 @@
+//! The route table (PROTOCOL §5, §6, §7): method and path → [`Route`], or the 404/405/400 error.
+//!
+//! Channel names in paths are percent-encoded (`projects%2Fp1`); an unencoded `/` inside the name is accepted too,
+//! since the route's fixed suffix (`/events`, `/state`) is matched from the end.
+
+use alloc::format;
+use alloc::string::String;
+
+use crate::wire::ChannelName;
+
+use super::error_reply::ErrorReply;
+use super::query::percent_decode;
+
+/// A recognised route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route {
+    /// `GET /health`.
+    Health,
+    /// `GET /health/live`.
+    Live,
+    /// `GET /health/ready`.
+    Ready,
+    /// `GET /api/info`.
+    Info,
+    /// `GET /api/connections`.
+    Connections,
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /api/v1/projects/{id}/connections`.
+    ProjectConnections {
+        /// The project id, decoded.
+        project_id: String,
+    },
+    /// `POST /api/v1/channels/{channel}/events`.
+    PublishEvent {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `GET /api/v1/channels/{channel}/events`.
+    ListEvents {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `GET /api/v1/channels/{channel}/state`.
+    ChannelState {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `GET /api/ws`: native dialect upgrade.
+    NativeSocket,
+    /// `GET /api/v1/ws/projects/{id}/stream` or `GET /api/v1/projects/{id}/stream`: project stream upgrade.
+    ProjectSocket {
+        /// The project id, decoded.
+        project_id: String,
+    },
+    /// `GET /ws`: channel payload upgrade.
+    ChannelPayloadSocket,
+}
+
+impl Route {
+    /// Whether this route is a WebSocket endpoint.
+    pub fn is_socket(&self) -> bool {
+        matches!(
+            self,
+            Route::NativeSocket | Route::ProjectSocket { .. } | Route::ChannelPayloadSocket
+        )
+    }
+}
+
+/// Matches a request. Unknown paths are 404; known paths with another method are 405 with `Allow`; a bad channel
+/// name or project id in the path is 400.
+pub fn route(method: &str, raw_path: &str) -> Result<Route, ErrorReply> {
+    let (route, allow): (Route, &[&str]) = match raw_path {
+        "/health" => (Route::Health, &["GET", "HEAD"]),
+        "/health/live" => (Route::Live, &["GET", "HEAD"]),
+        "/health/ready" => (Route::Ready, &["GET", "HEAD"]),
+        "/api/info" => (Route::Info, &["GET", "HEAD"]),
+        "/api/connections" => (Route::Connections, &["GET", "HEAD"]),
+        "/metrics" => (Route::Metrics, &["GET", "HEAD"]),
+        "/api/ws" => (Route::NativeSocket, &["GET"]),
+        "/ws" => (Route::ChannelPayloadSocket, &["GET"]),
+        path => return route_with_params(method, path),
+    };
+    check_method(method, allow)?;
+    Ok(route)
+}
+
+fn route_with_params(method: &str, path: &str) -> Result<Route, ErrorReply> {
+    if let Some(rest) = path.strip_prefix("/api/v1/channels/") {
+        if let Some(raw) = rest.strip_suffix("/events") {
+            let allowed = &["GET", "HEAD", "POST"];
+            check_method(method, allowed)?;
+            let channel = channel_from_path(raw)?;
+            return Ok(if method == "POST" {
+                Route::PublishEvent { channel }
+            } else {
+                Route::ListEvents { channel }
+            });
+        }
+        if let Some(raw) = rest.strip_suffix("/state") {
+            check_method(method, &["GET", "HEAD"])?;
+            return Ok(Route::ChannelState {
+                channel: channel_from_path(raw)?,
+            });
+        }
+        return Err(ErrorReply::not_found());
+    }
+    let project = path
+        .strip_prefix("/api/v1/ws/projects/")
+        .and_then(|r| r.strip_suffix("/stream"))
+        .map(|id| (id, true))
+        .or_else(|| {
+            let r = path.strip_prefix("/api/v1/projects/")?;
+            r.strip_suffix("/stream")
+                .map(|id| (id, true))
+                .or_else(|| r.strip_suffix("/connections").map(|id| (id, false)))
+        });
+    match project {
+        Some((raw_id, true)) => {
+            check_method(method, &["GET"])?;
+            Ok(Route::ProjectSocket {
+                project_id: project_from_path(raw_id)?,
+            })
+        }
+        Some((raw_id, false)) => {
+            check_method(method, &["GET", "HEAD"])?;
+            Ok(Route::ProjectConnections {
+                project_id: project_from_path(raw_id)?,
+            })
+        }
+        None => Err(ErrorReply::not_found()),
+    }
+}
+
+fn check_method(method: &str, allow: &[&str]) -> Result<(), ErrorReply> {
+    if allow.contains(&method) {
+        Ok(())
+    } else {
+        Err(ErrorReply::method_not_allowed(allow))
+    }
+}
+
+/// Decodes and validates a channel name taken from a path.
+pub fn channel_from_path(raw: &str) -> Result<ChannelName, ErrorReply> {
+    let decoded = percent_decode(raw, false).map_err(ErrorReply::from)?;
+    ChannelName::new(&decoded)
+        .map_err(|e| ErrorReply::invalid_channel(format!("bad channel name {decoded:?}: {e}")))
+}
+
+/// Decodes a project id; `projects/{id}` must be a valid channel name and the id holds no `/`.
+pub fn project_from_path(raw: &str) -> Result<String, ErrorReply> {
+    let id = percent_decode(raw, false).map_err(ErrorReply::from)?;
+    if id.contains('/') {
+        return Err(ErrorReply::invalid_channel(
+            "a project id cannot contain '/'",
+        ));
+    }
+    ChannelName::new(&format!("projects/{id}"))
+        .map_err(|e| ErrorReply::invalid_channel(format!("bad project id {id:?}: {e}")))?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::borrow::ToOwned;
+    use alloc::vec;
+
+    fn ch(s: &str) -> ChannelName {
+        ChannelName::new(s).unwrap()
+    }
+
+    #[test]
+    fn fixed_routes() {
+        assert_eq!(route("GET", "/health"), Ok(Route::Health));
+        assert_eq!(route("HEAD", "/health/live"), Ok(Route::Live));
+        assert_eq!(route("GET", "/health/ready"), Ok(Route::Ready));
+        assert_eq!(route("GET", "/api/info"), Ok(Route::Info));
+        assert_eq!(route("GET", "/api/connections"), Ok(Route::Connections));
+        assert_eq!(route("GET", "/metrics"), Ok(Route::Metrics));
+        assert_eq!(route("GET", "/api/ws"), Ok(Route::NativeSocket));
+        assert_eq!(route("GET", "/ws"), Ok(Route::ChannelPayloadSocket));
+        assert!(route("GET", "/api/ws").unwrap().is_socket());
+    }
+
+    #[test]
+    fn channel_routes_decode_names() {
+        assert_eq!(
+            route("POST", "/api/v1/channels/projects%2Fp1/events"),
+            Ok(Route::PublishEvent {
+                channel: ch("projects/p1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/projects/p1/events"),
+            Ok(Route::ListEvents {
+                channel: ch("projects/p1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/a%40b/state"),
+            Ok(Route::ChannelState { channel: ch("a@b") })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/a%20b/state")
+                .unwrap_err()
+                .code,
+            "INVALID_CHANNEL"
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/%2Fa/state")
+                .unwrap_err()
+                .code,
+            "INVALID_CHANNEL"
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/a%zz/state")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/a/nope").unwrap_err().status,
+            404
+        );
+    }
+
+    #[test]
+    fn project_routes() {
+        let p = |s: &str| s.to_owned();
+        assert_eq!(
+            route("GET", "/api/v1/ws/projects/p1/stream"),
+            Ok(Route::ProjectSocket {
+                project_id: p("p1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/projects/p1/stream"),
+            Ok(Route::ProjectSocket {
+                project_id: p("p1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/projects/p%2D1/connections"),
+            Ok(Route::ProjectConnections {
+                project_id: p("p-1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/projects/a%2Fb/connections")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            route("GET", "/api/v1/projects/a%20b/stream")
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods() {
+        assert_eq!(route("GET", "/nope").unwrap_err().status, 404);
+        assert_eq!(route("GET", "/api/v1/projects/p1").unwrap_err().status, 404);
+        let e = route("POST", "/health").unwrap_err();
+        assert_eq!(e.status, 405);
+        assert_eq!(e.headers, vec![("Allow", "GET, HEAD".to_owned())]);
+        let e = route("DELETE", "/api/v1/channels/a/events").unwrap_err();
+        assert_eq!(e.headers, vec![("Allow", "GET, HEAD, POST".to_owned())]);
+        assert_eq!(route("POST", "/api/ws").unwrap_err().status, 405);
+        assert_eq!(
+            route("PUT", "/api/v1/projects/p/stream")
+                .unwrap_err()
+                .status,
+            405
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! What the REST routes read from the query and the body, checked: the publish body, the history page's
+//! `since` and `limit`, and the project stream's `since`.
+
+use alloc::format;
+
+use serde_json::Value;
+
+use super::error_reply::ErrorReply;
+use super::limits::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+use super::request_head::RequestHead;
+
+/// A publish request's body: `{"event": …, "retain": bool?}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishBody {
+    /// The event (present and not null).
+    pub event: Value,
+    /// Whether it becomes the channel's retained state (default false).
+    pub retain: bool,
+}
+
+/// Parses `{event, retain?}`: a JSON object whose `event` is present and not null, and whose `retain` is a
+/// boolean when present.
+pub fn publish_body(body: &[u8]) -> Result<PublishBody, ErrorReply> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ErrorReply::invalid_json(format!("the body is not JSON: {e}")))?;
+    let Value::Object(mut obj) = value else {
+        return Err(ErrorReply::invalid_json("the body must be a JSON object"));
+    };
+    let event = match obj.remove("event") {
+        None | Some(Value::Null) => return Err(ErrorReply::validation("event is required")),
+        Some(e) => e,
+    };
+    let retain = match obj.remove("retain") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(ErrorReply::validation("retain must be a boolean")),
+    };
+    Ok(PublishBody { event, retain })
+}
+
+/// A history page request: events after `since`, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// The offset after which events are listed (0: from the oldest kept).
+    pub since: u64,
+    /// Most events on the page, from 1 to [`MAX_PAGE_LIMIT`].
+    pub limit: u32,
+}
+
+/// Reads `since` (default 0) and `limit` (default [`DEFAULT_PAGE_LIMIT`], clamped to [`MAX_PAGE_LIMIT`]; 0 or
+/// not a number is refused).
+pub fn history_query(head: &RequestHead) -> Result<HistoryQuery, ErrorReply> {
+    let since = match head.query_param("since")? {
+        None => 0,
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| ErrorReply::validation("since must be a non-negative integer"))?,
+    };
+    let limit = match head.query_param("limit")? {
+        None => DEFAULT_PAGE_LIMIT,
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if n >= 1 => {
+                u32::try_from(n.min(u64::from(MAX_PAGE_LIMIT))).unwrap_or(MAX_PAGE_LIMIT)
+            }
+            _ => {
+                return Err(ErrorReply::validation(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE_LIMIT}"
+                )));
+            }
+        },
+    };
+    Ok(HistoryQuery { since, limit })
+}
+
+/// The project stream upgrade's `since`: absent or empty is `None` (live only), else a non-negative offset.
+pub fn stream_since(head: &RequestHead) -> Result<Option<u64>, ErrorReply> {
+    match head.query_param("since")? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ErrorReply::validation("since must be a non-negative integer offset")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::request_head::head;
+    use serde_json::json;
+
+    #[test]
+    fn publish_bodies() {
+        assert_eq!(
+            publish_body(br#"{"event":{"a":1},"retain":true}"#).unwrap(),
+            PublishBody {
+                event: json!({"a": 1}),
+                retain: true
+            }
+        );
+        assert_eq!(
+            publish_body(br#"{"event":3,"retain":null}"#).unwrap(),
+            PublishBody {
+                event: json!(3),
+                retain: false
+            }
+        );
+        let code = |b: &[u8]| publish_body(b).unwrap_err().code;
+        assert_eq!(code(b"nope"), "INVALID_JSON");
+        assert_eq!(code(b"[1]"), "INVALID_JSON");
+        assert_eq!(code(b"{}"), "VALIDATION_ERROR");
+        assert_eq!(code(br#"{"event":null}"#), "VALIDATION_ERROR");
+        assert_eq!(code(br#"{"event":1,"retain":"yes"}"#), "VALIDATION_ERROR");
+    }
+
+    #[test]
+    fn history_queries_default_clamp_and_refuse() {
+        let q = |target: &str| history_query(&head("GET", target, 1, &[]));
+        assert_eq!(
+            q("/"),
+            Ok(HistoryQuery {
+                since: 0,
+                limit: 100
+            })
+        );
+        assert_eq!(
+            q("/?since=7&limit=5"),
+            Ok(HistoryQuery { since: 7, limit: 5 })
+        );
+        assert_eq!(
+            q("/?limit=1000"),
+            Ok(HistoryQuery {
+                since: 0,
+                limit: 1000
+            })
+        );
+        assert_eq!(
+            q("/?limit=1001"),
+            Ok(HistoryQuery {
+                since: 0,
+                limit: MAX_PAGE_LIMIT
+            })
+        );
+        assert_eq!(
+            q("/?limit=99999999999999999999").unwrap_err().code,
+            "VALIDATION_ERROR",
+            "beyond u64 is not a number"
+        );
+        for bad in [
+            "/?limit=0",
+            "/?limit=-1",
+            "/?limit=x",
+            "/?since=-1",
+            "/?since=1.5",
+        ] {
+            let e = q(bad).unwrap_err();
+            assert_eq!((e.status, e.code), (400, "VALIDATION_ERROR"), "{bad}");
+        }
+        assert_eq!(
+            q("/?limit=0").unwrap_err().message,
+            "limit must be an integer from 1 to 1000"
+        );
+        assert_eq!(q("/?since=%zz").unwrap_err().code, "BAD_REQUEST");
+    }
+
+    #[test]
+    fn stream_since_is_optional() {
+        let s = |target: &str| stream_since(&head("GET", target, 1, &[]));
+        assert_eq!(s("/"), Ok(None));
+        assert_eq!(s("/?since="), Ok(None));
+        assert_eq!(s("/?since=12"), Ok(Some(12)));
+        assert_eq!(s("/?since=x").unwrap_err().code, "VALIDATION_ERROR");
+    }
+}

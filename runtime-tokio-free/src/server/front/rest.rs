@@ -1,0 +1,198 @@
+//! The REST and health routes of PROTOCOL §5 and §7, executed: the decisions (route, auth rule, validation, page
+//! limits, answer bodies) are [`switchboard_protocol::rest`]'s; this file runs them against the hub and the
+//! front's state. What only the runtime knows is built here: `/api/info` (the configuration), `/api/connections`
+//! and `/metrics`.
+
+use serde_json::{Value, json};
+use switchboard_protocol::rest::{
+    self, AuthRule, ErrorReply, MAX_LISTED_APPS, MAX_PAGE_LIMIT, Reply, RequestHead, Route,
+    TokenCheck, answer, authorize,
+};
+use switchboard_protocol::server::{DialectKind, Permissions};
+use switchboard_protocol::wire::{ChannelName, PROTOCOL_VERSION};
+
+use super::Front;
+use super::metrics;
+use super::verifier::TokenRefusal;
+use crate::Runtime;
+
+/// Answers a non-WebSocket route.
+pub(crate) fn handle<R: Runtime>(
+    front: &Front<R>,
+    route: &Route,
+    head: &RequestHead,
+    body: &[u8],
+    peer: Option<std::net::IpAddr>,
+) -> Reply {
+    match execute(front, route, head, body, peer) {
+        Ok(reply) => reply,
+        Err(error) => Reply::error(&error),
+    }
+}
+
+fn execute<R: Runtime>(
+    front: &Front<R>,
+    route: &Route,
+    head: &RequestHead,
+    body: &[u8],
+    peer: Option<std::net::IpAddr>,
+) -> Result<Reply, ErrorReply> {
+    let rule = route.auth_rule();
+    if let AuthRule::Allowed { .. } = rule {
+        authorize(rule, check_token(front, head)?)?;
+    }
+    let hub = &front.hub;
+    match route {
+        Route::Health => Ok(answer::health(env!("CARGO_PKG_VERSION"))),
+        Route::Live => Ok(answer::live()),
+        Route::Ready => {
+            let stats = hub.read(|core, _| core.hub.stats());
+            Ok(answer::ready(
+                front.is_draining(),
+                stats.connections,
+                stats.channels,
+            ))
+        }
+        Route::Info => Ok(Reply::json(200, &info(front))),
+        Route::Connections => {
+            let (stats, apps) = hub.read(|core, _| {
+                let apps: Vec<String> = core
+                    .hub
+                    .connections()
+                    .map(|(_, c)| c.app_id().to_owned())
+                    .take(MAX_LISTED_APPS)
+                    .collect();
+                (core.hub.stats(), apps)
+            });
+            let mut by_dialect = serde_json::Map::new();
+            for kind in DialectKind::ALL {
+                by_dialect.insert(kind.as_str().into(), json!(stats.by_dialect.get(kind)));
+            }
+            Ok(Reply::json(
+                200,
+                &json!({"active_connections": stats.connections, "by_dialect": by_dialect, "apps": apps}),
+            ))
+        }
+        Route::ProjectConnections { project_id } => {
+            let channel = ChannelName::new(&format!("projects/{project_id}"))
+                .map_err(|e| ErrorReply::invalid_channel(e.to_string()))?;
+            let n = hub.read(|core, _| core.hub.subscriber_count(&channel));
+            Ok(answer::project_connections(project_id, n))
+        }
+        Route::Metrics => {
+            let stats = hub.read(|core, _| core.hub.stats());
+            let mut text = metrics::render(&stats, stats.by_dialect, &front.metrics);
+            if let Some(webhooks) = &front.webhooks {
+                webhooks.render_metrics(&mut text);
+            }
+            Ok(Reply::text(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            ))
+        }
+        Route::PublishEvent { channel } => {
+            if let Err(wait) = front.rate.check(peer, front.runtime.now()) {
+                return Err(ErrorReply::rate_limited(
+                    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                ));
+            }
+            let body = rest::publish_body(body)?;
+            let outcome =
+                hub.with(|core, now| core.hub.publish(now, channel, body.event, body.retain));
+            answer::published(channel, outcome)
+        }
+        Route::ListEvents { channel } => {
+            let query = rest::history_query(head)?;
+            let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+            let page =
+                hub.read(|core, now| core.hub.history(now, channel, Some(query.since), limit));
+            Ok(answer::history_page(
+                channel,
+                &page.epoch,
+                page.events.iter().map(|(offset, event)| (*offset, event)),
+                page.next_since,
+            ))
+        }
+        Route::ChannelState { channel } => {
+            let state = hub.read(|core, _| core.hub.state(channel));
+            Ok(answer::channel_state(
+                channel,
+                &state.epoch,
+                state.offset,
+                state.state.as_ref(),
+            ))
+        }
+        Route::NativeSocket | Route::ProjectSocket { .. } | Route::ChannelPayloadSocket => Err(
+            ErrorReply::bad_request("this endpoint needs a WebSocket upgrade"),
+        ),
+        other => {
+            tracing::warn!(?other, "route without a handler");
+            Err(ErrorReply::not_found())
+        }
+    }
+}
+
+/// Runs the verifier, if any, on the request's token. The verifier's own words stay in the server's log: the
+/// client learns only that it was refused.
+pub(crate) fn check_token<R: Runtime>(
+    front: &Front<R>,
+    head: &RequestHead,
+) -> Result<TokenCheck, ErrorReply> {
+    let Some(verifier) = &front.config.verifier else {
+        return Ok(TokenCheck::NoVerifier);
+    };
+    let token = head.bearer_token()?;
+    Ok(match verifier.verify(token.as_deref(), head) {
+        Ok(permissions) => TokenCheck::Accepted(permissions),
+        Err(e) => {
+            tracing::debug!(error = %e, path = %head.path, "unauthorized");
+            match e {
+                TokenRefusal::Missing => TokenCheck::Missing,
+                _ => TokenCheck::Refused,
+            }
+        }
+    })
+}
+
+/// The permissions of a WebSocket upgrade request, or its 401.
+pub(crate) fn socket_permissions<R: Runtime>(
+    front: &Front<R>,
+    head: &RequestHead,
+) -> Result<Permissions, ErrorReply> {
+    authorize(AuthRule::Token, check_token(front, head)?)
+}
+
+fn info<R: Runtime>(front: &Front<R>) -> Value {
+    let c = &front.config;
+    let hub = &c.hub;
+    json!({
+        "name": "switchboard",
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": PROTOCOL_VERSION,
+        "dialects": [
+            {"name": "native", "path": "/api/ws"},
+            {"name": "project_stream", "path": "/api/v1/ws/projects/{project_id}/stream"},
+            {"name": "channel_payload", "path": "/ws"},
+        ],
+        "limits": {
+            "max_message_bytes": hub.max_message_bytes,
+            "heartbeat_ms": hub.heartbeat.as_millis() as u64,
+            "heartbeat_timeout_ms": hub.heartbeat_timeout.as_millis() as u64,
+            "history_size": hub.history_size,
+            "history_ttl_ms": hub.history_ttl.as_millis() as u64,
+            "request_timeout_ms": hub.request_timeout.as_millis() as u64,
+            "rate_per_sec": hub.rate_per_sec,
+            "rate_burst": hub.rate_burst,
+            "max_subscriptions": hub.max_subscriptions,
+            "max_queued_bytes": hub.max_queued_bytes,
+            "max_sessions": hub.max_sessions,
+            "max_http_head_bytes": c.max_head_bytes,
+            "max_http_body_bytes": c.max_body_bytes,
+            "max_history_page": MAX_PAGE_LIMIT,
+        },
+        "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
+                     "rate_limit", "token_auth", "rest", "metrics"],
+        "auth_required": c.verifier.is_some(),
+    })
+}

@@ -1,0 +1,215 @@
+//! The hub's driver: the sans-IO [`Hub`] behind one mutex ([`HubHandle`]), fed by every connection task, the timer
+//! task, the REST routes and the app API.
+//!
+//! Every input goes through [`HubHandle::with`]: lock, call the hub, then drain `poll_output()` until `Timeout` while
+//! still holding the lock, so the frames of one connection reach its writer queue in exactly the order the hub
+//! produced them, whichever task drained them. Routing never blocks: frames go to an unbounded per-connection queue
+//! (the hub bounds it with `max_queued_bytes` and closes slow consumers with 1013), a close goes to the writer's
+//! one-shot close slot, completed server requests go to their waiter, other events go to the event task (which
+//! runs application callbacks outside the lock), publishes are also told to the publish observer (the webhook
+//! sender's queue), and the deadline goes to the one timer task.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use futures_channel::{mpsc, oneshot};
+use futures_lite::future::or;
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use switchboard_protocol::server::{ConnId, Hub, HubConfig, HubEvent, HubOutput, RequestFailure};
+use switchboard_protocol::time::Timestamp;
+use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
+
+use crate::Runtime;
+
+/// Which listener a connection came in through (`None`: [`Server::serve_stream`](crate::server::Server::serve_stream)).
+pub(crate) type ListenerId = u64;
+
+/// What the driver keeps for one open WebSocket connection.
+#[derive(Debug)]
+pub(crate) struct ConnLink {
+    /// The writer's frame queue.
+    pub frames: mpsc::UnboundedSender<Arc<str>>,
+    /// The writer's close slot; taken when the hub closes the connection.
+    pub close: Option<oneshot::Sender<(CloseCode, String)>>,
+    /// The listener it came through.
+    pub listener: Option<ListenerId>,
+}
+
+/// A `send_request` waiting for its `RequestCompleted`.
+pub(crate) type Waiter = oneshot::Sender<Result<Map<String, Value>, RequestFailure>>;
+
+/// Everything behind the driver's mutex.
+#[derive(Debug)]
+pub(crate) struct Core {
+    /// The sans-IO hub.
+    pub hub: Hub,
+    /// Open WebSocket connections.
+    pub conns: HashMap<ConnId, ConnLink>,
+    /// Server requests the app API waits on, by connection and request id.
+    pub waiters: HashMap<(ConnId, MessageId), Waiter>,
+    /// The hub's current deadline (what the timer task sleeps until).
+    deadline: Timestamp,
+    /// Wakes the timer task when the deadline moves earlier (capacity one: wake-ups coalesce).
+    timer_wake: mpsc::Sender<()>,
+}
+
+/// Called for every publish the hub reports, with the hub locked: it must only note the event and never block.
+pub(crate) type PublishObserver = Box<dyn Fn(&ChannelName, u64) + Send + Sync>;
+
+/// The hub behind its mutex, with what draining its outputs needs: the event task's queue, the publish
+/// observer, and the timer task's wake-up. Every task that feeds the hub holds one of these.
+pub(crate) struct HubHandle<R: Runtime> {
+    /// The runtime tasks and timers come from.
+    pub runtime: R,
+    core: Mutex<Core>,
+    events: mpsc::UnboundedSender<HubEvent>,
+    on_published: Option<PublishObserver>,
+}
+
+impl<R: Runtime> std::fmt::Debug for HubHandle<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubHandle").finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> HubHandle<R> {
+    /// Makes the hub and starts its timer task. The hub's events (other than the completions of awaited server
+    /// requests) come out of the returned receiver, in order.
+    pub fn start(
+        runtime: R,
+        config: HubConfig,
+        on_published: Option<PublishObserver>,
+    ) -> (Arc<HubHandle<R>>, mpsc::UnboundedReceiver<HubEvent>) {
+        let hub = Hub::new(config);
+        let (events_tx, events_rx) = mpsc::unbounded();
+        let (timer_tx, timer_rx) = mpsc::channel(1);
+        let handle = Arc::new(HubHandle {
+            runtime: runtime.clone(),
+            core: Mutex::new(Core {
+                hub,
+                conns: HashMap::new(),
+                waiters: HashMap::new(),
+                deadline: Timestamp::MAX,
+                timer_wake: timer_tx,
+            }),
+            events: events_tx,
+            on_published,
+        });
+        // Settle the hub's first deadline before the timer task looks at it.
+        handle.with(|_, _| ());
+        runtime.spawn(Box::pin(timer_task(Arc::downgrade(&handle), timer_rx)));
+        (handle, events_rx)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("the hub's mutex was poisoned by a panic; carrying on");
+            poisoned.into_inner()
+        })
+    }
+
+    /// Runs `f` on the hub at the current time, then drains and routes every output.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Core, Timestamp) -> T) -> T {
+        let now = self.runtime.now();
+        let mut core = self.lock();
+        let out = f(&mut core, now);
+        self.drain(&mut core);
+        out
+    }
+
+    /// Reads the hub without feeding it anything (queries).
+    pub fn read<T>(&self, f: impl FnOnce(&Core, Timestamp) -> T) -> T {
+        let now = self.runtime.now();
+        let core = self.lock();
+        f(&core, now)
+    }
+
+    fn drain(&self, core: &mut Core) {
+        loop {
+            match core.hub.poll_output() {
+                HubOutput::Transmit { conn, frame } => {
+                    if let Some(link) = core.conns.get(&conn) {
+                        // A closed queue means the writer is gone; the hub hears of it from the writer's teardown.
+                        let _ = link.frames.unbounded_send(frame);
+                    }
+                }
+                HubOutput::Close { conn, code, reason } => {
+                    if let Some(close) = core.conns.get_mut(&conn).and_then(|l| l.close.take()) {
+                        let _ = close.send((code, reason));
+                    }
+                }
+                HubOutput::Event(HubEvent::RequestCompleted { conn, id, outcome }) => {
+                    match core.waiters.remove(&(conn, id.clone())) {
+                        Some(waiter) => {
+                            let _ = waiter.send(outcome);
+                        }
+                        None => {
+                            let _ = self.events.unbounded_send(HubEvent::RequestCompleted {
+                                conn,
+                                id,
+                                outcome,
+                            });
+                        }
+                    }
+                }
+                HubOutput::Event(event) => {
+                    if let (Some(observer), HubEvent::Published { channel, offset }) =
+                        (&self.on_published, &event)
+                    {
+                        observer(channel, *offset);
+                    }
+                    let _ = self.events.unbounded_send(event);
+                }
+                HubOutput::Timeout(at) => {
+                    let earlier = at < core.deadline;
+                    if earlier {
+                        tracing::trace!(reason = ?core.hub.last_timeout_reason(), "hub deadline moved earlier");
+                    }
+                    core.deadline = at;
+                    if earlier {
+                        // Full means a wake-up is already pending: the timer task re-reads the deadline anyway.
+                        let _ = core.timer_wake.try_send(());
+                    }
+                    return;
+                }
+                #[allow(unreachable_patterns)]
+                other => tracing::warn!(?other, "unknown hub output ignored"),
+            }
+        }
+    }
+}
+
+/// The one timer task: sleeps until the hub's deadline (or until woken because it moved earlier), then feeds
+/// `handle_timeout`. Ends when the server is dropped.
+async fn timer_task<R: Runtime>(shared: Weak<HubHandle<R>>, mut wake: mpsc::Receiver<()>) {
+    loop {
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        let runtime = strong.runtime.clone();
+        let deadline = strong.read(|core, _| core.deadline);
+        let now = runtime.now();
+        if now >= deadline {
+            strong.with(|core, now| core.hub.handle_timeout(now));
+            let after = strong.read(|core, _| core.deadline);
+            drop(strong);
+            if after <= now {
+                // The hub asked to be woken in the past again: give it a millisecond rather than spin.
+                runtime.sleep_until(now + Duration::from_millis(1)).await;
+            }
+            continue;
+        }
+        drop(strong);
+        let sleep = runtime.sleep_until(deadline);
+        let woken = or(async { wake.next().await.is_some() }, async {
+            sleep.await;
+            true
+        })
+        .await;
+        if !woken {
+            return;
+        }
+    }
+}

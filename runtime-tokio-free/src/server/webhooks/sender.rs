@@ -1,0 +1,309 @@
+//! The webhook sender: one task drives the protocol's [`DeliveryScheduler`]: it feeds it the hub's publishes,
+//! reads the events it asks for from the hub's history, sends its requests (each on a task of its own, so up to
+//! `max_concurrent` are in flight), feeds back their answers, and sleeps until its next retry time.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use futures_channel::mpsc;
+use futures_lite::future::or;
+use futures_util::StreamExt;
+use serde_json::json;
+use switchboard_protocol::auth::sign_webhook;
+use switchboard_protocol::auth::webhook::SIGNATURE_HEADER;
+use switchboard_protocol::http_client::{Method, Outcome, RequestParts};
+use switchboard_protocol::webhook::{DeliveryOutput, DeliveryScheduler};
+use switchboard_protocol::wire::ChannelName;
+
+use super::WebhookConfig;
+use crate::Runtime;
+use crate::sdk::{Endpoint, H1Transport, HttpTransport};
+use crate::server::hub::driver::{HubHandle, PublishObserver};
+
+/// How one request went.
+enum Answer {
+    /// A 2xx.
+    Delivered,
+    /// Anything the retry policy may retry, with a text for the log.
+    Failed(Outcome, String),
+    /// The request could not be made (a failure no retry fixes), with a text for the log.
+    Unsendable(String),
+}
+
+/// What the sender task waits on.
+enum Wake {
+    Published(ChannelName, u64),
+    Answered(ChannelName, Answer),
+    Timer,
+    Gone,
+}
+
+/// The webhook delivery of one server: the scheduler (behind a mutex so `/metrics` can read its counters) and
+/// what sending needs.
+pub(crate) struct WebhookSender<R: Runtime> {
+    config: WebhookConfig,
+    endpoint: Endpoint,
+    transport: H1Transport<R>,
+    scheduler: Mutex<DeliveryScheduler>,
+}
+
+impl<R: Runtime> fmt::Debug for WebhookSender<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSender")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The publish side of a sender: the hub's driver calls it for every publish.
+pub(crate) struct Publishes(mpsc::UnboundedReceiver<(ChannelName, u64)>);
+
+impl<R: Runtime> WebhookSender<R> {
+    /// A sender and the publish observer to give the hub's driver; start it with [`WebhookSender::run`].
+    pub fn new(
+        runtime: R,
+        config: WebhookConfig,
+        endpoint: Endpoint,
+        seed: u64,
+    ) -> (Arc<WebhookSender<R>>, PublishObserver, Publishes) {
+        let (tx, rx) = mpsc::unbounded();
+        let scheduler =
+            DeliveryScheduler::new(config.scheduler_config(seed ^ 0x7765_6268_6f6f_6b73));
+        let sender = Arc::new(WebhookSender {
+            config,
+            endpoint,
+            transport: H1Transport::new(runtime),
+            scheduler: Mutex::new(scheduler),
+        });
+        // Only a note on a queue: the hub's lock is held.
+        let observer: PublishObserver = Box::new(move |channel, offset| {
+            let _ = tx.unbounded_send((channel.clone(), offset));
+        });
+        (sender, observer, Publishes(rx))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DeliveryScheduler> {
+        self.scheduler.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends the webhook metrics in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        let (c, backlog) = {
+            let s = self.lock();
+            (s.counters(), s.backlog())
+        };
+        let rows = [
+            (
+                "switchboard_webhook_deliveries_total",
+                "counter",
+                "Events delivered to the webhook (2xx).",
+                c.delivered,
+            ),
+            (
+                "switchboard_webhook_failures_total",
+                "counter",
+                "Events given up on after the retry policy's attempts or a non-retryable answer.",
+                c.abandoned,
+            ),
+            (
+                "switchboard_webhook_skipped_total",
+                "counter",
+                "Events that left the history before they could be delivered.",
+                c.skipped,
+            ),
+            (
+                "switchboard_webhook_retries_total",
+                "counter",
+                "Webhook requests sent again after a failed attempt.",
+                c.retries,
+            ),
+            (
+                "switchboard_webhook_backlog",
+                "gauge",
+                "Events published on webhook channels and not yet delivered or given up on.",
+                backlog,
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+
+    /// The sender task: runs until the hub is gone (the server dropped).
+    pub async fn run(self: Arc<Self>, hub: Weak<HubHandle<R>>, publishes: Publishes) {
+        let runtime = self.transport_runtime(&hub);
+        let Some(runtime) = runtime else { return };
+        let mut publishes = publishes.0;
+        let (answers_tx, mut answers) = mpsc::unbounded::<(ChannelName, Answer)>();
+        // Per channel under way: the request body read from the history, and the last failure for the log.
+        let mut bodies: HashMap<ChannelName, String> = HashMap::new();
+        let mut last_failure: HashMap<ChannelName, String> = HashMap::new();
+        loop {
+            let deadline = {
+                let mut s = self.lock();
+                self.drain(
+                    &mut s,
+                    &hub,
+                    &runtime,
+                    &answers_tx,
+                    &mut bodies,
+                    &mut last_failure,
+                )
+            };
+            let Some(deadline) = deadline else { return };
+            let wake = or(
+                async {
+                    match publishes.next().await {
+                        Some((c, o)) => Wake::Published(c, o),
+                        None => Wake::Gone,
+                    }
+                },
+                or(
+                    async {
+                        match answers.next().await {
+                            Some((c, a)) => Wake::Answered(c, a),
+                            None => Wake::Gone,
+                        }
+                    },
+                    async {
+                        runtime.sleep_until(deadline).await;
+                        Wake::Timer
+                    },
+                ),
+            )
+            .await;
+            let now = runtime.now();
+            let mut s = self.lock();
+            match wake {
+                Wake::Published(channel, offset) => s.handle_published(now, &channel, offset),
+                Wake::Answered(channel, Answer::Delivered) => s.handle_delivered(now, &channel),
+                Wake::Answered(channel, Answer::Failed(outcome, why)) => {
+                    tracing::debug!(%channel, %why, "webhook attempt failed");
+                    last_failure.insert(channel.clone(), why);
+                    s.handle_failed(now, &channel, outcome);
+                }
+                Wake::Answered(channel, Answer::Unsendable(why)) => {
+                    last_failure.insert(channel.clone(), why);
+                    s.handle_unsendable(now, &channel);
+                }
+                Wake::Timer => s.handle_timeout(now),
+                Wake::Gone => return,
+            }
+        }
+    }
+
+    fn transport_runtime(&self, hub: &Weak<HubHandle<R>>) -> Option<R> {
+        hub.upgrade().map(|h| h.runtime.clone())
+    }
+
+    /// Carries out every output; gives the next deadline, or `None` when the hub is gone.
+    fn drain(
+        &self,
+        s: &mut DeliveryScheduler,
+        hub: &Weak<HubHandle<R>>,
+        runtime: &R,
+        answers: &mpsc::UnboundedSender<(ChannelName, Answer)>,
+        bodies: &mut HashMap<ChannelName, String>,
+        last_failure: &mut HashMap<ChannelName, String>,
+    ) -> Option<switchboard_protocol::time::Timestamp> {
+        loop {
+            match s.poll_output() {
+                DeliveryOutput::Fetch { channel, after } => {
+                    let hub = hub.upgrade()?;
+                    let (epoch, next) = hub.read(|core, now| {
+                        let page = core.hub.history(now, &channel, Some(after), 1);
+                        (page.epoch, page.events.into_iter().next())
+                    });
+                    let offset = next.map(|(offset, event)| {
+                        let body = json!({
+                            "type": "channel_event",
+                            "channel": channel.as_str(),
+                            "epoch": epoch,
+                            "offset": offset,
+                            "event": event,
+                        });
+                        bodies.insert(channel.clone(), body.to_string());
+                        offset
+                    });
+                    s.handle_fetched(runtime.now(), &channel, offset);
+                }
+                DeliveryOutput::Send {
+                    channel,
+                    offset,
+                    attempt,
+                } => {
+                    let Some(body) = bodies.get(&channel).cloned() else {
+                        s.handle_unsendable(runtime.now(), &channel);
+                        continue;
+                    };
+                    tracing::trace!(%channel, offset, attempt, "webhook attempt");
+                    let task = send(
+                        runtime.clone(),
+                        self.transport.clone(),
+                        self.endpoint.clone(),
+                        self.config.clone(),
+                        channel,
+                        body,
+                        answers.clone(),
+                    );
+                    runtime.spawn(Box::pin(task));
+                }
+                DeliveryOutput::Delivered { channel, .. } => {
+                    bodies.remove(&channel);
+                    last_failure.remove(&channel);
+                }
+                DeliveryOutput::Abandoned {
+                    channel,
+                    offset,
+                    reason,
+                } => {
+                    bodies.remove(&channel);
+                    let why = last_failure.remove(&channel).unwrap_or_default();
+                    tracing::warn!(%channel, offset, url = %self.config.url, %why, ?reason, "webhook delivery given up");
+                }
+                DeliveryOutput::Skipped { channel, from, to } => {
+                    tracing::warn!(%channel, from, to, "webhook events left the history before delivery; skipped");
+                }
+                DeliveryOutput::Timeout(at) => return Some(at),
+                #[allow(unreachable_patterns)]
+                other => tracing::warn!(?other, "unknown webhook output ignored"),
+            }
+        }
+    }
+}
+
+/// POSTs one attempt, signed now, and reports how it went.
+async fn send<R: Runtime>(
+    runtime: R,
+    transport: H1Transport<R>,
+    endpoint: Endpoint,
+    config: WebhookConfig,
+    channel: ChannelName,
+    body: String,
+    answers: mpsc::UnboundedSender<(ChannelName, Answer)>,
+) {
+    let t = runtime.now().as_micros() / 1_000_000;
+    let target = match endpoint.base_path() {
+        "" => "/",
+        path => path,
+    };
+    let request = RequestParts::new(Method::Post, target)
+        .with_header(
+            SIGNATURE_HEADER,
+            sign_webhook(&config.secret, t, body.as_bytes()),
+        )
+        .with_body("application/json", body.as_bytes());
+    let answer = match transport.send(&endpoint, &request, config.timeout).await {
+        Ok(response) if (200..300).contains(&response.status) => Answer::Delivered,
+        Ok(response) => Answer::Failed(
+            Outcome::from_response(response.status, response.header("Retry-After")),
+            format!("status {}", response.status),
+        ),
+        Err(e) if !e.is_retryable() => Answer::Unsendable(e.to_string()),
+        Err(e) => Answer::Failed(e.outcome(), e.to_string()),
+    };
+    let _ = answers.unbounded_send((channel, answer));
+}
