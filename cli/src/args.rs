@@ -12,12 +12,12 @@ use serde_json::Value;
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Run a server: WebSocket (three dialects), REST and health routes on one port.
     Serve(ServeArgs),
     /// Print the events of one or more channels as they come, across reconnects.
@@ -229,7 +229,7 @@ mod tests {
         let parsed =
             Cli::try_parse_from(["switchboard", "call", "ws://h/api/ws", "c", "cancel"]).unwrap();
         match parsed.command {
-            Command::Call(args) => assert_eq!(args.params, Value::Null),
+            CliCommand::Call(args) => assert_eq!(args.params, Value::Null),
             other => panic!("{other:?}"),
         }
     }

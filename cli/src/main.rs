@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{Cli, CliCommand};
 use error::CliError;
 
 fn main() -> ExitCode {
@@ -47,16 +47,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), CliError> {
+async fn run(command: CliCommand) -> Result<(), CliError> {
     match command {
-        Command::Serve(args) => serve::serve(args).await,
-        Command::Sub(args) => sub::sub(args).await,
-        Command::Pub(args) => requests::publish(args).await,
-        Command::Call(args) => requests::call(args).await,
-        Command::State(args) => requests::state(args).await,
-        Command::Demo(args) => demo::demo(args).await,
-        Command::Token(args) => token::token(args),
-        Command::History(args) => history::history(args).await,
-        Command::Bench(args) => bench::bench(args).await,
+        CliCommand::Serve(args) => serve::serve(args).await,
+        CliCommand::Sub(args) => sub::sub(args).await,
+        CliCommand::Pub(args) => requests::publish(args).await,
+        CliCommand::Call(args) => requests::call(args).await,
+        CliCommand::State(args) => requests::state(args).await,
+        CliCommand::Demo(args) => demo::demo(args).await,
+        CliCommand::Token(args) => token::token(args),
+        CliCommand::History(args) => history::history(args).await,
+        CliCommand::Bench(args) => bench::bench(args).await,
     }
 }

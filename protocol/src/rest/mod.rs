@@ -35,4 +35,4 @@ pub use read_error::RequestReadError;
 pub use reply::{Reply, reason_phrase};
 pub use request_head::{BodyFraming, MAX_HEADERS, RequestHead};
 pub use route::{Route, channel_from_path, project_from_path, route};
-pub use validate::{HistoryQuery, PublishBody, history_query, publish_body, stream_since};
+pub use validate::{PageQuery, PublishBody, history_query, publish_body, stream_since};

@@ -40,7 +40,7 @@ pub fn publish_body(body: &[u8]) -> Result<PublishBody, ErrorReply> {
 
 /// A history page request: events after `since`, at most `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistoryQuery {
+pub struct PageQuery {
     /// The offset after which events are listed (0: from the oldest kept).
     pub since: u64,
     /// Most events on the page, from 1 to [`MAX_PAGE_LIMIT`].
@@ -49,7 +49,7 @@ pub struct HistoryQuery {
 
 /// Reads `since` (default 0) and `limit` (default [`DEFAULT_PAGE_LIMIT`], clamped to [`MAX_PAGE_LIMIT`]; 0 or
 /// not a number is refused).
-pub fn history_query(head: &RequestHead) -> Result<HistoryQuery, ErrorReply> {
+pub fn history_query(head: &RequestHead) -> Result<PageQuery, ErrorReply> {
     let since = match head.query_param("since")? {
         None => 0,
         Some(s) => s
@@ -69,7 +69,7 @@ pub fn history_query(head: &RequestHead) -> Result<HistoryQuery, ErrorReply> {
             }
         },
     };
-    Ok(HistoryQuery { since, limit })
+    Ok(PageQuery { since, limit })
 }
 
 /// The project stream upgrade's `since`: absent or empty is `None` (live only), else a non-negative offset.
@@ -119,25 +119,22 @@ mod tests {
         let q = |target: &str| history_query(&head("GET", target, 1, &[]));
         assert_eq!(
             q("/"),
-            Ok(HistoryQuery {
+            Ok(PageQuery {
                 since: 0,
                 limit: 100
             })
         );
-        assert_eq!(
-            q("/?since=7&limit=5"),
-            Ok(HistoryQuery { since: 7, limit: 5 })
-        );
+        assert_eq!(q("/?since=7&limit=5"), Ok(PageQuery { since: 7, limit: 5 }));
         assert_eq!(
             q("/?limit=1000"),
-            Ok(HistoryQuery {
+            Ok(PageQuery {
                 since: 0,
                 limit: 1000
             })
         );
         assert_eq!(
             q("/?limit=1001"),
-            Ok(HistoryQuery {
+            Ok(PageQuery {
                 since: 0,
                 limit: MAX_PAGE_LIMIT
             })

@@ -15,7 +15,7 @@ use super::handoff::{RawCall, RawRequest};
 use super::notification::Notification;
 
 /// Where a plain request's answer goes.
-pub(crate) type Reply = oneshot::Sender<Result<ServerMessage, RequestError>>;
+pub(crate) type ReplySlot = oneshot::Sender<Result<ServerMessage, RequestError>>;
 /// Where the outcome of a registration (subscribe, serve, unsubscribe) goes.
 pub(crate) type Done = oneshot::Sender<Result<(), RequestError>>;
 
@@ -27,7 +27,7 @@ pub(crate) enum Command {
         /// What to send.
         op: Op,
         /// Where the answer goes.
-        reply: Reply,
+        reply: ReplySlot,
     },
     /// Deliver a channel's events to `sink`, subscribing if nobody else here already does.
     Subscribe {

@@ -12,7 +12,7 @@ use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId};
 
 use super::channel_event::{ChannelEvent, SubscriptionItem};
-use super::command::{Done, Reply};
+use super::command::{Done, ReplySlot};
 use super::connection_state::ConnectionState;
 use super::error::RequestError;
 use super::handoff::{RawCall, RawRequest};
@@ -22,7 +22,7 @@ use super::notification::Notification;
 #[derive(Debug)]
 pub(crate) enum Waiting {
     /// A plain request: the answer goes back as is.
-    Reply(Reply),
+    Reply(ReplySlot),
     /// A `subscribe` for this sink.
     Subscribe {
         channel: ChannelName,
