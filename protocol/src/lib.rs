@@ -20,7 +20,7 @@ pub mod auth;
 pub mod backoff;
 pub mod calls;
 pub mod client;
-#[cfg(feature = "fuzzing")]
+#[cfg(feature = "_internal_test_exports")]
 pub mod fuzzing;
 pub mod http;
 pub mod rng;

@@ -15,7 +15,7 @@
 
 pub mod client;
 pub mod deadline;
-#[cfg(feature = "fuzzing")]
+#[cfg(feature = "_internal_test_exports")]
 pub mod fuzzing;
 pub mod http;
 pub mod memory;

@@ -3,19 +3,19 @@
 //! `SIM_TRACE`) and how to replay a failing seed.
 //!
 //! - `cargo test` (debug) runs 200 seeds of 1000 steps; CI runs 1000 seeds in release.
-//! - With `--features planted-fault`, the protocol crate is built with a known bug in the hub's recovery, the
+//! - With `--features _internal_planted_fault`, the protocol crate is built with a known bug in the hub's recovery, the
 //!   zero-violation run is left out, and `planted_fault_is_caught` must find it.
 
 use switchboard_tests::sim;
 
 /// Default seeds of a plain `cargo test` run.
-#[cfg(not(feature = "planted-fault"))]
+#[cfg(not(feature = "_internal_planted_fault"))]
 const DEFAULT_SEEDS: u64 = 200;
 /// Default steps per seed.
 const DEFAULT_STEPS: u64 = 1000;
 
 /// Every seed runs its steps, settles, and breaks no invariant.
-#[cfg(not(feature = "planted-fault"))]
+#[cfg(not(feature = "_internal_planted_fault"))]
 #[test]
 fn simulation_finds_no_violation() {
     let settings =
@@ -79,8 +79,8 @@ fn the_faults_really_happen() {
 
 /// With the planted fault (the hub's recovery skips one replayed event), the simulation must notice within a
 /// bounded number of seeds. Run it in a build of its own:
-/// `cargo test -p switchboard-tests --release --features planted-fault --test simulation planted -- --nocapture`.
-#[cfg(feature = "planted-fault")]
+/// `cargo test -p switchboard-tests --release --features _internal_planted_fault --test simulation planted -- --nocapture`.
+#[cfg(feature = "_internal_planted_fault")]
 #[test]
 fn planted_fault_is_caught() {
     /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).

@@ -89,8 +89,8 @@ mod commands;
 mod config;
 mod error;
 mod event;
-#[cfg(any(test, feature = "fuzzing"))]
-#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
+#[cfg(any(test, feature = "_internal_test_exports"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "_internal_test_exports")))]
 pub mod fuzz;
 mod inbound;
 mod lifecycle;

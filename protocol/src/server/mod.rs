@@ -93,8 +93,8 @@ mod channel_payload;
 mod config;
 mod conn;
 mod error;
-#[cfg(any(test, feature = "fuzzing"))]
-#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
+#[cfg(any(test, feature = "_internal_test_exports"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "_internal_test_exports")))]
 pub mod fuzz;
 mod heartbeat;
 mod history;

@@ -91,7 +91,7 @@ impl Hub {
                     .map(|e| (e.offset, Arc::clone(&e.event)))
                     .collect();
                 // The simulation's planted fault (test-only feature, see docs/TESTING.md): lose one replayed event.
-                #[cfg(feature = "planted-fault-skip-history")]
+                #[cfg(feature = "_internal_planted_fault")]
                 let events: Vec<(u64, Arc<Value>)> = events.into_iter().skip(1).collect();
                 (Some(true), events)
             }

@@ -128,8 +128,8 @@ impl SeedReport {
 
 /// The command that replays one seed with one step budget (with the planted fault when this build has it).
 pub fn replay_command(seed: u64, steps: u64) -> String {
-    let (features, test) = if cfg!(feature = "planted-fault") {
-        (" --features planted-fault", " planted")
+    let (features, test) = if cfg!(feature = "_internal_planted_fault") {
+        (" --features _internal_planted_fault", " planted")
     } else {
         ("", "")
     };
