@@ -44,8 +44,10 @@ use super::network::{LinkId, Network};
 use super::report::{Counts, SeedReport, Trace, Violation};
 use super::scenario::Scenario;
 use super::workload::{Reply, Workload};
+use calls::CallBook;
 
 mod actions;
+mod calls;
 mod clients;
 mod delivery;
 mod hub;
@@ -118,6 +120,8 @@ pub struct World {
     /// Dials are refused until then.
     listener_up_at: Timestamp,
     slots: Vec<Slot>,
+    /// The calls and server requests that must succeed (`calls.rs`).
+    calls: CallBook,
     agenda: Agenda<Task>,
     workload: Workload,
     faults: Faults,
@@ -158,6 +162,7 @@ impl World {
             just_closed: Vec::new(),
             listener_up_at: now,
             slots: Vec::new(),
+            calls: CallBook::default(),
             agenda: Agenda::default(),
             workload,
             faults,
@@ -211,7 +216,10 @@ impl World {
             virtual_time: self.clock.elapsed(),
             violation: self.violation,
             trace_hash: self.trace.hash(),
-            counts: self.counts,
+            counts: Counts {
+                fault_free_requests: self.calls.checked,
+                ..self.counts
+            },
         }
     }
 
