@@ -1,4 +1,4 @@
-//! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`). Each target is a one-line shim over a function
+//! Entry points for the fuzz targets in `fuzz/` (feature `_internal_test_exports`). Each target is a one-line shim over a function
 //! here, so ordinary builds with the feature compile the fuzz logic and it cannot rot.
 //!
 //! Every function takes raw fuzzer bytes, must never panic on them, and asserts the properties that must hold for

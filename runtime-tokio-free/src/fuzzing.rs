@@ -1,4 +1,4 @@
-//! The HTTP front's fuzzing entry point (feature `fuzzing`): everything the server does with request bytes before
+//! The HTTP front's fuzzing entry point (feature `_internal_test_exports`): everything the server does with request bytes before
 //! any handler runs — head parsing, body framing, query and token extraction, routing and the WebSocket upgrade
 //! check — must never panic, whatever arrives.
 

@@ -15,4 +15,7 @@ on_both_runtimes!(
     close_fails_pending_and_ends_streams,
     dropping_every_handle_closes_the_connection,
     a_refused_token_gives_up_and_a_good_one_connects,
+    a_refused_handshake_gives_up_after_one_attempt,
+    serve_takeover_the_newest_wins_and_routed_calls_keep_their_server,
+    a_new_epoch_is_seen_as_resync,
 );

@@ -23,4 +23,6 @@ on_both_runtimes!(
     graceful_shutdown_closes_with_1001,
     listener_restart_keeps_the_hub_and_history,
     in_memory_transport_serves_the_same_protocol,
+    heartbeat_pings_and_closes_a_silent_connection_with_4008,
+    websocket_rate_limit_answers_rate_limited,
 );

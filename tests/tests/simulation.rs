@@ -3,19 +3,19 @@
 //! `SIM_TRACE`) and how to replay a failing seed.
 //!
 //! - `cargo test` (debug) runs 200 seeds of 1000 steps; CI runs 1000 seeds in release.
-//! - With `--features planted-fault`, the protocol crate is built with a known bug in the hub's recovery, the
-//!   zero-violation run is left out, and `planted_fault_is_caught` must find it.
+//! - With `--features _internal_planted_fault`, the hubs run over a store with a known bug in recovery,
+//!   the zero-violation run is left out, and `planted_fault_is_caught` must find that bug and nothing else.
 
 use switchboard_tests::sim;
 
 /// Default seeds of a plain `cargo test` run.
-#[cfg(not(feature = "planted-fault"))]
+#[cfg(not(feature = "_internal_planted_fault"))]
 const DEFAULT_SEEDS: u64 = 200;
 /// Default steps per seed.
 const DEFAULT_STEPS: u64 = 1000;
 
 /// Every seed runs its steps, settles, and breaks no invariant.
-#[cfg(not(feature = "planted-fault"))]
+#[cfg(not(feature = "_internal_planted_fault"))]
 #[test]
 fn simulation_finds_no_violation() {
     let settings =
@@ -31,6 +31,15 @@ fn simulation_finds_no_violation() {
         summary.steps >= settings.steps * settings.seeds.len() as u64,
         "every seed ran its budget"
     );
+    // The fault-free-stretch check (`world/calls.rs`) must have had something to check: with a handful of seeds
+    // (a replay of one seed may have none), calls and server requests ended in calm stretches and succeeded.
+    if settings.seeds.len() >= 10 {
+        let c = summary.counts;
+        assert!(
+            c.fault_free_requests > 0 && c.calls_succeeded > 0 && c.server_requests_answered > 0,
+            "no request was checked in a fault-free stretch: {c}"
+        );
+    }
 }
 
 /// The same seed gives the same run, step for step (the trace hash covers every frame, event and instant);
@@ -72,15 +81,23 @@ fn the_faults_really_happen() {
         ("server requests", c.server_requests),
         ("departures", c.departures),
         ("deliveries", c.delivered),
+        ("successful calls", c.calls_succeeded),
+        ("answered server requests", c.server_requests_answered),
+        (
+            "calls or server requests in fault-free stretches",
+            c.fault_free_requests,
+        ),
     ] {
         assert!(n > 0, "no {what} in 40 seeds: {c}");
     }
 }
 
-/// With the planted fault (the hub's recovery skips one replayed event), the simulation must notice within a
-/// bounded number of seeds. Run it in a build of its own:
-/// `cargo test -p switchboard-tests --release --features planted-fault --test simulation planted -- --nocapture`.
-#[cfg(feature = "planted-fault")]
+/// With the planted fault (the store's replay skips one event), the simulation must notice within a
+/// bounded number of seeds, and what it notices must be that fault: a gap of exactly one event in a channel's
+/// offsets with no `Resync`. Any other violation, a panic above all, fails the test (it would be a different bug,
+/// or the simulation breaking, not the proof). Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features _internal_planted_fault --test simulation -- --exact planted_fault_is_caught --nocapture`.
+#[cfg(feature = "_internal_planted_fault")]
 #[test]
 fn planted_fault_is_caught() {
     /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
@@ -97,10 +114,57 @@ fn planted_fault_is_caught() {
         summary.violations() > 0,
         "the planted fault went unnoticed in {MAX_SEEDS} seeds"
     );
+    for failure in &summary.failures {
+        let what = &failure
+            .violation
+            .as_ref()
+            .expect("a failure has a violation")
+            .what;
+        assert!(
+            is_planted_gap(what),
+            "seed {} broke something other than the planted one-event gap: {what}",
+            failure.seed
+        );
+    }
     let first = &summary.failures[0];
     println!(
         "sim: the planted fault was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
         first.seed,
         summary.violations()
     );
+}
+
+/// Whether a violation is the planted fault's signature: the gap invariant (`invariants.rs`) reporting exactly one
+/// missed offset, `... gap: offset N delivered after N-2 without a Resync (missed N-1..=N-1)`. A panic is not.
+fn is_planted_gap(what: &str) -> bool {
+    if what.starts_with("panicked") {
+        return false;
+    }
+    let Some((_, rest)) = what.split_once(": gap: offset ") else {
+        return false;
+    };
+    let Some((_, missed)) = rest.split_once(" without a Resync (missed ") else {
+        return false;
+    };
+    let Some((from, to)) = missed.strip_suffix(')').and_then(|m| m.split_once("..=")) else {
+        return false;
+    };
+    from == to && from.parse::<u64>().is_ok()
+}
+
+/// The signature check itself: the planted gap passes, a panic, a longer gap or another invariant does not.
+#[test]
+fn the_planted_gap_is_recognised() {
+    assert!(is_planted_gap(
+        "client 5: news/0: gap: offset 18 delivered after 16 without a Resync (missed 17..=17)"
+    ));
+    for other in [
+        "panicked: client 5: news/0: gap: offset 18 delivered after 16 without a Resync (missed 17..=17)",
+        "panicked: index out of bounds",
+        "client 5: news/0: gap: offset 19 delivered after 16 without a Resync (missed 17..=18)",
+        "hub: check_invariants: session 3 has no connection",
+        "client 1: request 7 still open after its deadline",
+    ] {
+        assert!(!is_planted_gap(other), "{other}");
+    }
 }

@@ -524,7 +524,8 @@ mod tests {
             prop_assert_eq!(ChannelGrants::parse_spec(&spec.join(",")).unwrap(), expected);
         }
 
-        /// Nothing panics, and whatever parses holds only valid patterns.
+        /// Arbitrary text never panics the parser, and whatever parses holds only valid patterns (arbitrary text
+        /// almost never parses: `whatever_parses_holds_only_valid_patterns` reaches that check on purpose).
         #[test]
         fn parse_spec_never_panics(spec in ".{0,64}") {
             if let Ok(g) = ChannelGrants::parse_spec(&spec) {
@@ -535,5 +536,67 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Spec-shaped text: entries of a known or unknown action, `=` and a pattern (mostly a valid one, else drawn
+    /// from pattern characters or from characters that break the syntax), with stray spaces. Most of it parses.
+    fn spec_shaped() -> impl Strategy<Value = String> {
+        let action = prop_oneof![
+            9 => "(subscribe|publish|serve|call|all)",
+            1 => "[a-z]{1,6}",
+        ];
+        let valid_pattern = (proptest::collection::vec(segment(), 1..4), any::<bool>()).prop_map(
+            |(segments, double_star)| {
+                let mut p = segments.join("/");
+                if double_star {
+                    p.push_str("/**");
+                }
+                p
+            },
+        );
+        let pattern = prop_oneof![
+            12 => valid_pattern,
+            1 => "[A-Za-z0-9_.:@*/-]{1,12}",
+            1 => "[A-Za-z0-9 =,*/]{0,6}",
+        ];
+        proptest::collection::vec((" ?", action, " ?", pattern), 1..5).prop_map(|entries| {
+            entries
+                .into_iter()
+                .map(|(pad, a, pad2, p)| alloc::format!("{pad}{a}{pad2}={p}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    /// Whatever parses holds only valid patterns, under the action it was granted to. Spec-shaped input reaches
+    /// that check in at least a quarter of the cases (counted, so a strategy that drifts to garbage fails here).
+    #[test]
+    fn whatever_parses_holds_only_valid_patterns() {
+        let cases = core::cell::Cell::new(0u32);
+        let parsed = core::cell::Cell::new(0u32);
+        proptest::test_runner::TestRunner::default()
+            .run(&spec_shaped(), |spec| {
+                cases.set(cases.get() + 1);
+                if let Ok(g) = ChannelGrants::parse_spec(&spec) {
+                    parsed.set(parsed.get() + 1);
+                    let mut held = 0;
+                    for a in GrantAction::ALL {
+                        for p in g.patterns(a) {
+                            prop_assert_eq!(validate_pattern(p), Ok(()));
+                            prop_assert!(spec.contains(p.as_str()), "{} not in {}", p, spec);
+                            held += 1;
+                        }
+                    }
+                    prop_assert!(held > 0, "{} parsed to no grant", spec);
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(
+            parsed.get() * 4 >= cases.get(),
+            "only {} of {} spec-shaped inputs parsed",
+            parsed.get(),
+            cases.get()
+        );
     }
 }

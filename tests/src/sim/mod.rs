@@ -33,7 +33,7 @@ pub mod clock;
 pub mod faults;
 pub mod invariants;
 pub mod network;
-#[cfg(feature = "planted-fault")]
+#[cfg(feature = "_internal_planted_fault")]
 mod planted;
 pub mod report;
 pub mod scenario;

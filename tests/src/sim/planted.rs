@@ -1,4 +1,4 @@
-//! The planted fault (test-only, `--features planted-fault`): a store whose recovery loses the first event it
+//! The planted fault (test-only, `--features _internal_planted_fault`): a store whose recovery loses the first event it
 //! replays. The simulation must catch it as a gap; `tests/simulation.rs` asserts that it does.
 
 use std::sync::Arc;

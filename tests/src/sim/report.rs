@@ -53,6 +53,13 @@ pub struct Counts {
     pub server_requests: u64,
     /// Clients that left (and were replaced by a new one).
     pub departures: u64,
+    /// Routed calls answered with a `call_res`.
+    pub calls_succeeded: u64,
+    /// Server requests answered with a `server_response`.
+    pub server_requests_answered: u64,
+    /// Calls and server requests that ended in a fault-free stretch, hence were checked to succeed
+    /// (`world/calls.rs`).
+    pub fault_free_requests: u64,
 }
 
 impl Counts {
@@ -72,6 +79,9 @@ impl Counts {
         self.heartbeat_timeouts += o.heartbeat_timeouts;
         self.server_requests += o.server_requests;
         self.departures += o.departures;
+        self.calls_succeeded += o.calls_succeeded;
+        self.server_requests_answered += o.server_requests_answered;
+        self.fault_free_requests += o.fault_free_requests;
     }
 }
 
@@ -81,7 +91,8 @@ impl fmt::Display for Counts {
             f,
             "{} clients, {} connections, {} commands, {} published, {} delivered, {} resyncs, {} cuts, {} stalls, \
              {} listener restarts, {} hub restarts, {} slow consumers, {} heartbeat timeouts, \
-             {} server requests, {} departures",
+             {} server requests ({} answered), {} departures, {} calls succeeded, \
+             {} calls and server requests checked in fault-free stretches",
             self.clients,
             self.connections,
             self.commands,
@@ -95,7 +106,10 @@ impl fmt::Display for Counts {
             self.slow_consumers,
             self.heartbeat_timeouts,
             self.server_requests,
-            self.departures
+            self.server_requests_answered,
+            self.departures,
+            self.calls_succeeded,
+            self.fault_free_requests
         )
     }
 }
@@ -128,8 +142,8 @@ impl SeedReport {
 
 /// The command that replays one seed with one step budget (with the planted fault when this build has it).
 pub fn replay_command(seed: u64, steps: u64) -> String {
-    let (features, test) = if cfg!(feature = "planted-fault") {
-        (" --features planted-fault", " planted")
+    let (features, test) = if cfg!(feature = "_internal_planted_fault") {
+        (" --features _internal_planted_fault", " planted")
     } else {
         ("", "")
     };

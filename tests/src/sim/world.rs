@@ -44,8 +44,10 @@ use super::network::{LinkId, Network};
 use super::report::{Counts, SeedReport, Trace, Violation};
 use super::scenario::Scenario;
 use super::workload::{Reply, Workload};
+use calls::CallBook;
 
 mod actions;
+mod calls;
 mod clients;
 mod delivery;
 mod hub;
@@ -120,6 +122,8 @@ pub struct World {
     /// Dials are refused until then.
     listener_up_at: Timestamp,
     slots: Vec<Slot>,
+    /// The calls and server requests that must succeed (`calls.rs`).
+    calls: CallBook,
     agenda: Agenda<Task>,
     workload: Workload,
     faults: Faults,
@@ -134,9 +138,9 @@ pub struct World {
 /// The hub of one server incarnation: over the memory store, or, in a build with the planted fault, over a store
 /// whose recovery loses an event ([`super::planted`]).
 fn server_hub(config: HubConfig) -> Hub {
-    #[cfg(feature = "planted-fault")]
+    #[cfg(feature = "_internal_planted_fault")]
     return super::planted::hub(config);
-    #[cfg(not(feature = "planted-fault"))]
+    #[cfg(not(feature = "_internal_planted_fault"))]
     Hub::new(config)
 }
 
@@ -176,6 +180,7 @@ impl World {
             just_closed: Vec::new(),
             listener_up_at: now,
             slots: Vec::new(),
+            calls: CallBook::default(),
             agenda: Agenda::default(),
             workload,
             faults,
@@ -229,7 +234,10 @@ impl World {
             virtual_time: self.clock.elapsed(),
             violation: self.violation,
             trace_hash: self.trace.hash(),
-            counts: self.counts,
+            counts: Counts {
+                fault_free_requests: self.calls.checked,
+                ..self.counts
+            },
         }
     }
 

@@ -134,3 +134,43 @@ pub async fn server_requests_and_notifications<R: Runtime>(rt: R) {
     })
     .await
 }
+
+/// Serve takeover: a second client serving the same channel replaces the first, so new calls reach the newest;
+/// a call already routed to the first still gets the first one's answer.
+pub async fn serve_takeover_the_newest_wins_and_routed_calls_keep_their_server<R: Runtime>(rt: R) {
+    bounded(&rt, TEST_TIMEOUT, async {
+        let (server, addr) = start(&rt, server_config()).await;
+        let older = client(&rt, addr, 21);
+        let newer = client(&rt, addr, 22);
+        let caller = client(&rt, addr, 23);
+        let mut older_calls = older.serve("svc/who").await.expect("serving");
+
+        let (first, ()) =
+            futures_lite::future::zip(caller.call("svc/who", "ask", json!(1)), async {
+                let routed = next(&rt, &mut older_calls).await;
+                assert_eq!(routed.params, json!(1));
+                let mut newer_calls = newer.serve("svc/who").await.expect("taking over");
+                let (second, ()) =
+                    futures_lite::future::zip(caller.call("svc/who", "ask", json!(2)), async {
+                        let call = next(&rt, &mut newer_calls).await;
+                        assert_eq!(
+                            call.params,
+                            json!(2),
+                            "the second call went to the newest server"
+                        );
+                        call.responder.respond(Ok(json!("newer")));
+                    })
+                    .await;
+                assert_eq!(second, Ok(json!("newer")));
+                routed.responder.respond(Ok(json!("older")));
+                drop(newer_calls);
+            })
+            .await;
+        assert_eq!(first, Ok(json!("older")), "the routed call kept its server");
+        for app in [older, newer, caller] {
+            app.close().await;
+        }
+        server.shutdown().await;
+    })
+    .await
+}

@@ -1,8 +1,8 @@
-//! The connection's life: surviving a listener restart, and closing.
+//! The connection's life: surviving a listener restart, a new epoch after a server restart, and closing.
 
 use serde_json::json;
 use switchboard_runtime::Runtime;
-use switchboard_runtime::client::{ConnectionState, RequestError};
+use switchboard_runtime::client::{ConnectionState, RequestError, SubscriptionItem};
 use switchboard_tests::{TEST_TIMEOUT, bounded};
 
 use super::{client, connected, next, next_event, server_config, start};
@@ -132,4 +132,53 @@ pub async fn dropping_every_handle_closes_the_connection<R: Runtime>(rt: R) {
         server.shutdown().await;
     })
     .await
+}
+
+/// The server is shut down and a new one (another hub, hence another epoch) takes its port. The client reconnects
+/// on its own, resubscribes with `since` in the old epoch, and its subscription reports `Resync` before the new
+/// hub's events, which start again at offset 1.
+pub async fn a_new_epoch_is_seen_as_resync<R: Runtime>(rt: R) {
+    bounded(&rt, TEST_TIMEOUT, async {
+        let (server, addr) = start(&rt, server_config()).await;
+        let app = client(&rt, addr, 41);
+        let mut states = app.state_changes();
+        let mut events = app.subscribe("news").await.expect("subscribed");
+        server
+            .publish("news", json!({"i": 1}), false)
+            .expect("published");
+        assert_eq!(next_event(&rt, &mut events).await.0, 1);
+        connected(&rt, &mut states).await;
+
+        server.shutdown().await;
+        let mut config = server_config();
+        config.hub.seed += 1;
+        let (again, same) = start_on(&rt, addr, config).await;
+        assert_eq!(same, addr);
+        match next(&rt, &mut events).await {
+            SubscriptionItem::Resync => {}
+            SubscriptionItem::Event(e) => panic!("an event before the Resync: {e:?}"),
+            other => panic!("expected a Resync, got {other:?}"),
+        }
+        again
+            .publish("news", json!({"i": 2}), false)
+            .expect("published");
+        let (offset, event) = next_event(&rt, &mut events).await;
+        assert_eq!((offset, event), (1, json!({"i": 2})));
+        app.close().await;
+        again.shutdown().await;
+    })
+    .await
+}
+
+/// Binds a server on `addr` (a port a previous server just released).
+async fn start_on<R: Runtime>(
+    rt: &R,
+    addr: std::net::SocketAddr,
+    config: switchboard_runtime::ServerConfig,
+) -> (switchboard_runtime::Server<R>, std::net::SocketAddr) {
+    let server = switchboard_runtime::Server::bind(rt.clone(), addr, config)
+        .await
+        .expect("bind the released port");
+    let bound = server.local_addr().expect("a bound address");
+    (server, bound)
 }

@@ -235,7 +235,8 @@ pub async fn bad_handshakes_are_refused<R: Runtime>(rt: R) {
     .await
 }
 
-/// With a verifier, a missing or unknown token is a 401 JSON answer before the upgrade; a token in the query or
+/// With a verifier, a missing or unknown token is a 401 JSON answer (with `WWW-Authenticate: Bearer`, on the
+/// upgrade and on REST alike) before the upgrade; a token in the query or
 /// the `Authorization` header is let in with its permissions, which the hub and the channel routes enforce.
 pub async fn tokens_are_checked_before_the_upgrade<R: Runtime>(rt: R) {
     bounded(&rt, TEST_TIMEOUT, async {
@@ -253,13 +254,17 @@ pub async fn tokens_are_checked_before_the_upgrade<R: Runtime>(rt: R) {
         conn.send_raw(format!("{UPGRADE}{key}\r\n").as_bytes()).await;
         let r = conn.read_response(false).await;
         assert_eq!((r.status, r.error_code().as_str()), (401, "UNAUTHORIZED"));
+        // RFC 9110 §11.6.1: a 401 names the scheme the client must use.
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{r:?}");
         let mut conn = HttpConn::connect(&rt, addr).await;
         conn.send_raw(
             format!("GET /api/ws?token=wrong HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}\r\n")
                 .as_bytes(),
         )
         .await;
-        assert_eq!(conn.read_response(false).await.status, 401);
+        let r = conn.read_response(false).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{r:?}");
 
         let mut admin = WsClient::connect(&rt, addr, "/api/ws?token=admin").await;
         admin.connected().await;
@@ -282,6 +287,7 @@ pub async fn tokens_are_checked_before_the_upgrade<R: Runtime>(rt: R) {
         // REST: no token 401, reader may read public channels but not publish, admin may publish.
         let r = http::get(&rt, addr, "/api/v1/channels/public%2Fnews/state").await;
         assert_eq!(r.status, 401);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{r:?}");
         let r = http::get(&rt, addr, "/api/v1/channels/public%2Fnews/state?token=reader").await;
         assert_eq!(r.status, 200);
         let r = http::request(

@@ -2,12 +2,14 @@
 
 mod app_api;
 mod dialects;
+mod heartbeat;
 mod http_routes;
 mod lifecycle;
 mod native;
 
 pub use app_api::*;
 pub use dialects::*;
+pub use heartbeat::*;
 pub use http_routes::*;
 pub use lifecycle::*;
 pub use native::*;

@@ -746,3 +746,79 @@ proptest! {
         }
     }
 }
+
+/// A signed claims object: `sub` and `exp` (in the two days after [`NOW`]) mostly present and well typed, the
+/// optional claims present or not (`nbf`, `iat` in the two days before), each field's value sometimes missing or of
+/// the wrong type; a `now` within a day of [`NOW`], so mostly but not always inside the window.
+fn claims_shaped_payload() -> impl Strategy<Value = (String, u64)> {
+    let field = |name: &'static str, good: BoxedStrategy<String>| {
+        prop_oneof![
+            8 => good.prop_map(move |v| Some(format!(r#""{name}":{v}"#))),
+            1 => Just(None),
+            1 => r#"(null|true|-1|1\.5|"x"|\[\]|\{\})"#.prop_map(move |v| Some(format!(r#""{name}":{v}"#))),
+        ]
+    };
+    let time = |from: u64| (from..from + 200_000).prop_map(|t| t.to_string()).boxed();
+    (
+        field(
+            "sub",
+            "[a-z0-9]{1,8}".prop_map(|s| format!("\"{s}\"")).boxed(),
+        ),
+        field("exp", time(NOW)),
+        proptest::option::of(field("nbf", time(NOW - 200_000))),
+        proptest::option::of(field("iat", time(NOW - 200_000))),
+        proptest::option::of(field(
+            "channels",
+            Just(r#"{"subscribe":["news/*"]}"#.to_string()).boxed(),
+        )),
+        -86_400i64..86_400,
+    )
+        .prop_map(|(sub, exp, nbf, iat, channels, skew)| {
+            let fields: Vec<String> = [sub, exp, nbf.flatten(), iat.flatten(), channels.flatten()]
+                .into_iter()
+                .flatten()
+                .collect();
+            (
+                format!("{{{}}}", fields.join(",")),
+                NOW.saturating_add_signed(skew),
+            )
+        })
+}
+
+/// Correctly signed claims-shaped payloads reach the accepting branch of the claims parser in at least a quarter of
+/// the cases (counted, so a strategy that drifts to garbage fails here), and whatever it accepts has a subject, an
+/// expiry inside the window and a `nbf` not after `now`.
+#[test]
+fn signed_claims_shaped_payloads_are_checked_when_accepted() {
+    let cases = core::cell::Cell::new(0u32);
+    let accepted = core::cell::Cell::new(0u32);
+    proptest::test_runner::TestRunner::default()
+        .run(&claims_shaped_payload(), |(payload, now)| {
+            cases.set(cases.get() + 1);
+            let token = mint_with(SECRET, r#"{"alg":"HS256"}"#, payload.as_bytes());
+            if let Ok(claims) = key().verify(&token, now) {
+                accepted.set(accepted.get() + 1);
+                prop_assert!(!claims.sub.is_empty(), "{}", payload);
+                prop_assert!(
+                    now < claims.exp.saturating_add(DEFAULT_LEEWAY_SECS),
+                    "{}",
+                    payload
+                );
+                if let Some(nbf) = claims.nbf {
+                    prop_assert!(
+                        nbf <= now.saturating_add(DEFAULT_LEEWAY_SECS),
+                        "{}",
+                        payload
+                    );
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        accepted.get() * 4 >= cases.get(),
+        "only {} of {} signed claims-shaped payloads were accepted",
+        accepted.get(),
+        cases.get()
+    );
+}

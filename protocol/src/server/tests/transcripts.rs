@@ -16,24 +16,22 @@ use crate::server::{
 };
 use crate::wire::{CloseCode, ErrorCode};
 
-/// Compares a transcript. With `SWITCHBOARD_PRINT_TRANSCRIPTS` set, prints it instead of failing (to review a
-/// changed transcript before pinning it).
+/// Compares a transcript. With `SWITCHBOARD_PRINT_TRANSCRIPTS` set, also prints it in the form the tests pin
+/// (to review a changed transcript before pinning it); the comparison runs either way.
 #[track_caller]
 fn assert_transcript(got: Vec<String>, want: &[&str]) {
     if std::env::var_os("SWITCHBOARD_PRINT_TRANSCRIPTS").is_some() {
         std::println!("TRANSCRIPT {}", core::panic::Location::caller().line());
-        for line in &got {
-            std::println!("    {line:?},");
-        }
-        return;
+        std::print!("{}", pinned_form(&got));
     }
     if got != want {
-        let mut msg = String::from("transcript differs; got:\n");
-        for line in &got {
-            msg.push_str(&format!("    {line:?},\n"));
-        }
-        panic!("{msg}");
+        panic!("transcript differs; got:\n{}", pinned_form(&got));
     }
+}
+
+/// A transcript as the lines of a `&[&str]` literal.
+fn pinned_form(got: &[String]) -> String {
+    got.iter().map(|line| format!("    {line:?},\n")).collect()
 }
 
 fn publish(h: &mut Harness, channel: &str, event: serde_json::Value) -> u64 {

@@ -86,18 +86,25 @@ impl World {
             Action::Call { client, channel } => {
                 let n = self.workload.number();
                 let method = String::from("echo");
+                let connected = self.slots[client].machine.is_connected();
                 let r = self.slots[client].machine.call(
                     now,
                     &channel,
                     &method,
                     Some(json!({ "n": n })),
                 );
+                if let (true, Ok(id)) = (connected, &r) {
+                    let incarnation = self.slots[client].incarnation;
+                    self.calls
+                        .call_issued(now, client, incarnation, id.clone(), n);
+                }
                 (
                     client,
                     r.map(|id| (id, Request::Call { channel, method, n })),
                 )
             }
             Action::Serve { client, channel } => {
+                self.calls.disturbed();
                 let r = self.slots[client].machine.serve(now, &channel);
                 (client, r.map(|id| (id, Request::Serve { channel })))
             }
@@ -208,7 +215,10 @@ impl World {
         match self.hub.send_request(now, conn, "sim_query", data, timeout) {
             Ok(id) => {
                 self.counts.server_requests += 1;
-                let deadline = now + timeout.unwrap_or(self.hub.config().request_timeout);
+                let lasts = timeout.unwrap_or(self.hub.config().request_timeout);
+                self.calls
+                    .request_sent(now, self.hub_generation, conn, id.clone(), n, lasts);
+                let deadline = now + lasts;
                 let generation = self.hub_generation;
                 self.check(|c| c.hub_request_sent(generation, id, conn, n, deadline));
                 self.drain_hub();
@@ -224,6 +234,15 @@ impl World {
         let now = self.clock.now();
         self.trace.number(60);
         self.log(|| format!("fault {fault:?}"));
+        // The fault's trouble lasts until it ends (a stall, a listener or hub down) and the world has recovered.
+        let trouble_ends = now
+            + match &fault {
+                Fault::Cut { .. } => Duration::ZERO,
+                Fault::Stall { stall } => *stall,
+                Fault::ListenerRestart { down } | Fault::HubRestart { down, .. } => *down,
+            };
+        self.calls.disturbed();
+        self.calls.calm_after(trouble_ends + self.recovery_wait());
         match fault {
             Fault::Cut {
                 client_notice,

@@ -1,8 +1,8 @@
 //! The client side of the driver: carrying out what a client machine asks (dial, transmit, close), checking and
 //! reacting to its events, and a client leaving for good while a new one joins its slot.
 
-use switchboard_protocol::client::{ClientEvent, ClientMachine, Output};
-use switchboard_protocol::wire::ServerMessage;
+use switchboard_protocol::client::{ClientEvent, ClientMachine, FailReason, Output};
+use switchboard_protocol::wire::{ErrorCode, ServerMessage};
 
 use crate::sim::invariants::ClientBook;
 
@@ -96,7 +96,13 @@ impl World {
                 self.counts.resyncs += 1;
             }
             ClientEvent::CallRequest { id, params, .. } => {
-                if let Some(reply) = self.workload.answer_call(&params) {
+                let reply = self.workload.answer_call(&params);
+                self.calls.handler_chose(
+                    params.get("n").and_then(serde_json::Value::as_u64),
+                    reply.as_ref().is_some_and(|r| r.answer.is_ok()),
+                    reply.as_ref().map(|r| r.delay),
+                );
+                if let Some(reply) = reply {
                     let task = Task::Respond {
                         client: slot,
                         incarnation,
@@ -107,7 +113,13 @@ impl World {
                 }
             }
             ClientEvent::ServerRequest { id, data, .. } => {
-                if let Some(reply) = self.workload.answer_request(&data) {
+                let reply = self.workload.answer_request(&data);
+                self.calls.handler_chose(
+                    data.get("n").and_then(serde_json::Value::as_u64),
+                    reply.as_ref().is_some_and(|r| r.answer.is_ok()),
+                    reply.as_ref().map(|r| r.delay),
+                );
+                if let Some(reply) = reply {
                     let task = Task::Respond {
                         client: slot,
                         incarnation,
@@ -121,6 +133,40 @@ impl World {
                 message: ServerMessage::CreateSessionRes { session_id },
                 ..
             } => self.workload.apps[slot].sessions.push(session_id),
+            ClientEvent::Response {
+                id,
+                message: ServerMessage::CallRes { .. },
+            } => {
+                self.counts.calls_succeeded += 1;
+                let ended = self
+                    .calls
+                    .call_ended(slot, incarnation, &id, true, String::new);
+                if let Err(e) = ended {
+                    self.fail(e);
+                }
+            }
+            ClientEvent::RequestFailed { id, reason } => {
+                if matches!(
+                    &reason,
+                    FailReason::Error {
+                        code: ErrorCode::RateLimited,
+                        ..
+                    }
+                ) {
+                    self.calls.disturbed();
+                }
+                let ended = self.calls.call_ended(slot, incarnation, &id, false, || {
+                    format!("failed: {reason:?}")
+                });
+                if let Err(e) = ended {
+                    self.fail(e);
+                }
+            }
+            ClientEvent::ServerError {
+                code: ErrorCode::RateLimited,
+                ..
+            }
+            | ClientEvent::Disconnected { .. } => self.calls.disturbed(),
             _ => {}
         }
     }
@@ -128,6 +174,7 @@ impl World {
     /// The application leaves: close the client for good, and a new one joins in its slot.
     pub(super) fn replace_client(&mut self, slot: usize) {
         let now = self.clock.now();
+        self.calls.disturbed();
         self.counts.departures += 1;
         self.slots[slot].book.closing();
         self.slots[slot].machine.close(now);

@@ -40,6 +40,7 @@ impl World {
                     self.net.send_to_client(now, link, frame);
                 }
                 HubOutput::Close { conn, code, reason } => {
+                    self.calls.disturbed();
                     self.trace.number(20 + u64::from(code.as_u16()));
                     self.log(|| format!("hub closes {conn} with {code} {reason}"));
                     let Some(link) = self.hub_conns.remove(&conn) else {
@@ -100,6 +101,19 @@ impl World {
                     _ => self.fail(format!(
                         "{channel}#{offset} was published but is not in the history: {page:?}"
                     )),
+                }
+            }
+            HubEvent::RequestCompleted { conn, id, outcome } => {
+                if outcome.is_ok() {
+                    self.counts.server_requests_answered += 1;
+                }
+                let ended =
+                    self.calls
+                        .request_ended(generation, conn, &id, outcome.is_ok(), || {
+                            format!("failed: {outcome:?}")
+                        });
+                if let Err(e) = ended {
+                    self.fail(e);
                 }
             }
             HubEvent::CustomRequest { type_name, .. } => self.fail(format!(

@@ -19,6 +19,19 @@ impl World {
         self.clock.advance_to(until);
     }
 
+    /// How long the world needs to recover from trouble once it ends: a dial already out to time out, the longest
+    /// backoff, a dial, the greeting; silent dead connections to be closed by the hub's heartbeat; every request to
+    /// time out.
+    pub(super) fn recovery_wait(&self) -> Duration {
+        let c = &self.scenario.client;
+        let h = &self.scenario.hub;
+        2 * (c.connect_timeout + c.backoff.max_delay)
+            + h.heartbeat
+            + h.heartbeat_timeout
+            + c.request_timeout.max(h.request_timeout)
+            + Duration::from_secs(5)
+    }
+
     /// Stops the applications and the faults, heals the network, waits long enough for every machine to recover,
     /// and checks that they did: everyone connected and caught up, nothing left open.
     pub(super) fn settle(&mut self) {
@@ -27,15 +40,7 @@ impl World {
             .retain(|task| !matches!(task, Task::Workload | Task::Fault));
         let now = self.clock.now();
         self.net.heal(now);
-        let c = &self.scenario.client;
-        let h = &self.scenario.hub;
-        // Long enough for: a dial already out to time out, the longest backoff, a dial, the greeting; silent dead
-        // connections to be closed by the hub's heartbeat; every request to time out; and the listener to come back.
-        let wait = 2 * (c.connect_timeout + c.backoff.max_delay)
-            + h.heartbeat
-            + h.heartbeat_timeout
-            + c.request_timeout.max(h.request_timeout)
-            + Duration::from_secs(5);
+        let wait = self.recovery_wait();
         let until = self.listener_up_at.max(now) + wait;
         self.run_until(until, 200_000);
         if self.violation.is_some() {
