@@ -11,6 +11,7 @@
 //! Writes make progress inside the same wait: queued frames are fed and flushed once while reads continue.
 
 use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ pub(crate) struct Driver<R: Runtime> {
     commands_open: bool,
     routes: Routes,
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// The state the client ended in, once it has ended (shared with the handles).
+    last_state: Arc<Mutex<Option<ConnectionState>>>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -66,6 +69,7 @@ impl<R: Runtime> Driver<R> {
         target: Target,
         options: ClientOptions,
         commands: mpsc::UnboundedReceiver<Command>,
+        last_state: Arc<Mutex<Option<ConnectionState>>>,
     ) -> Driver<R> {
         let machine = ClientMachine::new(options.protocol.clone(), runtime.now());
         Driver {
@@ -79,6 +83,7 @@ impl<R: Runtime> Driver<R> {
             commands_open: true,
             routes: Routes::new(),
             close_waiters: Vec::new(),
+            last_state,
             runtime,
         }
     }
@@ -100,15 +105,33 @@ impl<R: Runtime> Driver<R> {
                 futures_lite::future::yield_now().await;
             }
         }
-        // From here on handles see the client as closed; commands still buffered are dropped, and their waiters
-        // get `RequestError::Closed`.
+        let last = match self.routes.state() {
+            gave_up @ ConnectionState::GaveUp { .. } => gave_up.clone(),
+            _ => ConnectionState::Closed,
+        };
+        // The last state is readable before the channel closes, so a handle whose command is refused from here on
+        // can still report it ([`Client::state_changes`](super::Client::state_changes)).
+        if let Ok(mut slot) = self.last_state.lock() {
+            *slot = Some(last.clone());
+        }
+        // From here on handles see the client as closed. Commands still buffered are dropped, and their waiters
+        // get `RequestError::Closed`; a state feed among them still gets the last state.
         self.commands.close();
+        let mut late_watchers = Vec::new();
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::WatchState(sink) = command {
+                late_watchers.push(sink);
+            }
+        }
         if let Some(open) = self.link.take() {
             let close = Some((CloseCode::Normal, "client closing".to_owned()));
             shut(self.runtime.clone(), open, close, self.close_timeout).await;
         }
-        if !matches!(self.routes.state(), ConnectionState::GaveUp { .. }) {
-            self.routes.set_state(ConnectionState::Closed);
+        if !matches!(last, ConnectionState::GaveUp { .. }) {
+            self.routes.set_state(last.clone());
+        }
+        for sink in late_watchers {
+            let _ = sink.unbounded_send(last.clone());
         }
         for waiter in self.close_waiters.drain(..) {
             let _ = waiter.send(());

@@ -50,6 +50,7 @@ mod subscription;
 mod target;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
@@ -91,6 +92,8 @@ pub struct ChannelStateReply {
 #[derive(Debug, Clone)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
+    /// The state the client's task ended in, once it has ended.
+    last_state: Arc<Mutex<Option<ConnectionState>>>,
 }
 
 impl Client {
@@ -106,9 +109,19 @@ impl Client {
         #[cfg(feature = "tls")]
         let target = target.trusting(options.tls.clone());
         let (commands, receiver) = mpsc::unbounded();
-        let driver = Driver::new(runtime.clone(), target, options, receiver);
+        let last_state = Arc::new(Mutex::new(None));
+        let driver = Driver::new(
+            runtime.clone(),
+            target,
+            options,
+            receiver,
+            last_state.clone(),
+        );
         runtime.spawn(Box::pin(driver.run()));
-        Ok(Client { commands })
+        Ok(Client {
+            commands,
+            last_state,
+        })
     }
 
     /// Sends any request (`ping`, or a type the server's application registered) and waits for its answer, the
@@ -269,7 +282,13 @@ impl Client {
     /// gave up, closed). Every such stream gets every change.
     pub fn state_changes(&self) -> StateChanges {
         let (sink, items) = mpsc::unbounded();
-        let _ = self.commands.unbounded_send(Command::WatchState(sink));
+        if let Err(refused) = self.commands.unbounded_send(Command::WatchState(sink)) {
+            // The task has ended (and set its last state before refusing commands): that state is the current one.
+            let last = self.last_state.lock().ok().and_then(|slot| slot.clone());
+            if let (Command::WatchState(sink), Some(last)) = (refused.into_inner(), last) {
+                let _ = sink.unbounded_send(last);
+            }
+        }
         Feed::new(items, self.commands.clone())
     }
 

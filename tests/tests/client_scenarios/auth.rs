@@ -54,6 +54,12 @@ pub async fn a_refused_handshake_gives_up_after_one_attempt<R: Runtime>(rt: R) {
             let reason = gave_up(&rt, &refused).await;
             assert!(reason.contains(&status[..3]), "{status}: {reason}");
             assert_eq!(refused.get_state("x").await, Err(RequestError::Closed));
+            // A state feed asked for after the client's task ended still starts with the state it ended in.
+            let mut late = refused.state_changes();
+            assert!(
+                matches!(next(&rt, &mut late).await, ConnectionState::GaveUp { .. }),
+                "{status}: a late feed must say GaveUp"
+            );
             // Ten times the first backoff delay (50 ms): a retrying client would have dialed again by now.
             rt.sleep_until(rt.now() + std::time::Duration::from_millis(500))
                 .await;
