@@ -1,4 +1,4 @@
-//! Virtual time: a [`Clock`] that only moves when the simulation moves it, to the earliest thing that is due, and
+//! Virtual time: a [`VirtualClock`] that only moves when the simulation moves it, to the earliest thing that is due, and
 //! an [`Agenda`] of one-shot things scheduled for later (the quinn-proto `tests/util.rs` and str0m harness habit:
 //! never sleep, jump to the next wake-up).
 //!
@@ -16,17 +16,17 @@ pub const ORIGIN: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
 /// The simulation's clock. It never goes backwards.
 #[derive(Debug, Clone)]
-pub struct Clock {
+pub struct VirtualClock {
     now: Timestamp,
 }
 
-impl Default for Clock {
+impl Default for VirtualClock {
     fn default() -> Self {
-        Clock { now: ORIGIN }
+        VirtualClock { now: ORIGIN }
     }
 }
 
-impl Clock {
+impl VirtualClock {
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         self.now
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn the_clock_never_goes_back() {
-        let mut c = Clock::default();
+        let mut c = VirtualClock::default();
         c.advance_to(ORIGIN + Duration::from_secs(2));
         c.advance_to(ORIGIN + Duration::from_secs(1));
         assert_eq!(c.elapsed(), Duration::from_secs(2));

@@ -46,7 +46,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use report::{SeedReport, Summary, Violation};
+pub use report::{InvariantViolation, SeedReport, Summary};
 pub use world::World;
 
 /// What to run.
@@ -123,7 +123,7 @@ pub fn run_seed(seed: u64, steps: u64, verbose: bool) -> SeedReport {
                 budget: steps,
                 steps: 0,
                 virtual_time: Duration::ZERO,
-                violation: Some(Violation {
+                violation: Some(InvariantViolation {
                     step: 0,
                     at: Duration::ZERO,
                     what: format!("panicked: {message}"),

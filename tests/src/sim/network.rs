@@ -1,6 +1,6 @@
 //! The seeded fake network between the clients and the hub.
 //!
-//! A [`Link`] is one WebSocket connection: two directions, each delivering its packets **in order** (like TCP),
+//! A [`NetLink`] is one WebSocket connection: two directions, each delivering its packets **in order** (like TCP),
 //! after a per-link latency plus per-packet jitter. Dials take a random time and sometimes fail or hang. A link can
 //! be closed by either end (the close travels behind the frames already sent, like a close frame), cut (everything
 //! in flight is lost; each end hears of it after its own delay, or never, and must notice by its heartbeat), or
@@ -72,7 +72,7 @@ pub struct NetConfig {
 
 /// One WebSocket connection between a client slot and the hub.
 #[derive(Debug, Clone)]
-pub struct Link {
+pub struct NetLink {
     /// The client slot at the client end.
     pub client: usize,
     /// Which client machine of that slot (slots get a new machine when a client leaves and another joins).
@@ -95,7 +95,7 @@ pub struct Link {
     stalled_until: Timestamp,
 }
 
-impl Link {
+impl NetLink {
     /// Whether frames towards the client are held back (the client stopped reading) at `now`.
     pub fn is_stalled(&self, now: Timestamp) -> bool {
         now < self.stalled_until
@@ -207,7 +207,7 @@ pub struct NetStats {
 pub struct Network {
     rng: Rng,
     config: NetConfig,
-    links: Vec<Link>,
+    links: Vec<NetLink>,
     agenda: Agenda<Due>,
     /// What the network did.
     pub stats: NetStats,
@@ -231,7 +231,7 @@ impl Network {
     }
 
     /// A link.
-    pub fn link(&self, id: LinkId) -> &Link {
+    pub fn link(&self, id: LinkId) -> &NetLink {
         &self.links[id.0]
     }
 
@@ -280,7 +280,7 @@ impl Network {
     ) -> LinkId {
         let (lo, hi) = self.config.latency;
         let latency = self.rng.duration_between(lo, hi);
-        self.links.push(Link {
+        self.links.push(NetLink {
             client,
             incarnation,
             hub_generation,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// A broken invariant: what, when, and at which step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
+pub struct InvariantViolation {
     /// The step at which it was found (counting from 1).
     pub step: u64,
     /// Virtual time since the start of the run.
@@ -16,7 +16,7 @@ pub struct Violation {
     pub what: String,
 }
 
-impl fmt::Display for Violation {
+impl fmt::Display for InvariantViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "step {} at {:?}: {}", self.step, self.at, self.what)
     }
@@ -126,7 +126,7 @@ pub struct SeedReport {
     /// Virtual time covered.
     pub virtual_time: Duration,
     /// The first broken invariant; the run stops there.
-    pub violation: Option<Violation>,
+    pub violation: Option<InvariantViolation>,
     /// A hash of everything that happened, in order: two runs of one seed must agree.
     pub trace_hash: u64,
     /// What happened.
@@ -274,7 +274,7 @@ mod tests {
             budget: 10,
             steps: 12,
             virtual_time: Duration::from_secs(1),
-            violation: failed.then(|| Violation {
+            violation: failed.then(|| InvariantViolation {
                 step: 3,
                 at: Duration::from_millis(5),
                 what: String::from("boom"),

@@ -9,7 +9,7 @@ use switchboard_protocol::wire::ChannelName;
 
 /// One event the hub published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Published {
+pub(super) struct PublishedEvent {
     pub(super) generation: u32,
     pub(super) offset: u64,
     pub(super) retain: bool,
@@ -23,7 +23,7 @@ pub struct Truth {
     /// (generation, channel) → the tag at each offset (index `offset - 1`).
     events: BTreeMap<(u32, ChannelName), Vec<(u64, bool)>>,
     /// Tag → where it was published.
-    pub(super) by_tag: BTreeMap<u64, (ChannelName, Published)>,
+    pub(super) by_tag: BTreeMap<u64, (ChannelName, PublishedEvent)>,
 }
 
 impl Truth {
@@ -59,7 +59,7 @@ impl Truth {
             ));
         }
         events.push((tag, retain));
-        let published = Published {
+        let published = PublishedEvent {
             generation,
             offset,
             retain,

@@ -20,7 +20,7 @@ use super::invariants::REFUSAL_CODE;
 
 /// One thing an application does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub enum WorkloadAction {
     /// A client publishes on a channel.
     Publish {
         /// The client slot.
@@ -98,7 +98,7 @@ pub enum Action {
     HubNotify,
 }
 
-/// The kinds of [`Action`], for the per-seed mix.
+/// The kinds of [`WorkloadAction`], for the per-seed mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Publish,
@@ -141,7 +141,7 @@ pub struct App {
 
 /// How an application answers a routed call or a server request: after `delay`, with `answer`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
+pub struct HandlerReply {
     /// How long the handler takes.
     pub delay: Duration,
     /// What it answers.
@@ -215,7 +215,7 @@ impl Workload {
     }
 
     /// What every client does first: subscribe to some channels; some serve a service.
-    pub fn opening(&mut self) -> Vec<Action> {
+    pub fn opening(&mut self) -> Vec<WorkloadAction> {
         let mut actions = Vec::new();
         for client in 0..self.apps.len() {
             actions.extend(self.joining(client));
@@ -224,22 +224,22 @@ impl Workload {
     }
 
     /// What a client that just joined does first.
-    pub fn joining(&mut self, client: usize) -> Vec<Action> {
+    pub fn joining(&mut self, client: usize) -> Vec<WorkloadAction> {
         let mut actions = Vec::new();
         for channel in self.channels.clone() {
             if self.rng.chance(0.6) {
-                actions.push(Action::Subscribe { client, channel });
+                actions.push(WorkloadAction::Subscribe { client, channel });
             }
         }
         if self.rng.chance(0.3) {
             let channel = self.pick(&self.services.clone());
-            actions.push(Action::Serve { client, channel });
+            actions.push(WorkloadAction::Serve { client, channel });
         }
         actions
     }
 
     /// The next action.
-    pub fn next_action(&mut self) -> Action {
+    pub fn next_action(&mut self) -> WorkloadAction {
         let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
         let mut pick = self.rng.below_inclusive(total.max(1) - 1);
         let mut kind = Kind::Publish;
@@ -254,32 +254,32 @@ impl Workload {
         let channel = self.pick(&self.channels.clone());
         let service = self.pick(&self.services.clone());
         match kind {
-            Kind::Publish => Action::Publish {
+            Kind::Publish => WorkloadAction::Publish {
                 client,
                 channel,
                 retain: self.rng.chance(0.3),
             },
-            Kind::Subscribe => Action::Subscribe { client, channel },
-            Kind::Unsubscribe => Action::Unsubscribe { client, channel },
-            Kind::GetState => Action::GetState { client, channel },
-            Kind::Call => Action::Call {
+            Kind::Subscribe => WorkloadAction::Subscribe { client, channel },
+            Kind::Unsubscribe => WorkloadAction::Unsubscribe { client, channel },
+            Kind::GetState => WorkloadAction::GetState { client, channel },
+            Kind::Call => WorkloadAction::Call {
                 client,
                 channel: service,
             },
-            Kind::Serve => Action::Serve {
+            Kind::Serve => WorkloadAction::Serve {
                 client,
                 channel: service,
             },
-            Kind::Ping => Action::Ping { client },
-            Kind::CreateSession => Action::CreateSession { client },
-            Kind::CloseSession => Action::CloseSession { client },
-            Kind::Replace => Action::Replace { client },
-            Kind::HubPublish => Action::HubPublish {
+            Kind::Ping => WorkloadAction::Ping { client },
+            Kind::CreateSession => WorkloadAction::CreateSession { client },
+            Kind::CloseSession => WorkloadAction::CloseSession { client },
+            Kind::Replace => WorkloadAction::Replace { client },
+            Kind::HubPublish => WorkloadAction::HubPublish {
                 channel,
                 retain: self.rng.chance(0.3),
             },
-            Kind::HubRequest => Action::HubRequest,
-            Kind::HubNotify => Action::HubNotify,
+            Kind::HubRequest => WorkloadAction::HubRequest,
+            Kind::HubNotify => WorkloadAction::HubNotify,
         }
     }
 
@@ -298,18 +298,21 @@ impl Workload {
     }
 
     /// How a serving client answers a call with these params: the echo of `n`, a refusal, or nothing at all.
-    pub fn answer_call(&mut self, params: &Value) -> Option<Reply> {
+    pub fn answer_call(&mut self, params: &Value) -> Option<HandlerReply> {
         let n = params.get("n").cloned().unwrap_or(Value::Null);
         self.reply(json!({ "echo": n }))
     }
 
     /// How a client answers a server request with this data: `n` back, a refusal, or nothing at all.
-    pub fn answer_request(&mut self, data: &serde_json::Map<String, Value>) -> Option<Reply> {
+    pub fn answer_request(
+        &mut self,
+        data: &serde_json::Map<String, Value>,
+    ) -> Option<HandlerReply> {
         let n = data.get("n").cloned().unwrap_or(Value::Null);
         self.reply(json!({ "n": n }))
     }
 
-    fn reply(&mut self, ok: Value) -> Option<Reply> {
+    fn reply(&mut self, ok: Value) -> Option<HandlerReply> {
         if self.rng.chance(self.silence) {
             return None;
         }
@@ -322,7 +325,7 @@ impl Workload {
         } else {
             Ok(ok)
         };
-        Some(Reply { delay, answer })
+        Some(HandlerReply { delay, answer })
     }
 
     /// Picks a random element.

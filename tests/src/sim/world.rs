@@ -1,5 +1,5 @@
 //! The world of one seed: one real [`Hub`], a few real [`ClientMachine`]s, the fake [`Network`] between them, the
-//! virtual [`Clock`], the [`Workload`] and the [`Faults`], and the driver that plays every runtime's part.
+//! [`VirtualClock`], the [`Workload`] and the [`Faults`], and the driver that plays every runtime's part.
 //!
 //! # The driver
 //!
@@ -37,13 +37,13 @@ use switchboard_protocol::server::{ConnId, Hub, HubConfig, Intake};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::MessageId;
 
-use super::clock::{Agenda, Clock, earliest};
+use super::clock::{Agenda, VirtualClock, earliest};
 use super::faults::Faults;
 use super::invariants::{Checker, ClientBook};
 use super::network::{LinkId, Network};
-use super::report::{Counts, SeedReport, Trace, Violation};
+use super::report::{Counts, InvariantViolation, SeedReport, Trace};
 use super::scenario::Scenario;
-use super::workload::{Reply, Workload};
+use super::workload::{HandlerReply, Workload};
 use calls::CallBook;
 
 mod actions;
@@ -88,7 +88,7 @@ enum Task {
         client: usize,
         incarnation: u32,
         id: MessageId,
-        reply: Reply,
+        reply: HandlerReply,
     },
 }
 
@@ -101,7 +101,7 @@ const STUCK_STEPS: u64 = 100_000;
 pub struct World {
     seed: u64,
     scenario: Scenario,
-    clock: Clock,
+    clock: VirtualClock,
     rng: Rng,
     net: Network,
     hub: Hub,
@@ -131,7 +131,7 @@ pub struct World {
     trace: Trace,
     steps: u64,
     steps_at_this_instant: u64,
-    violation: Option<Violation>,
+    violation: Option<InvariantViolation>,
     counts: Counts,
 }
 
@@ -155,7 +155,7 @@ impl World {
     pub fn new(seed: u64, verbose: bool) -> World {
         let mut rng = Rng::from_seed(seed);
         let scenario = Scenario::draw(&mut rng);
-        let clock = Clock::default();
+        let clock = VirtualClock::default();
         let now = clock.now();
         let net = Network::new(rng.fork(), scenario.net.clone());
         let workload = Workload::draw(rng.fork(), scenario.clients);
@@ -347,7 +347,7 @@ impl World {
     fn fail(&mut self, what: String) {
         if self.violation.is_none() {
             self.log(|| format!("VIOLATION: {what}"));
-            self.violation = Some(Violation {
+            self.violation = Some(InvariantViolation {
                 step: self.steps,
                 at: self.clock.elapsed(),
                 what,

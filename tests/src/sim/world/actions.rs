@@ -10,7 +10,7 @@ use switchboard_protocol::wire::ChannelName;
 use crate::sim::faults::Fault;
 use crate::sim::invariants::Request;
 use crate::sim::network::LinkId;
-use crate::sim::workload::Action;
+use crate::sim::workload::WorkloadAction;
 
 use super::{Task, World};
 
@@ -55,12 +55,12 @@ impl World {
     }
 
     /// Carries out one application action and records what it expects.
-    pub(super) fn perform(&mut self, action: Action) {
+    pub(super) fn perform(&mut self, action: WorkloadAction) {
         let now = self.clock.now();
         self.trace.number(50);
         self.log(|| format!("action {action:?}"));
         let (client, issued) = match action {
-            Action::Publish {
+            WorkloadAction::Publish {
                 client,
                 channel,
                 retain,
@@ -71,19 +71,19 @@ impl World {
                     .publish(now, &channel, event, retain);
                 (client, r.map(|id| (id, Request::Publish { channel, tag })))
             }
-            Action::Subscribe { client, channel } => {
+            WorkloadAction::Subscribe { client, channel } => {
                 let r = self.slots[client].machine.subscribe(now, &channel);
                 (client, r.map(|id| (id, Request::Subscribe { channel })))
             }
-            Action::Unsubscribe { client, channel } => {
+            WorkloadAction::Unsubscribe { client, channel } => {
                 let r = self.slots[client].machine.unsubscribe(now, &channel);
                 (client, r.map(|id| (id, Request::Unsubscribe { channel })))
             }
-            Action::GetState { client, channel } => {
+            WorkloadAction::GetState { client, channel } => {
                 let r = self.slots[client].machine.get_state(now, &channel);
                 (client, r.map(|id| (id, Request::GetState { channel })))
             }
-            Action::Call { client, channel } => {
+            WorkloadAction::Call { client, channel } => {
                 let n = self.workload.number();
                 let method = String::from("echo");
                 let connected = self.slots[client].machine.is_connected();
@@ -103,25 +103,25 @@ impl World {
                     r.map(|id| (id, Request::Call { channel, method, n })),
                 )
             }
-            Action::Serve { client, channel } => {
+            WorkloadAction::Serve { client, channel } => {
                 self.calls.disturbed();
                 let r = self.slots[client].machine.serve(now, &channel);
                 (client, r.map(|id| (id, Request::Serve { channel })))
             }
-            Action::Ping { client } => {
+            WorkloadAction::Ping { client } => {
                 let timestamp = now.as_millis();
                 let mut data = Map::new();
                 data.insert(String::from("timestamp"), Value::from(timestamp));
                 let r = self.slots[client].machine.request(now, "ping", data, None);
                 (client, r.map(|id| (id, Request::Ping { timestamp })))
             }
-            Action::CreateSession { client } => {
+            WorkloadAction::CreateSession { client } => {
                 let r = self.slots[client]
                     .machine
                     .create_session(now, Some(json!({ "slot": client })));
                 (client, r.map(|id| (id, Request::CreateSession)))
             }
-            Action::CloseSession { client } => {
+            WorkloadAction::CloseSession { client } => {
                 let sessions = &mut self.workload.apps[client].sessions;
                 let Some(session_id) = sessions.pop() else {
                     return;
@@ -132,10 +132,12 @@ impl World {
                     r.map(|id| (id, Request::CloseSession { session_id })),
                 )
             }
-            Action::Replace { client } => return self.replace_client(client),
-            Action::HubPublish { channel, retain } => return self.hub_publish(&channel, retain),
-            Action::HubRequest => return self.hub_request(),
-            Action::HubNotify => {
+            WorkloadAction::Replace { client } => return self.replace_client(client),
+            WorkloadAction::HubPublish { channel, retain } => {
+                return self.hub_publish(&channel, retain);
+            }
+            WorkloadAction::HubRequest => return self.hub_request(),
+            WorkloadAction::HubNotify => {
                 let open_before = self.hub_conns.len();
                 let reached = self.hub.notify(
                     now,
