@@ -9,9 +9,10 @@
 //!
 //! Instructions per operation = (Ir at 11000 − Ir at 1000) / 10000, which cancels the setup. Operations: `serde`
 //! (bare `serde_json::from_str::<Value>` of a 200-byte publish frame), `decode` (`decode_client` of it), `publish`
-//! (`Hub::handle_text` of it on a channel nobody follows, drained), `serde_ping` (bare parse of a 200-byte ping
-//! frame), `ping` (`Hub::handle_text` of that ping and draining the reply), `fanout1000` (one publish to 1,000 native
-//! subscribers, drained), `encode` (`encode_event` of a 100-byte event).
+//! (it through the connection's `Intake` and `Hub::handle_inbound`, on a channel nobody follows, drained),
+//! `serde_ping` (bare parse of a 200-byte ping frame), `ping` (that ping through `Intake` and `Hub::handle_inbound`,
+//! draining the reply), `fanout1000` (one publish to 1,000 native subscribers, drained), `encode` (`encode_event` of
+//! a 100-byte event).
 
 use std::hint::black_box;
 
