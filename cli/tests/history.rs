@@ -30,13 +30,12 @@ fn server_with(channel: &str, events: u64) -> Server<SmolRuntime> {
     ))
     .expect("bind");
     for i in 1..=events {
-        let offset = server
-            .publish(
-                channel,
-                json!({"event_type": "tick", "data": {"i": i}}),
-                false,
-            )
-            .expect("publish");
+        let offset = smol::block_on(server.publish(
+            channel,
+            json!({"event_type": "tick", "data": {"i": i}}),
+            false,
+        ))
+        .expect("publish");
         assert_eq!(offset, i);
     }
     server

@@ -261,6 +261,7 @@ fn events_arrive_in_offset_order_per_channel_despite_503s_and_only_matching_chan
                             json!({"event_type": "tick", "data": {"i": i}}),
                             false,
                         )
+                        .await
                         .unwrap();
                 }
             }
@@ -339,7 +340,10 @@ fn a_given_up_event_is_counted_and_the_next_one_follows() {
         let server = server(&runtime, webhook);
         smol::block_on(bounded(&runtime, TEST_TIMEOUT, async {
             for i in 1..=5u64 {
-                server.publish("jobs/x", json!({"i": i}), false).unwrap();
+                server
+                    .publish("jobs/x", json!({"i": i}), false)
+                    .await
+                    .unwrap();
             }
             eventually(&runtime, "3 deliveries", || receiver.accepted().len() == 3).await;
             let keys: Vec<u64> = receiver.log().iter().map(|r| r.key().1).collect();
@@ -368,7 +372,7 @@ fn a_receiver_that_is_down_gets_the_events_from_history_once_it_is_up() {
             });
         let server = server(&runtime, webhook);
         for i in 1..=10u64 {
-            server.publish("jobs/late", json!({"i": i}), false).unwrap();
+            smol::block_on(server.publish("jobs/late", json!({"i": i}), false)).unwrap();
         }
         // Let a few attempts fail on the closed port first.
         smol::block_on(runtime.sleep_until(runtime.now() + Duration::from_millis(100)));
@@ -398,6 +402,7 @@ fn forged_altered_and_stale_deliveries_are_refused_by_the_verifier() {
         smol::block_on(bounded(&runtime, TEST_TIMEOUT, async {
             server
                 .publish("audit/1", json!({"event_type": "login"}), false)
+                .await
                 .unwrap();
             eventually(&runtime, "a delivery", || receiver.accepted().len() == 1).await;
             server.shutdown().await;
@@ -460,11 +465,17 @@ fn events_that_leave_the_history_before_delivery_are_skipped_and_counted() {
         let webhook = WebhookConfig::new(receiver.url(), SECRET).with_retry(fast_retry(3));
         let server = server_keeping(&runtime, webhook, 3);
         smol::block_on(bounded(&runtime, TEST_TIMEOUT, async {
-            server.publish("jobs/slow", json!({"i": 1}), false).unwrap();
+            server
+                .publish("jobs/slow", json!({"i": 1}), false)
+                .await
+                .unwrap();
             eventually(&runtime, "offset 1 held", || holding.load(Ordering::SeqCst)).await;
             // The history keeps 3 events: 8, 9 and 10. Offsets 2 to 7 are gone before their turn.
             for i in 2..=10u64 {
-                server.publish("jobs/slow", json!({"i": i}), false).unwrap();
+                server
+                    .publish("jobs/slow", json!({"i": i}), false)
+                    .await
+                    .unwrap();
             }
             {
                 let (open, opened) = &*gate;
@@ -492,7 +503,10 @@ fn a_429_with_retry_after_is_retried() {
         let server = server(&runtime, webhook);
         smol::block_on(bounded(&runtime, TEST_TIMEOUT, async {
             for i in 1..=3u64 {
-                server.publish("jobs/rl", json!({"i": i}), false).unwrap();
+                server
+                    .publish("jobs/rl", json!({"i": i}), false)
+                    .await
+                    .unwrap();
             }
             eventually(&runtime, "3 deliveries", || receiver.accepted().len() == 3).await;
             let statuses: Vec<(u64, u16)> = receiver

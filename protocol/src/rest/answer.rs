@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use serde_json::{Value, json};
 
-use crate::server::HubError;
+use crate::server::{HubError, StorageError};
 use crate::wire::ChannelName;
 
 use super::error_reply::ErrorReply;
@@ -42,6 +42,20 @@ pub fn project_connections(project_id: &str, subscribers: usize) -> Reply {
         200,
         &json!({"project_id": project_id, "active_connections": subscribers}),
     )
+}
+
+/// `POST /api/v1/channels/{channel}/events` once the store has kept (or failed to keep) the event: 201 with the
+/// offset, or 503 `STORAGE_UNAVAILABLE`.
+pub fn stored(
+    channel: &ChannelName,
+    outcome: Result<u64, StorageError>,
+) -> Result<Reply, ErrorReply> {
+    match outcome {
+        Ok(offset) => published(channel, Ok(offset)),
+        Err(e) => Err(ErrorReply::storage_unavailable(
+            alloc::string::ToString::to_string(&e),
+        )),
+    }
 }
 
 /// `POST /api/v1/channels/{channel}/events`: 201 with the offset, or the hub's refusal (413 for a limit, else 400).
@@ -96,8 +110,16 @@ pub fn channel_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::{Hub, HubConfig};
+    use crate::server::{Hub, HubConfig, Publish};
     use crate::time::Timestamp;
+
+    /// The offset of a publish over the memory store (always done at once).
+    fn done(p: Publish) -> u64 {
+        match p {
+            Publish::Done(offset) => offset,
+            Publish::Pending(t) => panic!("the memory store kept {t:?} pending"),
+        }
+    }
 
     fn body(r: &Reply) -> Value {
         serde_json::from_slice(&r.body).unwrap()
@@ -152,10 +174,10 @@ mod tests {
             json!({"x": "0123456789abcdef"}),
             false,
         );
-        let e = published(&channel, too_big).unwrap_err();
+        let e = published(&channel, too_big.map(done)).unwrap_err();
         assert_eq!((e.status, e.code), (413, "PAYLOAD_TOO_LARGE"));
         let null = hub.publish(Timestamp::ZERO, &channel, Value::Null, false);
-        let e = published(&channel, null).unwrap_err();
+        let e = published(&channel, null.map(done)).unwrap_err();
         assert_eq!((e.status, e.code), (400, "VALIDATION_ERROR"));
     }
 

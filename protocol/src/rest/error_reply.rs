@@ -110,6 +110,12 @@ impl ErrorReply {
         ErrorReply::new(503, "UNAVAILABLE", message)
     }
 
+    /// 503 `STORAGE_UNAVAILABLE` with `Retry-After: 1`: the store could not write the event (a full disk, an IO
+    /// error), so it was not published; publishing works again once the store can write.
+    pub fn storage_unavailable(message: impl Into<String>) -> ErrorReply {
+        ErrorReply::new(503, "STORAGE_UNAVAILABLE", message).with_header("Retry-After", "1")
+    }
+
     /// 503 `UNAVAILABLE` with `Retry-After: 5`: the server holds as many WebSockets as it may.
     pub fn too_many_connections() -> ErrorReply {
         ErrorReply::unavailable("the server has too many connections; try again later")

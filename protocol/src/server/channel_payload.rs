@@ -8,6 +8,7 @@ use alloc::sync::Arc;
 use super::Hub;
 use super::conn_table::ConnId;
 use super::permissions::Action;
+use super::publish::Answer;
 use super::reply::Refusal;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::{ChannelPayloadMessage, ChannelPayloadRequest};
@@ -34,7 +35,7 @@ impl Hub {
                 .map(|()| Some(ChannelPayloadMessage::Unsubscribed { channel })),
             Ok(ChannelPayloadRequest::Publish { channel, payload }) => {
                 if self.allows(conn, Action::Publish, &channel) {
-                    self.publish_event(now, &channel, payload, false);
+                    self.publish_event(now, &channel, payload, false, Answer::Edge { conn });
                     Ok(None)
                 } else {
                     Err(Refusal::new(

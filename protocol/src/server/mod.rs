@@ -139,12 +139,16 @@ pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
 pub use permissions::{Action, Permissions, pattern_matches};
+pub use publish::{Publish, PublishTicket, StorageError};
 pub use stats::{DialectCounts, HubStats};
-pub use store::{ChannelState, HistoryPage, MemoryStore, Store};
+pub use store::{
+    Appended, ChannelState, DurableConfig, DurableStore, FsyncPolicy, HistoryPage, MemoryStore,
+    SnapshotJob, Store, StoreWrite,
+};
 pub use timers::HubTimer;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use core::fmt;
 
@@ -180,6 +184,9 @@ pub struct Hub {
     outbox: Outbox,
     counters: Counters,
     last_timeout_reason: Option<HubTimer>,
+    /// Publishes waiting for the store's write, in append order.
+    parked: VecDeque<publish::Parked>,
+    next_ticket: u64,
 }
 
 impl fmt::Debug for Hub {
@@ -225,6 +232,8 @@ impl Hub {
             outbox: Outbox::default(),
             counters: Counters::default(),
             last_timeout_reason: None,
+            parked: VecDeque::new(),
+            next_ticket: 1,
         }
     }
 
@@ -239,6 +248,12 @@ impl Hub {
     pub fn poll_output(&mut self) -> HubOutput {
         if let Some(out) = self.outbox.queue.pop_front() {
             return out;
+        }
+        if let Some(write) = self.store.poll_write() {
+            return HubOutput::Persist(write);
+        }
+        if let Some(job) = self.store.poll_snapshot() {
+            return HubOutput::Snapshot(job);
         }
         let next = self.next_timeout();
         self.last_timeout_reason = next.map(|(_, why)| why);
@@ -293,6 +308,17 @@ impl Hub {
         self.channels
             .get(channel)
             .map_or(0, |ch| ch.subscribers.len())
+    }
+
+    /// Records that the reader `name` (the webhook sender) has every event of `channel` up to `offset`; a
+    /// durable store keeps it across restarts.
+    pub fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {
+        self.store.set_cursor(name, channel, offset);
+    }
+
+    /// Where the reader `name` is in `channel` ([`set_cursor`](Hub::set_cursor)).
+    pub fn cursor(&self, name: &str, channel: &ChannelName) -> Option<u64> {
+        self.store.cursor(name, channel)
     }
 
     /// Registers a client message type: native messages of this `type` become [`HubEvent::CustomRequest`] instead

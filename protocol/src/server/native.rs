@@ -15,6 +15,7 @@ use super::conn_table::ConnId;
 use super::connection::InFlight;
 use super::output::HubEvent;
 use super::permissions::Action;
+use super::publish::Answer;
 use super::reply::Refusal;
 use crate::time::Timestamp;
 use crate::wire::{
@@ -104,14 +105,8 @@ impl Hub {
                         alloc::format!("not allowed to publish to {channel}"),
                     ))
                 } else {
-                    // The answer goes before the event, so a subscribed publisher sees its offset first.
-                    let appended = self.append(now, &channel, event, retain);
-                    let res = ServerMessage::PublishRes {
-                        channel: channel.clone(),
-                        offset: appended.offset,
-                    };
-                    self.send_native(conn, Some(id), res);
-                    self.fan_out(now, &channel, &appended);
+                    let answer = Answer::Native { conn, id };
+                    self.publish_event(now, &channel, event, retain, answer);
                     return;
                 }
             }

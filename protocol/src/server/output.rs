@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use super::conn_table::ConnId;
 use super::connection::{Admit, Connection};
 use super::dialect::DialectKind;
+use super::publish::{PublishTicket, StorageError};
+use super::store::{SnapshotJob, StoreWrite};
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, CloseCode, MessageId};
 
@@ -39,6 +41,15 @@ pub enum HubOutput {
     },
     /// News for the embedding application.
     Event(HubEvent),
+    /// Append bytes to the store's log (see [`StoreWrite`]), then report
+    /// [`Hub::handle_store_written`](super::Hub::handle_store_written) or
+    /// [`Hub::handle_store_failed`](super::Hub::handle_store_failed). One at a time: the next comes after the
+    /// report.
+    Persist(StoreWrite),
+    /// Write a snapshot of the store off the hub's lock (see [`SnapshotJob`]), then report
+    /// [`Hub::handle_snapshot_written`](super::Hub::handle_snapshot_written) or
+    /// [`Hub::handle_snapshot_failed`](super::Hub::handle_snapshot_failed).
+    Snapshot(SnapshotJob),
     /// Nothing left; call [`Hub::handle_timeout`](super::Hub::handle_timeout) at this time
     /// ([`Timestamp::MAX`]: never).
     Timeout(Timestamp),
@@ -86,6 +97,14 @@ pub enum HubEvent {
         id: MessageId,
         /// The `server_response` data, or why there is none.
         outcome: Result<Map<String, Value>, RequestFailure>,
+    },
+    /// A [`Hub::publish`](super::Hub::publish) that waited for the store ended: published at this offset, or
+    /// refused.
+    PublishDone {
+        /// The ticket `publish` returned.
+        ticket: PublishTicket,
+        /// The offset, or why it was not published.
+        outcome: Result<u64, StorageError>,
     },
     /// An event was published (by a client or by [`Hub::publish`](super::Hub::publish)).
     Published {

@@ -1,20 +1,24 @@
 //! Publishing and fan-out. A publish hands the event to the [store](super::store) (offset, history, retained state:
-//! the event is kept once, as one `Arc<Value>`), and only then answers the publisher and encodes its frame **once
-//! per dialect that has subscribers**, handing every subscriber a clone of the same `Arc<str>`: no per-subscriber
-//! serialisation or copy.
+//! the event is kept once, as one `Arc<Value>`), and only once the store has kept it answers the publisher and
+//! encodes its frame **once per dialect that has subscribers**, handing every subscriber a clone of the same
+//! `Arc<str>`: no per-subscriber serialisation or copy. A store that writes before it keeps (the durable store)
+//! answers the append as pending; the publish then waits, in order, in the hub's parked queue until the driver
+//! reports the write ([`Hub::handle_store_written`]), and is refused if the write failed.
 
 use alloc::sync::Arc;
 use core::fmt;
 use serde_json::Value;
 
 use super::Hub;
+use super::conn_table::ConnId;
 use super::dialect::DialectKind;
 use super::error::{HubError, LimitError, MisuseError};
 use super::output::HubEvent;
+use super::store::Appended;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::encode_delivery;
 use crate::wire::project_stream::ProjectStreamMessage;
-use crate::wire::{ChannelName, MessageId, encode_event};
+use crate::wire::{ChannelName, ErrorCode, MessageId, ServerMessage, encode_event};
 
 /// The prefix of the channels the project-stream dialect subscribes to.
 const PROJECT_PREFIX: &str = "projects/";
@@ -22,7 +26,11 @@ const PROJECT_PREFIX: &str = "projects/";
 impl Hub {
     /// Publishes `event` on `channel` (the REST route and the embedding application), as a client's `publish`
     /// would: it gets the next offset, goes into history (and becomes the state when `retain`), and reaches every
-    /// subscriber. Returns the offset.
+    /// subscriber.
+    ///
+    /// Over a store that keeps events at once the answer is [`Publish::Done`] with the offset. Over a store that
+    /// writes them first it is [`Publish::Pending`]: the event is delivered, and
+    /// [`HubEvent::PublishDone`] with the ticket says how it ended, once the store's write is done.
     ///
     /// Refuses a `null` event and one longer than `max_message_bytes` as JSON. Permissions are not checked: the
     /// caller is the server itself.
@@ -32,7 +40,7 @@ impl Hub {
         channel: &ChannelName,
         event: Value,
         retain: bool,
-    ) -> Result<u64, HubError> {
+    ) -> Result<Publish, HubError> {
         if event.is_null() {
             return Err(MisuseError::NullEvent.into());
         }
@@ -40,42 +48,137 @@ impl Hub {
         if let Some(bytes) = json_len_over(&event, max) {
             return Err(LimitError::EventTooLarge { bytes, max }.into());
         }
-        let offset = self.publish_event(now, channel, event, retain);
+        let ticket = PublishTicket(self.next_ticket);
+        let outcome = match self.publish_event(now, channel, event, retain, Answer::Ticket(ticket))
+        {
+            Some(offset) => Publish::Done(offset),
+            None => {
+                self.next_ticket += 1;
+                Publish::Pending(ticket)
+            }
+        };
         self.reap(now);
-        Ok(offset)
+        Ok(outcome)
     }
 
-    /// Appends and fans out.
+    /// Has the store keep the event; once it is kept, answers the publisher and fans the event out. Returns the
+    /// offset when that was at once (the publisher is then not answered here: the caller has the offset).
     pub(super) fn publish_event(
         &mut self,
         now: Timestamp,
         channel: &ChannelName,
         event: Value,
         retain: bool,
-    ) -> u64 {
-        let appended = self.append(now, channel, event, retain);
-        self.fan_out(now, channel, &appended);
-        appended.offset
-    }
-
-    /// Has the store give the event the channel's next offset, keep it in history and, when `retain`, as the
-    /// state.
-    pub(super) fn append(
-        &mut self,
-        now: Timestamp,
-        name: &ChannelName,
-        event: Value,
-        retain: bool,
-    ) -> Appended {
+        answer: Answer,
+    ) -> Option<u64> {
         let event = Arc::new(event);
-        let offset = self.store.append(now, name, Arc::clone(&event), retain);
-        self.counters.published += 1;
-        Appended { offset, event }
+        match self.store.append(now, channel, Arc::clone(&event), retain) {
+            Appended::Kept(offset) => {
+                let answer = match answer {
+                    Answer::Ticket(_) => Answer::Silent,
+                    other => other,
+                };
+                self.complete(now, channel, Kept { offset, event }, answer);
+                Some(offset)
+            }
+            Appended::Pending(offset) => {
+                self.parked.push_back(Parked {
+                    channel: channel.clone(),
+                    kept: Kept { offset, event },
+                    answer,
+                });
+                None
+            }
+        }
     }
 
-    /// Sends a stored event to every subscriber: one encoding per dialect present, shared by all.
-    pub(super) fn fan_out(&mut self, now: Timestamp, name: &ChannelName, appended: &Appended) {
-        let Appended { offset, event } = appended;
+    /// The store's write `batch` is done: the publishes it held are answered and delivered, in order.
+    pub fn handle_store_written(&mut self, now: Timestamp, batch: u64) {
+        let kept = self.store.handle_written(now, batch);
+        for _ in 0..kept {
+            let Some(Parked {
+                channel,
+                kept,
+                answer,
+            }) = self.parked.pop_front()
+            else {
+                break;
+            };
+            self.complete(now, &channel, kept, answer);
+        }
+        self.reap(now);
+    }
+
+    /// The store's write `batch` failed: the publishes it held, and those queued behind it, are refused with
+    /// `STORAGE_UNAVAILABLE` (REST: 503) and never delivered; their offsets will be given again.
+    pub fn handle_store_failed(&mut self, now: Timestamp, batch: u64) {
+        let dropped = self.store.handle_write_failed(now, batch);
+        for _ in 0..dropped {
+            let Some(parked) = self.parked.pop_front() else {
+                break;
+            };
+            self.counters.storage_failures += 1;
+            match parked.answer {
+                Answer::Native { conn, id } => self.send_error(
+                    now,
+                    conn,
+                    Some(id),
+                    ErrorCode::StorageUnavailable,
+                    STORAGE_FAILED,
+                    None,
+                ),
+                Answer::Edge { conn } => self.send_error(
+                    now,
+                    conn,
+                    None,
+                    ErrorCode::StorageUnavailable,
+                    STORAGE_FAILED,
+                    None,
+                ),
+                Answer::Ticket(ticket) => self.outbox.event(HubEvent::PublishDone {
+                    ticket,
+                    outcome: Err(StorageError::WriteFailed),
+                }),
+                Answer::Silent => {}
+            }
+        }
+        self.reap(now);
+    }
+
+    /// The store's snapshot covering log segments up to `covers` is written, `bytes` long.
+    pub fn handle_snapshot_written(&mut self, now: Timestamp, covers: u64, bytes: u64) {
+        self.store.handle_snapshot_written(now, covers, bytes);
+    }
+
+    /// The store's snapshot covering log segments up to `covers` could not be written.
+    pub fn handle_snapshot_failed(&mut self, now: Timestamp, covers: u64) {
+        self.store.handle_snapshot_failed(now, covers);
+    }
+
+    /// Answers the publisher of a kept event, then sends it to every subscriber.
+    fn complete(&mut self, now: Timestamp, channel: &ChannelName, kept: Kept, answer: Answer) {
+        self.counters.published += 1;
+        // The answer goes before the event, so a subscribed publisher sees its offset first.
+        match answer {
+            Answer::Native { conn, id } => {
+                let res = ServerMessage::PublishRes {
+                    channel: channel.clone(),
+                    offset: kept.offset,
+                };
+                self.send_native(conn, Some(id), res);
+            }
+            Answer::Ticket(ticket) => self.outbox.event(HubEvent::PublishDone {
+                ticket,
+                outcome: Ok(kept.offset),
+            }),
+            Answer::Edge { .. } | Answer::Silent => {}
+        }
+        self.fan_out(now, channel, &kept);
+    }
+
+    /// Sends a kept event to every subscriber: one encoding per dialect present, shared by all.
+    pub(super) fn fan_out(&mut self, now: Timestamp, name: &ChannelName, kept: &Kept) {
+        let Kept { offset, event } = kept;
         if let Some(ch) = self.channels.get(name) {
             let epoch = self.store.epoch(name);
             let mut frames: [Option<Arc<str>>; 3] = [None, None, None];
@@ -103,9 +206,54 @@ impl Hub {
     }
 }
 
+/// What [`Hub::publish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Kept and delivered, at this offset.
+    Done(u64),
+    /// Waiting for the store's write; [`HubEvent::PublishDone`] with this ticket tells how it ended.
+    Pending(PublishTicket),
+}
+
+/// Names a [`Hub::publish`] waiting for the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublishTicket(u64);
+
+/// A publish the store could not keep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The store's write failed (a full disk, an IO error: the server's log says which); nothing was published.
+    #[error("the event could not be stored; it was not published")]
+    WriteFailed,
+}
+
+const STORAGE_FAILED: &str = "the event could not be stored; it was not published";
+
+/// Who hears how a publish ended.
+#[derive(Debug, Clone)]
+pub(super) enum Answer {
+    /// A native client: `publish_res`, or an `error` with the request's id.
+    Native { conn: ConnId, id: MessageId },
+    /// A channel-payload client: nothing on success, an `error` on failure.
+    Edge { conn: ConnId },
+    /// [`Hub::publish`] waiting on a ticket.
+    Ticket(PublishTicket),
+    /// Nobody (the caller already has the offset).
+    Silent,
+}
+
+/// A publish waiting for the store's write.
+#[derive(Debug)]
+pub(super) struct Parked {
+    channel: ChannelName,
+    kept: Kept,
+    answer: Answer,
+}
+
 /// An event the store has: its offset, and the event shared with the store's copy.
 #[derive(Debug, Clone)]
-pub(super) struct Appended {
+pub(super) struct Kept {
     pub(super) offset: u64,
     pub(super) event: Arc<Value>,
 }

@@ -79,6 +79,10 @@ pub struct HubStats {
     pub requests_timed_out: u64,
     /// `server_response`s that matched nothing pending (late, duplicate or bogus).
     pub unmatched_responses: u64,
+    /// Publishes waiting for the store's write.
+    pub pending_publishes: usize,
+    /// Publishes refused because the store's write failed (`STORAGE_UNAVAILABLE`).
+    pub storage_failures: u64,
 }
 
 /// The counters the hub keeps up to date as it goes (the gauges are computed when asked).
@@ -94,6 +98,7 @@ pub(crate) struct Counters {
     pub(crate) oversized_messages: u64,
     pub(crate) requests_timed_out: u64,
     pub(crate) unmatched_responses: u64,
+    pub(crate) storage_failures: u64,
 }
 
 impl Hub {
@@ -150,6 +155,8 @@ impl Hub {
             oversized_messages: c.oversized_messages,
             requests_timed_out: c.requests_timed_out,
             unmatched_responses: c.unmatched_responses,
+            pending_publishes: self.parked.len(),
+            storage_failures: c.storage_failures,
         }
     }
 }

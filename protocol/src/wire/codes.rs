@@ -65,6 +65,8 @@ error_codes! {
     RateLimited => "RATE_LIMITED",
     /// A bug; logged with the connection's `app_id`.
     InternalError => "INTERNAL_ERROR",
+    /// The server could not store the event (a full disk, an IO error); it was not published. Retry later.
+    StorageUnavailable => "STORAGE_UNAVAILABLE",
 }
 
 impl fmt::Display for ErrorCode {

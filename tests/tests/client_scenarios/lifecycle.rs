@@ -19,6 +19,7 @@ pub async fn survives_a_listener_restart_without_gap_or_duplicate<R: Runtime>(rt
         for i in 1..=3 {
             server
                 .publish("news", json!({"i": i}), false)
+                .await
                 .expect("published");
         }
         let mut seen = Vec::new();
@@ -41,6 +42,7 @@ pub async fn survives_a_listener_restart_without_gap_or_duplicate<R: Runtime>(rt
         for i in 4..=6 {
             server
                 .publish("news", json!({"i": i}), false)
+                .await
                 .expect("published");
         }
         // A request made while offline waits in the queue and goes out after the reconnect.
@@ -57,6 +59,7 @@ pub async fn survives_a_listener_restart_without_gap_or_duplicate<R: Runtime>(rt
         }
         server
             .publish("news", json!({"i": 7}), false)
+            .await
             .expect("published");
         seen.push(next_event(&rt, &mut events).await);
 
@@ -119,7 +122,10 @@ pub async fn dropping_every_handle_closes_the_connection<R: Runtime>(rt: R) {
         drop(app);
         drop(states);
         // The subscription alone keeps the client going.
-        server.publish("news", json!(1), false).expect("published");
+        server
+            .publish("news", json!(1), false)
+            .await
+            .expect("published");
         let mut events = events;
         assert_eq!(next_event(&rt, &mut events).await.0, 1);
         assert!(server.is_app_connected(&app_id));
@@ -145,6 +151,7 @@ pub async fn a_new_epoch_is_seen_as_resync<R: Runtime>(rt: R) {
         let mut events = app.subscribe("news").await.expect("subscribed");
         server
             .publish("news", json!({"i": 1}), false)
+            .await
             .expect("published");
         assert_eq!(next_event(&rt, &mut events).await.0, 1);
         connected(&rt, &mut states).await;
@@ -161,6 +168,7 @@ pub async fn a_new_epoch_is_seen_as_resync<R: Runtime>(rt: R) {
         }
         again
             .publish("news", json!({"i": 2}), false)
+            .await
             .expect("published");
         let (offset, event) = next_event(&rt, &mut events).await;
         assert_eq!((offset, event), (1, json!({"i": 2})));

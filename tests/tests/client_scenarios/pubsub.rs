@@ -29,6 +29,7 @@ pub async fn subscribe_publish_and_receive<R: Runtime>(rt: R) {
         assert_eq!(second, 2);
         let third = server
             .publish("projects/p1", json!({"step": 3}), false)
+            .await
             .expect("published by the server");
         assert_eq!(third, 3);
         for want in 1..=3 {

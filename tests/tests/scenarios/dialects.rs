@@ -30,7 +30,7 @@ pub async fn project_stream_dialect<R: Runtime>(rt: R) {
         assert!(hello["timestamp"].as_str().unwrap().ends_with('Z'));
 
         let typed = json!({"event_type": "progress_update", "data": {"pct": 50}});
-        server.publish("projects/X", typed, false).unwrap();
+        server.publish("projects/X", typed, false).await.unwrap();
         let ev = dash.recv().await;
         assert_eq!(ev["event_type"], "progress_update", "{ev}");
         assert_eq!(ev["project_id"], "X");
@@ -128,7 +128,7 @@ pub async fn channel_payload_dialect<R: Runtime>(rt: R) {
 
         a.send(&json!({"channel": "subscription", "payload": {"action": "unsubscribe", "channel": "chat/1"}})).await;
         assert_eq!(a.recv().await["payload"]["action"], "unsubscribed");
-        server.publish("chat/1", json!({"after": 1}), false).unwrap();
+        server.publish("chat/1", json!({"after": 1}), false).await.unwrap();
         assert_eq!(b.recv().await["payload"], json!({"after": 1}));
 
         a.close().await;

@@ -56,7 +56,7 @@ pub async fn http_routes_and_their_errors<R: Runtime>(rt: R) {
         assert_eq!(p.status, 200);
         assert_eq!(p.json(), json!({"project_id": "p9", "active_connections": 2}));
 
-        server.publish("projects/p9", json!({"x": 1}), false).unwrap();
+        server.publish("projects/p9", json!({"x": 1}), false).await.unwrap();
         let m = http::get(&rt, addr, "/metrics").await;
         assert_eq!(m.status, 200);
         assert!(m.header("content-type").unwrap().starts_with("text/plain"));

@@ -44,6 +44,7 @@ pub async fn slow_consumer_is_closed_and_recovers<R: Runtime>(rt: R) {
         for i in 1..=TOTAL {
             server
                 .publish("feed", json!({"i": i, "pad": pad}), false)
+                .await
                 .unwrap();
         }
         let (seen, code) = slow.until_close().await;
@@ -121,7 +122,10 @@ pub async fn listener_restart_keeps_the_hub_and_history<R: Runtime>(rt: R) {
         let res = ws.request("subscribe", json!({"channel": "news"})).await;
         let epoch = res["data"]["epoch"].clone();
         for i in 1..=3 {
-            server.publish("news", json!({"i": i}), false).unwrap();
+            server
+                .publish("news", json!({"i": i}), false)
+                .await
+                .unwrap();
         }
         let mut seen = Vec::new();
         for _ in 0..3 {
@@ -136,7 +140,10 @@ pub async fn listener_restart_keeps_the_hub_and_history<R: Runtime>(rt: R) {
         assert!(rt.connect(addr).await.is_err(), "nobody listens");
         drop(ws);
         for i in 4..=6 {
-            server.publish("news", json!({"i": i}), false).unwrap();
+            server
+                .publish("news", json!({"i": i}), false)
+                .await
+                .unwrap();
         }
 
         assert_eq!(
@@ -158,7 +165,10 @@ pub async fn listener_restart_keeps_the_hub_and_history<R: Runtime>(rt: R) {
             seen.push(ws.recv_skip_pings().await);
         }
         assert_eq!(offsets(&seen), vec![4, 5, 6]);
-        server.publish("news", json!({"i": 7}), false).unwrap();
+        server
+            .publish("news", json!({"i": 7}), false)
+            .await
+            .unwrap();
         assert_eq!(offsets(&[ws.recv_skip_pings().await]), vec![7]);
         ws.close().await;
         server.shutdown().await;
@@ -182,7 +192,7 @@ pub async fn in_memory_transport_serves_the_same_protocol<R: Runtime>(rt: R) {
         let mut ws = WsClient::over(&rt, client_end, "/api/ws").await;
         ws.connected().await;
         ws.request("subscribe", json!({"channel": "mem"})).await;
-        server.publish("mem", json!("hello"), false).unwrap();
+        server.publish("mem", json!("hello"), false).await.unwrap();
         let ev = ws.recv_skip_pings().await;
         assert_eq!(ev["data"]["event"], "hello");
         ws.close().await;

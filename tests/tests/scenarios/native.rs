@@ -60,7 +60,10 @@ pub async fn native_subscribe_and_publish_over_ws_and_http<R: Runtime>(rt: R) {
         assert_eq!(ev["data"]["event"], json!({"n": 2}));
 
         // And from the server API.
-        assert_eq!(server.publish("projects/p1", json!({"n": 3}), false), Ok(3));
+        assert_eq!(
+            server.publish("projects/p1", json!({"n": 3}), false).await,
+            Ok(3)
+        );
         let ev = ws.recv_skip_pings().await;
         assert_eq!(ev["data"]["offset"], 3);
 

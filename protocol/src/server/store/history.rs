@@ -58,6 +58,18 @@ impl History {
         }
     }
 
+    /// Drops every entry with an offset up to and including `through`.
+    pub(crate) fn trim_through(&mut self, through: u64) {
+        while self.entries.front().is_some_and(|e| e.offset <= through) {
+            self.entries.pop_front();
+        }
+    }
+
+    /// The offset of the oldest stored entry.
+    pub(crate) fn first_offset(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.offset)
+    }
+
     /// When the oldest entry expires; `None` when the ring is empty.
     pub(crate) fn next_expiry(&self, ttl: Duration) -> Option<Timestamp> {
         self.entries.front().map(|e| e.at + ttl)
@@ -75,7 +87,6 @@ impl History {
     }
 
     /// Every stored entry, oldest first.
-    #[cfg(any(test, feature = "_internal_test_exports"))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.entries.iter()
     }

@@ -9,7 +9,7 @@ use core::time::Duration;
 use serde_json::Value;
 
 use super::history::{Entry, History};
-use super::{ChannelState, HistoryPage, Store, StoreStats};
+use super::{Appended, ChannelState, HistoryPage, Store, StoreStats};
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, StreamPosition};
 
@@ -34,6 +34,8 @@ pub struct MemoryStore {
     logs: BTreeMap<ChannelName, Log>,
     /// Logs by the time their oldest kept event expires.
     expiry: BTreeSet<(Timestamp, ChannelName)>,
+    /// Readers' positions, by reader and channel.
+    cursors: BTreeMap<(String, ChannelName), u64>,
 }
 
 impl MemoryStore {
@@ -45,7 +47,133 @@ impl MemoryStore {
             history_ttl,
             logs: BTreeMap::new(),
             expiry: BTreeSet::new(),
+            cursors: BTreeMap::new(),
         }
+    }
+
+    /// A store holding `logs`, each `(channel, offset of its last event, kept history oldest first, retained
+    /// state)`, as a [durable store](super::DurableStore) reads them back; what has expired at `now` is dropped.
+    pub(crate) fn restored(
+        epoch: String,
+        history_size: usize,
+        history_ttl: Duration,
+        now: Timestamp,
+        logs: impl IntoIterator<Item = (ChannelName, u64, Vec<Entry>, Option<Arc<Value>>)>,
+    ) -> MemoryStore {
+        let mut store = MemoryStore::new(epoch, history_size, history_ttl);
+        for (name, offset, entries, state) in logs {
+            let mut history = History::default();
+            for entry in entries {
+                history.push(entry, history_size);
+            }
+            history.prune(now, history_ttl);
+            store.logs.insert(
+                name.clone(),
+                Log {
+                    offset,
+                    history,
+                    state,
+                    expires_at: None,
+                },
+            );
+            store.refile(&name);
+        }
+        store
+    }
+
+    /// The offset of `channel`'s oldest kept event (expired ones included until pruned).
+    pub(crate) fn first_kept(&self, channel: &ChannelName) -> Option<u64> {
+        self.logs.get(channel)?.history.first_offset()
+    }
+
+    /// Drops `channel`'s history up to and including `through` (its offset and state stay).
+    pub(crate) fn trim_through(&mut self, channel: &ChannelName, through: u64) {
+        if let Some(log) = self.logs.get_mut(channel) {
+            log.history.trim_through(through);
+            if let Some(at) = log.expires_at.take() {
+                self.expiry.remove(&(at, channel.clone()));
+            }
+            self.refile(channel);
+        }
+    }
+
+    /// The channel whose oldest kept event is the oldest of all (by the lazy expiry index: close to it).
+    pub(crate) fn oldest_channel(&self) -> Option<&ChannelName> {
+        self.expiry.first().map(|(_, name)| name)
+    }
+
+    /// [`Store::expire`], calling `pruned` with every channel whose history it looked at.
+    pub(crate) fn expire_each(&mut self, now: Timestamp, mut pruned: impl FnMut(&ChannelName)) {
+        let ttl = self.history_ttl;
+        while let Some((at, name)) = self.expiry.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_first();
+            if let Some(log) = self.logs.get_mut(&name) {
+                log.expires_at = None;
+                log.history.prune(now, ttl);
+            }
+            self.refile(&name);
+            pruned(&name);
+        }
+    }
+
+    /// Every log: `(channel, offset of its last event, kept history oldest first, retained state)`.
+    pub(crate) fn logs(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            &ChannelName,
+            u64,
+            impl Iterator<Item = &Entry>,
+            Option<&Arc<Value>>,
+        ),
+    > + '_ {
+        self.logs
+            .iter()
+            .map(|(name, log)| (name, log.offset, log.history.iter(), log.state.as_ref()))
+    }
+
+    /// Keeps `event` as `channel`'s next event; returns its offset.
+    pub(crate) fn keep(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Arc<Value>,
+        retain: bool,
+    ) -> u64 {
+        let ttl = self.history_ttl;
+        let log = self.logs.entry(channel.clone()).or_default();
+        log.history.prune(now, ttl);
+        log.offset += 1;
+        let offset = log.offset;
+        if retain {
+            log.state = Some(Arc::clone(&event));
+        }
+        log.history.push(
+            Entry {
+                offset,
+                at: now,
+                event,
+            },
+            self.history_size,
+        );
+        // Lazily: a log already filed may fire early, find its oldest event not yet due, and re-file.
+        if log.expires_at.is_none() {
+            self.refile(channel);
+        }
+        offset
+    }
+
+    /// Every reader position.
+    pub(crate) fn cursors(&self) -> &BTreeMap<(String, ChannelName), u64> {
+        &self.cursors
+    }
+
+    /// Sets every reader position at once (a restored store).
+    pub(crate) fn set_cursors(&mut self, cursors: BTreeMap<(String, ChannelName), u64>) {
+        self.cursors = cursors;
     }
 
     /// Files `name`'s log under its next expiry.
@@ -75,28 +203,19 @@ impl Store for MemoryStore {
         channel: &ChannelName,
         event: Arc<Value>,
         retain: bool,
-    ) -> u64 {
-        let ttl = self.history_ttl;
-        let log = self.logs.entry(channel.clone()).or_default();
-        log.history.prune(now, ttl);
-        log.offset += 1;
-        let offset = log.offset;
-        if retain {
-            log.state = Some(Arc::clone(&event));
-        }
-        log.history.push(
-            Entry {
-                offset,
-                at: now,
-                event,
-            },
-            self.history_size,
-        );
-        // Lazily: a log already filed may fire early, find its oldest event not yet due, and re-file.
-        if log.expires_at.is_none() {
-            self.refile(channel);
-        }
-        offset
+    ) -> Appended {
+        Appended::Kept(self.keep(now, channel, event, retain))
+    }
+
+    fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {
+        self.cursors
+            .insert((String::from(name), channel.clone()), offset);
+    }
+
+    fn cursor(&self, name: &str, channel: &ChannelName) -> Option<u64> {
+        self.cursors
+            .get(&(String::from(name), channel.clone()))
+            .copied()
     }
 
     fn epoch(&self, _channel: &ChannelName) -> &str {
@@ -168,18 +287,7 @@ impl Store for MemoryStore {
     }
 
     fn expire(&mut self, now: Timestamp) {
-        let ttl = self.history_ttl;
-        while let Some((at, name)) = self.expiry.first().cloned() {
-            if at > now {
-                break;
-            }
-            self.expiry.pop_first();
-            if let Some(log) = self.logs.get_mut(&name) {
-                log.expires_at = None;
-                log.history.prune(now, ttl);
-            }
-            self.refile(&name);
-        }
+        self.expire_each(now, |_| ());
     }
 
     fn holds(&self, channel: &ChannelName) -> bool {
@@ -267,7 +375,10 @@ mod tests {
             "ahead of the channel"
         );
         for n in 1..=4 {
-            assert_eq!(s.append(ms(n * 1000), &a, Arc::new(json!(n)), n == 2), n);
+            assert_eq!(
+                s.append(ms(n * 1000), &a, Arc::new(json!(n)), n == 2),
+                Appended::Kept(n)
+            );
         }
         assert_eq!(s.state(&a).offset, 4);
         assert_eq!(s.state(&a).state, Some(json!(2)));

@@ -12,9 +12,11 @@
 //! through [`Hub::with_store`](super::Hub::with_store). docs/ARCHITECTURE.md describes how a durable store and an
 //! external engine (which assigns offsets itself and feeds publications back in) take the same place.
 
+pub mod durable;
 mod history;
 mod memory;
 
+pub use durable::{DurableConfig, DurableStore, FsyncPolicy, SnapshotJob, StoreWrite};
 pub use memory::MemoryStore;
 
 use alloc::string::String;
@@ -33,14 +35,53 @@ use crate::wire::{ChannelName, StreamPosition};
 /// answers `recovered: true` only on what [`replay`](Self::replay) returns.
 pub trait Store: fmt::Debug + Send {
     /// Gives `event` the next offset of `channel` (creating the channel's log at offset 1), keeps it in history
-    /// and, when `retain`, as the channel's state. Returns the new position's offset.
+    /// and, when `retain`, as the channel's state.
+    ///
+    /// A store that keeps it at once answers [`Appended::Kept`]. A store that must first write it somewhere
+    /// answers [`Appended::Pending`]: the event is not readable (not in `replay`, `page`, `state` or `offset`)
+    /// until [`handle_written`](Self::handle_written) counts it, and it is dropped if
+    /// [`handle_write_failed`](Self::handle_write_failed) does. Pending appends complete in the order they were made.
     fn append(
         &mut self,
         now: Timestamp,
         channel: &ChannelName,
         event: Arc<Value>,
         retain: bool,
-    ) -> u64;
+    ) -> Appended;
+
+    /// The next write for the driver to do (one at a time: the next comes after the driver reported this one).
+    fn poll_write(&mut self) -> Option<StoreWrite> {
+        None
+    }
+
+    /// The write `batch` is done (and synced when it asked to be): its appends are kept. Returns how many
+    /// pending appends it completed, oldest first.
+    fn handle_written(&mut self, _now: Timestamp, _batch: u64) -> usize {
+        0
+    }
+
+    /// The write `batch` failed: it and every pending append after it are dropped, and their offsets will be
+    /// given again. Returns how many pending appends were dropped, oldest first.
+    fn handle_write_failed(&mut self, _now: Timestamp, _batch: u64) -> usize {
+        0
+    }
+
+    /// A snapshot for the driver to write, off the hub's lock.
+    fn poll_snapshot(&mut self) -> Option<SnapshotJob> {
+        None
+    }
+
+    /// The snapshot covering segments up to `covers` is written (`bytes` long) and those segments are removed.
+    fn handle_snapshot_written(&mut self, _now: Timestamp, _covers: u64, _bytes: u64) {}
+
+    /// The snapshot covering segments up to `covers` could not be written; the segments stay.
+    fn handle_snapshot_failed(&mut self, _now: Timestamp, _covers: u64) {}
+
+    /// Records that the reader `name` (the webhook sender) has every event of `channel` up to `offset`.
+    fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64);
+
+    /// Where the reader `name` is in `channel`.
+    fn cursor(&self, name: &str, channel: &ChannelName) -> Option<u64>;
 
     /// The epoch of `channel` (of a channel with no log yet: the epoch its log will have).
     fn epoch(&self, channel: &ChannelName) -> &str;
@@ -86,6 +127,24 @@ pub trait Store: fmt::Debug + Send {
     #[cfg(any(test, feature = "_internal_test_exports"))]
     fn check(&self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// What [`Store::append`] did with an event: the offset it gave it, and whether it is kept yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Kept: readable now.
+    Kept(u64),
+    /// Given this offset, and kept once the store's write completes.
+    Pending(u64),
+}
+
+impl Appended {
+    /// The offset the event was given.
+    pub fn offset(self) -> u64 {
+        match self {
+            Appended::Kept(offset) | Appended::Pending(offset) => offset,
+        }
     }
 }
 

@@ -88,6 +88,8 @@ pub(super) struct Harness {
     pub(super) stalled: BTreeSet<ConnId>,
     /// Whether `Published` events go into the transcript.
     pub(super) log_published: bool,
+    /// Store writes handed out and not yet reported (the test reports them).
+    pub(super) writes: VecDeque<crate::server::StoreWrite>,
 }
 
 impl Harness {
@@ -105,7 +107,34 @@ impl Harness {
             ids: BTreeMap::new(),
             stalled: BTreeSet::new(),
             log_published: false,
+            writes: VecDeque::new(),
         }
+    }
+
+    /// A harness over `store` instead of the memory store.
+    pub(super) fn with_store(
+        config: HubConfig,
+        store: alloc::boxed::Box<dyn crate::server::Store>,
+    ) -> Harness {
+        let mut h = Harness::new(config.clone());
+        h.hub = Hub::with_store(config, store);
+        h
+    }
+
+    /// Reports the oldest store write done, and drains.
+    pub(super) fn written(&mut self) {
+        let write = self.writes.pop_front().expect("a store write to report");
+        self.record(format!("store wrote batch {}", write.batch));
+        self.hub.handle_store_written(self.now, write.batch);
+        self.drain();
+    }
+
+    /// Reports the oldest store write failed, and drains.
+    pub(super) fn write_failed(&mut self) {
+        let write = self.writes.pop_front().expect("a store write to report");
+        self.record(format!("store failed batch {}", write.batch));
+        self.hub.handle_store_failed(self.now, write.batch);
+        self.drain();
     }
 
     pub(super) fn conn(&self, name: &str) -> ConnId {
@@ -199,6 +228,20 @@ impl Harness {
                     }
                     self.events.push_back(value);
                 }
+                HubOutput::Persist(write) => {
+                    self.record(format!(
+                        "persist batch {} to segment {}{}{}: {} bytes",
+                        write.batch,
+                        write.segment,
+                        if write.create { " (create)" } else { "" },
+                        if write.sync { " + sync" } else { "" },
+                        write.bytes.len()
+                    ));
+                    self.writes.push_back(write);
+                }
+                HubOutput::Snapshot(job) => {
+                    self.record(format!("snapshot covering segment {}", job.covers));
+                }
                 HubOutput::Timeout(at) => return at,
             }
         }
@@ -239,6 +282,14 @@ impl Harness {
             HubEvent::Published { channel, offset } => {
                 json!({"event": "published", "channel": channel, "offset": offset})
             }
+            HubEvent::PublishDone { ticket, outcome } => match outcome {
+                Ok(offset) => {
+                    json!({"event": "publish_done", "ticket": format!("{ticket:?}"), "offset": offset})
+                }
+                Err(e) => {
+                    json!({"event": "publish_done", "ticket": format!("{ticket:?}"), "error": alloc::string::ToString::to_string(e)})
+                }
+            },
         }
     }
 

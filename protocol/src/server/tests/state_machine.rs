@@ -397,6 +397,12 @@ impl Sut {
                         self.hub.handle_transport_closed(self.now, conn);
                     }
                     HubOutput::Event(event) => self.event(event),
+                    HubOutput::Persist(write) => {
+                        self.hub.handle_store_written(self.now, write.batch)
+                    }
+                    HubOutput::Snapshot(job) => {
+                        self.hub.handle_snapshot_written(self.now, job.covers, 0)
+                    }
                     HubOutput::Timeout(_) => break,
                 }
             }
@@ -639,6 +645,9 @@ impl Sut {
                     .hub
                     .publish(self.now, &super::ch(CHANNELS[ch]), event, false)
                     .expect("publish");
+                let crate::server::Publish::Done(got) = got else {
+                    panic!("the memory store keeps at once")
+                };
                 assert_eq!(got, offset);
                 self.drain();
             }

@@ -40,7 +40,10 @@ fn publish(h: &mut Harness, channel: &str, event: serde_json::Value) -> u64 {
         .publish(h.now, &ch(channel), event, false)
         .expect("publish");
     h.drain();
-    offset
+    match offset {
+        crate::server::Publish::Done(offset) => offset,
+        crate::server::Publish::Pending(_) => panic!("the memory store keeps at once"),
+    }
 }
 
 fn subscribe_since(h: &mut Harness, name: &str, id: &str, channel: &str, epoch: &str, offset: u64) {

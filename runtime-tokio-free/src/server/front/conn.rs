@@ -126,7 +126,7 @@ pub(crate) async fn serve<R, S>(
             }
         }
         let response = match routed {
-            Ok(r) => rest::handle(&front, &r, &head, &body, peer.map(|p| p.ip())),
+            Ok(r) => rest::handle(&front, &r, &head, &body, peer.map(|p| p.ip())).await,
             Err(error) => Reply::error(&error),
         };
         front.metrics.count(response.status);

@@ -17,20 +17,20 @@ use super::verifier::TokenRefusal;
 use crate::Runtime;
 
 /// Answers a non-WebSocket route.
-pub(crate) fn handle<R: Runtime>(
+pub(crate) async fn handle<R: Runtime>(
     front: &Front<R>,
     route: &Route,
     head: &RequestHead,
     body: &[u8],
     peer: Option<std::net::IpAddr>,
 ) -> Reply {
-    match execute(front, route, head, body, peer) {
+    match execute(front, route, head, body, peer).await {
         Ok(reply) => reply,
         Err(error) => Reply::error(&error),
     }
 }
 
-fn execute<R: Runtime>(
+async fn execute<R: Runtime>(
     front: &Front<R>,
     route: &Route,
     head: &RequestHead,
@@ -98,9 +98,10 @@ fn execute<R: Runtime>(
                 ));
             }
             let body = rest::publish_body(body)?;
-            let outcome =
-                hub.with(|core, now| core.hub.publish(now, channel, body.event, body.retain));
-            answer::published(channel, outcome)
+            match hub.publish(channel, body.event, body.retain).await {
+                Ok(stored) => answer::stored(channel, stored),
+                Err(refused) => answer::published(channel, Err(refused)),
+            }
         }
         Route::ListEvents { channel } => {
             let query = rest::history_query(head)?;

@@ -15,7 +15,7 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use switchboard_protocol::server::{
-    ConnId, DialectKind, HubError, HubEvent, NotifyTarget, RequestFailure,
+    ConnId, DialectKind, HubError, HubEvent, NotifyTarget, RequestFailure, StorageError,
 };
 use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId, NameError};
 
@@ -92,6 +92,9 @@ pub enum PublishError {
     /// The hub refused the event (null, or over `max_message_bytes`).
     #[error(transparent)]
     Hub(#[from] HubError),
+    /// The store could not keep the event (a full disk, an IO error); it was not published.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 type Callback = Arc<dyn Fn(&AppInfo) + Send + Sync>;
@@ -308,12 +311,16 @@ impl<R: Runtime> Server<R> {
     }
 
     /// Publishes an event on a channel (every dialect's subscribers get it); `retain` makes it the channel's
-    /// state. Returns the event's offset.
-    pub fn publish(&self, channel: &str, event: Value, retain: bool) -> Result<u64, PublishError> {
+    /// state. Returns the event's offset once the store has kept it (at once with the in-memory store; after
+    /// the write and its sync with `--data-dir`).
+    pub async fn publish(
+        &self,
+        channel: &str,
+        event: Value,
+        retain: bool,
+    ) -> Result<u64, PublishError> {
         let channel = ChannelName::new(channel)?;
-        Ok(self
-            .hub
-            .with(|core, now| core.hub.publish(now, &channel, event, retain))?)
+        Ok(self.hub.publish(&channel, event, retain).await??)
     }
 
     /// The app ids of every open connection.

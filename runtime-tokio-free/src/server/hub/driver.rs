@@ -17,7 +17,10 @@ use futures_channel::{mpsc, oneshot};
 use futures_lite::future::or;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
-use switchboard_protocol::server::{ConnId, Hub, HubConfig, HubEvent, HubOutput, RequestFailure};
+use switchboard_protocol::server::{
+    ConnId, Hub, HubConfig, HubError, HubEvent, HubOutput, Publish, PublishTicket, RequestFailure,
+    StorageError,
+};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
@@ -49,6 +52,8 @@ pub(crate) struct Core {
     pub conns: HashMap<ConnId, ConnLink>,
     /// Server requests the app API waits on, by connection and request id.
     pub waiters: HashMap<(ConnId, MessageId), Waiter>,
+    /// Publishes (REST, app API) waiting for the store, by ticket.
+    publish_waiters: HashMap<PublishTicket, oneshot::Sender<Result<u64, StorageError>>>,
     /// The hub's current deadline (what the timer task sleeps until).
     deadline: Timestamp,
     /// Wakes the timer task when the deadline moves earlier (capacity one: wake-ups coalesce).
@@ -91,6 +96,7 @@ impl<R: Runtime> HubHandle<R> {
                 hub,
                 conns: HashMap::new(),
                 waiters: HashMap::new(),
+                publish_waiters: HashMap::new(),
                 deadline: Timestamp::MAX,
                 timer_wake: timer_tx,
             }),
@@ -126,6 +132,31 @@ impl<R: Runtime> HubHandle<R> {
         f(&core, now)
     }
 
+    /// Publishes through the hub and waits until the store has kept the event: the offset, or why the store could
+    /// not keep it. The hub's own refusals (a null or oversized event) are the outer error.
+    pub async fn publish(
+        &self,
+        channel: &ChannelName,
+        event: Value,
+        retain: bool,
+    ) -> Result<Result<u64, StorageError>, HubError> {
+        let waiting = self.with(|core, now| {
+            Ok::<_, HubError>(match core.hub.publish(now, channel, event, retain)? {
+                Publish::Done(offset) => Ok(offset),
+                Publish::Pending(ticket) => {
+                    let (tx, rx) = oneshot::channel();
+                    core.publish_waiters.insert(ticket, tx);
+                    Err(rx)
+                }
+            })
+        })?;
+        Ok(match waiting {
+            Ok(offset) => Ok(offset),
+            // A dropped sender means the hub went away with the publish still waiting: it was not kept.
+            Err(rx) => rx.await.unwrap_or(Err(StorageError::WriteFailed)),
+        })
+    }
+
     fn drain(&self, core: &mut Core) {
         loop {
             match core.hub.poll_output() {
@@ -152,6 +183,11 @@ impl<R: Runtime> HubHandle<R> {
                                 outcome,
                             });
                         }
+                    }
+                }
+                HubOutput::Event(HubEvent::PublishDone { ticket, outcome }) => {
+                    if let Some(waiter) = core.publish_waiters.remove(&ticket) {
+                        let _ = waiter.send(outcome);
                     }
                 }
                 HubOutput::Event(event) => {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use switchboard_protocol::client::{ClientError, UsageError};
-use switchboard_protocol::server::{HubConfig, NotifyTarget};
+use switchboard_protocol::server::{HubConfig, NotifyTarget, Publish};
 use switchboard_protocol::wire::ChannelName;
 
 use crate::sim::faults::Fault;
@@ -185,7 +185,7 @@ impl World {
         let now = self.clock.now();
         let (tag, event) = self.workload.event(retain);
         match self.hub.publish(now, channel, event, retain) {
-            Ok(offset) => {
+            Ok(Publish::Done(offset)) => {
                 self.drain_hub();
                 let head = self.checker.truth.head(self.hub_generation, channel);
                 if head != offset {
@@ -194,6 +194,8 @@ impl World {
                     ));
                 }
             }
+            // The store writes first: the truth learns the offset when the hub reports the publish.
+            Ok(Publish::Pending(_)) => self.drain_hub(),
             Err(e) => self.fail(format!("the hub refused a valid publish: {e}")),
         }
     }

@@ -1,0 +1,77 @@
+//! [`DurableConfig`] and [`FsyncPolicy`].
+
+use core::time::Duration;
+
+/// When the driver syncs what it wrote, and so what an acknowledgement promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// Every event is written and synced on its own before it is acknowledged: an acknowledged event survives a
+    /// power loss. One sync per event bounds throughput by the disk's sync rate.
+    Always,
+    /// Group commit: the events that queued while the previous write was syncing are written together and synced
+    /// once, then all acknowledged. The same promise as `Always` (nothing is acknowledged before its sync), with
+    /// throughput from batching.
+    #[default]
+    Batch,
+    /// Events are acknowledged once written to the operating system, never synced by the server (except when a
+    /// file is created or a snapshot replaces the log). They survive a crash of the process, not of the machine.
+    Off,
+}
+
+impl FsyncPolicy {
+    /// The policy's name as the command line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Batch => "batch",
+            FsyncPolicy::Off => "off",
+        }
+    }
+}
+
+/// The durable store's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DurableConfig {
+    /// Events kept per channel (as [`HubConfig::history_size`](crate::server::HubConfig::history_size)).
+    pub history_size: usize,
+    /// No kept event is older than this (as [`HubConfig::history_ttl`](crate::server::HubConfig::history_ttl)).
+    pub history_ttl: Duration,
+    /// When writes are synced.
+    pub fsync: FsyncPolicy,
+    /// The most the store's files may take on disk; `None`: no budget.
+    pub max_disk_bytes: Option<u64>,
+    /// A log segment is closed and the next begun once it holds this many bytes (default 64 MiB).
+    pub segment_bytes: u64,
+    /// The log is not snapshotted before it holds this many bytes (default 64 MiB; with a disk budget, at most a
+    /// third of it).
+    pub min_log_bytes: u64,
+}
+
+impl DurableConfig {
+    /// The defaults with the hub's retention.
+    pub fn new(history_size: usize, history_ttl: Duration) -> DurableConfig {
+        DurableConfig {
+            history_size,
+            history_ttl,
+            fsync: FsyncPolicy::Batch,
+            max_disk_bytes: None,
+            segment_bytes: 64 * 1024 * 1024,
+            min_log_bytes: 64 * 1024 * 1024,
+        }
+    }
+
+    /// The log size that calls for a snapshot when the last snapshot was `snapshot_bytes` long.
+    pub(crate) fn log_limit(&self, snapshot_bytes: u64) -> u64 {
+        let floor = match self.max_disk_bytes {
+            Some(max) => self.min_log_bytes.min(max / 3),
+            None => self.min_log_bytes,
+        };
+        snapshot_bytes.max(floor).max(1)
+    }
+
+    /// The most history the store keeps in memory (and so in a snapshot) under the budget.
+    pub(crate) fn live_limit(&self) -> Option<u64> {
+        self.max_disk_bytes.map(|max| max / 3)
+    }
+}

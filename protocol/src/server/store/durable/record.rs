@@ -1,0 +1,391 @@
+//! The on-disk record format of the [durable store](super): segment headers and checksummed records.
+//!
+//! A file (a log segment or a snapshot) is a 16-byte header — the magic `SWBLOG\r\n`, the format version (`u32`
+//! little-endian) and four reserved zero bytes — followed by records. A record is framed as
+//!
+//! ```text
+//! len: u32 LE (of the payload) | crc: u32 LE (CRC-32 of len's four bytes and the payload) | payload
+//! ```
+//!
+//! so a torn write (the file ends inside a record) and a damaged byte (the checksum disagrees) are both found
+//! before anything of the record is believed, and a damaged length cannot make the reader allocate. The payload
+//! is a kind byte and the kind's fields; strings are a `u32` length and UTF-8, numbers `u64` little-endian, and an
+//! event's JSON is the rest of the payload.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use serde_json::Value;
+
+use crate::time::Timestamp;
+use crate::wire::ChannelName;
+
+/// The first eight bytes of every file of the store.
+pub const MAGIC: [u8; 8] = *b"SWBLOG\r\n";
+/// The format this build writes and reads; a file with a higher one is refused.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of a file's header.
+pub const HEADER_LEN: usize = 16;
+/// Bytes of a record's frame before its payload.
+pub const FRAME_LEN: usize = 8;
+/// The largest payload a reader believes: anything longer is damage (an event is at most `max_message_bytes`,
+/// far below this).
+pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+
+const KIND_EPOCH: u8 = 1;
+const KIND_CHANNEL: u8 = 2;
+const KIND_EVENT: u8 = 3;
+const KIND_STATE: u8 = 4;
+const KIND_CURSOR: u8 = 5;
+const KIND_TRIM: u8 = 6;
+const KIND_SNAPSHOT_END: u8 = 7;
+
+/// One record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// The epoch of every channel from here on. Every file starts with one.
+    Epoch(String),
+    /// In a snapshot: a channel and the offset of its last event (its history, if any, follows as `Event`s).
+    Channel {
+        /// The channel.
+        channel: ChannelName,
+        /// The offset of its last event.
+        head: u64,
+    },
+    /// An event, at its offset, published at `at`; `retain` makes it the channel's state.
+    Event {
+        /// The channel.
+        channel: ChannelName,
+        /// Its offset.
+        offset: u64,
+        /// When it was published (history time-to-live runs from here).
+        at: Timestamp,
+        /// Whether it became the channel's retained state.
+        retain: bool,
+        /// The event.
+        event: Arc<Value>,
+    },
+    /// In a snapshot: the retained state of a channel whose state is no longer in its history.
+    State {
+        /// The channel.
+        channel: ChannelName,
+        /// The retained event.
+        event: Arc<Value>,
+    },
+    /// A reader's position in a channel (the webhook sender's), by the reader's name.
+    Cursor {
+        /// Who reads.
+        name: String,
+        /// The channel.
+        channel: ChannelName,
+        /// The offset of the last event it has.
+        offset: u64,
+    },
+    /// The disk budget dropped a channel's history up to and including `through`.
+    Trim {
+        /// The channel.
+        channel: ChannelName,
+        /// The last dropped offset.
+        through: u64,
+    },
+    /// The last record of a complete snapshot.
+    SnapshotEnd,
+}
+
+/// The 16-byte header of a file in this build's format.
+pub fn header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h
+}
+
+/// Why a file's header is refused: the file is not the store's, or a newer build wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The file does not start with the store's magic (or is shorter than a header).
+    #[error("not a switchboard data file (bad header)")]
+    NotOurs,
+    /// A newer build wrote it.
+    #[error(
+        "written in data format version {found}, newer than the {supported} this build reads: run a newer switchboard"
+    )]
+    NewerVersion {
+        /// The file's format version.
+        found: u32,
+        /// [`FORMAT_VERSION`].
+        supported: u32,
+    },
+}
+
+/// Checks a file's header.
+pub fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
+    if bytes.len() < HEADER_LEN || bytes[..8] != MAGIC {
+        return Err(FormatError::NotOurs);
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version > FORMAT_VERSION {
+        return Err(FormatError::NewerVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(FormatError::NotOurs);
+    }
+    Ok(())
+}
+
+impl Record {
+    /// Appends the framed record to `out`; returns the bytes written.
+    pub fn encode(&self, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        out.extend_from_slice(&[0u8; FRAME_LEN]);
+        match self {
+            Record::Epoch(epoch) => {
+                out.push(KIND_EPOCH);
+                put_str(out, epoch);
+            }
+            Record::Channel { channel, head } => {
+                out.push(KIND_CHANNEL);
+                put_str(out, channel);
+                put_u64(out, *head);
+            }
+            Record::Event {
+                channel,
+                offset,
+                at,
+                retain,
+                event,
+            } => {
+                out.push(KIND_EVENT);
+                put_str(out, channel);
+                put_u64(out, *offset);
+                put_u64(out, at.as_micros());
+                out.push(u8::from(*retain));
+                put_json(out, event);
+            }
+            Record::State { channel, event } => {
+                out.push(KIND_STATE);
+                put_str(out, channel);
+                put_json(out, event);
+            }
+            Record::Cursor {
+                name,
+                channel,
+                offset,
+            } => {
+                out.push(KIND_CURSOR);
+                put_str(out, name);
+                put_str(out, channel);
+                put_u64(out, *offset);
+            }
+            Record::Trim { channel, through } => {
+                out.push(KIND_TRIM);
+                put_str(out, channel);
+                put_u64(out, *through);
+            }
+            Record::SnapshotEnd => out.push(KIND_SNAPSHOT_END),
+        }
+        let payload_len = out.len() - start - FRAME_LEN;
+        // A payload over u32::MAX cannot be framed; events are bounded far below it by max_message_bytes.
+        let len = u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes();
+        let crc = checksum(len, &out[start + FRAME_LEN..]);
+        out[start..start + 4].copy_from_slice(&len);
+        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        out.len() - start
+    }
+}
+
+fn checksum(len: [u8; 4], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(payload);
+    h.finalize()
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_json(out: &mut Vec<u8>, value: &Value) {
+    struct Sink<'a>(&'a mut Vec<u8>);
+    impl core::fmt::Write for Sink<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    // Writing into a Vec cannot fail.
+    let _ = core::fmt::write(&mut Sink(out), format_args!("{value}"));
+}
+
+/// What is wrong at some point of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Damage {
+    /// The file ends inside a record (a write the crash cut short), or its tail is zeros (space the file system
+    /// allocated but the data never reached).
+    TornTail,
+    /// A record's checksum or content is wrong: the bytes changed after they were written.
+    Corrupt,
+}
+
+/// Reads the records of one file after its header, stopping at the first damage.
+#[derive(Debug, Clone)]
+pub struct RecordReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    damage: Option<Damage>,
+}
+
+impl<'a> RecordReader<'a> {
+    /// A reader over a whole file (header included; check it with [`check_header`] first).
+    pub fn new(file: &'a [u8]) -> RecordReader<'a> {
+        RecordReader {
+            bytes: file,
+            pos: HEADER_LEN.min(file.len()),
+            damage: None,
+        }
+    }
+
+    /// Where the last good record ends: the length to truncate a damaged file to.
+    pub fn good_len(&self) -> usize {
+        self.pos
+    }
+
+    /// The damage that stopped the reader, if any (`None` while reading, and at a clean end).
+    pub fn damage(&self) -> Option<Damage> {
+        self.damage
+    }
+
+    fn fail(&mut self, damage: Damage) -> Option<(Record, usize)> {
+        // A tail of zeros is space the file system allocated but the data never reached: a torn write.
+        let rest = &self.bytes[self.pos..];
+        let damage = if rest.iter().all(|&b| b == 0) {
+            Damage::TornTail
+        } else {
+            damage
+        };
+        self.damage = Some(damage);
+        None
+    }
+}
+
+impl Iterator for RecordReader<'_> {
+    /// A record and its framed length on disk.
+    type Item = (Record, usize);
+
+    fn next(&mut self) -> Option<(Record, usize)> {
+        if self.damage.is_some() || self.pos >= self.bytes.len() {
+            return None;
+        }
+        let rest = &self.bytes[self.pos..];
+        if rest.len() < FRAME_LEN {
+            return self.fail(Damage::TornTail);
+        }
+        let len_bytes = [rest[0], rest[1], rest[2], rest[3]];
+        let len = u32::from_le_bytes(len_bytes) as usize;
+        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if len > MAX_PAYLOAD {
+            return self.fail(Damage::Corrupt);
+        }
+        let Some(payload) = rest.get(FRAME_LEN..FRAME_LEN + len) else {
+            return self.fail(Damage::TornTail);
+        };
+        if checksum(len_bytes, payload) != crc {
+            return self.fail(Damage::Corrupt);
+        }
+        match decode_payload(payload) {
+            Some(record) => {
+                self.pos += FRAME_LEN + len;
+                Some((record, FRAME_LEN + len))
+            }
+            None => self.fail(Damage::Corrupt),
+        }
+    }
+}
+
+/// Reads fields off a payload; every read is checked.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        let (head, rest) = self.0.split_at_checked(8)?;
+        self.0 = rest;
+        Some(u64::from_le_bytes(head.try_into().ok()?))
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let (len, rest) = self.0.split_at_checked(4)?;
+        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+        let (s, rest) = rest.split_at_checked(len)?;
+        self.0 = rest;
+        core::str::from_utf8(s).ok()
+    }
+
+    fn channel(&mut self) -> Option<ChannelName> {
+        ChannelName::new(self.str()?).ok()
+    }
+
+    fn json(&mut self) -> Option<Arc<Value>> {
+        let value: Value = serde_json::from_slice(self.0).ok()?;
+        self.0 = &[];
+        Some(Arc::new(value))
+    }
+
+    fn end(&self) -> Option<()> {
+        self.0.is_empty().then_some(())
+    }
+}
+
+fn decode_payload(payload: &[u8]) -> Option<Record> {
+    let mut f = Fields(payload);
+    let record = match f.u8()? {
+        KIND_EPOCH => Record::Epoch(String::from(f.str()?)),
+        KIND_CHANNEL => Record::Channel {
+            channel: f.channel()?,
+            head: f.u64()?,
+        },
+        KIND_EVENT => Record::Event {
+            channel: f.channel()?,
+            offset: f.u64()?,
+            at: Timestamp::from_micros(f.u64()?),
+            retain: match f.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+            event: f.json()?,
+        },
+        KIND_STATE => Record::State {
+            channel: f.channel()?,
+            event: f.json()?,
+        },
+        KIND_CURSOR => Record::Cursor {
+            name: String::from(f.str()?),
+            channel: f.channel()?,
+            offset: f.u64()?,
+        },
+        KIND_TRIM => Record::Trim {
+            channel: f.channel()?,
+            through: f.u64()?,
+        },
+        KIND_SNAPSHOT_END => Record::SnapshotEnd,
+        _ => return None,
+    };
+    f.end()?;
+    Some(record)
+}

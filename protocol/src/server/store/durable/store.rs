@@ -1,0 +1,548 @@
+//! [`DurableStore`]: the committed data in a [`MemoryStore`] (every read is served from memory), the appends not
+//! yet written in order behind it, and the write and snapshot schedule. See the [module docs](super).
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use serde_json::Value;
+
+use super::config::{DurableConfig, FsyncPolicy};
+use super::record::{Record, header};
+use super::write::{SnapshotJob, StoreWrite};
+use crate::server::store::{Appended, ChannelState, HistoryPage, MemoryStore, Store, StoreStats};
+use crate::time::Timestamp;
+use crate::wire::{ChannelName, StreamPosition};
+
+/// How long after a failed snapshot the store asks for the next one.
+const SNAPSHOT_RETRY: core::time::Duration = core::time::Duration::from_secs(10);
+
+/// An operation whose record is in the write queue, in order.
+#[derive(Debug)]
+enum Op {
+    /// A pending append.
+    Append {
+        channel: ChannelName,
+        offset: u64,
+        at: Timestamp,
+        event: Arc<Value>,
+        retain: bool,
+        len: u32,
+    },
+    /// A reader's position.
+    Cursor {
+        name: String,
+        channel: ChannelName,
+        offset: u64,
+        len: u32,
+    },
+    /// The budget dropped history (already gone from memory; the record makes a restart agree).
+    Trim { len: u32 },
+}
+
+impl Op {
+    fn len(&self) -> usize {
+        match self {
+            Op::Append { len, .. } | Op::Cursor { len, .. } | Op::Trim { len } => *len as usize,
+        }
+    }
+}
+
+/// The write the driver is doing.
+#[derive(Debug)]
+struct InFlight {
+    batch: u64,
+    ops: usize,
+    bytes: u64,
+    create: bool,
+}
+
+/// Bytes of each kept event's record, per channel, for the disk budget.
+#[derive(Debug, Default)]
+struct Footprint {
+    lens: VecDeque<(u64, u32)>,
+    bytes: u64,
+}
+
+/// The durable store. See the [module docs](super).
+#[derive(Debug)]
+pub struct DurableStore {
+    config: DurableConfig,
+    /// What is written: every read comes from here.
+    mem: MemoryStore,
+    /// The last offset given to a channel with appends not yet written.
+    assigned: BTreeMap<ChannelName, u64>,
+    /// Operations not yet written, oldest first: those of the write in flight, then the queued ones.
+    ops: VecDeque<Op>,
+    /// The records of the queued operations (not those in flight).
+    queued: Vec<u8>,
+    in_flight: Option<InFlight>,
+    next_batch: u64,
+    /// The log segment being appended to, whether it exists yet, and its length.
+    segment: u64,
+    segment_exists: bool,
+    segment_len: u64,
+    /// Bytes of log written since the last snapshot, and that snapshot's length.
+    log_bytes: u64,
+    snapshot_bytes: u64,
+    /// A snapshot asked for and not yet taken by the driver, or being written (with the log bytes it covers).
+    snapshot_ready: Option<SnapshotJob>,
+    snapshot_running: Option<(u64, u64)>,
+    snapshot_not_before: Timestamp,
+    /// Kept events' record sizes, only with a disk budget.
+    footprint: BTreeMap<ChannelName, Footprint>,
+    live_bytes: u64,
+}
+
+impl DurableStore {
+    /// An empty store with epoch `epoch` (a data directory never written to).
+    pub fn new(config: DurableConfig, epoch: String) -> DurableStore {
+        let mem = MemoryStore::new(epoch, config.history_size, config.history_ttl);
+        DurableStore::restored(config, mem, 1)
+    }
+
+    pub(super) fn restored(
+        config: DurableConfig,
+        mem: MemoryStore,
+        next_segment: u64,
+    ) -> DurableStore {
+        let mut store = DurableStore {
+            config,
+            mem,
+            assigned: BTreeMap::new(),
+            ops: VecDeque::new(),
+            queued: Vec::new(),
+            in_flight: None,
+            next_batch: 1,
+            segment: next_segment,
+            segment_exists: false,
+            segment_len: 0,
+            log_bytes: 0,
+            snapshot_bytes: 0,
+            snapshot_ready: None,
+            snapshot_running: None,
+            snapshot_not_before: Timestamp::ZERO,
+            footprint: BTreeMap::new(),
+            live_bytes: 0,
+        };
+        if store.config.max_disk_bytes.is_some() {
+            let mut footprint: BTreeMap<ChannelName, Footprint> = BTreeMap::new();
+            for (name, _, history, _) in store.mem.logs() {
+                let fp = footprint.entry(name.clone()).or_default();
+                for entry in history {
+                    let len = event_record_len(name, entry.offset, entry.at, &entry.event);
+                    fp.lens.push_back((entry.offset, len));
+                    fp.bytes += u64::from(len);
+                }
+            }
+            store.live_bytes = footprint.values().map(|fp| fp.bytes).sum();
+            store.footprint = footprint;
+        }
+        store
+    }
+
+    /// The store's settings.
+    pub fn config(&self) -> &DurableConfig {
+        &self.config
+    }
+
+    /// Bytes of kept history counted against the disk budget (0 without a budget).
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    /// Appends not yet written.
+    pub fn pending_appends(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Append { .. }))
+            .count()
+    }
+
+    fn queue(&mut self, record: &Record, op: impl FnOnce(u32) -> Op) {
+        let len = record.encode(&mut self.queued);
+        self.ops
+            .push_back(op(u32::try_from(len).unwrap_or(u32::MAX)));
+    }
+
+    /// Brings `channel`'s footprint in line with its history in memory.
+    fn sync_footprint(&mut self, channel: &ChannelName) {
+        let Some(fp) = self.footprint.get_mut(channel) else {
+            return;
+        };
+        let first = self.mem.first_kept(channel).unwrap_or(u64::MAX);
+        while let Some(&(offset, len)) = fp.lens.front() {
+            if offset >= first {
+                break;
+            }
+            fp.lens.pop_front();
+            fp.bytes -= u64::from(len);
+            self.live_bytes -= u64::from(len);
+        }
+    }
+
+    /// Drops the oldest history until what is kept fits the budget.
+    fn enforce_budget(&mut self) {
+        let Some(limit) = self.config.live_limit() else {
+            return;
+        };
+        while self.live_bytes > limit {
+            let Some(name) = self.mem.oldest_channel().cloned() else {
+                return;
+            };
+            let Some(first) = self.mem.first_kept(&name) else {
+                return;
+            };
+            self.mem.trim_through(&name, first);
+            self.sync_footprint(&name);
+            let record = Record::Trim {
+                channel: name,
+                through: first,
+            };
+            self.queue(&record, |len| Op::Trim { len });
+        }
+    }
+
+    /// Makes a snapshot job of what is written, when the log calls for one. The log rolls to a new segment so
+    /// the snapshot covers exactly the segments before it.
+    fn consider_snapshot(&mut self, now: Timestamp) {
+        if self.snapshot_ready.is_some()
+            || self.snapshot_running.is_some()
+            || now < self.snapshot_not_before
+            || !self.segment_exists
+            || self.log_bytes < self.config.log_limit(self.snapshot_bytes)
+        {
+            return;
+        }
+        let covers = self.segment;
+        self.snapshot_ready = Some(SnapshotJob {
+            covers,
+            epoch: String::from(Store::epoch(&self.mem, &dummy_channel())),
+            store: self.mem.clone(),
+        });
+        self.snapshot_running = Some((covers, self.log_bytes));
+        self.log_bytes = 0;
+        self.roll();
+    }
+
+    fn roll(&mut self) {
+        if self.segment_exists {
+            self.segment += 1;
+            self.segment_exists = false;
+            self.segment_len = 0;
+        }
+    }
+}
+
+/// Any valid channel name: the epoch is the same for all.
+fn dummy_channel() -> ChannelName {
+    // "_" is a valid one-segment name.
+    ChannelName::new("_").unwrap_or_else(|_| unreachable!("a constant valid name"))
+}
+
+fn event_record_len(channel: &ChannelName, offset: u64, at: Timestamp, event: &Arc<Value>) -> u32 {
+    let mut buf = Vec::new();
+    let len = Record::Event {
+        channel: channel.clone(),
+        offset,
+        at,
+        retain: false,
+        event: Arc::clone(event),
+    }
+    .encode(&mut buf);
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+impl Store for DurableStore {
+    fn append(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Arc<Value>,
+        retain: bool,
+    ) -> Appended {
+        let offset = match self.assigned.get(channel) {
+            Some(last) => last + 1,
+            None => self.mem.offset(channel) + 1,
+        };
+        self.assigned.insert(channel.clone(), offset);
+        let record = Record::Event {
+            channel: channel.clone(),
+            offset,
+            at: now,
+            retain,
+            event,
+        };
+        let len = record.encode(&mut self.queued);
+        let Record::Event {
+            channel, event, at, ..
+        } = record
+        else {
+            unreachable!("built above")
+        };
+        self.ops.push_back(Op::Append {
+            channel,
+            offset,
+            at,
+            event,
+            retain,
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+        });
+        Appended::Pending(offset)
+    }
+
+    fn poll_write(&mut self) -> Option<StoreWrite> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        if self.segment_exists && self.segment_len >= self.config.segment_bytes {
+            self.roll();
+        }
+        let create = !self.segment_exists;
+        if self.ops.is_empty() && !create {
+            return None;
+        }
+        let (ops, len) = match self.config.fsync {
+            // One event per write and sync.
+            FsyncPolicy::Always => self.ops.front().map_or((0, 0), |op| (1, op.len())),
+            FsyncPolicy::Batch | FsyncPolicy::Off => (self.ops.len(), self.queued.len()),
+        };
+        let mut bytes = Vec::with_capacity(len + if create { 64 } else { 0 });
+        if create {
+            bytes.extend_from_slice(&header());
+            Record::Epoch(String::from(Store::epoch(&self.mem, &dummy_channel())))
+                .encode(&mut bytes);
+        }
+        bytes.extend(self.queued.drain(..len));
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        self.in_flight = Some(InFlight {
+            batch,
+            ops,
+            bytes: bytes.len() as u64,
+            create,
+        });
+        let sync = match self.config.fsync {
+            FsyncPolicy::Always | FsyncPolicy::Batch => true,
+            FsyncPolicy::Off => create,
+        };
+        Some(StoreWrite {
+            batch,
+            segment: self.segment,
+            create,
+            bytes,
+            sync,
+        })
+    }
+
+    fn handle_written(&mut self, now: Timestamp, batch: u64) -> usize {
+        let Some(flight) = self.in_flight.take_if(|f| f.batch == batch) else {
+            return 0;
+        };
+        self.segment_exists = true;
+        self.segment_len += flight.bytes;
+        self.log_bytes += flight.bytes;
+        let mut appends = 0;
+        let done: Vec<Op> = self.ops.drain(..flight.ops).collect();
+        for op in done {
+            match op {
+                Op::Append {
+                    channel,
+                    offset,
+                    at,
+                    event,
+                    retain,
+                    len,
+                } => {
+                    appends += 1;
+                    let kept = self.mem.keep(at, &channel, event, retain);
+                    debug_assert_eq!(kept, offset, "appends are written in order");
+                    if self.assigned.get(&channel) == Some(&offset) {
+                        self.assigned.remove(&channel);
+                    }
+                    if self.config.max_disk_bytes.is_some() {
+                        let fp = self.footprint.entry(channel.clone()).or_default();
+                        fp.lens.push_back((offset, len));
+                        fp.bytes += u64::from(len);
+                        self.live_bytes += u64::from(len);
+                        self.sync_footprint(&channel);
+                    }
+                }
+                Op::Cursor {
+                    name,
+                    channel,
+                    offset,
+                    ..
+                } => self.mem.set_cursor(&name, &channel, offset),
+                Op::Trim { .. } => {}
+            }
+        }
+        self.enforce_budget();
+        let _ = flight.create;
+        self.consider_snapshot(now);
+        appends
+    }
+
+    fn handle_write_failed(&mut self, _now: Timestamp, batch: u64) -> usize {
+        if self.in_flight.take_if(|f| f.batch == batch).is_none() {
+            return 0;
+        }
+        let dropped = self.pending_appends();
+        self.ops.clear();
+        self.queued.clear();
+        self.assigned.clear();
+        dropped
+    }
+
+    fn poll_snapshot(&mut self) -> Option<SnapshotJob> {
+        self.snapshot_ready.take()
+    }
+
+    fn handle_snapshot_written(&mut self, _now: Timestamp, covers: u64, bytes: u64) {
+        if self
+            .snapshot_running
+            .take_if(|(running, _)| *running == covers)
+            .is_some()
+        {
+            self.snapshot_bytes = bytes;
+        }
+    }
+
+    fn handle_snapshot_failed(&mut self, now: Timestamp, covers: u64) {
+        if let Some((_, covered)) = self
+            .snapshot_running
+            .take_if(|(running, _)| *running == covers)
+        {
+            self.log_bytes += covered;
+            self.snapshot_not_before = now + SNAPSHOT_RETRY;
+        }
+    }
+
+    fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {
+        if self.mem.cursor(name, channel) == Some(offset) {
+            return;
+        }
+        let record = Record::Cursor {
+            name: String::from(name),
+            channel: channel.clone(),
+            offset,
+        };
+        self.queue(&record, |len| Op::Cursor {
+            name: String::from(name),
+            channel: channel.clone(),
+            offset,
+            len,
+        });
+    }
+
+    fn cursor(&self, name: &str, channel: &ChannelName) -> Option<u64> {
+        // The newest position asked for, written or not: the reader already has those events.
+        self.ops
+            .iter()
+            .rev()
+            .find_map(|op| match op {
+                Op::Cursor {
+                    name: n,
+                    channel: c,
+                    offset,
+                    ..
+                } if n == name && c == channel => Some(*offset),
+                _ => None,
+            })
+            .or_else(|| self.mem.cursor(name, channel))
+    }
+
+    fn epoch(&self, channel: &ChannelName) -> &str {
+        self.mem.epoch(channel)
+    }
+
+    fn offset(&self, channel: &ChannelName) -> u64 {
+        self.mem.offset(channel)
+    }
+
+    fn state(&self, channel: &ChannelName) -> ChannelState {
+        self.mem.state(channel)
+    }
+
+    fn replay(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        after: &StreamPosition,
+    ) -> Option<Vec<(u64, Arc<Value>)>> {
+        self.mem.replay(now, channel, after)
+    }
+
+    fn page(
+        &self,
+        now: Timestamp,
+        channel: &ChannelName,
+        since: Option<u64>,
+        limit: usize,
+    ) -> HistoryPage {
+        self.mem.page(now, channel, since, limit)
+    }
+
+    fn next_expiry(&self) -> Option<Timestamp> {
+        self.mem.next_expiry()
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        if self.config.max_disk_bytes.is_none() {
+            self.mem.expire(now);
+            return;
+        }
+        let mut pruned = Vec::new();
+        self.mem.expire_each(now, |name| pruned.push(name.clone()));
+        for name in pruned {
+            self.sync_footprint(&name);
+        }
+    }
+
+    fn holds(&self, channel: &ChannelName) -> bool {
+        self.mem.holds(channel)
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.mem.stats()
+    }
+
+    #[cfg(any(test, feature = "_internal_test_exports"))]
+    fn check(&self) -> Result<(), String> {
+        use alloc::format;
+        self.mem.check()?;
+        let appends = self.pending_appends();
+        let assigned: u64 = self
+            .assigned
+            .iter()
+            .map(|(name, last)| last - self.mem.offset(name))
+            .sum();
+        if assigned != appends as u64 {
+            return Err(format!(
+                "{appends} appends pending, {assigned} offsets assigned ahead"
+            ));
+        }
+        let queued: usize = self
+            .ops
+            .iter()
+            .skip(self.in_flight.as_ref().map_or(0, |f| f.ops))
+            .map(Op::len)
+            .sum();
+        if queued != self.queued.len() {
+            return Err(format!(
+                "{queued} bytes of queued records, {} in the queue",
+                self.queued.len()
+            ));
+        }
+        if let Some(limit) = self.config.live_limit()
+            && self.live_bytes > limit
+            && self.in_flight.is_none()
+        {
+            return Err(format!(
+                "{} live bytes over the budget's {limit}",
+                self.live_bytes
+            ));
+        }
+        Ok(())
+    }
+}
