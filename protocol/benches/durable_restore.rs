@@ -34,7 +34,7 @@ fn log() -> BTreeMap<u64, Vec<u8>> {
             ..
         }) = store.poll_write()
         {
-            files.entry(segment).or_insert_with(Vec::new).extend_from_slice(&bytes);
+            files.entry(segment).or_default().extend_from_slice(&bytes);
             store.handle_written(Timestamp::from_millis(1), batch);
         }
     };
@@ -50,7 +50,7 @@ fn log() -> BTreeMap<u64, Vec<u8>> {
 }
 
 #[divan::bench(sample_count = 3, sample_size = 1)]
-fn restore_one_million_events(bencher: divan::Bencher) {
+fn restore_one_million_events(bencher: divan::Bencher<'_, '_>) {
     let files = log();
     bencher.bench(|| {
         let mut restorer = Restorer::new(config());
