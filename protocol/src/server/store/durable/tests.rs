@@ -607,3 +607,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_failed_segment_creation_waits_for_something_to_keep() {
+    let mut store = DurableStore::new(config(), String::from("E"));
+    let first = store.poll_write().expect("the new store writes its first segment");
+    assert!(first.create);
+    assert_eq!(store.handle_write_failed(ms(1), first.batch), 0);
+    assert_eq!(store.poll_write(), None, "an empty creation is not retried");
+    store.append(ms(2), &ch("a"), Arc::new(json!(1)), false);
+    let retry = store.poll_write().expect("a publish brings the write back");
+    assert!(retry.create && retry.segment == first.segment);
+    assert_eq!(store.handle_written(ms(3), retry.batch), 1);
+}
+
+#[test]
+fn a_readers_positions_list_written_and_pending_ones() {
+    let mut store = DurableStore::new(config(), String::from("E"));
+    let mut disk = Disk::default();
+    disk.drive(&mut store, ms(0));
+    store.set_cursor("hook", &ch("b"), 3);
+    store.set_cursor("other", &ch("a"), 9);
+    disk.drive(&mut store, ms(1));
+    store.set_cursor("hook", &ch("a"), 1);
+    store.set_cursor("hook", &ch("b"), 4);
+    assert_eq!(store.cursors("hook"), vec![(ch("a"), 1), (ch("b"), 4)]);
+    disk.drive(&mut store, ms(2));
+    assert_eq!(store.cursors("hook"), vec![(ch("a"), 1), (ch("b"), 4)]);
+    assert_eq!(store.cursors("other"), vec![(ch("a"), 9)]);
+}
