@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// Messages per second one connection may send, on average (default 100; 0 turns rate limiting off).
     #[arg(long, env = "SWITCHBOARD_RATE_PER_SEC")]
     pub rate_per_sec: Option<u32>,
+    /// Durable history.
+    #[command(flatten)]
+    pub storage: crate::storage::StorageArgs,
 }
 
 /// Where a client command connects.

@@ -18,6 +18,7 @@ mod requests;
 mod security;
 mod serve;
 mod signals;
+mod storage;
 mod sub;
 mod token;
 
