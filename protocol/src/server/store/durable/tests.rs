@@ -611,7 +611,9 @@ proptest! {
 #[test]
 fn a_failed_segment_creation_waits_for_something_to_keep() {
     let mut store = DurableStore::new(config(), String::from("E"));
-    let first = store.poll_write().expect("the new store writes its first segment");
+    let first = store
+        .poll_write()
+        .expect("the new store writes its first segment");
     assert!(first.create);
     assert_eq!(store.handle_write_failed(ms(1), first.batch), 0);
     assert_eq!(store.poll_write(), None, "an empty creation is not retried");
