@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Run a server: WebSocket (three dialects), REST and health routes on one port.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the events of one or more channels as they come, across reconnects.
     Sub(SubArgs),
     /// Publish one event and print its offset.

@@ -263,7 +263,7 @@ impl Core {
     fn submit(&self, job: Job) -> bool {
         self.writer
             .as_ref()
-            .is_some_and(|writer| writer.submit(job).is_ok())
+            .is_some_and(|writer| writer.submit(job))
     }
 
     /// Feeds the writer's report to the hub.

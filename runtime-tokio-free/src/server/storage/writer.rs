@@ -105,16 +105,17 @@ impl Writer {
         })
     }
 
-    /// Hands `job` over; gives it back when the writer is closed.
-    pub fn submit(&self, job: Job) -> Result<(), Job> {
+    /// Hands `job` over; `false` when the writer is closed (the job is not done).
+    pub fn submit(&self, job: Job) -> bool {
         let Some(jobs) = &self.jobs else {
-            return Err(job);
+            return false;
         };
         self.state.busy.fetch_add(1, Ordering::SeqCst);
-        jobs.send(job).map_err(|mpsc::SendError(job)| {
+        let sent = jobs.send(job).is_ok();
+        if !sent {
             self.state.done();
-            job
-        })
+        }
+        sent
     }
 
     /// Whether every job handed over has been reported.
