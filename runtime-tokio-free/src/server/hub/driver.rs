@@ -28,7 +28,8 @@ use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
 use crate::Runtime;
-use crate::server::storage::writer::{Job, Report, Writer};
+use crate::server::storage::report::Report;
+use crate::server::storage::writer::{Job, Writer};
 use crate::server::storage::{DataDirError, Durable};
 
 /// Which listener a connection came in through (`None`: [`Server::serve_stream`](crate::server::Server::serve_stream)).

@@ -7,6 +7,8 @@
 //!   warning.
 //! - [`writer`]: one thread appending the store's log writes (and syncing them as the
 //!   [`FsyncPolicy`](switchboard_protocol::server::FsyncPolicy) asks), reporting each back to the hub; [`snapshot`]: snapshots, each on a thread of its own.
+//! - [`report`]: how the writer's jobs ended, for the hub; [`writer_state`]: what its threads share with the
+//!   driver (busy, released, counters).
 //! - [`file_name`]: the files' names; [`error`]: [`DataDirError`].
 //!
 //! [`DurableStore`]: switchboard_protocol::server::DurableStore
@@ -14,9 +16,11 @@
 pub(crate) mod data_dir;
 pub(crate) mod error;
 pub(crate) mod file_name;
+pub(crate) mod report;
 pub(crate) mod restore;
 pub(crate) mod snapshot;
 pub(crate) mod writer;
+pub(crate) mod writer_state;
 
 pub use error::DataDirError;
 
@@ -29,7 +33,7 @@ use switchboard_protocol::time::Timestamp;
 
 use super::config::ServerConfig;
 use data_dir::DataDir;
-use writer::WriterState;
+use writer_state::WriterState;
 
 /// A data directory opened and read back: the store to run the hub over, and the directory its writer writes.
 #[derive(Debug)]

@@ -9,7 +9,8 @@ use switchboard_protocol::server::SnapshotJob;
 
 use super::data_dir::DataDir;
 use super::file_name::FileName;
-use super::writer::{Report, Reporter, WriterState};
+use super::report::{Report, Reporter};
+use super::writer_state::WriterState;
 
 /// Writes `job` on a new thread and reports how it went. `state` already counts it as busy.
 pub(super) fn spawn(

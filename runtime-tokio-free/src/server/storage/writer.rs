@@ -12,7 +12,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,9 @@ use switchboard_protocol::server::{SnapshotJob, StoreWrite};
 
 use super::data_dir::DataDir;
 use super::file_name::FileName;
+use super::report::{Report, Reporter};
 use super::snapshot;
+use super::writer_state::WriterState;
 
 /// How often the same kind of IO failure is logged at most; the ones in between are counted into the next line.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -32,47 +34,6 @@ pub(crate) enum Job {
     Write(StoreWrite),
     /// Write a snapshot.
     Snapshot(SnapshotJob),
-}
-
-/// How a [`Job`] ended, for the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Report {
-    /// The write `batch` is done (and synced when it asked to be).
-    Written { batch: u64 },
-    /// The write `batch` failed and was cut back.
-    WriteFailed { batch: u64 },
-    /// The snapshot covering segments up to `covers` is in place, `bytes` long.
-    SnapshotWritten { covers: u64, bytes: u64 },
-    /// The snapshot covering segments up to `covers` could not be written.
-    SnapshotFailed { covers: u64 },
-}
-
-/// Takes a [`Report`] to the hub. Called on the writer's threads, with no lock held.
-pub(crate) type Reporter = Arc<dyn Fn(Report) + Send + Sync>;
-
-/// What the writer's threads share with the driver: whether work is under way, whether the directory is
-/// released, and counters for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct WriterState {
-    /// Jobs handed over and not yet reported.
-    busy: AtomicUsize,
-    /// The writer thread has ended and dropped its files.
-    finished: AtomicBool,
-    /// Bytes appended to log segments.
-    pub log_bytes: AtomicU64,
-    /// Log writes that failed.
-    pub write_failures: AtomicU64,
-    /// Snapshots written.
-    pub snapshots: AtomicU64,
-    /// Snapshots that failed.
-    pub snapshot_failures: AtomicU64,
-}
-
-impl WriterState {
-    /// Marks a job done: called after its report, so `busy` is never 0 while a report may hand over the next job.
-    pub(super) fn done(&self) {
-        self.busy.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The driver's side of the writer: it hands jobs over and can close the writer.
@@ -110,7 +71,7 @@ impl Writer {
         let Some(jobs) = &self.jobs else {
             return false;
         };
-        self.state.busy.fetch_add(1, Ordering::SeqCst);
+        self.state.begin();
         let sent = jobs.send(job).is_ok();
         if !sent {
             self.state.done();
@@ -120,7 +81,7 @@ impl Writer {
 
     /// Whether every job handed over has been reported.
     pub fn is_idle(&self) -> bool {
-        self.state.busy.load(Ordering::SeqCst) == 0
+        self.state.is_idle()
     }
 
     /// Takes no more jobs: the thread ends once it has done those it has, closing its files.
@@ -130,7 +91,7 @@ impl Writer {
 
     /// Whether the writer is closed and every thread of it has let the directory (and its lock) go.
     pub fn is_released(&self) -> bool {
-        self.jobs.is_none() && self.state.finished.load(Ordering::SeqCst) && self.is_idle()
+        self.jobs.is_none() && self.state.is_finished() && self.is_idle()
     }
 
     /// The counters.
@@ -169,7 +130,7 @@ fn run(dir: Arc<DataDir>, jobs: mpsc::Receiver<Job>, report: Reporter, state: Ar
     }
     drop(log);
     drop(dir);
-    state.finished.store(true, Ordering::SeqCst);
+    state.finish();
 }
 
 /// The log segment being appended to.
@@ -288,5 +249,64 @@ impl ErrorLog {
         );
         self.last = Some(Instant::now());
         self.suppressed = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn write(batch: u64, segment: u64, create: bool, bytes: &[u8]) -> Job {
+        Job::Write(StoreWrite {
+            batch,
+            segment,
+            create,
+            bytes: bytes.to_vec(),
+            sync: true,
+        })
+    }
+
+    /// A segment the disk refuses (a link to `/dev/full`: every write is `ENOSPC`) fails its write, reports it, and
+    /// leaves the writer working for the next segment; closing releases the directory.
+    #[cfg(unix)]
+    #[test]
+    fn a_refused_write_is_reported_and_the_writer_carries_on() {
+        if !std::path::Path::new("/dev/full").exists() {
+            return;
+        }
+        let path = std::env::temp_dir().join(format!("switchboard-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let dir = DataDir::lock(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.file(FileName::Log(2))).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let mut writer = Writer::start(
+            dir,
+            Arc::new(move |report| {
+                let _ = tx.lock().unwrap().send(report);
+            }),
+        )
+        .unwrap();
+        let next = || rx.recv_timeout(Duration::from_secs(10)).expect("a report");
+        assert!(writer.submit(write(1, 1, true, b"hello")));
+        assert_eq!(next(), Report::Written { batch: 1 });
+        assert!(writer.submit(write(2, 2, false, b"refused")));
+        assert_eq!(next(), Report::WriteFailed { batch: 2 });
+        assert!(writer.submit(write(3, 1, false, b" world")));
+        assert_eq!(next(), Report::Written { batch: 3 });
+        let log = path.join(FileName::Log(1).to_string());
+        assert_eq!(std::fs::read(&log).unwrap(), b"hello world");
+        assert_eq!(writer.state().write_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(writer.state().log_bytes.load(Ordering::Relaxed), 11);
+        writer.close();
+        assert!(!writer.submit(write(4, 1, false, b"late")));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !writer.is_released() {
+            assert!(Instant::now() < deadline, "the writer thread ends");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(DataDir::lock(&path).is_ok(), "the lock is released");
+        std::fs::remove_dir_all(&path).unwrap();
     }
 }
