@@ -137,6 +137,8 @@ impl DurableStore {
             }
             store.live_bytes = footprint.values().map(|fp| fp.bytes).sum();
             store.footprint = footprint;
+            // A smaller budget than the files were written under applies from the start.
+            store.enforce_budget();
         }
         store
     }
