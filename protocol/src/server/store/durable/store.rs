@@ -153,14 +153,6 @@ impl DurableStore {
         self.live_bytes
     }
 
-    /// Appends not yet written.
-    pub fn pending_appends(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|op| matches!(op, Op::Append { .. }))
-            .count()
-    }
-
     fn queue(&mut self, record: &Record, op: impl FnOnce(u32) -> Op) {
         let len = record.encode(&mut self.queued);
         self.ops
@@ -394,6 +386,13 @@ impl Store for DurableStore {
         self.queued.clear();
         self.assigned.clear();
         dropped
+    }
+
+    fn pending_appends(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Append { .. }))
+            .count()
     }
 
     fn poll_snapshot(&mut self) -> Option<SnapshotJob> {
