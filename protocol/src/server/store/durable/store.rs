@@ -140,6 +140,8 @@ impl DurableStore {
             }
             store.live_bytes = footprint.values().map(|fp| fp.bytes).sum();
             store.footprint = footprint;
+            // A smaller budget than the files were written under applies from the start.
+            store.enforce_budget();
         }
         store
     }
@@ -152,14 +154,6 @@ impl DurableStore {
     /// Bytes of kept history counted against the disk budget (0 without a budget).
     pub fn live_bytes(&self) -> u64 {
         self.live_bytes
-    }
-
-    /// Appends not yet written.
-    pub fn pending_appends(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|op| matches!(op, Op::Append { .. }))
-            .count()
     }
 
     fn queue(&mut self, record: &Record, op: impl FnOnce(u32) -> Op) {
@@ -399,6 +393,13 @@ impl Store for DurableStore {
         self.queued.clear();
         self.assigned.clear();
         dropped
+    }
+
+    fn pending_appends(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Append { .. }))
+            .count()
     }
 
     fn poll_snapshot(&mut self) -> Option<SnapshotJob> {

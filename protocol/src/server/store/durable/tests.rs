@@ -609,6 +609,28 @@ proptest! {
 }
 
 #[test]
+fn a_smaller_budget_at_restart_applies_at_once() {
+    let mut c = config();
+    c.history_size = 1000;
+    let mut store = DurableStore::new(c.clone(), String::from("E"));
+    let mut disk = Disk::default();
+    for n in 1..=100u64 {
+        store.append(
+            ms(n),
+            &ch("a"),
+            Arc::new(json!({"n": n, "pad": "0123456789"})),
+            false,
+        );
+    }
+    disk.drive(&mut store, ms(100));
+    c.max_disk_bytes = Some(1500);
+    let (restored, _) = disk.restore(c, ms(101));
+    assert!(restored.live_bytes() <= 500, "{}", restored.live_bytes());
+    assert_eq!(restored.check(), Ok(()));
+    assert_eq!(restored.offset(&ch("a")), 100);
+}
+
+#[test]
 fn a_failed_segment_creation_waits_for_something_to_keep() {
     let mut store = DurableStore::new(config(), String::from("E"));
     let first = store
