@@ -36,7 +36,7 @@
 //! // 1. Bind: the hub starts, the accept loop is spawned on the runtime.
 //! let server = Server::bind(runtime, "127.0.0.1:8080".parse().unwrap(), ServerConfig::default()).await?;
 //! // 2. Talk to connected apps, publish on channels.
-//! server.publish("projects/p1", serde_json::json!({"event_type": "log", "data": {"line": "hi"}}), false).ok();
+//! server.publish("projects/p1", serde_json::json!({"event_type": "log", "data": {"line": "hi"}}), false).await.ok();
 //! // 3. Shut down gracefully: readiness goes 503, sockets get 1001, writers flush.
 //! server.shutdown().await;
 //! # Ok(()) }
