@@ -54,7 +54,8 @@ struct ChannelLog {
     state: Option<Arc<Value>>,
 }
 
-/// Reads the store's files back. See the [module docs](self).
+/// Reads the store's files back: the newest snapshot (if any), then every log segment after it in id order; each
+/// file is read up to its first damage, where the driver cuts it ([`SegmentScan::good_len`]).
 #[derive(Debug)]
 pub struct Restorer {
     config: DurableConfig,
