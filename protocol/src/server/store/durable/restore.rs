@@ -219,10 +219,11 @@ impl Restorer {
             records: self.records,
         };
         let next_segment = self.last_file.map_or(1, |last| last + 1);
-        (
-            DurableStore::restored(self.config, mem, next_segment),
-            report,
-        )
+        let mut store = DurableStore::restored(self.config, mem, next_segment);
+        if self.corrupt {
+            store.want_snapshot();
+        }
+        (store, report)
     }
 }
 
