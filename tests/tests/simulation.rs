@@ -110,6 +110,7 @@ fn the_faults_really_happen() {
         ("power losses", c.power_losses),
         ("torn files cut back", c.torn_tails_cut),
         ("restores keeping the epoch", c.epochs_kept),
+        ("budget trims read at a restore", c.budget_trims_restored),
         (
             "acknowledged events verified after a restart",
             c.acked_verified,

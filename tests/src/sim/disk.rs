@@ -185,7 +185,7 @@ impl SimDisk {
     }
 }
 
-/// What a durable seed draws about its store and its disk.
+/// What a durable seed draws about its store and its disk (in some seeds a disk budget, so history is trimmed).
 #[derive(Debug, Clone)]
 pub struct DiskSetup {
     /// The store's settings (small segments and snapshot thresholds, so a few thousand steps roll and snapshot).
@@ -207,10 +207,16 @@ impl DiskSetup {
         };
         store.segment_bytes = rng.range_inclusive(1_000, 16_000);
         store.min_log_bytes = rng.range_inclusive(500, 8_000);
+        let write_time = Duration::from_micros(rng.range_inclusive(100, 20_000));
+        let full = [0.0, 0.01, 0.05][rng.below_inclusive(2) as usize];
+        if rng.chance(0.3) {
+            // A disk budget small enough that the store drops old history to stay within it.
+            store.max_disk_bytes = Some(rng.range_inclusive(3_000, 30_000));
+        }
         DiskSetup {
             store,
-            write_time: Duration::from_micros(rng.range_inclusive(100, 20_000)),
-            full: [0.0, 0.01, 0.05][rng.below_inclusive(2) as usize],
+            write_time,
+            full,
         }
     }
 

@@ -82,6 +82,8 @@ pub struct Counts {
     pub torn_tails_cut: u64,
     /// Restores that kept the epoch.
     pub epochs_kept: u64,
+    /// Records of history dropped for the disk budget, read at restores.
+    pub budget_trims_restored: u64,
     /// Acknowledged events found again at their offset after a restore.
     pub acked_verified: u64,
     /// Events written but never acknowledged, found on disk after a restore.
@@ -125,6 +127,7 @@ impl Counts {
         self.power_losses += o.power_losses;
         self.torn_tails_cut += o.torn_tails_cut;
         self.epochs_kept += o.epochs_kept;
+        self.budget_trims_restored += o.budget_trims_restored;
         self.acked_verified += o.acked_verified;
         self.unacked_restored += o.unacked_restored;
         self.recoveries_checked += o.recoveries_checked;
@@ -178,7 +181,7 @@ impl fmt::Display for DurableCounts<'_> {
         write!(
             f,
             "{} durable seeds, {} store writes ({} failed, {} server publishes refused), {} segments, \
-             {} snapshots ({} failed), {} restores ({} power losses, {} torn files cut, {} kept the epoch), \
+             {} snapshots ({} failed), {} restores ({} power losses, {} torn files cut, {} kept the epoch, {} budget trims read), \
              acked events verified after restart: {}, unacknowledged events found on disk: {}, \
              recoveries checked: {} ({} from before a restart), redeliveries checked: {}",
             c.durable_seeds,
@@ -192,6 +195,7 @@ impl fmt::Display for DurableCounts<'_> {
             c.power_losses,
             c.torn_tails_cut,
             c.epochs_kept,
+            c.budget_trims_restored,
             c.acked_verified,
             c.unacked_restored,
             c.recoveries_checked,

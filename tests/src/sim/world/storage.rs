@@ -319,6 +319,7 @@ impl World {
         };
         self.counts.durable_restores += 1;
         self.counts.torn_tails_cut += restored.torn;
+        self.counts.budget_trims_restored += restored.trims;
         let hub = Hub::with_store(config, Box::new(restored.store));
         let epoch = {
             let any = switchboard_protocol::wire::ChannelName::new("epoch").expect("a valid name");
@@ -376,6 +377,8 @@ struct ReadBack {
     store: DurableStore,
     written: Written,
     torn: u64,
+    /// Trim records read (history the disk budget dropped).
+    trims: u64,
     records: usize,
 }
 
@@ -402,6 +405,7 @@ fn read_back(
     let mut restorer = Restorer::new(setup.store.clone());
     let mut written = Written::new();
     let mut torn = 0;
+    let mut trims = 0;
     let newest = snapshots.iter().max().copied();
     if let Some(id) = newest {
         let name = DiskSetup::snapshot_name(id);
@@ -414,7 +418,7 @@ fn read_back(
                 "snapshot {name}, synced before it was renamed into place, is damaged: {damage:?}"
             ));
         }
-        collect(bytes, &mut written);
+        trims += collect(bytes, &mut written);
     }
     for id in snapshots.into_iter().filter(|&id| Some(id) != newest) {
         disk.remove(&DiskSetup::snapshot_name(id));
@@ -450,7 +454,7 @@ fn read_back(
                 ));
             }
         }
-        collect(&bytes[..scan.good_len as usize], &mut written);
+        trims += collect(&bytes[..scan.good_len as usize], &mut written);
     }
     // What was read may be only in the operating system's cache (written before a process crash, never
     // synced): a runtime syncs every file before the restored store serves it, or the next power loss could
@@ -463,21 +467,28 @@ fn read_back(
         store,
         written,
         torn,
+        trims,
         records: report.records,
     })
 }
 
-/// Notes every event record of a file (the first record of an offset stands, as in the restorer).
-fn collect(file: &[u8], written: &mut Written) {
+/// Notes every event record of a file (the first record of an offset stands, as in the restorer); returns how many
+/// records of history dropped for the disk budget it holds.
+fn collect(file: &[u8], written: &mut Written) -> u64 {
+    let mut trims = 0;
     for (record, _) in RecordReader::new(file) {
-        if let Record::Event {
-            channel,
-            offset,
-            event,
-            ..
-        } = record
-        {
-            written.entry((channel, offset)).or_insert(event);
+        match record {
+            Record::Event {
+                channel,
+                offset,
+                event,
+                ..
+            } => {
+                written.entry((channel, offset)).or_insert(event);
+            }
+            Record::Trim { .. } => trims += 1,
+            _ => {}
         }
     }
+    trims
 }
