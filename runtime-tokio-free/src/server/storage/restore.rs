@@ -128,10 +128,18 @@ fn cut(
     bytes: &[u8],
     scan: SegmentScan,
 ) -> Result<bool, DataDirError> {
+    let path = dir.file(name);
     let Some(damage) = scan.damage else {
+        if scan.good_len < bytes.len() as u64 {
+            // The unwritten rest of the space reserved for the segment: nothing to report, just given back.
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|file| file.set_len(scan.good_len))
+                .map_err(DataDirError::io(&path, "give back reserved space"))?;
+        }
         return Ok(false);
     };
-    let path = dir.file(name);
     let file = OpenOptions::new()
         .write(true)
         .open(&path)

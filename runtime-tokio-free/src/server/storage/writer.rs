@@ -11,7 +11,8 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -150,16 +151,17 @@ struct Segment {
 }
 
 impl LogFile {
-    /// Appends `write` to its segment and syncs it as asked; on failure the segment is as it was before.
+    /// Writes `write` into its segment and syncs it as asked; on failure the segment is as it was before.
     fn append(&mut self, dir: &DataDir, write: &StoreWrite) -> io::Result<()> {
         let name = FileName::Log(write.segment);
         if write.create {
             self.open = None;
             let file = OpenOptions::new()
-                .append(true)
+                .write(true)
                 .create(true)
+                .truncate(true)
                 .open(dir.file(name))
-                .and_then(|file| file.set_len(0).map(|()| file));
+                .and_then(|file| reserve(&file, write.reserve).map(|()| file));
             match file {
                 Ok(file) => {
                     self.open = Some(Segment {
@@ -176,8 +178,8 @@ impl LogFile {
             }
         } else if self.open.as_ref().is_none_or(|s| s.id != write.segment) {
             self.open = None;
-            let file = OpenOptions::new().append(true).open(dir.file(name))?;
-            let len = file.metadata()?.len();
+            let file = OpenOptions::new().write(true).open(dir.file(name))?;
+            let len = write.offset;
             self.open = Some(Segment {
                 id: write.segment,
                 file,
@@ -190,7 +192,7 @@ impl LogFile {
         };
         let result = segment.write(write, dir);
         match &result {
-            Ok(()) => segment.len += write.bytes.len() as u64,
+            Ok(()) => segment.len = write.offset + write.bytes.len() as u64,
             Err(_) if write.create => {
                 self.open = None;
                 if let Err(e) = dir.remove(name) {
@@ -198,6 +200,9 @@ impl LogFile {
                 }
             }
             Err(_) => {
+                // Cut back to where this write began (dropping the reserved space after it: later writes extend
+                // the file), so no half-written record stays behind the good ones.
+                segment.len = write.offset;
                 if let Err(e) = segment.file.set_len(segment.len) {
                     segment.dirty = true;
                     tracing::error!(file = %dir.file(name).display(), error = %e, "cannot cut a failed write back; trying again before the next write");
@@ -214,13 +219,33 @@ impl Segment {
             self.file.set_len(self.len)?;
             self.dirty = false;
         }
-        self.file.write_all(&write.bytes)?;
+        self.file.write_all_at(&write.bytes, write.offset)?;
         if write.sync {
             self.file.sync_data()?;
             if write.create {
                 dir.sync()?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Gives a new segment `bytes` of space up front (`fallocate`, keeping the blocks within the file's length), so the
+/// syncs of the writes into it need no allocation or file-size update. Where the file system cannot, the segment
+/// simply grows as it is written; a full disk is an error like any failed write.
+fn reserve(file: &File, bytes: u64) -> io::Result<()> {
+    if bytes == 0 {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, bytes) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
         Ok(())
     }
 }
@@ -257,10 +282,12 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn write(batch: u64, segment: u64, create: bool, bytes: &[u8]) -> Job {
+    fn write(batch: u64, segment: u64, offset: u64, create: bool, bytes: &[u8]) -> Job {
         Job::Write(StoreWrite {
             batch,
             segment,
+            offset,
+            reserve: if create { 4096 } else { 0 },
             create,
             bytes: bytes.to_vec(),
             sync: true,
@@ -289,18 +316,21 @@ mod tests {
         )
         .unwrap();
         let next = || rx.recv_timeout(Duration::from_secs(10)).expect("a report");
-        assert!(writer.submit(write(1, 1, true, b"hello")));
+        assert!(writer.submit(write(1, 1, 0, true, b"hello")));
         assert_eq!(next(), Report::Written { batch: 1 });
-        assert!(writer.submit(write(2, 2, false, b"refused")));
+        assert!(writer.submit(write(2, 2, 0, false, b"refused")));
         assert_eq!(next(), Report::WriteFailed { batch: 2 });
-        assert!(writer.submit(write(3, 1, false, b" world")));
+        assert!(writer.submit(write(3, 1, 5, false, b" world")));
         assert_eq!(next(), Report::Written { batch: 3 });
         let log = path.join(FileName::Log(1).to_string());
-        assert_eq!(std::fs::read(&log).unwrap(), b"hello world");
+        // Written into the space reserved for the segment: the rest reads as zeros (a restore's unwritten space).
+        let bytes = std::fs::read(&log).unwrap();
+        assert_eq!(&bytes[..11], b"hello world");
+        assert!(bytes[11..].iter().all(|&b| b == 0));
         assert_eq!(writer.state().write_failures.load(Ordering::Relaxed), 1);
         assert_eq!(writer.state().log_bytes.load(Ordering::Relaxed), 11);
         writer.close();
-        assert!(!writer.submit(write(4, 1, false, b"late")));
+        assert!(!writer.submit(write(4, 1, 11, false, b"late")));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !writer.is_released() {
             assert!(Instant::now() < deadline, "the writer thread ends");

@@ -136,6 +136,12 @@ impl World {
             return self.fail(format!("the store appends to {name}, which does not exist"));
         }
         let start = storage.disk.len(&name).unwrap_or(0);
+        if write.offset != start as u64 {
+            return self.fail(format!(
+                "the store writes {name} at {}, where its end is {start}",
+                write.offset
+            ));
+        }
         storage.disk.append(&name, &write.bytes);
         let fails = storage.fails();
         let at = now + storage.latency();

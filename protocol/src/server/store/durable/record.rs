@@ -230,8 +230,8 @@ fn put_json(out: &mut Vec<u8>, value: &Value) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Damage {
-    /// The file ends inside a record (a write the crash cut short), or its tail is zeros (space the file system
-    /// allocated but the data never reached).
+    /// The file ends inside a record, or a record fails its checksum with nothing but zeros after it: the last
+    /// write, cut short by the crash.
     TornTail,
     /// A record's checksum or content is wrong: the bytes changed after they were written.
     Corrupt,
@@ -255,7 +255,8 @@ impl<'a> RecordReader<'a> {
         }
     }
 
-    /// Where the last good record ends: the length to truncate a damaged file to.
+    /// Where the last good record ends: the length to truncate a damaged file to (or a file whose reserved space
+    /// was never written to).
     pub fn good_len(&self) -> usize {
         self.pos
     }
@@ -265,10 +266,11 @@ impl<'a> RecordReader<'a> {
         self.damage
     }
 
-    fn fail(&mut self, damage: Damage) -> Option<(Record, usize)> {
-        // A tail of zeros is space the file system allocated but the data never reached: a torn write.
-        let rest = &self.bytes[self.pos..];
-        let damage = if rest.iter().all(|&b| b == 0) {
+    /// Stops at a record that cannot be believed; `end` is where it claims to end. Nothing but zeros after it
+    /// means it was the last write, cut short (a torn tail); anything else after it means bytes changed.
+    fn fail(&mut self, damage: Damage, end: usize) -> Option<(Record, usize)> {
+        let after = self.bytes.get(end..).unwrap_or(&[]);
+        let damage = if after.iter().all(|&b| b == 0) {
             Damage::TornTail
         } else {
             damage
@@ -287,27 +289,32 @@ impl Iterator for RecordReader<'_> {
             return None;
         }
         let rest = &self.bytes[self.pos..];
+        if rest.iter().all(|&b| b == 0) {
+            // Space reserved for the segment and not written yet: the clean end of what was written.
+            return None;
+        }
         if rest.len() < FRAME_LEN {
-            return self.fail(Damage::TornTail);
+            return self.fail(Damage::TornTail, self.bytes.len());
         }
         let len_bytes = [rest[0], rest[1], rest[2], rest[3]];
         let len = u32::from_le_bytes(len_bytes) as usize;
         let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let end = self.pos + FRAME_LEN + len;
         if len > MAX_PAYLOAD {
-            return self.fail(Damage::Corrupt);
+            return self.fail(Damage::Corrupt, self.pos + FRAME_LEN);
         }
         let Some(payload) = rest.get(FRAME_LEN..FRAME_LEN + len) else {
-            return self.fail(Damage::TornTail);
+            return self.fail(Damage::TornTail, self.bytes.len());
         };
         if checksum(len_bytes, payload) != crc {
-            return self.fail(Damage::Corrupt);
+            return self.fail(Damage::Corrupt, end);
         }
         match decode_payload(payload) {
             Some(record) => {
                 self.pos += FRAME_LEN + len;
                 Some((record, FRAME_LEN + len))
             }
-            None => self.fail(Damage::Corrupt),
+            None => self.fail(Damage::Corrupt, end),
         }
     }
 }

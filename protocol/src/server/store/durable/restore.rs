@@ -23,8 +23,9 @@ use crate::wire::ChannelName;
 pub struct SegmentScan {
     /// Whole records read.
     pub records: usize,
-    /// Where the last whole record ends: cut the file to this length when `damage` is set; 0 means the file was
-    /// cut short inside its header: remove it.
+    /// Where the last whole record ends: cut the file to this length when `damage` is set (and, without damage,
+    /// when it is shorter than the file: the rest is reserved space never written); 0 means the file was cut short
+    /// inside its header: remove it.
     pub good_len: u64,
     /// What stopped the reader before the end of the file.
     pub damage: Option<Damage>,

@@ -339,6 +339,8 @@ impl Store for DurableStore {
         Some(StoreWrite {
             batch,
             segment: self.segment,
+            offset: self.segment_len,
+            reserve: if create { self.config.segment_bytes } else { 0 },
             create,
             bytes,
             sync,

@@ -7,16 +7,24 @@ use alloc::vec::Vec;
 use super::record::{Record, header};
 use crate::server::store::MemoryStore;
 
-/// Append `bytes` to log segment `segment` (`{segment:016x}.log` in the data directory), sync when `sync`, then
-/// report [`handle_written`](crate::server::Store::handle_written) with `batch`, or, if anything failed,
-/// [`handle_write_failed`](crate::server::Store::handle_write_failed) after cutting the file back to its length
-/// before this write (removing it when `create`).
+/// Write `bytes` at `offset` of log segment `segment` (`{segment:016x}.log` in the data directory), sync when
+/// `sync`, then report [`handle_written`](crate::server::Store::handle_written) with `batch`, or, if anything
+/// failed, [`handle_write_failed`](crate::server::Store::handle_write_failed) after cutting the file back to
+/// `offset` (removing it when `create`).
+///
+/// A new segment may first be given `reserve` bytes of space (`fallocate`): writes into space already allocated,
+/// within the file's length, let a sync skip the file-size and allocation updates an append needs, about halving
+/// its cost. The reserved tail reads as zeros, which a restore takes as unwritten space, not damage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreWrite {
     /// Echo it in the report.
     pub batch: u64,
     /// The segment's id.
     pub segment: u64,
+    /// Where in the segment the bytes go (the end of what was written before).
+    pub offset: u64,
+    /// When `create`: the bytes of space to reserve for the segment (0: none).
+    pub reserve: u64,
     /// The segment is new: create it (its bytes begin with the file header), and when `sync`, sync the directory
     /// too so the file's name survives.
     pub create: bool,
