@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use support::data_dir::{TempDir, frames, header};
 use support::native::Native;
 use support::rest::{Http, history, state};
-use support::{BIN, Proc, listening_on, run};
+use support::{BIN, Proc, listening_on, run, run_with_env};
 
 /// A `serve --data-dir` process and the address it listens on.
 struct DataServer {
@@ -221,10 +221,32 @@ fn read_subscriber(
 
 #[test]
 fn acknowledged_publishes_survive_repeated_sigkill_and_a_subscriber_sees_each_once() {
+    // `--fsync batch`, the default.
+    crash_loop(&[]);
+}
+
+#[test]
+fn acknowledged_publishes_survive_repeated_sigkill_with_fsync_always() {
+    crash_loop(&["--fsync", "always"]);
+}
+
+/// `--fsync off` promises to survive a crash of the process (not of the machine): SIGKILL is such a crash.
+#[test]
+fn acknowledged_publishes_survive_repeated_sigkill_with_fsync_off() {
+    crash_loop(&["--fsync", "off"]);
+}
+
+/// Publishers and a `sub --json` against a server on a fixed port that is killed with SIGKILL and restarted
+/// [`CRASHES`] times under load (`fsync` adds `serve` options): every acknowledged publish is in history at its
+/// offset, in order, under one epoch, and the subscriber printed every stored event once, in order, without a
+/// resync.
+fn crash_loop(fsync: &[&str]) {
     let dir = TempDir::new("kill9");
     let bind = format!("127.0.0.1:{}", free_port());
-    let history_size = ["--history-size", "1000000"];
-    let mut server = start(&bind, &dir, &history_size);
+    let mut options = vec!["--history-size", "1000000"];
+    options.extend_from_slice(fsync);
+    let serve_options = options.as_slice();
+    let mut server = start(&bind, &dir, serve_options);
     assert_eq!(server.addr, bind);
     let first_epoch = epoch(&server.addr, LOAD_CHANNELS[0]);
 
@@ -248,7 +270,7 @@ fn acknowledged_publishes_survive_repeated_sigkill_and_a_subscriber_sees_each_on
     for crash in 0..CRASHES {
         wait_for_acks(&ledger, acked_count(&ledger), 200);
         server.proc.kill_hard();
-        server = start(&bind, &dir, &history_size);
+        server = start(&bind, &dir, serve_options);
         assert_eq!(server.addr, bind, "restart {crash} came back elsewhere");
         assert_eq!(
             epoch(&server.addr, LOAD_CHANNELS[0]),
@@ -320,7 +342,7 @@ fn acknowledged_publishes_survive_repeated_sigkill_and_a_subscriber_sees_each_on
     sub.signal("INT");
     assert!(sub.wait().success());
     eprintln!(
-        "{} acknowledged publishes, heads {heads:?}, {CRASHES} SIGKILLs",
+        "{fsync:?}: {} acknowledged publishes, heads {heads:?}, {CRASHES} SIGKILLs",
         ledger.acked.len()
     );
 }
@@ -431,15 +453,26 @@ fn a_changed_byte_is_cut_back_and_takes_a_new_epoch() {
 fn a_data_dir_in_use_is_refused_with_exit_2() {
     let dir = TempDir::new("in-use");
     let first = start("127.0.0.1:0", &dir, &[]);
-    let second = run(&serve_args("127.0.0.1:0", &dir, &[]));
-    assert_eq!(second.code, Some(2), "stderr: {}", second.stderr);
-    assert!(second.stdout.is_empty(), "{:?}", second.stdout);
-    let lower = second.stderr.to_ascii_lowercase();
-    assert!(
-        lower.contains("in use") || lower.contains("lock"),
-        "the refusal says the directory is in use: {}",
-        second.stderr
+    // Named by the flag, and by the environment variable.
+    let by_flag = run(&serve_args("127.0.0.1:0", &dir, &[]));
+    let by_env = run_with_env(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[("SWITCHBOARD_DATA_DIR", dir.arg())],
     );
+    for second in [by_flag, by_env] {
+        assert_eq!(second.code, Some(2), "stderr: {}", second.stderr);
+        assert!(second.stdout.is_empty(), "{:?}", second.stdout);
+        let refusals = second
+            .stderr
+            .lines()
+            .filter(|line| line.contains("in use") && line.contains(dir.arg()))
+            .count();
+        assert_eq!(
+            refusals, 1,
+            "one line says the directory is in use: {}",
+            second.stderr
+        );
+    }
     // The first server is unharmed.
     let mut http = Http::new(&first.addr);
     publish_at(&mut http, "still", &json!({"n": 1}), false, 1);

@@ -212,7 +212,12 @@ pub struct Finished {
 
 /// Runs a command to its end.
 pub fn run(args: &[&str]) -> Finished {
-    let mut proc = Proc::spawn(args, &[]);
+    run_with_env(args, &[])
+}
+
+/// Runs a command to its end with extra environment variables.
+pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut proc = Proc::spawn(args, env);
     let status = proc.wait();
     // The reader threads finish once the pipes close; give them the moment they need.
     let mut stdout = Vec::new();
