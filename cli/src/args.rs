@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Run a server: WebSocket (three dialects), REST and health routes on one port.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the events of one or more channels as they come, across reconnects.
     Sub(SubArgs),
     /// Publish one event and print its offset.
@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// Messages per second one connection may send, on average (default 100; 0 turns rate limiting off).
     #[arg(long, env = "SWITCHBOARD_RATE_PER_SEC")]
     pub rate_per_sec: Option<u32>,
+    /// Durable history.
+    #[command(flatten)]
+    pub storage: crate::storage::StorageArgs,
 }
 
 /// Where a client command connects.

@@ -18,6 +18,7 @@ mod requests;
 mod security;
 mod serve;
 mod signals;
+mod storage;
 mod sub;
 mod token;
 
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
 
 async fn run(command: CliCommand) -> Result<(), CliError> {
     match command {
-        CliCommand::Serve(args) => serve::serve(args).await,
+        CliCommand::Serve(args) => serve::serve(*args).await,
         CliCommand::Sub(args) => sub::sub(args).await,
         CliCommand::Pub(args) => requests::publish(args).await,
         CliCommand::Call(args) => requests::call(args).await,

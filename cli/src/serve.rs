@@ -41,6 +41,7 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
     if let Some(rate) = args.rate_per_sec {
         config.hub.rate_per_sec = rate;
     }
+    crate::storage::apply(&args.storage, &mut config);
     Ok(config)
 }
 
@@ -49,7 +50,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     crate::security::refuse_open_bind(args.bind, &args.security)?;
     let config = config(&args)?;
     let mut shutdown = Shutdown::install()?;
-    let server = Server::bind(SmolRuntime::new(), args.bind, config)
+    // A data directory that cannot be used (in use, newer format, not ours) is the caller's to fix: exit 2.
+    let server =
+        Server::open(SmolRuntime::new(), config).map_err(|e| CliError::Usage(e.to_string()))?;
+    server
+        .listen(args.bind)
         .await
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.bind)))?;
     let addr = server
@@ -85,6 +90,7 @@ mod tests {
             webhook_secret: None,
             webhook_channels: Vec::new(),
             rate_per_sec: None,
+            storage: crate::storage::StorageArgs::default(),
         };
         let config = config(&args).unwrap();
         assert_eq!(config.hub.history_size, 5);
@@ -108,6 +114,7 @@ mod tests {
             webhook_channels: vec!["jobs/*".into()],
             security: crate::security::SecurityArgs::default(),
             rate_per_sec: None,
+            storage: crate::storage::StorageArgs::default(),
         };
         let webhook = config(&args).unwrap().webhook.unwrap();
         assert_eq!(webhook.url, "http://127.0.0.1:9/hook");

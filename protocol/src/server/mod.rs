@@ -321,6 +321,11 @@ impl Hub {
         self.store.cursor(name, channel)
     }
 
+    /// Every channel the reader `name` has a position in, with the position ([`set_cursor`](Hub::set_cursor)).
+    pub fn cursors(&self, name: &str) -> alloc::vec::Vec<(ChannelName, u64)> {
+        self.store.cursors(name)
+    }
+
     /// Registers a client message type: native messages of this `type` become [`HubEvent::CustomRequest`] instead
     /// of `INVALID_MESSAGE_TYPE`. The built-in types cannot be overridden.
     pub fn register_custom_type(&mut self, type_name: &str) {

@@ -1,10 +1,11 @@
 //! [`ServerConfig`]: the hub's limits plus the HTTP front's limits, timeouts and token verifier.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_protocol::server::HubConfig;
+use switchboard_protocol::server::{FsyncPolicy, HubConfig};
 
 use super::front::verifier::TokenVerifier;
 use super::webhooks::WebhookConfig;
@@ -54,6 +55,16 @@ pub struct ServerConfig {
     /// Where to deliver channel events by signed `POST` (see [`webhooks`](super::webhooks)); `None` (the default)
     /// delivers none. An invalid one (see [`WebhookConfig::validate`]) is logged and delivers none: check it first.
     pub webhook: Option<WebhookConfig>,
+    /// Keep channels' history, epochs, offsets, retained state and the webhook sender's positions in this
+    /// directory, so a restart or a crash loses no acknowledged event (see [`Server::open`](super::Server::open)).
+    /// `None` (the default): in memory, gone with the process.
+    pub data_dir: Option<PathBuf>,
+    /// With a `data_dir`: when writes are synced, and so what an acknowledged publish survives (default
+    /// [`FsyncPolicy::Batch`]: group commit, every acknowledged event synced).
+    pub fsync: FsyncPolicy,
+    /// With a `data_dir`: the most its files may take; the oldest history is dropped first, never the retained
+    /// state. `None` (the default): no budget.
+    pub max_disk_bytes: Option<u64>,
 }
 
 /// The defaults of PROTOCOL.md, with the hub seeded from the OS: the seed makes the channels' epoch, and a fixed
@@ -81,6 +92,9 @@ impl Default for ServerConfig {
             #[cfg(feature = "tls")]
             tls: None,
             webhook: None,
+            data_dir: None,
+            fsync: FsyncPolicy::default(),
+            max_disk_bytes: None,
         }
     }
 }
@@ -99,6 +113,12 @@ impl ServerConfig {
     /// Delivers channel events to a webhook.
     pub fn with_webhook(mut self, webhook: WebhookConfig) -> ServerConfig {
         self.webhook = Some(webhook);
+        self
+    }
+
+    /// Keeps history in `dir` (see [`ServerConfig::data_dir`]).
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> ServerConfig {
+        self.data_dir = Some(dir.into());
         self
     }
 
@@ -125,7 +145,10 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("allowed_origins", &self.allowed_origins)
-            .field("webhook", &self.webhook);
+            .field("webhook", &self.webhook)
+            .field("data_dir", &self.data_dir)
+            .field("fsync", &self.fsync)
+            .field("max_disk_bytes", &self.max_disk_bytes);
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls.is_some());
         f.finish()

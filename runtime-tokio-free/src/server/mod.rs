@@ -18,10 +18,12 @@
 //! - `hub/`: the hub's driver: the hub behind its lock with its timer task, the WebSocket sessions, the
 //!   [`app_api`] and the hub's metrics.
 //! - [`webhooks`]: the webhook sender, driving the protocol's delivery scheduler.
+//! - `storage/`: durable history ([`ServerConfig::data_dir`]): the data directory's lock, reading it back at
+//!   start, and the threads that write the durable store's log and snapshots.
 //!
 //! # Methods by kind
 //!
-//! - Lifecycle: [`Server::new`], [`Server::bind`], [`Server::listen`], [`Server::local_addr`],
+//! - Lifecycle: [`Server::new`], [`Server::open`], [`Server::bind`], [`Server::listen`], [`Server::local_addr`],
 //!   [`Server::stop_listening`], [`Server::serve_stream`], [`Server::drain`], [`Server::shutdown`].
 //! - Messaging apps (see [`app_api`]): [`Server::send_to_app`], [`Server::send_to_app_and_wait`],
 //!   [`Server::send_to_session`], [`Server::broadcast`], [`Server::publish`], [`Server::connected_apps`],
@@ -43,6 +45,7 @@
 mod config;
 pub(crate) mod front;
 pub(crate) mod hub;
+pub(crate) mod storage;
 pub mod webhooks;
 
 use std::io;
@@ -61,7 +64,9 @@ pub use front::tls::{ServerTls, TlsSetupError};
 pub use front::verifier::{StaticTokens, TokenRefusal, TokenVerifier};
 pub use hub::app_api;
 pub use hub::app_api::{AppInfo, AppRequest, AppRequestError, PublishError, SendError};
+pub use storage::DataDirError;
 pub use switchboard_protocol::rest::RequestHead;
+pub use switchboard_protocol::server::FsyncPolicy;
 pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
@@ -108,7 +113,23 @@ impl<R: Runtime> std::fmt::Debug for Server<R> {
 
 impl<R: Runtime> Server<R> {
     /// A server with its hub, timer and event tasks running, and no listener yet.
+    ///
+    /// # Panics
+    ///
+    /// When [`ServerConfig::data_dir`] is set and cannot be opened: use [`Server::open`] to get the error instead.
     pub fn new(runtime: R, config: ServerConfig) -> Server<R> {
+        match Server::open(runtime, config) {
+            Ok(server) => server,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Server::new`], first opening [`ServerConfig::data_dir`] when set: the directory is locked (another server
+    /// on it is refused with [`DataDirError::InUse`]) and its history read back, with blocking file IO, before
+    /// anything is served. Without a data directory it cannot fail.
+    pub fn open(runtime: R, config: ServerConfig) -> Result<Server<R>, DataDirError> {
+        let durable = storage::open(&config, runtime.now())?;
+        let resume_webhooks = durable.is_some();
         let config = Arc::new(config);
         let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
             Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
@@ -116,6 +137,7 @@ impl<R: Runtime> Server<R> {
                 webhook,
                 endpoint,
                 config.hub.seed,
+                resume_webhooks,
             )),
             Some((Err(e), webhook)) => {
                 tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
@@ -127,7 +149,8 @@ impl<R: Runtime> Server<R> {
             Some((sender, observer, publishes)) => (Some(sender), Some(observer), Some(publishes)),
             None => (None, None, None),
         };
-        let (hub, events) = HubHandle::start(runtime.clone(), config.hub.clone(), observer);
+        let (hub, events) =
+            HubHandle::start(runtime.clone(), config.hub.clone(), observer, durable)?;
         let app = Arc::new(AppRegistry::default());
         runtime.spawn(Box::pin(hub::app_api::event_task(
             Arc::downgrade(&hub),
@@ -140,17 +163,18 @@ impl<R: Runtime> Server<R> {
             ));
         }
         let front = Arc::new(Front::new(runtime, config, hub.clone(), webhooks));
-        Server {
+        Ok(Server {
             hub,
             app,
             front,
             listeners: Arc::new(Listeners::default()),
-        }
+        })
     }
 
-    /// [`Server::new`], then [`Server::listen`] on `addr` (port 0 picks a free port: see [`Server::local_addr`]).
+    /// [`Server::open`], then [`Server::listen`] on `addr` (port 0 picks a free port: see [`Server::local_addr`]).
+    /// A [`DataDirError`] comes back inside the [`io::Error`] (see [`io::Error::get_ref`]).
     pub async fn bind(runtime: R, addr: SocketAddr, config: ServerConfig) -> io::Result<Server<R>> {
-        let server = Server::new(runtime, config);
+        let server = Server::open(runtime, config).map_err(io::Error::other)?;
         server.listen(addr).await?;
         Ok(server)
     }
@@ -212,7 +236,9 @@ impl<R: Runtime> Server<R> {
     }
 
     /// Graceful shutdown: drain, stop accepting, close every WebSocket with 1001, then wait (at most
-    /// `shutdown_timeout`) for the writers to flush and every connection to end.
+    /// `shutdown_timeout`) for the writers to flush and every connection to end. With a data directory, then wait
+    /// (at most `shutdown_timeout` again) for the store's last writes, close its files and release the directory's
+    /// lock: another server may open it once this returns.
     pub async fn shutdown(&self) {
         self.drain();
         self.front.stopping.fire();
@@ -233,6 +259,40 @@ impl<R: Runtime> Server<R> {
             }
             let tick = now + std::time::Duration::from_millis(10);
             runtime.sleep_until(tick.min(deadline)).await;
+        }
+        self.close_storage().await;
+    }
+
+    /// Waits (bounded) until the store has written everything asked of it, then closes the writer and waits until
+    /// its threads have let the data directory go.
+    async fn close_storage(&self) {
+        if self.hub.read(|core, _| core.writer.is_none()) {
+            return;
+        }
+        let runtime = self.front.runtime.clone();
+        let deadline = runtime.now() + self.front.config.shutdown_timeout;
+        let tick = std::time::Duration::from_millis(5);
+        while !self.hub.read(|core, _| core.storage_settled()) {
+            if runtime.now() >= deadline {
+                tracing::warn!("shutdown timed out with store writes still under way");
+                break;
+            }
+            runtime.sleep_until(runtime.now() + tick).await;
+        }
+        self.hub.with(|core, _| {
+            if let Some(writer) = &mut core.writer {
+                writer.close();
+            }
+        });
+        while !self
+            .hub
+            .read(|core, _| core.writer.as_ref().is_none_or(|w| w.is_released()))
+        {
+            if runtime.now() >= deadline {
+                tracing::warn!("shutdown timed out before the data directory was released");
+                return;
+            }
+            runtime.sleep_until(runtime.now() + tick).await;
         }
     }
 

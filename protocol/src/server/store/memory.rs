@@ -218,6 +218,14 @@ impl Store for MemoryStore {
             .copied()
     }
 
+    fn cursors(&self, name: &str) -> Vec<(ChannelName, u64)> {
+        self.cursors
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, channel), offset)| (channel.clone(), *offset))
+            .collect()
+    }
+
     fn epoch(&self, _channel: &ChannelName) -> &str {
         &self.epoch
     }

@@ -83,6 +83,12 @@ pub trait Store: fmt::Debug + Send {
     /// Where the reader `name` is in `channel`.
     fn cursor(&self, name: &str, channel: &ChannelName) -> Option<u64>;
 
+    /// Every channel the reader `name` has a position in, with the position, in channel order (a reader resuming
+    /// after a restart). A store that keeps no positions across restarts may leave it empty.
+    fn cursors(&self, _name: &str) -> Vec<(ChannelName, u64)> {
+        Vec::new()
+    }
+
     /// The epoch of `channel` (of a channel with no log yet: the epoch its log will have).
     fn epoch(&self, channel: &ChannelName) -> &str;
 

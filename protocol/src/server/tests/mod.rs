@@ -3,6 +3,7 @@
 //! normalised transcript (for the transcript tests: random ids become `#1`, `#2`… in order of appearance, the epoch
 //! becomes `E`).
 
+mod durable_publish;
 mod state_machine;
 mod table;
 mod transcripts;

@@ -19,7 +19,7 @@ use crate::wire::{CloseCode, ErrorCode};
 /// Compares a transcript. With `SWITCHBOARD_PRINT_TRANSCRIPTS` set, also prints it in the form the tests pin
 /// (to review a changed transcript before pinning it); the comparison runs either way.
 #[track_caller]
-fn assert_transcript(got: Vec<String>, want: &[&str]) {
+pub(super) fn assert_transcript(got: Vec<String>, want: &[&str]) {
     if std::env::var_os("SWITCHBOARD_PRINT_TRANSCRIPTS").is_some() {
         std::println!("TRANSCRIPT {}", core::panic::Location::caller().line());
         std::print!("{}", pinned_form(&got));

@@ -82,6 +82,11 @@ async fn execute<R: Runtime>(
         Route::Metrics => {
             let stats = hub.read(|core, _| core.hub.stats());
             let mut text = metrics::render(&stats, stats.by_dialect, &front.metrics);
+            hub.read(|core, _| {
+                if let Some(writer) = &core.writer {
+                    crate::server::storage::render_metrics(&mut text, writer.state());
+                }
+            });
             if let Some(webhooks) = &front.webhooks {
                 webhooks.render_metrics(&mut text);
             }
@@ -195,5 +200,6 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
         "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
                      "rate_limit", "token_auth", "rest", "metrics"],
         "auth_required": c.verifier.is_some(),
+        "storage": crate::server::storage::info(c),
     })
 }

@@ -8,9 +8,12 @@
 //! one-shot close slot, completed server requests go to their waiter, other events go to the event task (which
 //! runs application callbacks outside the lock), publishes are also told to the publish observer (the webhook
 //! sender's queue), and the deadline goes to the one timer task.
+//!
+//! With a data directory the hub runs over the durable store: its writes and snapshots go to the storage
+//! [`Writer`] (a thread of its own), whose reports come back through [`HubHandle::with`] like any other input.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
@@ -25,6 +28,9 @@ use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
 use crate::Runtime;
+use crate::server::storage::report::Report;
+use crate::server::storage::writer::{Job, Writer};
+use crate::server::storage::{DataDirError, Durable};
 
 /// Which listener a connection came in through (`None`: [`Server::serve_stream`](crate::server::Server::serve_stream)).
 pub(crate) type ListenerId = u64;
@@ -58,6 +64,8 @@ pub(crate) struct Core {
     deadline: Timestamp,
     /// Wakes the timer task when the deadline moves earlier (capacity one: wake-ups coalesce).
     timer_wake: mpsc::Sender<()>,
+    /// The durable store's file IO (with a data directory).
+    pub writer: Option<Writer>,
 }
 
 /// Called for every publish the hub reports, with the hub locked: it must only note the event and never block.
@@ -80,14 +88,34 @@ impl<R: Runtime> std::fmt::Debug for HubHandle<R> {
 }
 
 impl<R: Runtime> HubHandle<R> {
-    /// Makes the hub and starts its timer task. The hub's events (other than the completions of awaited server
-    /// requests) come out of the returned receiver, in order.
+    /// Makes the hub (over the durable store of `durable`, with its writer thread, or in memory) and starts its
+    /// timer task. The hub's events (other than the completions of awaited server requests) come out of the
+    /// returned receiver, in order.
     pub fn start(
         runtime: R,
         config: HubConfig,
         on_published: Option<PublishObserver>,
-    ) -> (Arc<HubHandle<R>>, mpsc::UnboundedReceiver<HubEvent>) {
-        let hub = Hub::new(config);
+        durable: Option<Durable>,
+    ) -> Result<(Arc<HubHandle<R>>, mpsc::UnboundedReceiver<HubEvent>), DataDirError> {
+        // The writer reports to the handle made below; it has nothing to report before the handle exists.
+        let link: Arc<OnceLock<Weak<HubHandle<R>>>> = Arc::new(OnceLock::new());
+        let (hub, writer) = match durable {
+            Some(Durable { store, dir }) => {
+                let path = dir.path().to_owned();
+                let to_hub = link.clone();
+                let writer = Writer::start(
+                    dir,
+                    Arc::new(move |report| {
+                        if let Some(handle) = to_hub.get().and_then(Weak::upgrade) {
+                            handle.with(|core, now| core.apply(now, report));
+                        }
+                    }),
+                )
+                .map_err(DataDirError::io(path, "start the writer thread"))?;
+                (Hub::with_store(config, store), Some(writer))
+            }
+            None => (Hub::new(config), None),
+        };
         let (events_tx, events_rx) = mpsc::unbounded();
         let (timer_tx, timer_rx) = mpsc::channel(1);
         let handle = Arc::new(HubHandle {
@@ -99,14 +127,16 @@ impl<R: Runtime> HubHandle<R> {
                 publish_waiters: HashMap::new(),
                 deadline: Timestamp::MAX,
                 timer_wake: timer_tx,
+                writer,
             }),
             events: events_tx,
             on_published,
         });
+        let _ = link.set(Arc::downgrade(&handle));
         // Settle the hub's first deadline before the timer task looks at it.
         handle.with(|_, _| ());
         runtime.spawn(Box::pin(timer_task(Arc::downgrade(&handle), timer_rx)));
-        (handle, events_rx)
+        Ok((handle, events_rx))
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -210,10 +240,48 @@ impl<R: Runtime> HubHandle<R> {
                     }
                     return;
                 }
+                HubOutput::Persist(write) => {
+                    let batch = write.batch;
+                    if !core.submit(Job::Write(write)) {
+                        core.hub.handle_store_failed(self.runtime.now(), batch);
+                    }
+                }
+                HubOutput::Snapshot(job) => {
+                    let covers = job.covers;
+                    if !core.submit(Job::Snapshot(job)) {
+                        core.hub.handle_snapshot_failed(self.runtime.now(), covers);
+                    }
+                }
                 #[allow(unreachable_patterns)]
                 other => tracing::warn!(?other, "unknown hub output ignored"),
             }
         }
+    }
+}
+
+impl Core {
+    /// Hands a job to the storage writer; `false` when there is none or it is closed (the job failed).
+    fn submit(&self, job: Job) -> bool {
+        self.writer
+            .as_ref()
+            .is_some_and(|writer| writer.submit(job))
+    }
+
+    /// Feeds the writer's report to the hub.
+    fn apply(&mut self, now: Timestamp, report: Report) {
+        match report {
+            Report::Written { batch } => self.hub.handle_store_written(now, batch),
+            Report::WriteFailed { batch } => self.hub.handle_store_failed(now, batch),
+            Report::SnapshotWritten { covers, bytes } => {
+                self.hub.handle_snapshot_written(now, covers, bytes)
+            }
+            Report::SnapshotFailed { covers } => self.hub.handle_snapshot_failed(now, covers),
+        }
+    }
+
+    /// Whether the store has nothing left to write: no publish waits for a write and the writer is idle.
+    pub fn storage_settled(&self) -> bool {
+        self.hub.stats().pending_publishes == 0 && self.writer.as_ref().is_none_or(Writer::is_idle)
     }
 }
 

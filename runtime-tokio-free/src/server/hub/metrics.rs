@@ -104,6 +104,20 @@ pub(crate) fn render(out: &mut String, stats: &HubStats, by_dialect: DialectCoun
     );
     metric(
         out,
+        "switchboard_pending_publishes",
+        "gauge",
+        "Publishes waiting for the store's write before they are acknowledged and delivered.",
+        &one(stats.pending_publishes as u64),
+    );
+    metric(
+        out,
+        "switchboard_storage_failures_total",
+        "counter",
+        "Publishes refused because the store could not write them (STORAGE_UNAVAILABLE, HTTP 503).",
+        &one(stats.storage_failures),
+    );
+    metric(
+        out,
         "switchboard_errors_sent_total",
         "counter",
         "Error answers sent on WebSockets.",

@@ -1,8 +1,13 @@
 //! The webhook sender: one task drives the protocol's [`DeliveryScheduler`]: it feeds it the hub's publishes,
 //! reads the events it asks for from the hub's history, sends its requests (each on a task of its own, so up to
 //! `max_concurrent` are in flight), feeds back their answers, and sleeps until its next retry time.
+//!
+//! Over a data directory the sender also keeps its place: once per channel it records the position it starts
+//! from, and after each event it is done with (delivered, given up on or skipped) the event's offset, as the hub's
+//! cursor `webhook:<url>`. At start it resumes every channel whose cursor is behind the channel's last offset, so
+//! delivery carries on across a restart, at least once and in offset order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -46,6 +51,8 @@ pub(crate) struct WebhookSender<R: Runtime> {
     endpoint: Endpoint,
     transport: H1Transport<R>,
     scheduler: Mutex<DeliveryScheduler>,
+    /// The hub cursor the sender keeps its place in, when the store keeps it across restarts.
+    cursor: Option<String>,
 }
 
 impl<R: Runtime> fmt::Debug for WebhookSender<R> {
@@ -66,15 +73,17 @@ impl<R: Runtime> WebhookSender<R> {
         config: WebhookConfig,
         endpoint: Endpoint,
         seed: u64,
+        keep_place: bool,
     ) -> (Arc<WebhookSender<R>>, PublishObserver, Publishes) {
         let (tx, rx) = mpsc::unbounded();
         let scheduler =
             DeliveryScheduler::new(config.scheduler_config(seed ^ 0x7765_6268_6f6f_6b73));
         let sender = Arc::new(WebhookSender {
-            config,
             endpoint,
             transport: H1Transport::new(runtime),
             scheduler: Mutex::new(scheduler),
+            cursor: keep_place.then(|| format!("webhook:{}", config.url)),
+            config,
         });
         // Only a note on a queue: the hub's lock is held.
         let observer: PublishObserver = Box::new(move |channel, offset| {
@@ -141,6 +150,8 @@ impl<R: Runtime> WebhookSender<R> {
         // Per channel under way: the request body read from the history, and the last failure for the log.
         let mut bodies: HashMap<ChannelName, String> = HashMap::new();
         let mut last_failure: HashMap<ChannelName, String> = HashMap::new();
+        // Channels whose place is already recorded (with a cursor).
+        let mut placed = self.resume(&hub, &runtime);
         loop {
             let deadline = {
                 let mut s = self.lock();
@@ -178,7 +189,18 @@ impl<R: Runtime> WebhookSender<R> {
             let now = runtime.now();
             let mut s = self.lock();
             match wake {
-                Wake::Published(channel, offset) => s.handle_published(now, &channel, offset),
+                Wake::Published(channel, offset) => {
+                    if self.cursor.is_some()
+                        && self.config.matches(channel.as_str())
+                        && !placed.contains(&channel)
+                    {
+                        // The first event of a channel: record where delivery starts, so a crash before it
+                        // resumes there.
+                        self.place(&hub, &channel, offset.saturating_sub(1), true);
+                        placed.insert(channel.clone());
+                    }
+                    s.handle_published(now, &channel, offset)
+                }
                 Wake::Answered(channel, Answer::Delivered) => s.handle_delivered(now, &channel),
                 Wake::Answered(channel, Answer::Failed(outcome, why)) => {
                     tracing::debug!(%channel, %why, "webhook attempt failed");
@@ -193,6 +215,56 @@ impl<R: Runtime> WebhookSender<R> {
                 Wake::Gone => return,
             }
         }
+    }
+
+    /// Hands the scheduler every channel whose recorded place is behind its last offset; returns the channels
+    /// with a recorded place.
+    fn resume(&self, hub: &Weak<HubHandle<R>>, runtime: &R) -> HashSet<ChannelName> {
+        let (Some(name), Some(hub)) = (&self.cursor, hub.upgrade()) else {
+            return HashSet::new();
+        };
+        let behind: Vec<(ChannelName, u64, u64)> = hub.read(|core, _| {
+            core.hub
+                .cursors(name)
+                .into_iter()
+                .map(|(channel, done)| {
+                    let last = core.hub.state(&channel).offset;
+                    (channel, done, last)
+                })
+                .collect()
+        });
+        let now = runtime.now();
+        let mut s = self.lock();
+        let mut placed = HashSet::new();
+        for (channel, done, last) in behind {
+            if last > done {
+                tracing::info!(%channel, from = done + 1, to = last, "webhook delivery resumes");
+                // A channel new to the scheduler starts just before the offset it is told of; the second call
+                // moves its newest offset up to the channel's last.
+                s.handle_published(now, &channel, done + 1);
+                s.handle_published(now, &channel, last);
+            }
+            placed.insert(channel);
+        }
+        placed
+    }
+
+    /// Records that delivery of `channel` is done up to `offset` (`only_if_unset`: unless a place is recorded).
+    fn place(
+        &self,
+        hub: &Weak<HubHandle<R>>,
+        channel: &ChannelName,
+        offset: u64,
+        only_if_unset: bool,
+    ) {
+        let (Some(name), Some(hub)) = (&self.cursor, hub.upgrade()) else {
+            return;
+        };
+        hub.with(|core, _| {
+            if !only_if_unset || core.hub.cursor(name, channel).is_none() {
+                core.hub.set_cursor(name, channel, offset);
+            }
+        });
     }
 
     fn transport_runtime(&self, hub: &Weak<HubHandle<R>>) -> Option<R> {
@@ -251,9 +323,12 @@ impl<R: Runtime> WebhookSender<R> {
                     );
                     runtime.spawn(Box::pin(task));
                 }
-                DeliveryOutput::Delivered { channel, .. } => {
+                DeliveryOutput::Delivered {
+                    channel, offset, ..
+                } => {
                     bodies.remove(&channel);
                     last_failure.remove(&channel);
+                    self.place(hub, &channel, offset, false);
                 }
                 DeliveryOutput::Abandoned {
                     channel,
@@ -263,9 +338,11 @@ impl<R: Runtime> WebhookSender<R> {
                     bodies.remove(&channel);
                     let why = last_failure.remove(&channel).unwrap_or_default();
                     tracing::warn!(%channel, offset, url = %self.config.url, %why, ?reason, "webhook delivery given up");
+                    self.place(hub, &channel, offset, false);
                 }
                 DeliveryOutput::Skipped { channel, from, to } => {
                     tracing::warn!(%channel, from, to, "webhook events left the history before delivery; skipped");
+                    self.place(hub, &channel, to, false);
                 }
                 DeliveryOutput::Timeout(at) => return Some(at),
                 #[allow(unreachable_patterns)]

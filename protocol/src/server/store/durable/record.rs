@@ -45,7 +45,7 @@ const KIND_SNAPSHOT_END: u8 = 7;
 pub enum Record {
     /// The epoch of every channel from here on. Every file starts with one.
     Epoch(String),
-    /// In a snapshot: a channel and the offset of its last event (its history, if any, follows as `Event`s).
+    /// In a snapshot, after the channel's history (its `Event`s) and state: the offset of its last event.
     Channel {
         /// The channel.
         channel: ChannelName,

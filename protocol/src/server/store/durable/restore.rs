@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use serde_json::Value;
 
 use super::config::DurableConfig;
-use super::record::{Damage, FormatError, Record, RecordReader, check_header};
+use super::record::{Damage, FormatError, HEADER_LEN, Record, RecordReader, check_header, header};
 use super::store::DurableStore;
 use crate::server::store::MemoryStore;
 use crate::server::store::history::Entry;
@@ -23,7 +23,8 @@ use crate::wire::ChannelName;
 pub struct SegmentScan {
     /// Whole records read.
     pub records: usize,
-    /// Where the last whole record ends: cut the file to this length when `damage` is set.
+    /// Where the last whole record ends: cut the file to this length when `damage` is set; 0 means the file was
+    /// cut short inside its header: remove it.
     pub good_len: u64,
     /// What stopped the reader before the end of the file.
     pub damage: Option<Damage>,
@@ -96,6 +97,18 @@ impl Restorer {
     }
 
     fn read(&mut self, id: u64, file: &[u8]) -> Result<Read, FormatError> {
+        if file.len() < HEADER_LEN && header().starts_with(file) {
+            // The crash came while the file was being created: nothing in it was ever acknowledged.
+            self.last_file = Some(self.last_file.map_or(id, |last| last.max(id)));
+            return Ok(Read {
+                scan: SegmentScan {
+                    records: 0,
+                    good_len: 0,
+                    damage: Some(Damage::TornTail),
+                },
+                complete: false,
+            });
+        }
         check_header(file)?;
         self.last_file = Some(self.last_file.map_or(id, |last| last.max(id)));
         let mut reader = RecordReader::new(file);

@@ -77,6 +77,8 @@ pub struct DurableStore {
     /// The records of the queued operations (not those in flight).
     queued: Vec<u8>,
     in_flight: Option<InFlight>,
+    /// The last write failed (and none succeeded since).
+    write_failed: bool,
     next_batch: u64,
     /// The log segment being appended to, whether it exists yet, and its length.
     segment: u64,
@@ -113,6 +115,7 @@ impl DurableStore {
             ops: VecDeque::new(),
             queued: Vec::new(),
             in_flight: None,
+            write_failed: false,
             next_batch: 1,
             segment: next_segment,
             segment_exists: false,
@@ -299,7 +302,9 @@ impl Store for DurableStore {
             self.roll();
         }
         let create = !self.segment_exists;
-        if self.ops.is_empty() && !create {
+        // A segment is begun with nothing to write only while writes succeed: after a failure (a full disk) the
+        // next attempt waits for something to keep, or the driver would retry the empty write without end.
+        if self.ops.is_empty() && (!create || self.write_failed) {
             return None;
         }
         let (ops, len) = match self.config.fsync {
@@ -339,6 +344,7 @@ impl Store for DurableStore {
         let Some(flight) = self.in_flight.take_if(|f| f.batch == batch) else {
             return 0;
         };
+        self.write_failed = false;
         self.segment_exists = true;
         self.segment_len += flight.bytes;
         self.log_bytes += flight.bytes;
@@ -387,6 +393,7 @@ impl Store for DurableStore {
         if self.in_flight.take_if(|f| f.batch == batch).is_none() {
             return 0;
         }
+        self.write_failed = true;
         let dropped = self.pending_appends();
         self.ops.clear();
         self.queued.clear();
@@ -450,6 +457,25 @@ impl Store for DurableStore {
                 _ => None,
             })
             .or_else(|| self.mem.cursor(name, channel))
+    }
+
+    fn cursors(&self, name: &str) -> Vec<(ChannelName, u64)> {
+        let mut all: BTreeMap<ChannelName, u64> =
+            Store::cursors(&self.mem, name).into_iter().collect();
+        // Positions asked for and not yet written count too, the newest last.
+        for op in &self.ops {
+            if let Op::Cursor {
+                name: n,
+                channel,
+                offset,
+                ..
+            } = op
+                && n == name
+            {
+                all.insert(channel.clone(), *offset);
+            }
+        }
+        all.into_iter().collect()
     }
 
     fn epoch(&self, channel: &ChannelName) -> &str {

@@ -62,11 +62,6 @@ impl SnapshotJob {
         buf.extend_from_slice(&header());
         Record::Epoch(self.epoch.clone()).encode(&mut buf);
         for (channel, head, history, state) in self.store.logs() {
-            Record::Channel {
-                channel: channel.clone(),
-                head,
-            }
-            .encode(&mut buf);
             let mut state_in_history = false;
             for entry in history {
                 let retain = state.is_some_and(|s| alloc::sync::Arc::ptr_eq(s, &entry.event));
@@ -90,6 +85,13 @@ impl SnapshotJob {
                 }
                 .encode(&mut buf);
             }
+            // After its history: a restore takes the events as they come, then the head (which may be past
+            // them when the newest events expired).
+            Record::Channel {
+                channel: channel.clone(),
+                head,
+            }
+            .encode(&mut buf);
             if buf.len() >= CHUNK {
                 flush(&mut buf, &mut total)?;
             }
