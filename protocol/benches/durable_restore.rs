@@ -63,3 +63,22 @@ fn restore_one_million_events(bencher: divan::Bencher<'_, '_>) {
         store
     });
 }
+
+/// What a snapshot costs the hub's lock: the store clones its committed data (the events are shared, not
+/// copied); the encoding happens off the lock.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn snapshot_capture_one_million_events(bencher: divan::Bencher<'_, '_>) {
+    let mut store = switchboard_protocol::server::MemoryStore::new(
+        String::from("e"),
+        1000,
+        Duration::from_secs(3600),
+    );
+    for c in 0..CHANNELS {
+        let channel = ChannelName::new(&format!("projects/p{c}/executions/run")).expect("valid");
+        for n in 0..PER_CHANNEL {
+            let event = json!({"step": n});
+            store.append(Timestamp::from_millis(1), &channel, Arc::new(event), false);
+        }
+    }
+    bencher.bench(|| store.clone());
+}

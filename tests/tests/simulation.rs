@@ -5,17 +5,25 @@
 //! - `cargo test` (debug) runs 200 seeds of 1000 steps; CI runs 1000 seeds in release.
 //! - With `--features _internal_planted_fault`, the hubs run over a store with a known bug in recovery,
 //!   the zero-violation run is left out, and `planted_fault_is_caught` must find that bug and nothing else.
+//! - With `--features _internal_planted_unsynced_ack`, every seed runs over the durable store and the driver
+//!   acknowledges writes without syncing them; `planted_unsynced_ack_is_caught` must find the lost events.
 
 use switchboard_tests::sim;
 
 /// Default seeds of a plain `cargo test` run.
-#[cfg(not(feature = "_internal_planted_fault"))]
+#[cfg(not(any(
+    feature = "_internal_planted_fault",
+    feature = "_internal_planted_unsynced_ack"
+)))]
 const DEFAULT_SEEDS: u64 = 200;
 /// Default steps per seed.
 const DEFAULT_STEPS: u64 = 1000;
 
 /// Every seed runs its steps, settles, and breaks no invariant.
-#[cfg(not(feature = "_internal_planted_fault"))]
+#[cfg(not(any(
+    feature = "_internal_planted_fault",
+    feature = "_internal_planted_unsynced_ack"
+)))]
 #[test]
 fn simulation_finds_no_violation() {
     let settings =
@@ -38,6 +46,12 @@ fn simulation_finds_no_violation() {
         assert!(
             c.fault_free_requests > 0 && c.calls_succeeded > 0 && c.server_requests_answered > 0,
             "no request was checked in a fault-free stretch: {c}"
+        );
+        // The durability invariants must have had something to check, too.
+        assert!(
+            c.durable_restores > 0 && c.acked_verified > 0 && c.recoveries_checked > 0,
+            "the durable store's restarts were not exercised: {}",
+            c.durable()
         );
     }
 }
@@ -87,6 +101,26 @@ fn the_faults_really_happen() {
             "calls or server requests in fault-free stretches",
             c.fault_free_requests,
         ),
+        ("durable seeds", c.durable_seeds),
+        ("store writes", c.store_writes),
+        ("failed store writes", c.store_write_failures),
+        ("log segments rolled", c.segments_created - c.durable_seeds),
+        ("snapshots", c.snapshots),
+        ("durable restores", c.durable_restores),
+        ("power losses", c.power_losses),
+        ("torn files cut back", c.torn_tails_cut),
+        ("restores keeping the epoch", c.epochs_kept),
+        ("budget trims read at a restore", c.budget_trims_restored),
+        (
+            "acknowledged events verified after a restart",
+            c.acked_verified,
+        ),
+        ("recoveries checked", c.recoveries_checked),
+        (
+            "recoveries from before a restart",
+            c.recovered_after_restart,
+        ),
+        ("redeliveries checked", c.redeliveries_checked),
     ] {
         assert!(n > 0, "no {what} in 40 seeds: {c}");
     }
@@ -150,6 +184,47 @@ fn is_planted_gap(what: &str) -> bool {
         return false;
     };
     from == to && from.parse::<u64>().is_ok()
+}
+
+/// With the planted unsynced acknowledgement (the driver reports the durable store's writes done without syncing
+/// them), the simulation must notice within a bounded number of seeds that a restart lost acknowledged data, and
+/// nothing else. Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features _internal_planted_unsynced_ack --test simulation -- --exact planted_unsynced_ack_is_caught --nocapture`.
+#[cfg(feature = "_internal_planted_unsynced_ack")]
+#[test]
+fn planted_unsynced_ack_is_caught() {
+    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
+    const MAX_SEEDS: u64 = 50;
+    let settings =
+        sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
+    assert!(
+        settings.seeds.len() as u64 <= MAX_SEEDS,
+        "the proof is about at most {MAX_SEEDS} seeds"
+    );
+    let summary = sim::run(&settings);
+    println!("{summary}");
+    assert!(
+        summary.violations() > 0,
+        "the planted unsynced acknowledgement went unnoticed in {MAX_SEEDS} seeds"
+    );
+    for failure in &summary.failures {
+        let what = &failure
+            .violation
+            .as_ref()
+            .expect("a failure has a violation")
+            .what;
+        assert!(
+            what.starts_with(sim::durability::LOST),
+            "seed {} broke something other than a restart losing acknowledged data: {what}",
+            failure.seed
+        );
+    }
+    let first = &summary.failures[0];
+    println!(
+        "sim: the planted unsynced acknowledgement was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
+        first.seed,
+        summary.violations()
+    );
 }
 
 /// The signature check itself: the planted gap passes, a panic, a longer gap or another invariant does not.

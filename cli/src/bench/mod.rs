@@ -13,6 +13,7 @@
 mod fanout;
 mod idle;
 mod net;
+mod publish;
 mod rpc;
 mod stats;
 
@@ -39,6 +40,8 @@ pub enum BenchKind {
     Rpc(RpcArgs),
     /// N idle connections from 127.0.0.x source addresses: the server's resident memory per connection.
     Idle(IdleArgs),
+    /// N publishers, each keeping K publishes in flight: acknowledged publishes/s and acknowledgement latency.
+    Publish(PublishArgs),
 }
 
 /// Options every load generator shares.
@@ -94,6 +97,34 @@ pub struct RpcArgs {
     pub common: Common,
 }
 
+/// `switchboard bench publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The server's native endpoint (the server's per-connection rate limit must allow the load: `serve
+    /// --rate-per-sec 0`).
+    pub url: String,
+    /// Publisher connections.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub publishers: u32,
+    /// Publishes each publisher keeps in flight (1: send the next when the last is acknowledged).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub in_flight: u32,
+    /// Channels the publishers spread over (`<channel>/<n>`); 1: all on `<channel>`.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub channels: u32,
+    /// Size of each event's padding, about the event's JSON size, in bytes.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(20..))]
+    pub size: u32,
+    /// How long to publish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// The channel (or prefix, with `--channels` over 1).
+    #[arg(long, default_value = "bench/publish")]
+    pub channel: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
 /// `switchboard bench idle`.
 #[derive(Debug, Args)]
 pub struct IdleArgs {
@@ -121,6 +152,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
         BenchKind::Fanout(args) => fanout::run(args).await,
         BenchKind::Rpc(args) => rpc::run(args).await,
         BenchKind::Idle(args) => idle::run(args).await,
+        BenchKind::Publish(args) => publish::run(args).await,
     }
 }
 

@@ -39,6 +39,13 @@ impl Hub {
                 self.outbox.doomed.len()
             ));
         }
+        if self.parked.len() != self.store.pending_appends() {
+            return Err(format!(
+                "{} publishes parked, {} appends pending in the store",
+                self.parked.len(),
+                self.store.pending_appends()
+            ));
+        }
         if self.app_ids.len() != self.conns.len() {
             return Err(format!(
                 "{} app ids for {} connections",

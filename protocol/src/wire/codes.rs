@@ -184,6 +184,8 @@ mod tests {
             "REQUEST_TIMEOUT",
             "RATE_LIMITED",
             "INTERNAL_ERROR",
+            // This project's addition (docs/PROTOCOL.md, durable history).
+            "STORAGE_UNAVAILABLE",
         ];
         let got: alloc::vec::Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, want);

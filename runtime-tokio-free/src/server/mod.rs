@@ -36,7 +36,7 @@
 //! // 1. Bind: the hub starts, the accept loop is spawned on the runtime.
 //! let server = Server::bind(runtime, "127.0.0.1:8080".parse().unwrap(), ServerConfig::default()).await?;
 //! // 2. Talk to connected apps, publish on channels.
-//! server.publish("projects/p1", serde_json::json!({"event_type": "log", "data": {"line": "hi"}}), false).ok();
+//! server.publish("projects/p1", serde_json::json!({"event_type": "log", "data": {"line": "hi"}}), false).await.ok();
 //! // 3. Shut down gracefully: readiness goes 503, sockets get 1001, writers flush.
 //! server.shutdown().await;
 //! # Ok(()) }
@@ -129,7 +129,7 @@ impl<R: Runtime> Server<R> {
     /// anything is served. Without a data directory it cannot fail.
     pub fn open(runtime: R, config: ServerConfig) -> Result<Server<R>, DataDirError> {
         let durable = storage::open(&config, runtime.now())?;
-        let resume_webhooks = durable.is_some();
+        let on_disk = durable.is_some();
         let config = Arc::new(config);
         let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
             Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
@@ -137,7 +137,7 @@ impl<R: Runtime> Server<R> {
                 webhook,
                 endpoint,
                 config.hub.seed,
-                resume_webhooks,
+                on_disk,
             )),
             Some((Err(e), webhook)) => {
                 tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
@@ -151,6 +151,14 @@ impl<R: Runtime> Server<R> {
         };
         let (hub, events) =
             HubHandle::start(runtime.clone(), config.hub.clone(), observer, durable)?;
+        if on_disk {
+            // The store's first write (a new segment: header and epoch) is on disk before anything is served, so
+            // no client is ever told an epoch that a crash right after the start could take back.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !hub.read(|core, _| core.storage_settled()) && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
         let app = Arc::new(AppRegistry::default());
         runtime.spawn(Box::pin(hub::app_api::event_task(
             Arc::downgrade(&hub),

@@ -8,8 +8,10 @@
 //!   (1013) and it must recover what it missed when it reconnects.
 //! - **Listener restart**: the server's sockets all drop and it refuses connections for a while, but the hub (and
 //!   so every channel's history and epoch) survives: clients must recover without a resync.
-//! - **Hub restart**: a new hub with a new epoch (history starts afresh). Graceful (`shutdown`: every connection
-//!   closed with 1001, every server request cancelled) or a crash (connections just die). Clients must resync.
+//! - **Hub restart**: a new hub. Graceful (`shutdown`: every connection closed with 1001, every server request
+//!   cancelled) or a crash (connections just die). Over the memory store it has a new epoch (history starts
+//!   afresh) and clients must resync; over the durable store the disk crashes too and the new hub is restored from
+//!   its files, keeping the epoch and every acknowledged event ([`world`](super::world)'s `storage`).
 //!
 //! Dials that fail or hang are the network's own faults ([`NetConfig`](super::network::NetConfig)).
 

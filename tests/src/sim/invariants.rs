@@ -21,6 +21,10 @@
 //!   forever and never closes with 1008), and only reports an unmatched `error` for a request it had already timed
 //!   out or for a rate-limited answer.
 //!
+//! - **One position, one event.** No subscriber ever gets, under an (epoch, offset) any subscriber already saw, a
+//!   different event (checked against the deliveries themselves; it matters once a durable hub's restart keeps the
+//!   epoch). The other durability invariants are in [`durability`](super::durability).
+//!
 //! The connection-level invariants (nothing reaches or leaves a closed connection, the hub forgets a closed
 //! connection entirely, queues within bounds, `Hub::check_invariants`) are checked by the driver in
 //! [`world`](super::world), which sees every output.
@@ -96,10 +100,12 @@ pub enum Request {
 }
 
 impl Request {
-    /// The error codes the hub may legitimately answer this request with.
-    fn allowed_errors(&self) -> &'static [ErrorCode] {
+    /// The error codes the hub may legitimately answer this request with; a publish may be refused for a failed
+    /// store write when the hub runs over a disk that fails (`storage_fails`).
+    fn allowed_errors(&self, storage_fails: bool) -> &'static [ErrorCode] {
         use ErrorCode as E;
         match self {
+            Request::Publish { .. } if storage_fails => &[E::RateLimited, E::StorageUnavailable],
             Request::Unsubscribe { .. } => &[E::RateLimited, E::NotSubscribed],
             Request::Call { .. } => &[
                 E::RateLimited,
@@ -173,6 +179,12 @@ pub struct Checker {
     /// Open hub server requests: id → (generation, conn, n, deadline).
     hub_open: BTreeMap<MessageId, (u32, ConnId, u64, Timestamp)>,
     hub_deadlines: BTreeSet<(Timestamp, MessageId)>,
+    /// The hub's store writes may fail (a durable store on a disk that fills up).
+    pub storage_fails: bool,
+    /// Every (epoch, channel, offset) any subscriber was delivered, and the tag it carried.
+    seen: BTreeMap<(String, ChannelName, u64), u64>,
+    /// Deliveries at a position some subscriber had already seen, checked to carry the same event.
+    pub redeliveries_checked: u64,
 }
 
 impl Checker {
@@ -244,9 +256,11 @@ impl Checker {
                 epoch,
                 offset,
                 event,
-            } => self
-                .check_delivery(book, channel, epoch, *offset, event)
-                .map_err(|e| format!("{channel}: {e}")),
+            } => {
+                self.check_delivery(book, channel, epoch, *offset, event)
+                    .map_err(|e| format!("{channel}: {e}"))?;
+                self.check_same_event(channel, epoch, *offset, event)
+            }
             ClientEvent::Resync { channel } => {
                 book.channels.entry(channel.clone()).or_default().excused = true;
                 Ok(())
@@ -459,7 +473,7 @@ impl Checker {
                 message,
                 details,
             } => {
-                if !request.allowed_errors().contains(code) {
+                if !request.allowed_errors(self.storage_fails).contains(code) {
                     return Err(format!("unexpected error {code}: {message}"));
                 }
                 if *code == ErrorCode::InternalError {
@@ -527,6 +541,36 @@ impl Checker {
         track.last = Some((generation, offset));
         track.excused = false;
         Ok(())
+    }
+
+    /// No subscriber ever gets, under an (epoch, offset) some subscriber already saw, a different event: checked
+    /// against the deliveries themselves, not the truth, so a hub that forgot an event and reused its position
+    /// (a restart losing acknowledged data) is caught even where the truth could not tell.
+    fn check_same_event(
+        &mut self,
+        channel: &ChannelName,
+        epoch: &str,
+        offset: u64,
+        event: &Value,
+    ) -> Result<(), String> {
+        let tag = tag_of(event).map_or(u64::MAX, |(t, _)| t);
+        match self
+            .seen
+            .entry((String::from(epoch), channel.clone(), offset))
+        {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(tag);
+                Ok(())
+            }
+            std::collections::btree_map::Entry::Occupied(o) if *o.get() == tag => {
+                self.redeliveries_checked += 1;
+                Ok(())
+            }
+            std::collections::btree_map::Entry::Occupied(o) => Err(format!(
+                "{channel}: {epoch}#{offset} delivered as #{tag}, a subscriber got #{} there before",
+                o.get()
+            )),
+        }
     }
 
     /// Every channel the application holds confirmed must still be subscribed by the machine.

@@ -4,10 +4,12 @@
 //! [`Hub`](switchboard_protocol::server::Hub) — the very code the runtimes drive — talk over a seeded fake
 //! [`network`] (latency, jitter, in-order delivery per direction, failed and hanging dials, cuts, stalled readers)
 //! while a [`workload`] of publishers, subscribers, callers, servers, sessions and server-side requests runs and
-//! [`faults`] strike (cuts, slow consumers, listener restarts, hub restarts with a new epoch). A virtual [`clock`]
+//! [`faults`] strike (cuts, slow consumers, listener restarts, hub restarts with a new epoch, or, over the durable
+//! store on a simulated [`disk`], crashes that keep it). A virtual [`clock`]
 //! jumps straight to the next deadline or delivery, so a seed covers minutes of traffic in milliseconds. Each seed
 //! draws its own [`scenario`] (configurations, network quality). The driver in [`world`] plays the runtime's part
-//! and checks the [`invariants`] after every step, against the hub's ground [`truth`]; [`report`] says what happened
+//! and checks the [`invariants`] after every step, against the hub's ground [`truth`] (and the [`durability`]
+//! invariants at every restart of a durable hub); [`report`] says what happened
 //! and how to replay it.
 //!
 //! Every random choice comes from one seeded [`Rng`](switchboard_protocol::rng::Rng) (the machines get seeds drawn
@@ -30,6 +32,8 @@
 //! A failing seed prints the command that replays it; see `docs/TESTING.md`.
 
 pub mod clock;
+pub mod disk;
+pub mod durability;
 pub mod faults;
 pub mod invariants;
 pub mod network;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use switchboard_protocol::rng::Rng;
 use switchboard_protocol::server::store::StoreStats;
-use switchboard_protocol::server::{ChannelState, HistoryPage, Hub, HubConfig, MemoryStore, Store};
+use switchboard_protocol::server::{
+    Appended, ChannelState, HistoryPage, Hub, HubConfig, MemoryStore, Store,
+};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, StreamPosition};
 
@@ -28,8 +30,16 @@ impl Store for LosesOneReplayed {
         channel: &ChannelName,
         event: Arc<Value>,
         retain: bool,
-    ) -> u64 {
+    ) -> Appended {
         self.0.append(now, channel, event, retain)
+    }
+
+    fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {
+        self.0.set_cursor(name, channel, offset)
+    }
+
+    fn cursor(&self, name: &str, channel: &ChannelName) -> Option<u64> {
+        self.0.cursor(name, channel)
     }
 
     fn epoch(&self, channel: &ChannelName) -> &str {

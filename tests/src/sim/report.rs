@@ -60,6 +60,40 @@ pub struct Counts {
     /// Calls and server requests that ended in a fault-free stretch, hence were checked to succeed
     /// (`world/calls.rs`).
     pub fault_free_requests: u64,
+    /// Seeds whose hub ran over the durable store.
+    pub durable_seeds: u64,
+    /// Store writes the hubs asked for.
+    pub store_writes: u64,
+    /// Store writes that failed (a full disk).
+    pub store_write_failures: u64,
+    /// Server-side publishes refused because their write failed.
+    pub publishes_refused: u64,
+    /// Log segments created.
+    pub segments_created: u64,
+    /// Snapshots written and put in place.
+    pub snapshots: u64,
+    /// Snapshots that failed (a full disk).
+    pub snapshot_failures: u64,
+    /// Hubs restored from the disk after a restart.
+    pub durable_restores: u64,
+    /// Restarts that were power losses (unsynced data lost).
+    pub power_losses: u64,
+    /// Files cut back to their last whole record at a restore.
+    pub torn_tails_cut: u64,
+    /// Restores that kept the epoch.
+    pub epochs_kept: u64,
+    /// Records of history dropped for the disk budget, read at restores.
+    pub budget_trims_restored: u64,
+    /// Acknowledged events found again at their offset after a restore.
+    pub acked_verified: u64,
+    /// Events written but never acknowledged, found on disk after a restore.
+    pub unacked_restored: u64,
+    /// Subscribes with `since` over the durable store checked to recover.
+    pub recoveries_checked: u64,
+    /// Of those, subscribes resuming from before the last restart.
+    pub recovered_after_restart: u64,
+    /// Deliveries at a position already delivered, checked to carry the same event.
+    pub redeliveries_checked: u64,
 }
 
 impl Counts {
@@ -82,6 +116,23 @@ impl Counts {
         self.calls_succeeded += o.calls_succeeded;
         self.server_requests_answered += o.server_requests_answered;
         self.fault_free_requests += o.fault_free_requests;
+        self.durable_seeds += o.durable_seeds;
+        self.store_writes += o.store_writes;
+        self.store_write_failures += o.store_write_failures;
+        self.publishes_refused += o.publishes_refused;
+        self.segments_created += o.segments_created;
+        self.snapshots += o.snapshots;
+        self.snapshot_failures += o.snapshot_failures;
+        self.durable_restores += o.durable_restores;
+        self.power_losses += o.power_losses;
+        self.torn_tails_cut += o.torn_tails_cut;
+        self.epochs_kept += o.epochs_kept;
+        self.budget_trims_restored += o.budget_trims_restored;
+        self.acked_verified += o.acked_verified;
+        self.unacked_restored += o.unacked_restored;
+        self.recoveries_checked += o.recoveries_checked;
+        self.recovered_after_restart += o.recovered_after_restart;
+        self.redeliveries_checked += o.redeliveries_checked;
     }
 }
 
@@ -110,6 +161,46 @@ impl fmt::Display for Counts {
             self.departures,
             self.calls_succeeded,
             self.fault_free_requests
+        )
+    }
+}
+
+impl Counts {
+    /// The durable store's line of the summary.
+    pub fn durable(&self) -> impl fmt::Display + '_ {
+        DurableCounts(self)
+    }
+}
+
+/// The durable store's counters, as a line.
+struct DurableCounts<'a>(&'a Counts);
+
+impl fmt::Display for DurableCounts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        write!(
+            f,
+            "{} durable seeds, {} store writes ({} failed, {} server publishes refused), {} segments, \
+             {} snapshots ({} failed), {} restores ({} power losses, {} torn files cut, {} kept the epoch, {} budget trims read), \
+             acked events verified after restart: {}, unacknowledged events found on disk: {}, \
+             recoveries checked: {} ({} from before a restart), redeliveries checked: {}",
+            c.durable_seeds,
+            c.store_writes,
+            c.store_write_failures,
+            c.publishes_refused,
+            c.segments_created,
+            c.snapshots,
+            c.snapshot_failures,
+            c.durable_restores,
+            c.power_losses,
+            c.torn_tails_cut,
+            c.epochs_kept,
+            c.budget_trims_restored,
+            c.acked_verified,
+            c.unacked_restored,
+            c.recoveries_checked,
+            c.recovered_after_restart,
+            c.redeliveries_checked
         )
     }
 }
@@ -144,6 +235,8 @@ impl SeedReport {
 pub fn replay_command(seed: u64, steps: u64) -> String {
     let (features, test) = if cfg!(feature = "_internal_planted_fault") {
         (" --features _internal_planted_fault", " planted")
+    } else if cfg!(feature = "_internal_planted_unsynced_ack") {
+        (" --features _internal_planted_unsynced_ack", " planted")
     } else {
         ("", "")
     };
@@ -211,6 +304,7 @@ impl fmt::Display for Summary {
             }
         }
         writeln!(f, "sim: {}", self.counts)?;
+        writeln!(f, "sim: durable store: {}", self.counts.durable())?;
         writeln!(
             f,
             "sim: {:.1} s of real time, {:.0} steps/s, {:.0} s of virtual time",

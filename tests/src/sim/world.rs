@@ -33,9 +33,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use switchboard_protocol::client::ClientMachine;
 use switchboard_protocol::rng::Rng;
-use switchboard_protocol::server::{ConnId, Hub, HubConfig, Intake};
+use switchboard_protocol::server::{ConnId, Hub, HubConfig, Intake, PublishTicket};
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::MessageId;
+use switchboard_protocol::wire::{ChannelName, MessageId};
 
 use super::clock::{Agenda, VirtualClock, earliest};
 use super::faults::Faults;
@@ -45,6 +45,7 @@ use super::report::{Counts, InvariantViolation, SeedReport, Trace};
 use super::scenario::Scenario;
 use super::workload::{HandlerReply, Workload};
 use calls::CallBook;
+use storage::Storage;
 
 mod actions;
 mod calls;
@@ -52,6 +53,7 @@ mod clients;
 mod delivery;
 mod hub;
 mod settle;
+mod storage;
 
 /// Where a client's transport stands, as the driver sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +92,14 @@ enum Task {
         id: MessageId,
         reply: HandlerReply,
     },
+    /// The store's write `batch`, started by hub process `process`, is done (or failed).
+    StoreWritten { process: u32, batch: u64 },
+    /// The snapshot covering segments up to `covers`, started by hub process `process`, is in place (or failed).
+    SnapshotWritten {
+        process: u32,
+        covers: u64,
+        fails: bool,
+    },
 }
 
 /// How many steps may pass without the clock moving before the run is declared stuck (a machine asking to be
@@ -105,7 +115,26 @@ pub struct World {
     rng: Rng,
     net: Network,
     hub: Hub,
+    /// The hub process: bumped at every restart (connections, links and timers of an old process are dead).
     hub_generation: u32,
+    /// The ground truth's name for the store's current epoch: a memory hub's restart starts a new one, a durable
+    /// hub's restart keeps it.
+    epoch_generation: u32,
+    /// The next epoch generation.
+    next_epoch_generation: u32,
+    /// The durable store's disk, in a durable seed (`None`: the hub runs over the memory store).
+    storage: Option<Storage>,
+    /// The server application's publishes waiting for the store: ticket → (channel, tag).
+    tickets: BTreeMap<PublishTicket, (ChannelName, u64)>,
+    /// Server-side publishes reported done, (tag, channel, offset), until their `Published` event confirms them.
+    done_unconfirmed: Vec<(u64, ChannelName, u64)>,
+    /// A `subscribe` with `since` the current hub is handling that must be answered `recovered: true`:
+    /// (connection, request id, whether its position predates the last restart).
+    expected_recovery: Option<(ConnId, MessageId, bool)>,
+    /// (connection, channel) of every `subscribe` the current hub received (a repeat is answered without replay).
+    subscribe_frames: BTreeSet<(ConnId, ChannelName)>,
+    /// Each channel's offset right after the last restart of a durable hub.
+    restored_heads: BTreeMap<ChannelName, u64>,
     hub_deadline: Timestamp,
     /// The current hub's open connections, as the driver sees them.
     hub_conns: BTreeMap<ConnId, LinkId>,
@@ -133,6 +162,12 @@ pub struct World {
     steps_at_this_instant: u64,
     violation: Option<InvariantViolation>,
     counts: Counts,
+}
+
+/// Whether a seed runs its hub over the durable store: every other seed, or all of them in a build with the
+/// planted unsynced acknowledgement.
+pub fn is_durable(seed: u64) -> bool {
+    cfg!(feature = "_internal_planted_unsynced_ack") || seed % 2 == 1
 }
 
 /// The hub of one server incarnation: over the memory store, or, in a build with the planted fault, over a store
@@ -164,13 +199,28 @@ impl World {
             seed: rng.next_u64(),
             ..scenario.hub.clone()
         };
-        let hub = server_hub(hub_config);
+        let storage = is_durable(seed).then(|| Storage::draw(seed, &hub_config));
+        let hub = match &storage {
+            Some(storage) => {
+                let store = storage.first_store(&hub_config);
+                Hub::with_store(hub_config, Box::new(store))
+            }
+            None => server_hub(hub_config),
+        };
         let mut world = World {
             seed,
             clock,
             net,
             hub,
             hub_generation: 0,
+            epoch_generation: 0,
+            next_epoch_generation: 1,
+            storage,
+            tickets: BTreeMap::new(),
+            done_unconfirmed: Vec::new(),
+            expected_recovery: None,
+            subscribe_frames: BTreeSet::new(),
+            restored_heads: BTreeMap::new(),
             hub_deadline: Timestamp::MAX,
             hub_conns: BTreeMap::new(),
             intakes: BTreeMap::new(),
@@ -193,6 +243,7 @@ impl World {
             scenario,
             rng,
         };
+        world.checker.storage_fails = world.storage.is_some();
         world.log(|| format!("scenario: {:?}", world.scenario));
         let epoch = world.epoch();
         world.check(|c| c.truth.new_epoch(0, &epoch));
@@ -236,6 +287,8 @@ impl World {
             trace_hash: self.trace.hash(),
             counts: Counts {
                 fault_free_requests: self.calls.checked,
+                durable_seeds: u64::from(self.storage.is_some()),
+                redeliveries_checked: self.checker.redeliveries_checked,
                 ..self.counts
             },
         }
@@ -341,6 +394,14 @@ impl World {
                 ));
             }
         }
+    }
+
+    /// The store took a new epoch: the truth knows it under a new generation.
+    fn new_epoch_generation(&mut self, epoch: &str) {
+        self.epoch_generation = self.next_epoch_generation;
+        self.next_epoch_generation += 1;
+        let generation = self.epoch_generation;
+        self.check(|c| c.truth.new_epoch(generation, epoch));
     }
 
     /// Records the first violation; the run stops after this step.

@@ -66,6 +66,11 @@ pub trait Store: fmt::Debug + Send {
         0
     }
 
+    /// Appends answered [`Appended::Pending`] and not yet written or dropped.
+    fn pending_appends(&self) -> usize {
+        0
+    }
+
     /// A snapshot for the driver to write, off the hub's lock.
     fn poll_snapshot(&mut self) -> Option<SnapshotJob> {
         None

@@ -28,13 +28,11 @@ pub(crate) fn restore(
     let files = dir
         .files()
         .map_err(DataDirError::io(dir.path(), "list the directory"))?;
-    let mut changed = false;
     for &name in &files {
         if let FileName::SnapshotTmp(_) = name {
             // A snapshot the previous run did not finish: the log it would replace is still there.
             dir.remove(name)
                 .map_err(DataDirError::io(dir.file(name), "remove"))?;
-            changed = true;
         }
     }
     let newest_snapshot = files
@@ -51,7 +49,8 @@ pub(crate) fn restore(
         let scan = restorer
             .snapshot(id, &bytes)
             .map_err(|e| format_error(&dir.file(name), e))?;
-        changed |= cut(dir, name, &bytes, scan)?;
+        cut(dir, name, &bytes, scan)?;
+        sync(dir, name)?;
     }
     let after = newest_snapshot.unwrap_or(0);
     for &name in &files {
@@ -65,13 +64,13 @@ pub(crate) fn restore(
                 "data file cut short before its header was written; removed");
             dir.remove(name)
                 .map_err(DataDirError::io(dir.file(name), "remove"))?;
-            changed = true;
             continue;
         }
         let scan = restorer
             .segment(id, &bytes)
             .map_err(|e| format_error(&dir.file(name), e))?;
-        changed |= cut(dir, name, &bytes, scan)?;
+        cut(dir, name, &bytes, scan)?;
+        sync(dir, name)?;
     }
     // What the newest snapshot replaced: a run that ended between writing it and removing them left them.
     for &name in &files {
@@ -83,13 +82,13 @@ pub(crate) fn restore(
         if replaced {
             dir.remove(name)
                 .map_err(DataDirError::io(dir.file(name), "remove"))?;
-            changed = true;
         }
     }
-    if changed {
-        dir.sync()
-            .map_err(DataDirError::io(dir.path(), "sync the directory"))?;
-    }
+    // Everything read back is synced before it is served: after a crash of the process the files may hold
+    // writes that never were, and a power loss later would take them from under events already delivered (the
+    // new writes go to a new segment, whose syncs do not cover the old one).
+    dir.sync()
+        .map_err(DataDirError::io(dir.path(), "sync the directory"))?;
     let (store, report) = restorer.finish(now, fresh_epoch);
     tracing::info!(
         data_dir = %dir.path().display(),
@@ -102,6 +101,13 @@ pub(crate) fn restore(
         "data directory opened"
     );
     Ok((store, report))
+}
+
+fn sync(dir: &DataDir, name: FileName) -> Result<(), DataDirError> {
+    let path = dir.file(name);
+    fs::File::open(&path)
+        .and_then(|file| file.sync_all())
+        .map_err(DataDirError::io(path, "sync"))
 }
 
 fn read(dir: &DataDir, name: FileName) -> Result<Vec<u8>, DataDirError> {

@@ -35,8 +35,9 @@
 //! bounded by the hub's history (`history_size` events, `history_ttl` old, per channel), however long the receiver is
 //! down. An event that left the history before it could be delivered (the receiver was down for longer than the history
 //! keeps) is skipped with a warning and counted in `switchboard_webhook_skipped_total`; raise
-//! `history_size`/`history_ttl` to ride out longer outages. Pending deliveries are not persisted: they end with the
-//! process.
+//! `history_size`/`history_ttl` to ride out longer outages. In memory, pending deliveries end with the process; with
+//! a [data directory](super::ServerConfig::data_dir) the sender keeps its place per channel in the store and resumes
+//! from it after a restart (at least once, in offset order).
 
 pub(crate) mod sender;
 

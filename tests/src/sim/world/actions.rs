@@ -51,6 +51,12 @@ impl World {
                 }
                 self.drain_client(client);
             }
+            Task::StoreWritten { process, batch } => self.on_store_written(process, batch),
+            Task::SnapshotWritten {
+                process,
+                covers,
+                fails,
+            } => self.on_snapshot_written(process, covers, fails),
         }
     }
 
@@ -187,15 +193,25 @@ impl World {
         match self.hub.publish(now, channel, event, retain) {
             Ok(Publish::Done(offset)) => {
                 self.drain_hub();
-                let head = self.checker.truth.head(self.hub_generation, channel);
+                let head = self.checker.truth.head(self.epoch_generation, channel);
                 if head != offset {
                     self.fail(format!(
                         "hub publish #{tag} got offset {offset}, the truth is at {head}"
                     ));
                 }
             }
-            // The store writes first: the truth learns the offset when the hub reports the publish.
-            Ok(Publish::Pending(_)) => self.drain_hub(),
+            // The store writes first: the truth learns the offset when the hub reports the publish, and
+            // `PublishDone` must then name that offset.
+            Ok(Publish::Pending(ticket)) => {
+                if self
+                    .tickets
+                    .insert(ticket, (channel.clone(), tag))
+                    .is_some()
+                {
+                    return self.fail(format!("the hub gave ticket {ticket:?} twice"));
+                }
+                self.drain_hub();
+            }
             Err(e) => self.fail(format!("the hub refused a valid publish: {e}")),
         }
     }
@@ -303,15 +319,37 @@ impl World {
                     seed: self.rng.next_u64(),
                     ..self.scenario.hub.clone()
                 };
-                self.hub = super::server_hub(config);
+                let restarted = match self.storage {
+                    Some(_) => self.restarted_hub(config, graceful),
+                    None => Some(super::server_hub(config)),
+                };
+                let Some(hub) = restarted else {
+                    // A durability invariant broke; the run stops after this step.
+                    return;
+                };
+                let durable = self.storage.is_some();
+                self.hub = hub;
+                self.tickets.clear();
+                self.subscribe_frames.clear();
+                self.expected_recovery = None;
                 self.hub_conns.clear();
                 self.intakes.clear();
                 self.hub_closed.clear();
                 self.hub_disconnected.clear();
                 self.just_closed.clear();
                 self.unread.clear();
-                let (generation, epoch) = (self.hub_generation, self.epoch());
-                self.check(|c| c.truth.new_epoch(generation, &epoch));
+                if durable {
+                    self.restored_heads = self
+                        .workload
+                        .channels
+                        .iter()
+                        .map(|c| (c.clone(), self.hub.state(c).offset))
+                        .collect();
+                    self.restored_heads.retain(|_, head| *head > 0);
+                } else {
+                    let epoch = self.epoch();
+                    self.new_epoch_generation(&epoch);
+                }
                 self.listener_up_at = now + down;
                 self.drain_hub();
             }

@@ -2,8 +2,10 @@
 //! resets.
 
 use switchboard_protocol::client::ConnectFailure;
-use switchboard_protocol::server::{Dialect, Permissions};
-use switchboard_protocol::wire::CloseCode;
+use switchboard_protocol::server::{ConnId, Dialect, Inbound, Permissions};
+use switchboard_protocol::wire::{ClientFrame, ClientMessage, CloseCode};
+
+use crate::sim::durability::recovery_expected;
 
 use crate::sim::network::{NetEvent, Packet};
 
@@ -76,9 +78,15 @@ impl World {
                         self.log(|| format!("hub receives {conn}: {text}"));
                         if let Some(intake) = self.intakes.get_mut(&conn) {
                             let inbound = intake.text(now, &text);
+                            self.expect_recovery(conn, &inbound);
                             self.hub.handle_inbound(now, conn, inbound);
                         }
                         self.drain_hub();
+                        if let Some((_, id, _)) = self.expected_recovery.take() {
+                            self.fail(format!(
+                                "the subscribe {id} that had to recover was never answered"
+                            ));
+                        }
                     }
                     Packet::Close { code, .. } => {
                         self.trace.number(32);
@@ -155,6 +163,32 @@ impl World {
                     self.transport_closed(conn);
                 }
             }
+        }
+    }
+}
+
+impl World {
+    /// Over the durable store, notes a `subscribe` with `since` the hub must answer with `recovered: true`
+    /// ([`recovery_expected`]); the answer is checked as it leaves the hub.
+    fn expect_recovery(&mut self, conn: ConnId, inbound: &Inbound) {
+        let Inbound::Native(Ok(ClientFrame {
+            message_id,
+            message: ClientMessage::Subscribe { channel, since },
+        })) = inbound
+        else {
+            return;
+        };
+        let first = self.subscribe_frames.insert((conn, channel.clone()));
+        let (true, Some(since), Some(_)) = (first, since, &self.storage) else {
+            return;
+        };
+        let queued = self.unread.get(&conn).copied().unwrap_or(0);
+        if recovery_expected(&self.hub, self.clock.now(), channel, since, queued) {
+            let after_restart = self
+                .restored_heads
+                .get(channel)
+                .is_some_and(|&head| since.offset <= head);
+            self.expected_recovery = Some((conn, message_id.clone(), after_restart));
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The hub side of the driver: carrying out what the hub asks (transmit, close), checking its events and recording
 //! the ground truth from its publishes, and telling it when a transport is gone.
 
+use serde_json::Value;
 use switchboard_protocol::server::{ConnId, HubEvent, HubOutput};
-use switchboard_protocol::wire::CloseCode;
+use switchboard_protocol::wire::{CloseCode, ServerMessage, decode_server};
 
 use super::World;
 
@@ -14,11 +15,18 @@ impl World {
             match self.hub.poll_output() {
                 HubOutput::Timeout(at) => {
                     self.hub_deadline = at;
+                    if let Some((tag, channel, offset)) = self.done_unconfirmed.first() {
+                        let what = format!(
+                            "hub publish #{tag} ended at {channel}#{offset}, which was never published"
+                        );
+                        return self.fail(what);
+                    }
                     return;
                 }
                 HubOutput::Transmit { conn, frame } => {
                     self.trace.bytes(frame.as_bytes());
                     self.log(|| format!("hub sends {conn}: {frame}"));
+                    self.check_recovery_answer(conn, &frame);
                     let Some(&link) = self.hub_conns.get(&conn) else {
                         let state = if self.hub_closed.contains(&conn) {
                             "after its close"
@@ -57,6 +65,8 @@ impl World {
                     self.net.close_by_hub(now, link, code, &reason);
                 }
                 HubOutput::Event(event) => self.on_hub_event(event),
+                HubOutput::Persist(write) => self.on_persist(write),
+                HubOutput::Snapshot(job) => self.on_snapshot(job),
                 other => {
                     return self.fail(format!("the hub outputs what no driver knows: {other:?}"));
                 }
@@ -76,6 +86,7 @@ impl World {
     pub(super) fn on_hub_event(&mut self, event: HubEvent) {
         self.log(|| format!("hub event {event:?}"));
         let generation = self.hub_generation;
+        let epoch_generation = self.epoch_generation;
         self.check(|c| c.hub_event(generation, &event));
         match event {
             HubEvent::Connected { .. } => self.counts.connections += 1,
@@ -93,10 +104,38 @@ impl World {
                 self.counts.published += 1;
                 let now = self.clock.now();
                 let page = self.hub.history(now, &channel, Some(offset - 1), 1);
-                match page.events.first() {
-                    Some((o, event)) if *o == offset => {
-                        let event = event.clone();
-                        self.check(|c| c.truth.published(generation, &channel, offset, &event));
+                // Over the durable store a write's whole batch is kept before its publishes are reported: with a
+                // short history an event may be gone from it already, but the write on disk has it.
+                let written = self
+                    .storage
+                    .as_ref()
+                    .and_then(|s| s.last_written.get(&(channel.clone(), offset)))
+                    .map(|e| (offset, Value::clone(e)));
+                let found = page
+                    .events
+                    .first()
+                    .filter(|(o, _)| *o == offset)
+                    .cloned()
+                    .or(written);
+                match found {
+                    Some((o, event)) if o == offset => {
+                        self.check(|c| {
+                            c.truth
+                                .published(epoch_generation, &channel, offset, &event)
+                        });
+                        let tag = crate::sim::truth::tag_of(&event).map(|(t, _)| t);
+                        let done = self
+                            .done_unconfirmed
+                            .iter()
+                            .position(|(_, c, o)| *c == channel && *o == offset);
+                        if let Some(i) = done {
+                            let (want, ..) = self.done_unconfirmed.remove(i);
+                            if tag != Some(want) {
+                                self.fail(format!(
+                                    "hub publish #{want} ended at {channel}#{offset}, where #{tag:?} was published"
+                                ));
+                            }
+                        }
                     }
                     _ => self.fail(format!(
                         "{channel}#{offset} was published but is not in the history: {page:?}"
@@ -116,10 +155,57 @@ impl World {
                     self.fail(e);
                 }
             }
+            HubEvent::PublishDone { ticket, outcome } => {
+                let Some((channel, tag)) = self.tickets.remove(&ticket) else {
+                    return self.fail(format!("PublishDone for an unknown ticket {ticket:?}"));
+                };
+                // `Published` follows, where the offset is checked; a refused publish was never published.
+                match outcome {
+                    Ok(offset) => self.done_unconfirmed.push((tag, channel, offset)),
+                    Err(_) if !self.checker.truth.by_tag.contains_key(&tag) => {
+                        self.counts.publishes_refused += 1;
+                    }
+                    Err(e) => self.fail(format!(
+                        "hub publish #{tag} on {channel} was refused ({e}), but it was published"
+                    )),
+                }
+            }
             HubEvent::CustomRequest { type_name, .. } => self.fail(format!(
                 "a custom request of type {type_name}, none registered"
             )),
             _ => {}
+        }
+    }
+
+    /// A `subscribe_res` to a `subscribe` that had to recover must say `recovered: true`.
+    fn check_recovery_answer(&mut self, conn: ConnId, frame: &str) {
+        let Some((expected_conn, id, after_restart)) = &self.expected_recovery else {
+            return;
+        };
+        if *expected_conn != conn || !frame.contains("\"subscribe_res\"") {
+            return;
+        }
+        let Ok(answer) = decode_server(frame) else {
+            return self.fail(format!("the hub sent an undecodable frame: {frame}"));
+        };
+        if answer.message_id.as_ref() != Some(id) {
+            return;
+        }
+        let after_restart = *after_restart;
+        self.expected_recovery = None;
+        match answer.message {
+            ServerMessage::SubscribeRes {
+                recovered: Some(true),
+                ..
+            } => {
+                self.counts.recoveries_checked += 1;
+                if after_restart {
+                    self.counts.recovered_after_restart += 1;
+                }
+            }
+            other => self.fail(format!(
+                "a subscribe whose gap the kept history covers was answered {other:?}, not recovered"
+            )),
         }
     }
 

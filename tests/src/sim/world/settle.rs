@@ -38,6 +38,7 @@ impl World {
         self.log(|| String::from("settling"));
         self.agenda
             .retain(|task| !matches!(task, Task::Workload | Task::Fault));
+        self.calm_storage();
         let now = self.clock.now();
         self.net.heal(now);
         let wait = self.recovery_wait();
@@ -74,26 +75,33 @@ impl World {
             );
             return self.fail(what);
         }
-        // A last event on every channel must reach every client that wants it.
+        // A last event on every channel must reach every client that wants it (over the durable store the
+        // publish is done once its write is, within the wait).
         let mut expected = Vec::new();
         for channel in self.workload.channels.clone() {
+            let before = self.checker.truth.head(self.epoch_generation, &channel);
             self.hub_publish(&channel, false);
-            let offset = self.checker.truth.head(self.hub_generation, &channel);
             for (i, s) in self.slots.iter().enumerate() {
                 if s.machine.subscriptions().any(|c| *c == channel) {
-                    expected.push((i, channel.clone(), offset));
+                    expected.push((i, channel.clone(), before));
                 }
             }
         }
         let until = self.clock.now() + Duration::from_secs(2);
         self.run_until(until, 100_000);
-        for (i, channel, offset) in expected {
+        for (i, channel, before) in expected {
+            let offset = self.checker.truth.head(self.epoch_generation, &channel);
+            if offset <= before {
+                return self.fail(format!(
+                    "the last publish on {channel} was never done: the channel is still at {offset}"
+                ));
+            }
             let got = self.slots[i].book.position(&channel);
-            if got != Some((self.hub_generation, offset)) {
+            if got != Some((self.epoch_generation, offset)) {
                 let what = format!(
                     "client {i} did not catch up on {channel}: its last event is {got:?}, the hub's is \
-                     {offset} (generation {})",
-                    self.hub_generation
+                     {offset} (epoch generation {})",
+                    self.epoch_generation
                 );
                 return self.fail(what);
             }

@@ -1,7 +1,7 @@
 //! [`DurableStore`]: channels' history, positions, retained state and readers' cursors kept in files, so a restart
 //! or a crash loses no acknowledged event.
 //!
-//! The store decides everything and does no IO: the driver writes what [`DurableStore::poll_write`] hands it
+//! The store decides everything and does no IO: the driver writes what [`poll_write`](super::Store::poll_write) hands it
 //! ([`StoreWrite`]: bytes to append to a log segment, and whether to sync them), reports the outcome
 //! ([`handle_written`](super::Store::handle_written) / [`handle_write_failed`](super::Store::handle_write_failed)),
 //! writes the snapshots it asks for ([`SnapshotJob`]) and, at start, feeds the files back in through a

@@ -54,7 +54,8 @@ struct ChannelLog {
     state: Option<Arc<Value>>,
 }
 
-/// Reads the store's files back. See the [module docs](self).
+/// Reads the store's files back: the newest snapshot (if any), then every log segment after it in id order; each
+/// file is read up to its first damage, where the driver cuts it ([`SegmentScan::good_len`]).
 #[derive(Debug)]
 pub struct Restorer {
     config: DurableConfig,
@@ -218,10 +219,11 @@ impl Restorer {
             records: self.records,
         };
         let next_segment = self.last_file.map_or(1, |last| last + 1);
-        (
-            DurableStore::restored(self.config, mem, next_segment),
-            report,
-        )
+        let mut store = DurableStore::restored(self.config, mem, next_segment);
+        if self.corrupt {
+            store.want_snapshot();
+        }
+        (store, report)
     }
 }
 

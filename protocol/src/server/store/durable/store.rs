@@ -91,6 +91,8 @@ pub struct DurableStore {
     snapshot_ready: Option<SnapshotJob>,
     snapshot_running: Option<(u64, u64)>,
     snapshot_not_before: Timestamp,
+    /// A snapshot is wanted whatever the log's size (the files read back were damaged).
+    snapshot_due: bool,
     /// Kept events' record sizes, only with a disk budget.
     footprint: BTreeMap<ChannelName, Footprint>,
     live_bytes: u64,
@@ -125,6 +127,7 @@ impl DurableStore {
             snapshot_ready: None,
             snapshot_running: None,
             snapshot_not_before: Timestamp::ZERO,
+            snapshot_due: false,
             footprint: BTreeMap::new(),
             live_bytes: 0,
         };
@@ -140,8 +143,16 @@ impl DurableStore {
             }
             store.live_bytes = footprint.values().map(|fp| fp.bytes).sum();
             store.footprint = footprint;
+            // A smaller budget than the files were written under applies from the start.
+            store.enforce_budget();
         }
         store
+    }
+
+    /// Asks for a snapshot as soon as the first write is done: the files read back were damaged, and a whole
+    /// snapshot of what was kept replaces them.
+    pub(super) fn want_snapshot(&mut self) {
+        self.snapshot_due = true;
     }
 
     /// The store's settings.
@@ -152,14 +163,6 @@ impl DurableStore {
     /// Bytes of kept history counted against the disk budget (0 without a budget).
     pub fn live_bytes(&self) -> u64 {
         self.live_bytes
-    }
-
-    /// Appends not yet written.
-    pub fn pending_appends(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|op| matches!(op, Op::Append { .. }))
-            .count()
     }
 
     fn queue(&mut self, record: &Record, op: impl FnOnce(u32) -> Op) {
@@ -213,10 +216,11 @@ impl DurableStore {
             || self.snapshot_running.is_some()
             || now < self.snapshot_not_before
             || !self.segment_exists
-            || self.log_bytes < self.config.log_limit(self.snapshot_bytes)
+            || (!self.snapshot_due && self.log_bytes < self.config.log_limit(self.snapshot_bytes))
         {
             return;
         }
+        self.snapshot_due = false;
         let covers = self.segment;
         self.snapshot_ready = Some(SnapshotJob {
             covers,
@@ -399,6 +403,13 @@ impl Store for DurableStore {
         self.queued.clear();
         self.assigned.clear();
         dropped
+    }
+
+    fn pending_appends(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Append { .. }))
+            .count()
     }
 
     fn poll_snapshot(&mut self) -> Option<SnapshotJob> {

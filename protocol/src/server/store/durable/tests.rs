@@ -400,11 +400,21 @@ fn a_corrupt_record_cuts_the_log_there_and_changes_the_epoch() {
     let (_, file) = disk.files.iter_mut().next().expect("one segment");
     let len = file.0.len();
     file.0[len - 3] ^= 0x40;
-    let (restored, report) = disk.restore(config(), ms(10));
+    let (mut restored, report) = disk.restore(config(), ms(10));
     assert!(report.epoch_changed);
     assert_eq!(restored.epoch(&ch("a")), "fresh");
     assert_eq!(
         kept(&restored, ms(10), "a"),
+        vec![(1, json!(1)), (2, json!(2))]
+    );
+    // The new epoch and a whole snapshot are written at once: the next restart finds no damage and keeps both.
+    disk.drive(&mut restored, ms(11));
+    assert_eq!(disk.snapshots, 1);
+    let (again, report) = disk.restore(config(), ms(12));
+    assert!(!report.epoch_changed);
+    assert_eq!(again.epoch(&ch("a")), "fresh");
+    assert_eq!(
+        kept(&again, ms(12), "a"),
         vec![(1, json!(1)), (2, json!(2))]
     );
 }
@@ -606,6 +616,28 @@ proptest! {
             prop_assert_eq!(restored.state(&ch(name)).state, model.state.get(&(i as u8)).cloned());
         }
     }
+}
+
+#[test]
+fn a_smaller_budget_at_restart_applies_at_once() {
+    let mut c = config();
+    c.history_size = 1000;
+    let mut store = DurableStore::new(c.clone(), String::from("E"));
+    let mut disk = Disk::default();
+    for n in 1..=100u64 {
+        store.append(
+            ms(n),
+            &ch("a"),
+            Arc::new(json!({"n": n, "pad": "0123456789"})),
+            false,
+        );
+    }
+    disk.drive(&mut store, ms(100));
+    c.max_disk_bytes = Some(1500);
+    let (restored, _) = disk.restore(c, ms(101));
+    assert!(restored.live_bytes() <= 500, "{}", restored.live_bytes());
+    assert_eq!(restored.check(), Ok(()));
+    assert_eq!(restored.offset(&ch("a")), 100);
 }
 
 #[test]
