@@ -1,7 +1,8 @@
 //! `serve --data-dir`: the real binary keeps every acknowledged event across SIGKILL and restarts, a subscriber
 //! running across them sees every event once, damaged files are cut back (a torn tail keeps the epoch, a changed
 //! byte takes a new one), a data directory in use or from a newer format is refused with exit 2, a full disk turns
-//! publishes into `STORAGE_UNAVAILABLE` until space returns, and retained state and recovery survive a restart.
+//! publishes into `STORAGE_UNAVAILABLE` until space returns, and retained state, recovery and the webhook sender's
+//! place survive a restart.
 
 mod support;
 
@@ -200,44 +201,53 @@ fn wait_for_acks(ledger: &Mutex<Ledger>, from: usize, more: usize) {
     }
 }
 
-/// Reads `sub --json` lines until every channel's last printed offset reaches `heads`; returns them by channel.
-fn read_subscriber(
-    sub: &Proc,
-    heads: &BTreeMap<String, u64>,
-) -> BTreeMap<String, Vec<(u64, Value)>> {
-    let mut printed: BTreeMap<String, Vec<(u64, Value)>> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let done = |printed: &BTreeMap<String, Vec<(u64, Value)>>| {
-        heads.iter().all(|(channel, head)| {
-            printed
-                .get(channel)
-                .and_then(|events| events.last())
-                .map(|(offset, _)| offset)
-                .unwrap_or(&0)
-                >= head
-        })
-    };
-    while !done(&printed) {
-        assert!(
-            Instant::now() < deadline,
-            "the subscriber did not print up to {heads:?} in time; stderr: {}",
-            sub.drain_stderr()
-        );
-        if let Some(line) = sub.line_within(Duration::from_millis(500)) {
-            let line: Value = serde_json::from_str(&line).expect("a JSON line");
-            let channel = line["channel"].as_str().expect("a channel").to_owned();
-            let offset = line["offset"].as_u64().expect("an offset");
-            printed
-                .entry(channel)
-                .or_default()
-                .push((offset, line["event"].clone()));
+/// What `sub --json` printed so far, by channel, in order.
+#[derive(Default)]
+struct Printed(BTreeMap<String, Vec<(u64, Value)>>);
+
+impl Printed {
+    /// The last offset printed for `channel` (0: none).
+    fn last(&self, channel: &str) -> u64 {
+        self.0
+            .get(channel)
+            .and_then(|events| events.last())
+            .map_or(0, |(offset, _)| *offset)
+    }
+
+    /// Reads lines until every channel's last printed offset reaches its `target`.
+    fn read_until(&mut self, sub: &Proc, targets: &BTreeMap<String, u64>) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while targets
+            .iter()
+            .any(|(channel, target)| self.last(channel) < *target)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the subscriber did not print up to {targets:?} in time; stderr: {}",
+                sub.drain_stderr()
+            );
+            if let Some(line) = sub.line_within(Duration::from_millis(500)) {
+                let line: Value = serde_json::from_str(&line).expect("a JSON line");
+                let channel = line["channel"].as_str().expect("a channel").to_owned();
+                let offset = line["offset"].as_u64().expect("an offset");
+                self.0
+                    .entry(channel)
+                    .or_default()
+                    .push((offset, line["event"].clone()));
+            }
         }
     }
-    // Nothing is published any more: anything printed now is a duplicate or stray event.
-    if let Some(extra) = sub.line_within(Duration::from_secs(1)) {
-        panic!("the subscriber printed past every channel's head: {extra}");
-    }
-    printed
+}
+
+/// Each load channel's offset now, plus one: an event at or past it was published after this call.
+fn next_offsets(addr: &str) -> BTreeMap<String, u64> {
+    LOAD_CHANNELS
+        .iter()
+        .map(|channel| {
+            let offset = state(addr, channel)["offset"].as_u64().expect("an offset");
+            ((*channel).to_owned(), offset + 1)
+        })
+        .collect()
 }
 
 #[test]
@@ -288,8 +298,13 @@ fn crash_loop(fsync: &[&str]) {
         .map(|id| publisher(id, server.addr.clone(), stop.0.clone(), ledger.clone()))
         .collect();
 
+    let mut printed = Printed::default();
+    let mut live_from = next_offsets(&server.addr);
     for crash in 0..CRASHES {
         wait_for_acks(&ledger, acked_count(&ledger), 200);
+        // The subscriber is connected to this server (it printed events published since it started), so the
+        // crash cuts a live subscription.
+        printed.read_until(&sub, &live_from);
         server.proc.kill_hard();
         server = start(&bind, &dir, serve_options);
         assert_eq!(server.addr, bind, "restart {crash} came back elsewhere");
@@ -298,6 +313,7 @@ fn crash_loop(fsync: &[&str]) {
             first_epoch,
             "restart {crash} changed the epoch"
         );
+        live_from = next_offsets(&server.addr);
     }
     wait_for_acks(&ledger, acked_count(&ledger), 200);
     stop.0.store(true, Ordering::SeqCst);
@@ -347,7 +363,12 @@ fn crash_loop(fsync: &[&str]) {
         );
     }
 
-    let printed = read_subscriber(&sub, &heads);
+    printed.read_until(&sub, &heads);
+    // Nothing is published any more: anything printed now is a duplicate or a stray event.
+    if let Some(extra) = sub.line_within(Duration::from_secs(1)) {
+        panic!("the subscriber printed past every channel's head: {extra}");
+    }
+    let printed = printed.0;
     for channel in LOAD_CHANNELS {
         assert_eq!(
             printed.get(channel).map(Vec::as_slice).unwrap_or_default(),
@@ -360,6 +381,12 @@ fn crash_loop(fsync: &[&str]) {
         !sub_log.contains("were lost") && !sub_log.contains("subscription was lost"),
         "the subscriber had to resync: {sub_log}"
     );
+    // One subscriber process, one lost connection per crash: it really ran across every restart.
+    let disconnects = sub_log
+        .lines()
+        .filter(|line| line.contains("disconnected"))
+        .count();
+    assert_eq!(disconnects, CRASHES, "{sub_log}");
     sub.signal("INT");
     assert!(sub.wait().success());
     eprintln!(
@@ -753,4 +780,126 @@ fn a_restart_keeps_retained_state_and_a_resubscribing_client_recovers() {
         assert_eq!(live["event"], json!({"live": round}));
         client.close();
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The webhook sender's place
+
+/// A webhook receiver on `listener` answering 200 to every request and passing on each body. (Signatures are
+/// checked in the webhook tests; here only what is delivered, and in what order, matters.)
+fn webhook_receiver(listener: TcpListener) -> std::sync::mpsc::Receiver<Value> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("clone the stream");
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let line = line.trim_end();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.trim().eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().expect("a length");
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let _ = tx.send(serde_json::from_slice(&body).expect("a JSON body"));
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    rx
+}
+
+/// Deliveries of `channel` until one of `offset` arrives; returns their offsets.
+fn deliveries_through(
+    deliveries: &std::sync::mpsc::Receiver<Value>,
+    channel: &str,
+    offset: u64,
+) -> Vec<u64> {
+    let mut offsets = Vec::new();
+    while offsets.last() != Some(&offset) {
+        let body = deliveries
+            .recv_timeout(support::STEP)
+            .unwrap_or_else(|_| panic!("no delivery of {channel} #{offset}; got {offsets:?}"));
+        assert_eq!(body["type"], "channel_event", "{body}");
+        assert_eq!(body["channel"], channel, "{body}");
+        let got = body["offset"].as_u64().expect("an offset");
+        assert_eq!(body["event"], json!({"n": got}), "{body}");
+        offsets.push(got);
+    }
+    offsets
+}
+
+#[test]
+fn the_webhook_sender_resumes_after_a_crash_from_where_it_stopped() {
+    let dir = TempDir::new("webhook");
+    // The receiver's address is known before it listens: down while the first events are published.
+    let port = free_port();
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let webhook = [
+        "--webhook",
+        hook.as_str(),
+        "--webhook-secret",
+        "durable-secret",
+        "--webhook-channel",
+        "jobs/*",
+    ];
+    let channel = "jobs/7";
+    let mut server = start("127.0.0.1:0", &dir, &webhook);
+    let mut http = Http::new(&server.addr);
+    for n in 1..=3 {
+        publish_at(&mut http, channel, &json!({"n": n}), false, n);
+    }
+    // Crashed before any of them could be delivered.
+    server.proc.kill_hard();
+
+    let deliveries =
+        webhook_receiver(TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver's port"));
+    let mut server = start("127.0.0.1:0", &dir, &webhook);
+    assert_eq!(
+        deliveries_through(&deliveries, channel, 3),
+        [1, 2, 3],
+        "the sender resumes with what it had not delivered, in order"
+    );
+    let mut http = Http::new(&server.addr);
+    publish_at(&mut http, channel, &json!({"n": 4}), false, 4);
+    assert_eq!(deliveries_through(&deliveries, channel, 4), [4]);
+
+    // A second crash after deliveries: at least once and in order, so a redelivery starts at some earlier offset
+    // and runs up through the new event without a gap.
+    server.proc.kill_hard();
+    let server = start("127.0.0.1:0", &dir, &webhook);
+    let mut http = Http::new(&server.addr);
+    publish_at(&mut http, channel, &json!({"n": 5}), false, 5);
+    let after = deliveries_through(&deliveries, channel, 5);
+    let first = after[0];
+    assert_eq!(
+        after,
+        (first..=5).collect::<Vec<_>>(),
+        "deliveries after the restart are in offset order with no gap"
+    );
 }
