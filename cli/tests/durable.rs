@@ -33,7 +33,8 @@ impl DataServer {
     }
 }
 
-/// The arguments of `serve` on `bind` with `dir` (REST publishes not rate-limited: the tests publish in bursts).
+/// The arguments of `serve` on `bind` with `dir`. WebSocket publishes are not rate-limited (the tests publish in
+/// bursts); the REST limit counts per client address (see [`Http::from_source`]).
 fn serve_args<'a>(bind: &'a str, dir: &'a TempDir, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "serve",
