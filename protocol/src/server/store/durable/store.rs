@@ -143,8 +143,9 @@ impl DurableStore {
             }
             store.live_bytes = footprint.values().map(|fp| fp.bytes).sum();
             store.footprint = footprint;
-            // A smaller budget than the files were written under applies from the start.
-            store.enforce_budget();
+            // Over the budget (a smaller one than the files were written under, or a trim whose record the crash
+            // took), the store holds what it read until its first write, made at once, trims: a restart never
+            // drops an event the previous run still held before it has written anything.
         }
         store
     }
@@ -574,6 +575,7 @@ impl Store for DurableStore {
         if let Some(limit) = self.config.live_limit()
             && self.live_bytes > limit
             && self.in_flight.is_none()
+            && self.segment_exists
         {
             return Err(format!(
                 "{} live bytes over the budget's {limit}",

@@ -619,7 +619,7 @@ proptest! {
 }
 
 #[test]
-fn a_smaller_budget_at_restart_applies_at_once() {
+fn a_smaller_budget_at_restart_applies_with_the_first_write() {
     let mut c = config();
     c.history_size = 1000;
     let mut store = DurableStore::new(c.clone(), String::from("E"));
@@ -634,7 +634,9 @@ fn a_smaller_budget_at_restart_applies_at_once() {
     }
     disk.drive(&mut store, ms(100));
     c.max_disk_bytes = Some(1500);
-    let (restored, _) = disk.restore(c, ms(101));
+    let (mut restored, _) = disk.restore(c, ms(101));
+    assert_eq!(kept(&restored, ms(101), "a").len(), 100, "nothing dropped before the first write");
+    disk.drive(&mut restored, ms(101));
     assert!(restored.live_bytes() <= 500, "{}", restored.live_bytes());
     assert_eq!(restored.check(), Ok(()));
     assert_eq!(restored.offset(&ch("a")), 100);
