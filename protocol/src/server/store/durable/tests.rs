@@ -635,7 +635,11 @@ fn a_smaller_budget_at_restart_applies_with_the_first_write() {
     disk.drive(&mut store, ms(100));
     c.max_disk_bytes = Some(1500);
     let (mut restored, _) = disk.restore(c, ms(101));
-    assert_eq!(kept(&restored, ms(101), "a").len(), 100, "nothing dropped before the first write");
+    assert_eq!(
+        kept(&restored, ms(101), "a").len(),
+        100,
+        "nothing dropped before the first write"
+    );
     disk.drive(&mut restored, ms(101));
     assert!(restored.live_bytes() <= 500, "{}", restored.live_bytes());
     assert_eq!(restored.check(), Ok(()));
