@@ -11,6 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod data_dir;
+pub mod native;
+pub mod rest;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
 /// How long one expected line, exit or answer may take.
 pub const STEP: Duration = Duration::from_secs(20);
 
@@ -25,24 +32,79 @@ pub struct Proc {
 impl Proc {
     /// Starts `switchboard ARGS…` with extra environment variables. `RUST_LOG` is `info` unless given.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        command
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut command = Command::new(BIN);
+        command.args(args);
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("start the switchboard binary");
+        Proc::start(command, args.join(" "))
+    }
+
+    /// Starts `command` (which runs the binary, perhaps through a shell that sets limits first) with its output
+    /// piped; `name` is how failures call it. `RUST_LOG` is `info` unless the command sets it.
+    pub fn start(mut command: Command, name: String) -> Proc {
+        if !command
+            .get_envs()
+            .any(|(key, _)| key == std::ffi::OsStr::new("RUST_LOG"))
+        {
+            command.env("RUST_LOG", "info");
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start `{name}`: {e}"));
         let stdout = lines(child.stdout.take().expect("piped stdout"));
         let stderr = lines(child.stderr.take().expect("piped stderr"));
         Proc {
             child,
-            name: args.join(" "),
+            name,
             stdout,
             stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up, as in a crash) and reaps it.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL the child");
+        self.child.wait().expect("reap the child");
+    }
+
+    /// Reads stderr until a line satisfies `wanted` (described as `what` in the failure), and returns it.
+    pub fn stderr_matching(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + STEP;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "`{}`: no stderr line {what} within {STEP:?}; stderr so far:\n{}",
+                    self.name,
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The next stdout line within `wait`, or `None`; panics only if stdout ended.
+    pub fn line_within(&self, wait: Duration) -> Option<String> {
+        match self.stdout.recv_timeout(wait) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "`{}`: stdout ended; stderr: {}",
+                self.name,
+                self.drain_stderr()
+            ),
         }
     }
 
@@ -150,7 +212,12 @@ pub struct Finished {
 
 /// Runs a command to its end.
 pub fn run(args: &[&str]) -> Finished {
-    let mut proc = Proc::spawn(args, &[]);
+    run_with_env(args, &[])
+}
+
+/// Runs a command to its end with extra environment variables.
+pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut proc = Proc::spawn(args, env);
     let status = proc.wait();
     // The reader threads finish once the pipes close; give them the moment they need.
     let mut stdout = Vec::new();
