@@ -67,7 +67,7 @@ fn a_torn_tail_is_cut_back_and_the_epoch_stays() {
         "the newest record is the last publish"
     );
     // A crash in the middle of writing the last record: its last five bytes never reached the file.
-    let cut = bytes.len() - 5;
+    let cut = last.end() - 5;
     std::fs::write(&segment, &bytes[..cut]).expect("truncate the segment");
 
     let server = start("127.0.0.1:0", &dir, &[]);

@@ -116,12 +116,13 @@ pub fn version(file: &[u8]) -> u32 {
     u32::from_le_bytes(file[8..12].try_into().expect("four bytes"))
 }
 
-/// Every whole record of a file, in order (the file must be undamaged).
+/// Every whole record of a file, in order (the file must be undamaged). Zeros after the last record are space the
+/// server reserved for the segment and has not written yet.
 pub fn frames(file: &[u8]) -> Vec<Frame> {
     version(file);
     let mut frames = Vec::new();
     let mut pos = HEADER_LEN;
-    while pos < file.len() {
+    while pos < file.len() && file[pos..].iter().any(|&b| b != 0) {
         assert!(file.len() - pos >= FRAME_LEN, "a torn frame at {pos}");
         let len = u32::from_le_bytes(file[pos..pos + 4].try_into().expect("four bytes")) as usize;
         let payload = file

@@ -230,24 +230,21 @@ impl Segment {
     }
 }
 
-/// Gives a new segment `bytes` of space up front (`fallocate`, keeping the blocks within the file's length), so the
-/// syncs of the writes into it need no allocation or file-size update. Where the file system cannot, the segment
-/// simply grows as it is written; a full disk is an error like any failed write.
+/// Gives a new segment `bytes` of space up front (`fallocate`, within the file's length), so the syncs of the
+/// writes into it need no allocation or file-size update. Best effort: where the file system cannot, or the disk
+/// has less room than a whole segment, the segment grows as it is written, and only a write that finds no room
+/// fails (what would still fit is still written).
 fn reserve(file: &File, bytes: u64) -> io::Result<()> {
     if bytes == 0 {
         return Ok(());
     }
     #[cfg(target_os = "linux")]
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, bytes) {
-        Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
-        Err(e) => Err(e.into()),
+    if let Err(e) = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, bytes) {
+        tracing::debug!(error = %e, bytes, "no space reserved for a new log segment");
     }
     #[cfg(not(target_os = "linux"))]
-    {
-        let _ = file;
-        Ok(())
-    }
+    let _ = file;
+    Ok(())
 }
 
 /// Logs IO failures, at most one line per [`ERROR_LOG_INTERVAL`].

@@ -340,7 +340,14 @@ impl Store for DurableStore {
             batch,
             segment: self.segment,
             offset: self.segment_len,
-            reserve: if create { self.config.segment_bytes } else { 0 },
+            // What this segment will hold before it rolls (at its size, or at the next snapshot).
+            reserve: if create {
+                self.config
+                    .segment_bytes
+                    .min(self.config.log_limit(self.snapshot_bytes))
+            } else {
+                0
+            },
             create,
             bytes,
             sync,
