@@ -109,7 +109,8 @@ pub struct PublishArgs {
     /// Publishes each publisher keeps in flight (1: send the next when the last is acknowledged).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub in_flight: u32,
-    /// Channels the publishers spread over (`<channel>/<n>`); 1: all on `<channel>`.
+    /// Channels the publishers spread over (`<channel>/<n>`, each publisher taking turns over all of them); 1: all
+    /// on `<channel>`.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub channels: u32,
     /// Size of each event's padding, about the event's JSON size, in bytes.

@@ -46,15 +46,16 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
         .into_iter()
         .enumerate()
         .map(|(i, ws)| {
-            let channel = if args.channels <= 1 {
-                args.channel.clone()
-            } else {
-                format!("{}/{}", args.channel, i as u32 % args.channels)
+            let channels = Channels {
+                prefix: args.channel.clone(),
+                count: args.channels,
+                first: i as u64,
+                stride: u64::from(args.publishers),
             };
             ex.spawn(publisher(
                 ws,
                 i,
-                channel,
+                channels,
                 payload.clone(),
                 args.in_flight,
                 deadline,
@@ -93,11 +94,30 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The channels one publisher takes turns over: its `n`th publish goes to `<prefix>/<(first + n·stride) mod
+/// count>`, so the publishers together fill every channel evenly; one channel is `<prefix>` itself.
+struct Channels {
+    prefix: String,
+    count: u32,
+    first: u64,
+    stride: u64,
+}
+
+impl Channels {
+    fn nth(&self, n: u64) -> String {
+        if self.count <= 1 {
+            return self.prefix.clone();
+        }
+        let index = (self.first + n * self.stride) % u64::from(self.count);
+        format!("{}/{index}", self.prefix)
+    }
+}
+
 /// Publishes with `window` in flight until `deadline`, then waits for the answers still due.
 async fn publisher(
     mut ws: Ws,
     conn: usize,
-    channel: String,
+    channels: Channels,
     payload: String,
     window: u32,
     deadline: Instant,
@@ -111,7 +131,7 @@ async fn publisher(
             let text = json!({
                 "type": "publish",
                 "message_id": format!("{conn}.{seq}"),
-                "data": {"channel": channel, "event": {"seq": seq, "pad": payload}},
+                "data": {"channel": channels.nth(seq), "event": {"seq": seq, "pad": payload}},
             })
             .to_string();
             seq += 1;

@@ -155,7 +155,8 @@ impl<R: Runtime> Server<R> {
             // The store's first write (a new segment: header and epoch) is on disk before anything is served, so
             // no client is ever told an epoch that a crash right after the start could take back.
             let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while !hub.read(|core, _| core.storage_settled()) && std::time::Instant::now() < until {
+            while !hub.read(|core, _| core.first_write_done()) && std::time::Instant::now() < until
+            {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }

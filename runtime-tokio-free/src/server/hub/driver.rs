@@ -279,6 +279,19 @@ impl Core {
         }
     }
 
+    /// Whether the writer has finished a log write (or failed one) since it started: the store's first segment,
+    /// with its epoch, is on disk. True without a writer.
+    pub fn first_write_done(&self) -> bool {
+        self.writer.as_ref().is_none_or(|w| {
+            let state = w.state();
+            state.log_bytes.load(std::sync::atomic::Ordering::SeqCst) > 0
+                || state
+                    .write_failures
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    > 0
+        })
+    }
+
     /// Whether the store has nothing left to write: no publish waits for a write and the writer is idle.
     pub fn storage_settled(&self) -> bool {
         self.hub.stats().pending_publishes == 0 && self.writer.as_ref().is_none_or(Writer::is_idle)

@@ -90,6 +90,20 @@ pub enum Record {
     },
     /// The last record of a complete snapshot.
     SnapshotEnd,
+    /// An `Event` read by a [lazy](RecordReader::lazy) reader: its JSON still as bytes, to parse only if it is
+    /// kept (a restore reads many events that later ones push out of history).
+    UnparsedEvent {
+        /// The channel.
+        channel: ChannelName,
+        /// Its offset.
+        offset: u64,
+        /// When it was published.
+        at: Timestamp,
+        /// Whether it became the channel's retained state.
+        retain: bool,
+        /// The event's JSON text.
+        json: Vec<u8>,
+    },
 }
 
 /// The 16-byte header of a file in this build's format.
@@ -187,6 +201,20 @@ impl Record {
                 put_u64(out, *through);
             }
             Record::SnapshotEnd => out.push(KIND_SNAPSHOT_END),
+            Record::UnparsedEvent {
+                channel,
+                offset,
+                at,
+                retain,
+                json,
+            } => {
+                out.push(KIND_EVENT);
+                put_str(out, channel);
+                put_u64(out, *offset);
+                put_u64(out, at.as_micros());
+                out.push(u8::from(*retain));
+                out.extend_from_slice(json);
+            }
         }
         let payload_len = out.len() - start - FRAME_LEN;
         // A payload over u32::MAX cannot be framed; events are bounded far below it by max_message_bytes.
@@ -243,6 +271,7 @@ pub struct RecordReader<'a> {
     bytes: &'a [u8],
     pos: usize,
     damage: Option<Damage>,
+    lazy: bool,
 }
 
 impl<'a> RecordReader<'a> {
@@ -252,6 +281,16 @@ impl<'a> RecordReader<'a> {
             bytes: file,
             pos: HEADER_LEN.min(file.len()),
             damage: None,
+            lazy: false,
+        }
+    }
+
+    /// A reader that gives events as [`Record::UnparsedEvent`]: their JSON is checked only by the checksum, and
+    /// parsed by whoever keeps them.
+    pub fn lazy(file: &'a [u8]) -> RecordReader<'a> {
+        RecordReader {
+            lazy: true,
+            ..RecordReader::new(file)
         }
     }
 
@@ -309,7 +348,7 @@ impl Iterator for RecordReader<'_> {
         if checksum(len_bytes, payload) != crc {
             return self.fail(Damage::Corrupt, end);
         }
-        match decode_payload(payload) {
+        match decode_payload(payload, self.lazy) {
             Some(record) => {
                 self.pos += FRAME_LEN + len;
                 Some((record, FRAME_LEN + len))
@@ -353,14 +392,31 @@ impl<'a> Fields<'a> {
         Some(Arc::new(value))
     }
 
+    fn rest(&mut self) -> Vec<u8> {
+        let rest = self.0.to_vec();
+        self.0 = &[];
+        rest
+    }
+
     fn end(&self) -> Option<()> {
         self.0.is_empty().then_some(())
     }
 }
 
-fn decode_payload(payload: &[u8]) -> Option<Record> {
+fn decode_payload(payload: &[u8], lazy: bool) -> Option<Record> {
     let mut f = Fields(payload);
     let record = match f.u8()? {
+        KIND_EVENT if lazy => Record::UnparsedEvent {
+            channel: f.channel()?,
+            offset: f.u64()?,
+            at: Timestamp::from_micros(f.u64()?),
+            retain: match f.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+            json: f.rest(),
+        },
         KIND_EPOCH => Record::Epoch(String::from(f.str()?)),
         KIND_CHANNEL => Record::Channel {
             channel: f.channel()?,

@@ -51,8 +51,35 @@ pub struct RestoreReport {
 #[derive(Debug, Default)]
 struct ChannelLog {
     head: u64,
-    entries: VecDeque<Entry>,
-    state: Option<Arc<Value>>,
+    entries: VecDeque<Kept>,
+    /// The retained event, and its offset when it came as an event (so it is parsed once with its entry).
+    state: Option<(Option<u64>, Body)>,
+}
+
+/// An event read back, parsed only at the end if it is still kept: a restore reads many events that later ones
+/// push out of history.
+#[derive(Debug)]
+struct Kept {
+    offset: u64,
+    at: Timestamp,
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Parsed(Arc<Value>),
+    Unparsed(Arc<Vec<u8>>),
+}
+
+impl Body {
+    /// The event; `None` when its JSON does not parse (a checksum cannot catch our own bug; the caller treats it
+    /// as damage).
+    fn parse(self) -> Option<Arc<Value>> {
+        match self {
+            Body::Parsed(value) => Some(value),
+            Body::Unparsed(json) => serde_json::from_slice::<Value>(&json).ok().map(Arc::new),
+        }
+    }
 }
 
 /// Reads the store's files back: the newest snapshot (if any), then every log segment after it in id order; each
@@ -66,6 +93,10 @@ pub struct Restorer {
     cursors: BTreeMap<(String, ChannelName), u64>,
     last_file: Option<u64>,
     records: usize,
+    /// Bytes of the snapshot read, and of the log segments after it (the store's snapshot schedule goes on from
+    /// there).
+    snapshot_bytes: u64,
+    log_bytes: u64,
 }
 
 impl Restorer {
@@ -79,6 +110,8 @@ impl Restorer {
             cursors: BTreeMap::new(),
             last_file: None,
             records: 0,
+            snapshot_bytes: 0,
+            log_bytes: 0,
         }
     }
 
@@ -86,6 +119,7 @@ impl Restorer {
     /// into place only once complete), counted as corruption.
     pub fn snapshot(&mut self, id: u64, file: &[u8]) -> Result<SegmentScan, FormatError> {
         let mut scan = self.read(id, file)?;
+        self.snapshot_bytes = scan.scan.good_len;
         if !scan.complete {
             scan.scan.damage.get_or_insert(Damage::Corrupt);
             self.corrupt = true;
@@ -95,7 +129,9 @@ impl Restorer {
 
     /// Reads the log segment `{id:016x}.log` (segments after the snapshot, in id order).
     pub fn segment(&mut self, id: u64, file: &[u8]) -> Result<SegmentScan, FormatError> {
-        Ok(self.read(id, file)?.scan)
+        let scan = self.read(id, file)?.scan;
+        self.log_bytes += scan.good_len;
+        Ok(scan)
     }
 
     fn read(&mut self, id: u64, file: &[u8]) -> Result<Read, FormatError> {
@@ -113,7 +149,7 @@ impl Restorer {
         }
         check_header(file)?;
         self.last_file = Some(self.last_file.map_or(id, |last| last.max(id)));
-        let mut reader = RecordReader::new(file);
+        let mut reader = RecordReader::lazy(file);
         let mut records = 0;
         let mut complete = false;
         for (record, _) in reader.by_ref() {
@@ -136,7 +172,6 @@ impl Restorer {
     }
 
     fn apply(&mut self, record: Record) {
-        let limit = self.config.history_size;
         match record {
             Record::Epoch(epoch) => self.epoch = Some(epoch),
             Record::Channel { channel, head } => {
@@ -149,28 +184,16 @@ impl Restorer {
                 at,
                 retain,
                 event,
-            } => {
-                let log = self.logs.entry(channel).or_default();
-                if offset <= log.head {
-                    // Already known: the first record of an offset stands.
-                    return;
-                }
-                if offset != log.head + 1 {
-                    // A gap (damage took the records between): history restarts here.
-                    log.entries.clear();
-                }
-                if retain {
-                    log.state = Some(Arc::clone(&event));
-                }
-                let at = log.entries.back().map_or(at, |last| at.max(last.at));
-                log.entries.push_back(Entry { offset, at, event });
-                while log.entries.len() > limit {
-                    log.entries.pop_front();
-                }
-                log.head = log.head.max(offset);
-            }
+            } => self.event(channel, offset, at, retain, Body::Parsed(event)),
+            Record::UnparsedEvent {
+                channel,
+                offset,
+                at,
+                retain,
+                json,
+            } => self.event(channel, offset, at, retain, Body::Unparsed(Arc::new(json))),
             Record::State { channel, event } => {
-                self.logs.entry(channel).or_default().state = Some(event);
+                self.logs.entry(channel).or_default().state = Some((None, Body::Parsed(event)));
             }
             Record::Cursor {
                 name,
@@ -190,11 +213,73 @@ impl Restorer {
         }
     }
 
+    fn event(
+        &mut self,
+        channel: ChannelName,
+        offset: u64,
+        at: Timestamp,
+        retain: bool,
+        body: Body,
+    ) {
+        let limit = self.config.history_size;
+        let log = self.logs.entry(channel).or_default();
+        if offset <= log.head {
+            // Already known: the first record of an offset stands.
+            return;
+        }
+        if offset != log.head + 1 {
+            // A gap (damage took the records between): history restarts here.
+            log.entries.clear();
+        }
+        if retain {
+            log.state = Some((Some(offset), body.clone()));
+        }
+        let at = log.entries.back().map_or(at, |last| at.max(last.at));
+        log.entries.push_back(Kept { offset, at, body });
+        while log.entries.len() > limit {
+            log.entries.pop_front();
+        }
+        log.head = log.head.max(offset);
+    }
+
     /// The store the files describe, at `now`. `fresh_epoch` is its epoch when the files named none or were
     /// corrupt. Its first write creates the segment after the last one read.
     pub fn finish(self, now: Timestamp, fresh_epoch: String) -> (DurableStore, RestoreReport) {
-        let epoch_changed = self.corrupt || self.epoch.is_none();
-        let epoch = match (self.corrupt, self.epoch) {
+        // The events still kept are parsed now, the retained one with its entry when it is one.
+        let mut unreadable = false;
+        let mut logs = Vec::with_capacity(self.logs.len());
+        for (name, log) in self.logs {
+            let mut entries = Vec::with_capacity(log.entries.len());
+            let mut state = None;
+            for kept in log.entries {
+                let Some(event) = kept.body.parse() else {
+                    unreadable = true;
+                    continue;
+                };
+                if log
+                    .state
+                    .as_ref()
+                    .is_some_and(|(at, _)| *at == Some(kept.offset))
+                {
+                    state = Some(Arc::clone(&event));
+                }
+                entries.push(Entry {
+                    offset: kept.offset,
+                    at: kept.at,
+                    event,
+                });
+            }
+            if state.is_none()
+                && let Some((_, body)) = log.state
+            {
+                state = body.parse();
+                unreadable |= state.is_none();
+            }
+            logs.push((name, log.head, entries, state));
+        }
+        let corrupt = self.corrupt || unreadable;
+        let epoch_changed = corrupt || self.epoch.is_none();
+        let epoch = match (corrupt, self.epoch) {
             (false, Some(epoch)) => epoch,
             _ => fresh_epoch,
         };
@@ -203,9 +288,7 @@ impl Restorer {
             self.config.history_size,
             self.config.history_ttl,
             now,
-            self.logs
-                .into_iter()
-                .map(|(name, log)| (name, log.head, Vec::from(log.entries), log.state)),
+            logs,
         );
         if !epoch_changed {
             // Positions in another epoch mean nothing; a webhook reader starts again from the oldest kept event.
@@ -221,7 +304,8 @@ impl Restorer {
         };
         let next_segment = self.last_file.map_or(1, |last| last + 1);
         let mut store = DurableStore::restored(self.config, mem, next_segment);
-        if self.corrupt {
+        store.set_file_sizes(self.snapshot_bytes, self.log_bytes);
+        if corrupt {
             store.want_snapshot();
         }
         (store, report)

@@ -150,6 +150,13 @@ impl DurableStore {
         store
     }
 
+    /// What the files read back hold: the snapshot's bytes and the log's after it, so the snapshot schedule goes on
+    /// where the previous run left it.
+    pub(super) fn set_file_sizes(&mut self, snapshot_bytes: u64, log_bytes: u64) {
+        self.snapshot_bytes = snapshot_bytes;
+        self.log_bytes = log_bytes;
+    }
+
     /// Asks for a snapshot as soon as the first write is done: the files read back were damaged, and a whole
     /// snapshot of what was kept replaces them.
     pub(super) fn want_snapshot(&mut self) {
