@@ -118,6 +118,7 @@ mod output;
 mod permissions;
 mod project_stream;
 mod publish;
+mod publish_outcome;
 mod rate_limit;
 mod recovery;
 mod reply;
@@ -139,7 +140,7 @@ pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
 pub use permissions::{Action, Permissions, pattern_matches};
-pub use publish::{Publish, PublishTicket, StorageError};
+pub use publish_outcome::{Publish, PublishTicket, StorageError};
 pub use stats::{DialectCounts, HubStats};
 pub use store::{
     Appended, ChannelState, DurableConfig, DurableStore, FsyncPolicy, HistoryPage, MemoryStore,

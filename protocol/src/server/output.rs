@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::conn_table::ConnId;
 use super::connection::{Admit, Connection};
 use super::dialect::DialectKind;
-use super::publish::{PublishTicket, StorageError};
+use super::publish_outcome::{PublishTicket, StorageError};
 use super::store::{SnapshotJob, StoreWrite};
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, CloseCode, MessageId};

@@ -14,6 +14,7 @@ use super::conn_table::ConnId;
 use super::dialect::DialectKind;
 use super::error::{HubError, LimitError, MisuseError};
 use super::output::HubEvent;
+use super::publish_outcome::{Publish, PublishTicket, StorageError};
 use super::store::Appended;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::encode_delivery;
@@ -204,28 +205,6 @@ impl Hub {
             offset: *offset,
         });
     }
-}
-
-/// What [`Hub::publish`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Publish {
-    /// Kept and delivered, at this offset.
-    Done(u64),
-    /// Waiting for the store's write; [`HubEvent::PublishDone`] with this ticket tells how it ended.
-    Pending(PublishTicket),
-}
-
-/// Names a [`Hub::publish`] waiting for the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublishTicket(u64);
-
-/// A publish the store could not keep.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    /// The store's write failed (a full disk, an IO error: the server's log says which); nothing was published.
-    #[error("the event could not be stored; it was not published")]
-    WriteFailed,
 }
 
 const STORAGE_FAILED: &str = "the event could not be stored; it was not published";
