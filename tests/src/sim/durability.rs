@@ -167,7 +167,8 @@ pub fn recovery_expected(
     }
     let missed = (state.offset - since.offset) as usize;
     if missed == 0 {
-        return true;
+        // Even an empty replay is refused when the queue has no room left for the answer (`recovery.rs`).
+        return queued + ANSWER_ROOM <= hub.config().max_queued_bytes;
     }
     let page = hub.history(now, channel, Some(since.offset), missed);
     if page.events.first().map(|(o, _)| *o) != Some(since.offset + 1) || page.events.len() != missed

@@ -182,7 +182,8 @@ impl World {
         let (true, Some(since), Some(_)) = (first, since, &self.storage) else {
             return;
         };
-        let queued = self.unread.get(&conn).copied().unwrap_or(0);
+        // What the hub itself counts as queued for the connection: the rule it answers by.
+        let queued = self.hub.connection(conn).map_or(0, |c| c.queued_bytes());
         if recovery_expected(&self.hub, self.clock.now(), channel, since, queued) {
             let after_restart = self
                 .restored_heads
