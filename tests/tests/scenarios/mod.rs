@@ -6,6 +6,7 @@ mod heartbeat;
 mod http_routes;
 mod lifecycle;
 mod native;
+mod protocol_violations;
 mod reserved_channels;
 
 pub use app_api::*;
@@ -14,6 +15,7 @@ pub use heartbeat::*;
 pub use http_routes::*;
 pub use lifecycle::*;
 pub use native::*;
+pub use protocol_violations::*;
 pub use reserved_channels::*;
 
 use std::net::SocketAddr;
