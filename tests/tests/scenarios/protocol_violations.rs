@@ -120,16 +120,28 @@ fn parse_frame(buf: &[u8]) -> Option<(ServerFrame, usize)> {
     ))
 }
 
-/// Upgrades a fresh connection, sends `bytes`, and gives the code of the server's Close frame (skipping the
-/// greeting). Then answers the close and checks the server ends the connection.
-async fn close_code_for<R: Runtime>(rt: &R, addr: std::net::SocketAddr, bytes: &[u8]) -> u16 {
+/// Upgrades a fresh connection, sends `bytes` (in the same write as the upgrade request when `pipelined`, so they
+/// reach the session as bytes read past the HTTP head), and gives the code of the server's Close frame (skipping
+/// the greeting). Then answers the close and checks the server ends the connection.
+async fn close_code_for<R: Runtime>(
+    rt: &R,
+    addr: std::net::SocketAddr,
+    bytes: &[u8],
+    pipelined: bool,
+) -> u16 {
     let mut conn = HttpConn::connect(rt, addr).await;
-    conn.send_raw(UPGRADE.as_bytes()).await;
+    if pipelined {
+        conn.send_raw(&[UPGRADE.as_bytes(), bytes].concat()).await;
+    } else {
+        conn.send_raw(UPGRADE.as_bytes()).await;
+    }
     assert_eq!(conn.read_response(false).await.status, 101);
     let (mut stream, mut buf) = conn.into_inner();
     bounded(rt, STEP_TIMEOUT, async {
-        stream.write_all(bytes).await.expect("send the frame");
-        stream.flush().await.expect("flush the frame");
+        if !pipelined {
+            stream.write_all(bytes).await.expect("send the frame");
+            stream.flush().await.expect("flush the frame");
+        }
         let code = loop {
             let frame = read_frame(&mut stream, &mut buf)
                 .await
@@ -153,8 +165,18 @@ pub async fn protocol_violations_get_a_close_frame<R: Runtime>(rt: R) {
     bounded(&rt, TEST_TIMEOUT, async {
         let (server, addr) = start(&rt, test_config()).await;
         for (what, bytes, want) in violations() {
-            assert_eq!(close_code_for(&rt, addr, &bytes).await, want, "{what}");
+            assert_eq!(
+                close_code_for(&rt, addr, &bytes, false).await,
+                want,
+                "{what}"
+            );
         }
+        let unmasked = frame(0x81, b"hello", false);
+        assert_eq!(
+            close_code_for(&rt, addr, &unmasked, true).await,
+            1002,
+            "pipelined"
+        );
         // A well-formed frame on the same kind of connection is still served (the cases above are not vacuous).
         let ping = r#"{"type":"ping","message_id":"p"}"#;
         let mut conn = HttpConn::connect(&rt, addr).await;
