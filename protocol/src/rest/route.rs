@@ -227,6 +227,23 @@ mod tests {
     }
 
     #[test]
+    fn reserved_channel_names_are_refused_on_every_channel_route() {
+        for (method, path) in [
+            ("POST", "/api/v1/channels/error/events"),
+            ("GET", "/api/v1/channels/error/events"),
+            ("POST", "/api/v1/channels/subscription/events"),
+            ("GET", "/api/v1/channels/%65rror/state"),
+        ] {
+            let refused = route(method, path).unwrap_err();
+            assert_eq!(
+                (refused.status, refused.code),
+                (400, "INVALID_CHANNEL"),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
     fn project_routes() {
         let p = |s: &str| s.to_owned();
         assert_eq!(

@@ -10,11 +10,7 @@ use serde_json::{Map, Value};
 use super::decode_error::{DecodeError, DecodeErrorKind, FieldProblem, Fields, parse_object};
 use super::envelope::to_json;
 use super::names::ChannelName;
-
-/// The control channel: subscribe and unsubscribe requests and their answers travel on it.
-pub const SUBSCRIPTION_CHANNEL: &str = "subscription";
-/// The channel errors are sent on.
-pub const ERROR_CHANNEL: &str = "error";
+pub use super::reserved::{ERROR_CHANNEL, SUBSCRIPTION_CHANNEL};
 
 /// A client message of this dialect.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +51,9 @@ impl ChannelPayloadRequest {
     }
 }
 
-/// Decodes a client message of this dialect. A publish to the reserved `subscription` or `error` channels, or an
-/// unknown `action`, is reported like an unknown type.
+/// Decodes a client message of this dialect. A publish to the reserved `error` channel is reported like an unknown
+/// type, an unknown `action` as a validation error, and subscribing to a reserved channel as an invalid channel
+/// name.
 pub fn decode_channel_payload_request(text: &str) -> Result<ChannelPayloadRequest, DecodeError> {
     let no_id = None;
     let mut f = Fields::new(parse_object(text)?, "", &no_id);

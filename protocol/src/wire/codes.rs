@@ -96,8 +96,12 @@ pub enum CloseCode {
     Normal,
     /// 1001: the server is going away; clients reconnect.
     GoingAway,
+    /// 1002: the peer broke the WebSocket framing rules (RFC 6455 §7.4.1), e.g. an unmasked client frame.
+    ProtocolError,
     /// 1006: the connection dropped without a close frame (never sent on the wire; drivers report it).
     Abnormal,
+    /// 1007: a text frame (or close reason) that is not valid UTF-8.
+    InvalidPayload,
     /// 1008: policy violation (e.g. authentication); clients give up.
     PolicyViolation,
     /// 1009: a message over `max_message_bytes`.
@@ -118,7 +122,9 @@ impl CloseCode {
         match self {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
+            CloseCode::ProtocolError => 1002,
             CloseCode::Abnormal => 1006,
+            CloseCode::InvalidPayload => 1007,
             CloseCode::PolicyViolation => 1008,
             CloseCode::TooBig => 1009,
             CloseCode::InternalError => 1011,
@@ -133,7 +139,9 @@ impl CloseCode {
         match code {
             1000 => CloseCode::Normal,
             1001 => CloseCode::GoingAway,
+            1002 => CloseCode::ProtocolError,
             1006 => CloseCode::Abnormal,
+            1007 => CloseCode::InvalidPayload,
             1008 => CloseCode::PolicyViolation,
             1009 => CloseCode::TooBig,
             1011 => CloseCode::InternalError,
@@ -202,7 +210,9 @@ mod tests {
         for (code, n) in [
             (CloseCode::Normal, 1000),
             (CloseCode::GoingAway, 1001),
+            (CloseCode::ProtocolError, 1002),
             (CloseCode::Abnormal, 1006),
+            (CloseCode::InvalidPayload, 1007),
             (CloseCode::PolicyViolation, 1008),
             (CloseCode::TooBig, 1009),
             (CloseCode::InternalError, 1011),

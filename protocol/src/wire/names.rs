@@ -1,10 +1,13 @@
-//! Validated names on the wire: [`MessageId`] (1 to 128 bytes) and [`ChannelName`] (PROTOCOL §3).
+//! Validated names on the wire: [`MessageId`] (1 to 128 bytes) and [`ChannelName`] (PROTOCOL §3, minus the
+//! reserved names of [`super::reserved`]).
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt;
 use core::ops::Deref;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::reserved::is_reserved_channel;
 
 /// Longest `message_id`, in bytes.
 pub const MAX_MESSAGE_ID_BYTES: usize = 128;
@@ -34,6 +37,9 @@ pub enum NameError {
     /// Starts or ends with `/`.
     #[error("must not start or end with '/'")]
     EdgeSlash,
+    /// One of the channel-payload dialect's control channels (`subscription`, `error`), which carry no events.
+    #[error("is reserved: `subscription` and `error` carry the /ws dialect's control messages")]
+    Reserved,
 }
 
 impl MessageId {
@@ -93,7 +99,8 @@ impl<'de> Deserialize<'de> for MessageId {
     }
 }
 
-/// A channel name (PROTOCOL §3): 1 to 255 bytes of `A-Z a-z 0-9 _ - . : / @`, not starting or ending with `/`.
+/// A channel name (PROTOCOL §3): 1 to 255 bytes of `A-Z a-z 0-9 _ - . : / @`, not starting or ending with `/`, and
+/// not a reserved name (`subscription`, `error`).
 ///
 /// Cheap to clone (shared), since the hub hands the same name to history, subscribers and frames.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -129,6 +136,9 @@ pub fn validate_channel(name: &str) -> Result<(), NameError> {
     }
     if name.starts_with('/') || name.ends_with('/') {
         return Err(NameError::EdgeSlash);
+    }
+    if is_reserved_channel(name) {
+        return Err(NameError::Reserved);
     }
     Ok(())
 }
@@ -184,6 +194,10 @@ mod tests {
         assert_eq!(validate_channel("é"), Err(NameError::BadCharacter));
         assert_eq!(validate_channel("/a"), Err(NameError::EdgeSlash));
         assert_eq!(validate_channel("a/"), Err(NameError::EdgeSlash));
+        assert_eq!(validate_channel("error"), Err(NameError::Reserved));
+        assert_eq!(validate_channel("subscription"), Err(NameError::Reserved));
+        assert!(ChannelName::new("chat/error").is_ok());
+        assert!(serde_json::from_str::<ChannelName>(r#""error""#).is_err());
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod heartbeat;
 mod http_routes;
 mod lifecycle;
 mod native;
+mod protocol_violations;
+mod reserved_channels;
 
 pub use app_api::*;
 pub use dialects::*;
@@ -13,6 +15,8 @@ pub use heartbeat::*;
 pub use http_routes::*;
 pub use lifecycle::*;
 pub use native::*;
+pub use protocol_violations::*;
+pub use reserved_channels::*;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! becomes `E`).
 
 mod durable_publish;
+mod reserved_channels;
 mod state_machine;
 mod table;
 mod transcripts;

@@ -2,9 +2,9 @@
 //!
 //! - The **reader** runs every text and binary frame through the connection's `Intake` (size check, rate limit,
 //!   decoding: no lock needed) and feeds the typed result to `handle_inbound`, pings and pongs to
-//!   `handle_activity` (tungstenite answers pings itself). A message over `max_message_bytes` fails tungstenite's
-//!   read; the reader then asks the hub to close with 1009. When it ends it hands its half of the socket back to
-//!   the writer.
+//!   `handle_activity` (tungstenite answers pings itself). A message over `max_message_bytes`, a framing violation
+//!   or text that is not UTF-8 fails tungstenite's read; the reader then asks the hub to close with 1009, 1002 or
+//!   1007 ([`super::read_failure`]). When it ends it hands its half of the socket back to the writer.
 //! - The **writer** owns the connection's lifecycle. It waits for frames, feeds as many as are queued (up to a
 //!   batch cap), flushes once and reports the flushed bytes with `handle_sent`: frames the hub handed out but that
 //!   are stuck behind a peer that does not read count against `max_queued_bytes`. When the hub closes the
@@ -31,6 +31,7 @@ use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::CloseCode;
 
 use super::driver::{ConnLink, HubHandle, ListenerId};
+use super::read_failure::close_for_read_error;
 use crate::Runtime;
 use crate::deadline::{until_stopped, with_deadline};
 use crate::signal::Trigger;
@@ -175,16 +176,12 @@ async fn read_loop<R, S>(
             }
             // tungstenite queues the answering close; the next read flushes it and ends the stream.
             Some(Ok(Message::Close(_) | Message::Frame(_))) => {}
-            Some(Err(WsError::Capacity(e))) => {
-                tracing::debug!(%conn, error = %e, "message over the size limit");
-                shared.with(|core, now| {
-                    core.hub
-                        .close(now, conn, CloseCode::TooBig, "message too big")
-                });
-                break false;
-            }
             Some(Err(e)) => {
                 tracing::debug!(%conn, error = %e, "websocket read failed");
+                if let Some((code, reason)) = close_for_read_error(&e) {
+                    // The writer sends the close frame and lingers for the peer's answer, as for any close.
+                    shared.with(|core, now| core.hub.close(now, conn, code, reason));
+                }
                 break false;
             }
         }
@@ -282,7 +279,7 @@ async fn write_loop<R, S>(
             Box::pin(linger(shared, sink, reader_rx, deadline)).await;
         }
         WriterEnd::Broken(Some(end)) => {
-            // A protocol error on read: nothing useful to say, but do not reset the peer mid-message.
+            // A read failure the peer gets no close frame for: do not reset it mid-message either.
             let deadline = shared.runtime.now() + limits.close_timeout;
             Box::pin(drain_raw(shared, sink, end, deadline)).await;
         }
