@@ -25,4 +25,5 @@ on_both_runtimes!(
     in_memory_transport_serves_the_same_protocol,
     heartbeat_pings_and_closes_a_silent_connection_with_4008,
     websocket_rate_limit_answers_rate_limited,
+    history_pages_are_bounded_by_bytes,
 );

@@ -29,7 +29,7 @@ pub mod validate;
 
 pub use auth_rule::{AuthRule, TokenCheck, authorize};
 pub use error_reply::ErrorReply;
-pub use limits::{DEFAULT_PAGE_LIMIT, MAX_LISTED_APPS, MAX_PAGE_LIMIT};
+pub use limits::{DEFAULT_PAGE_LIMIT, MAX_LISTED_APPS, MAX_PAGE_BYTES, MAX_PAGE_LIMIT};
 pub use query::{parse_query, percent_decode};
 pub use read_error::RequestReadError;
 pub use reply::{Reply, reason_phrase};

@@ -131,12 +131,11 @@ pub(crate) async fn serve<R, S>(
         };
         front.metrics.count(response.status);
         let keep = keep_alive && !front.stopping.fired() && response.status < 500;
-        let bytes = if head.method == "HEAD" {
-            response.head_bytes(keep)
-        } else {
-            response.to_bytes(keep)
-        };
-        if write_all(&front, &mut stream, &bytes).await.is_err() || !keep {
+        if write_reply(&front, &mut stream, &response, head.method != "HEAD", keep)
+            .await
+            .is_err()
+            || !keep
+        {
             let _ = stream.close().await;
             return;
         }
@@ -282,6 +281,31 @@ where
 }
 
 /// Writes and flushes, bounded by `handshake_timeout`.
+/// Bodies from this size on are written after the head rather than copied behind it.
+const SEPARATE_BODY_BYTES: usize = 64 * 1024;
+
+/// Writes a response; a large body (a history page) is written from where it is, not copied into the head's buffer.
+async fn write_reply<R, S>(
+    front: &Front<R>,
+    stream: &mut S,
+    response: &Reply,
+    with_body: bool,
+    keep_alive: bool,
+) -> Result<(), ()>
+where
+    R: Runtime,
+    S: AsyncWrite + Unpin,
+{
+    if !with_body {
+        return write_all(front, stream, &response.head_bytes(keep_alive)).await;
+    }
+    if response.body.len() < SEPARATE_BODY_BYTES {
+        return write_all(front, stream, &response.to_bytes(keep_alive)).await;
+    }
+    write_all(front, stream, &response.head_bytes(keep_alive)).await?;
+    write_all(front, stream, &response.body).await
+}
+
 async fn write_all<R, S>(front: &Front<R>, stream: &mut S, bytes: &[u8]) -> Result<(), ()>
 where
     R: Runtime,

@@ -111,12 +111,15 @@ async fn execute<R: Runtime>(
         Route::ListEvents { channel } => {
             let query = rest::history_query(head)?;
             let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+            // The page holds the stored events themselves; they are written into the body off the hub's lock.
             let page =
                 hub.read(|core, now| core.hub.history(now, channel, Some(query.since), limit));
             Ok(answer::history_page(
                 channel,
                 &page.epoch,
-                page.events.iter().map(|(offset, event)| (*offset, event)),
+                page.events
+                    .iter()
+                    .map(|(offset, event)| (*offset, &**event)),
                 page.next_since,
             ))
         }
