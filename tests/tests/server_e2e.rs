@@ -26,4 +26,7 @@ on_both_runtimes!(
     heartbeat_pings_and_closes_a_silent_connection_with_4008,
     websocket_rate_limit_answers_rate_limited,
     history_pages_are_bounded_by_bytes,
+    tokens_are_checked_before_names,
+    a_bad_project_id_is_refused_on_the_websocket,
+    an_unencoded_slash_names_a_nested_channel,
 );

@@ -15,7 +15,8 @@ use switchboard_protocol::server::{Dialect, Permissions};
 use switchboard_protocol::time::Timestamp;
 
 use switchboard_protocol::rest::{
-    BodyFraming, ErrorReply, Reply, RequestHead, Route, route, stream_since,
+    BodyFraming, ErrorReply, NoRoute, Reply, RequestHead, Route, TokenCheck, match_route,
+    stream_since, unrouted,
 };
 
 use super::Front;
@@ -83,7 +84,7 @@ pub(crate) async fn serve<R, S>(
             Read::Gone => return,
         };
         let keep_alive = head.keep_alive();
-        let routed = route(&head.method, &head.path);
+        let routed = match_route(&head.method, &head.path);
         if let Ok(r) = &routed
             && r.is_socket()
         {
@@ -127,7 +128,7 @@ pub(crate) async fn serve<R, S>(
         }
         let response = match routed {
             Ok(r) => rest::handle(&front, &r, &head, &body, peer.map(|p| p.ip())).await,
-            Err(error) => Reply::error(&error),
+            Err(no_route) => Reply::error(&refuse(&front, &head, no_route)),
         };
         front.metrics.count(response.status);
         let keep = keep_alive && !front.stopping.fired() && response.status < 500;
@@ -139,6 +140,19 @@ pub(crate) async fn serve<R, S>(
             let _ = stream.close().await;
             return;
         }
+    }
+}
+
+/// The answer to a request without a route; the token is checked first when the answer depends on it.
+fn refuse<R: Runtime>(front: &Front<R>, head: &RequestHead, no_route: NoRoute) -> ErrorReply {
+    let check = if no_route.needs_token() {
+        rest::check_token(front, head)
+    } else {
+        Ok(TokenCheck::NoVerifier)
+    };
+    match check {
+        Ok(check) => unrouted(no_route, check),
+        Err(malformed) => malformed,
     }
 }
 

@@ -9,7 +9,7 @@ use switchboard_protocol::rest::{
     TokenCheck, answer, authorize,
 };
 use switchboard_protocol::server::{DialectKind, Permissions};
-use switchboard_protocol::wire::{ChannelName, PROTOCOL_VERSION};
+use switchboard_protocol::wire::PROTOCOL_VERSION;
 
 use super::Front;
 use super::metrics;
@@ -73,10 +73,11 @@ async fn execute<R: Runtime>(
                 &json!({"active_connections": stats.connections, "by_dialect": by_dialect, "apps": apps}),
             ))
         }
-        Route::ProjectConnections { project_id } => {
-            let channel = ChannelName::new(&format!("projects/{project_id}"))
-                .map_err(|e| ErrorReply::invalid_channel(e.to_string()))?;
-            let n = hub.read(|core, _| core.hub.subscriber_count(&channel));
+        Route::ProjectConnections {
+            project_id,
+            channel,
+        } => {
+            let n = hub.read(|core, _| core.hub.subscriber_count(channel));
             Ok(answer::project_connections(project_id, n))
         }
         Route::Metrics => {
