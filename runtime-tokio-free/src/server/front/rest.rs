@@ -83,6 +83,7 @@ async fn execute<R: Runtime>(
         Route::Metrics => {
             let stats = hub.read(|core, _| core.hub.stats());
             let mut text = metrics::render(&stats, stats.by_dialect, &front.metrics);
+            front.accept_errors.render_metrics(&mut text);
             hub.read(|core, _| {
                 if let Some(writer) = &core.writer {
                     crate::server::storage::render_metrics(&mut text, writer.state());
