@@ -27,4 +27,8 @@ on_both_runtimes!(
     websocket_rate_limit_answers_rate_limited,
     reserved_channels_are_refused_in_every_dialect,
     protocol_violations_get_a_close_frame,
+    history_pages_are_bounded_by_bytes,
+    tokens_are_checked_before_names,
+    a_bad_project_id_is_refused_on_the_websocket,
+    an_unencoded_slash_names_a_nested_channel,
 );

@@ -1,7 +1,8 @@
 //! The answers of the routes whose bodies depend only on what the hub returned: health, readiness, a publish, a
 //! history page, a channel's state, and a refused publish.
 
-use alloc::vec::Vec;
+use alloc::string::String;
+use core::fmt::Write as _;
 
 use serde_json::{Value, json};
 
@@ -9,6 +10,7 @@ use crate::server::{HubError, StorageError};
 use crate::wire::ChannelName;
 
 use super::error_reply::ErrorReply;
+use super::limits::MAX_PAGE_BYTES;
 use super::reply::Reply;
 
 /// `GET /health`: the server's `version`.
@@ -78,20 +80,58 @@ pub fn published(
 }
 
 /// `GET /api/v1/channels/{channel}/events`: the page's events with their offsets, and where the next page starts.
+///
+/// Each event is written straight into the body (no copy of the page is built first). The page ends early, at the
+/// first event that takes the events past [`MAX_PAGE_BYTES`], and `next_since` is then that event's offset; else it
+/// is the store's `next_since`.
 pub fn history_page<'a>(
     channel: &ChannelName,
     epoch: &str,
     events: impl IntoIterator<Item = (u64, &'a Value)>,
     next_since: Option<u64>,
 ) -> Reply {
-    let events: Vec<Value> = events
-        .into_iter()
-        .map(|(offset, event)| json!({"offset": offset, "event": event}))
-        .collect();
-    Reply::json(
-        200,
-        &json!({"channel": channel, "epoch": epoch, "events": events, "next_since": next_since}),
-    )
+    bounded_history_page(channel, epoch, events, next_since, MAX_PAGE_BYTES)
+}
+
+fn bounded_history_page<'a>(
+    channel: &ChannelName,
+    epoch: &str,
+    events: impl IntoIterator<Item = (u64, &'a Value)>,
+    mut next_since: Option<u64>,
+    max_bytes: usize,
+) -> Reply {
+    let mut body = String::from("{\"channel\":");
+    push_json(&mut body, channel.as_str());
+    body.push_str(",\"epoch\":");
+    push_json(&mut body, epoch);
+    body.push_str(",\"events\":[");
+    let start = body.len();
+    let mut events = events.into_iter().peekable();
+    while let Some((offset, event)) = events.next() {
+        if body.len() > start {
+            body.push(',');
+        }
+        // Writing a `Value` cannot fail: its map keys are strings.
+        let _ = write!(body, "{{\"offset\":{offset},\"event\":{event}}}");
+        if body.len() - start >= max_bytes && events.peek().is_some() {
+            next_since = Some(offset);
+            break;
+        }
+    }
+    body.push_str("],\"next_since\":");
+    match next_since {
+        Some(offset) => {
+            let _ = write!(body, "{offset}");
+        }
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    Reply::json_text(200, body)
+}
+
+/// Writes `text` as a JSON string.
+fn push_json(body: &mut String, text: &str) {
+    let _ = write!(body, "{}", Value::from(text));
 }
 
 /// `GET /api/v1/channels/{channel}/state`: the retained state (`null` when none) and the channel's last offset.
@@ -112,6 +152,7 @@ mod tests {
     use super::*;
     use crate::server::{Hub, HubConfig, Publish};
     use crate::time::Timestamp;
+    use alloc::vec::Vec;
 
     /// The offset of a publish over the memory store (always done at once).
     fn done(p: Publish) -> u64 {
@@ -197,5 +238,91 @@ mod tests {
         );
         let r = channel_state(&channel, "e1", 0, None);
         assert_eq!(body(&r)["state"], Value::Null);
+    }
+
+    #[test]
+    fn a_page_ends_at_the_event_that_reaches_the_byte_bound() {
+        let channel = ChannelName::new("a").unwrap();
+        let events: Vec<Value> = (0..5).map(|n| json!(n)).collect();
+        let offsets = || (1..).zip(events.iter());
+        // `{"offset":N,"event":N}` is 22 bytes, and a comma separates events.
+        let page = |max: usize, next: Option<u64>| {
+            body(&bounded_history_page(&channel, "e", offsets(), next, max))
+        };
+        let all = page(1000, None);
+        assert_eq!(all["events"].as_array().unwrap().len(), 5);
+        assert_eq!(all["next_since"], Value::Null);
+        assert_eq!(page(1000, Some(9))["next_since"], 9, "the store's cursor");
+        let two = page(23, None);
+        assert_eq!(
+            two,
+            json!({"channel": "a", "epoch": "e", "events": [{"offset": 1, "event": 0}, {"offset": 2, "event": 1}], "next_since": 2})
+        );
+        let one = page(22, None);
+        assert_eq!(one["events"].as_array().unwrap().len(), 1);
+        assert_eq!(one["next_since"], 1);
+        let at_least_one = page(0, None);
+        assert_eq!(at_least_one["events"].as_array().unwrap().len(), 1);
+        assert_eq!(at_least_one["next_since"], 1);
+        // Reaching the bound with the last event: the page is complete, the store's cursor stands.
+        assert_eq!(page(22 * 5 + 4, None)["next_since"], Value::Null);
+        let empty = body(&bounded_history_page(&channel, "e", [], Some(3), 0));
+        assert_eq!(
+            empty,
+            json!({"channel": "a", "epoch": "e", "events": [], "next_since": 3})
+        );
+    }
+
+    /// Eight events of 300 KB read through the hub at `limit` 1000: each page stays within the byte bound plus one
+    /// event, and following `next_since` gives every event once, in order.
+    #[test]
+    fn big_events_page_by_bytes_and_every_event_comes_once() {
+        let channel = ChannelName::new("big").unwrap();
+        let mut hub = Hub::new(HubConfig {
+            max_message_bytes: 400_000,
+            ..HubConfig::default()
+        });
+        let now = Timestamp::ZERO;
+        for n in 0..8u8 {
+            let filler = String::from_utf8(alloc::vec![b'a' + n; 300_000]).unwrap();
+            done(
+                hub.publish(now, &channel, json!({"n": n, "filler": filler}), false)
+                    .unwrap(),
+            );
+        }
+        let mut since = None;
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = hub.history(now, &channel, since, 1000);
+            let reply = history_page(
+                &channel,
+                &page.epoch,
+                page.events.iter().map(|(o, e)| (*o, &**e)),
+                page.next_since,
+            );
+            assert!(
+                reply.body.len() <= MAX_PAGE_BYTES + 300_100,
+                "a page of {} bytes",
+                reply.body.len()
+            );
+            let b = body(&reply);
+            for e in b["events"].as_array().unwrap() {
+                seen.push((
+                    e["offset"].as_u64().unwrap(),
+                    e["event"]["n"].as_u64().unwrap(),
+                ));
+            }
+            pages += 1;
+            match b["next_since"].as_u64() {
+                Some(next) => since = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=8).zip(0..8).collect::<Vec<_>>());
+        assert_eq!(
+            pages, 2,
+            "the fourth event of 300 KB reaches 1 MiB: two pages of four"
+        );
     }
 }

@@ -1,9 +1,13 @@
 //! Which routes need a token and which permission: the REST API's auth rule, one place.
 //!
 //! With no verifier configured every route is open. With one, the channel routes need a token whose permissions
-//! cover the channel (publish for `POST …/events`, subscribe for reading events and state), the WebSocket
-//! endpoints need a token (its permissions then go with the connection and the hub checks them on every
-//! operation), and health, info, connections and metrics stay open.
+//! cover the channel (publish for `POST …/events`, subscribe for reading events and state), a project's connection
+//! count needs subscribe on the project's channel (it tells who watches the project), the WebSocket endpoints need
+//! a token (its permissions then go with the connection and the hub checks them on every operation), and health,
+//! info, connections and metrics stay open (server-wide counts, no channel named).
+//!
+//! The token is checked before a name in the path is ([`unrouted`]): a caller without a valid token gets the same
+//! 401 whatever the name, and learns nothing of the naming rules or of which names exist.
 
 use alloc::format;
 
@@ -12,7 +16,7 @@ use crate::server::{Action, Permissions};
 use crate::wire::ChannelName;
 
 use super::error_reply::ErrorReply;
-use super::route::Route;
+use super::route::{NoRoute, Route};
 
 /// What a route asks of the request's token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +43,9 @@ impl Route {
                 action: Action::Publish,
                 channel,
             },
-            Route::ListEvents { channel } | Route::ChannelState { channel } => AuthRule::Allowed {
+            Route::ListEvents { channel }
+            | Route::ChannelState { channel }
+            | Route::ProjectConnections { channel, .. } => AuthRule::Allowed {
                 action: Action::Subscribe,
                 channel,
             },
@@ -51,8 +57,7 @@ impl Route {
             | Route::Ready
             | Route::Info
             | Route::Connections
-            | Route::Metrics
-            | Route::ProjectConnections { .. } => AuthRule::Open,
+            | Route::Metrics => AuthRule::Open,
         }
     }
 }
@@ -91,6 +96,19 @@ pub fn authorize(rule: AuthRule<'_>, check: TokenCheck) -> Result<Permissions, E
     }
 }
 
+/// The answer to a request that matched no route. A bad name in a route that needs a token is told only to a caller
+/// whose token is valid (or to anyone when no verifier is configured); every other caller gets the 401 a good name
+/// would have got.
+pub fn unrouted(no_route: NoRoute, check: TokenCheck) -> ErrorReply {
+    match no_route {
+        NoRoute::BadName(bad_name) => match authorize(AuthRule::Token, check) {
+            Ok(_) => bad_name,
+            Err(unauthorized) => unauthorized,
+        },
+        other => other.into_reply(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +131,14 @@ mod tests {
             ("GET", "/api/info", None, 200, 200, 200),
             ("GET", "/api/connections", None, 200, 200, 200),
             ("GET", "/metrics", None, 200, 200, 200),
-            ("GET", "/api/v1/projects/p/connections", None, 200, 200, 200),
+            (
+                "GET",
+                "/api/v1/projects/p/connections",
+                Some(Action::Subscribe),
+                401,
+                401,
+                403,
+            ),
             (
                 "POST",
                 "/api/v1/channels/a%2Fb/events",
@@ -148,7 +173,12 @@ mod tests {
             let rule = route.auth_rule();
             match (rule, action) {
                 (AuthRule::Allowed { action: a, channel }, Some(want)) => {
-                    assert_eq!((a, channel.as_str()), (want, "a/b"), "{method} {path}");
+                    let target = if path.contains("/projects/") {
+                        "projects/p"
+                    } else {
+                        "a/b"
+                    };
+                    assert_eq!((a, channel.as_str()), (want, target), "{method} {path}");
                 }
                 (AuthRule::Allowed { .. }, None) => {
                     panic!("{method} {path} should not name a channel")
@@ -209,5 +239,23 @@ mod tests {
         .unwrap_err();
         assert_eq!((forbidden.status, forbidden.code), (403, "FORBIDDEN"));
         assert_eq!(forbidden.message, "the token does not allow Publish on x/y");
+    }
+
+    /// A bad name is told only to a caller with a valid token; without a verifier, to anyone.
+    #[test]
+    fn a_bad_name_waits_for_the_token() {
+        let bad =
+            || crate::rest::route::match_route("GET", "/api/v1/channels/a%20b/events").unwrap_err();
+        let status = |check| unrouted(bad(), check).status;
+        assert_eq!(status(TokenCheck::Missing), 401);
+        assert_eq!(status(TokenCheck::Refused), 401);
+        assert_eq!(unrouted(bad(), TokenCheck::Missing).code, "UNAUTHORIZED");
+        assert_eq!(status(TokenCheck::Accepted(reader_of("x/*"))), 400);
+        assert_eq!(
+            unrouted(bad(), TokenCheck::NoVerifier).code,
+            "INVALID_CHANNEL"
+        );
+        let unknown = crate::rest::route::match_route("GET", "/nope").unwrap_err();
+        assert_eq!(unrouted(unknown, TokenCheck::Missing).status, 404);
     }
 }

@@ -27,12 +27,12 @@ pub mod request_head;
 pub mod route;
 pub mod validate;
 
-pub use auth_rule::{AuthRule, TokenCheck, authorize};
+pub use auth_rule::{AuthRule, TokenCheck, authorize, unrouted};
 pub use error_reply::ErrorReply;
-pub use limits::{DEFAULT_PAGE_LIMIT, MAX_LISTED_APPS, MAX_PAGE_LIMIT};
+pub use limits::{DEFAULT_PAGE_LIMIT, MAX_LISTED_APPS, MAX_PAGE_BYTES, MAX_PAGE_LIMIT};
 pub use query::{parse_query, percent_decode};
 pub use read_error::RequestReadError;
 pub use reply::{Reply, reason_phrase};
 pub use request_head::{BodyFraming, MAX_HEADERS, RequestHead};
-pub use route::{Route, channel_from_path, project_from_path, route};
+pub use route::{NoRoute, Route, channel_from_path, match_route, project_from_path, route};
 pub use validate::{PageQuery, PublishBody, history_query, publish_body, stream_since};

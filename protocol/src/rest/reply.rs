@@ -29,6 +29,11 @@ impl Reply {
         }
     }
 
+    /// A JSON response whose body is already written.
+    pub fn json_text(status: u16, body: String) -> Reply {
+        Reply::text(status, "application/json", body)
+    }
+
     /// A plain-text response with the given content type.
     pub fn text(status: u16, content_type: &str, body: String) -> Reply {
         Reply {

@@ -1,12 +1,20 @@
 //! The route table (PROTOCOL §5, §6, §7): method and path → [`Route`], or the 404/405/400 error.
 //!
-//! Channel names in paths are percent-encoded (`projects%2Fp1`); an unencoded `/` inside the name is accepted too,
-//! since the route's fixed suffix (`/events`, `/state`) is matched from the end.
+//! Channel names in paths are percent-encoded (`projects%2Fp1`); an unencoded `/` inside the name is accepted too
+//! (`/api/v1/channels/projects/p1/events` is channel `projects/p1`), since the route's fixed suffix (`/events`,
+//! `/state`) is matched from the end and a channel name may itself end in `events` or `state`. A project id is one
+//! segment: `/` in it, encoded or not, makes no project.
+//!
+//! A route that names a channel or project needs a token when a verifier is configured, so a bad name there is a
+//! [`NoRoute::BadName`]: the caller is told about the name only once its token is found valid
+//! ([`unrouted`](super::auth_rule::unrouted)). A project-stream upgrade takes its id as given: a bad one is answered
+//! on the WebSocket, with an `error` and close 1008, like a project the token may not read.
 
 use alloc::format;
 use alloc::string::String;
 
 use crate::wire::ChannelName;
+use crate::wire::project_stream::project_channel;
 
 use super::error_reply::ErrorReply;
 use super::query::percent_decode;
@@ -31,6 +39,8 @@ pub enum Route {
     ProjectConnections {
         /// The project id, decoded.
         project_id: String,
+        /// The project's channel, `projects/{id}`.
+        channel: ChannelName,
     },
     /// `POST /api/v1/channels/{channel}/events`.
     PublishEvent {
@@ -51,7 +61,7 @@ pub enum Route {
     NativeSocket,
     /// `GET /api/v1/ws/projects/{id}/stream` or `GET /api/v1/projects/{id}/stream`: project stream upgrade.
     ProjectSocket {
-        /// The project id, decoded.
+        /// The project id, decoded; not checked (the hub refuses a bad one on the WebSocket).
         project_id: String,
     },
     /// `GET /ws`: channel payload upgrade.
@@ -68,9 +78,39 @@ impl Route {
     }
 }
 
+/// Why a request matched no route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoRoute {
+    /// No such path, or a method the path does not allow: the same answer whoever asks.
+    Unmatched(ErrorReply),
+    /// A route that needs a token when a verifier is configured (one naming a channel or project), with a name in
+    /// its path that is not valid.
+    BadName(ErrorReply),
+}
+
+impl NoRoute {
+    /// The answer, whoever asks.
+    pub fn into_reply(self) -> ErrorReply {
+        match self {
+            NoRoute::Unmatched(e) | NoRoute::BadName(e) => e,
+        }
+    }
+
+    /// Whether the request's token is to be checked before the answer is given.
+    pub fn needs_token(&self) -> bool {
+        matches!(self, NoRoute::BadName(_))
+    }
+}
+
 /// Matches a request. Unknown paths are 404; known paths with another method are 405 with `Allow`; a bad channel
 /// name or project id in the path is 400.
 pub fn route(method: &str, raw_path: &str) -> Result<Route, ErrorReply> {
+    match_route(method, raw_path).map_err(NoRoute::into_reply)
+}
+
+/// Matches a request, telling a bad name apart from an unknown route.
+pub fn match_route(method: &str, raw_path: &str) -> Result<Route, NoRoute> {
     let (route, allow): (Route, &[&str]) = match raw_path {
         "/health" => (Route::Health, &["GET", "HEAD"]),
         "/health/live" => (Route::Live, &["GET", "HEAD"]),
@@ -82,16 +122,16 @@ pub fn route(method: &str, raw_path: &str) -> Result<Route, ErrorReply> {
         "/ws" => (Route::ChannelPayloadSocket, &["GET"]),
         path => return route_with_params(method, path),
     };
-    check_method(method, allow)?;
+    check_method(method, allow).map_err(NoRoute::Unmatched)?;
     Ok(route)
 }
 
-fn route_with_params(method: &str, path: &str) -> Result<Route, ErrorReply> {
+fn route_with_params(method: &str, path: &str) -> Result<Route, NoRoute> {
+    let allowed = |allow: &[&str]| check_method(method, allow).map_err(NoRoute::Unmatched);
     if let Some(rest) = path.strip_prefix("/api/v1/channels/") {
         if let Some(raw) = rest.strip_suffix("/events") {
-            let allowed = &["GET", "HEAD", "POST"];
-            check_method(method, allowed)?;
-            let channel = channel_from_path(raw)?;
+            allowed(&["GET", "HEAD", "POST"])?;
+            let channel = channel_from_path(raw).map_err(NoRoute::BadName)?;
             return Ok(if method == "POST" {
                 Route::PublishEvent { channel }
             } else {
@@ -99,12 +139,12 @@ fn route_with_params(method: &str, path: &str) -> Result<Route, ErrorReply> {
             });
         }
         if let Some(raw) = rest.strip_suffix("/state") {
-            check_method(method, &["GET", "HEAD"])?;
+            allowed(&["GET", "HEAD"])?;
             return Ok(Route::ChannelState {
-                channel: channel_from_path(raw)?,
+                channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
             });
         }
-        return Err(ErrorReply::not_found());
+        return Err(NoRoute::Unmatched(ErrorReply::not_found()));
     }
     let project = path
         .strip_prefix("/api/v1/ws/projects/")
@@ -118,18 +158,20 @@ fn route_with_params(method: &str, path: &str) -> Result<Route, ErrorReply> {
         });
     match project {
         Some((raw_id, true)) => {
-            check_method(method, &["GET"])?;
-            Ok(Route::ProjectSocket {
-                project_id: project_from_path(raw_id)?,
-            })
+            allowed(&["GET"])?;
+            let project_id =
+                percent_decode(raw_id, false).map_err(|e| NoRoute::BadName(ErrorReply::from(e)))?;
+            Ok(Route::ProjectSocket { project_id })
         }
         Some((raw_id, false)) => {
-            check_method(method, &["GET", "HEAD"])?;
+            allowed(&["GET", "HEAD"])?;
+            let (project_id, channel) = project_from_path(raw_id).map_err(NoRoute::BadName)?;
             Ok(Route::ProjectConnections {
-                project_id: project_from_path(raw_id)?,
+                project_id,
+                channel,
             })
         }
-        None => Err(ErrorReply::not_found()),
+        None => Err(NoRoute::Unmatched(ErrorReply::not_found())),
     }
 }
 
@@ -148,17 +190,12 @@ pub fn channel_from_path(raw: &str) -> Result<ChannelName, ErrorReply> {
         .map_err(|e| ErrorReply::invalid_channel(format!("bad channel name {decoded:?}: {e}")))
 }
 
-/// Decodes a project id; `projects/{id}` must be a valid channel name and the id holds no `/`.
-pub fn project_from_path(raw: &str) -> Result<String, ErrorReply> {
+/// Decodes a project id, with the project channel it names ([`project_channel`]).
+pub fn project_from_path(raw: &str) -> Result<(String, ChannelName), ErrorReply> {
     let id = percent_decode(raw, false).map_err(ErrorReply::from)?;
-    if id.contains('/') {
-        return Err(ErrorReply::invalid_channel(
-            "a project id cannot contain '/'",
-        ));
-    }
-    ChannelName::new(&format!("projects/{id}"))
+    let channel = project_channel(&id)
         .map_err(|e| ErrorReply::invalid_channel(format!("bad project id {id:?}: {e}")))?;
-    Ok(id)
+    Ok((id, channel))
 }
 
 #[cfg(test)]
@@ -261,21 +298,84 @@ mod tests {
         assert_eq!(
             route("GET", "/api/v1/projects/p%2D1/connections"),
             Ok(Route::ProjectConnections {
-                project_id: p("p-1")
+                project_id: p("p-1"),
+                channel: ch("projects/p-1"),
+            })
+        );
+        for bad in ["a%2Fb", "a/b", "a%20b"] {
+            let path = format!("/api/v1/projects/{bad}/connections");
+            let e = match_route("GET", &path).unwrap_err();
+            assert!(e.needs_token(), "{path}");
+            assert_eq!(e.into_reply().code, "INVALID_CHANNEL", "{path}");
+        }
+        // A bad id on the WebSocket is the hub's to refuse, after the upgrade (an `error`, then close 1008).
+        assert_eq!(
+            route("GET", "/api/v1/projects/a%20b/stream"),
+            Ok(Route::ProjectSocket {
+                project_id: p("a b")
             })
         );
         assert_eq!(
-            route("GET", "/api/v1/projects/a%2Fb/connections")
-                .unwrap_err()
-                .status,
-            400
+            route("GET", "/api/v1/ws/projects/a/b/stream"),
+            Ok(Route::ProjectSocket {
+                project_id: p("a/b")
+            })
         );
+        let e = match_route("GET", "/api/v1/ws/projects/a%zz/stream").unwrap_err();
+        assert!(e.needs_token());
+        assert_eq!(e.into_reply().status, 400);
+    }
+
+    #[test]
+    fn only_bad_names_wait_for_the_token() {
+        let bad_channel = match_route("POST", "/api/v1/channels/a%20b/events").unwrap_err();
+        assert!(bad_channel.needs_token());
+        assert_eq!(bad_channel.into_reply().code, "INVALID_CHANNEL");
+        let bad_encoding = match_route("GET", "/api/v1/channels/a%zz/state").unwrap_err();
+        assert!(bad_encoding.needs_token());
+        for (method, path) in [
+            ("GET", "/nope"),
+            ("GET", "/api/v1/channels/a/nope"),
+            ("PUT", "/api/v1/channels/a%20b/events"),
+            ("POST", "/health"),
+        ] {
+            assert!(
+                !match_route(method, path).unwrap_err().needs_token(),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unencoded_slash_is_part_of_the_channel_name() {
+        for (path, channel) in [
+            ("/api/v1/channels/a/b/events", "a/b"),
+            ("/api/v1/channels/a/b/c/events", "a/b/c"),
+            ("/api/v1/channels/a%2Fb/events", "a/b"),
+            ("/api/v1/channels/a/events/events", "a/events"),
+        ] {
+            assert_eq!(
+                route("GET", path),
+                Ok(Route::ListEvents {
+                    channel: ch(channel)
+                }),
+                "{path}"
+            );
+        }
         assert_eq!(
-            route("GET", "/api/v1/projects/a%20b/stream")
-                .unwrap_err()
-                .status,
-            400
+            route("GET", "/api/v1/channels/a/state/state"),
+            Ok(Route::ChannelState {
+                channel: ch("a/state")
+            })
         );
+        // Still a channel name: no leading or trailing slash.
+        for path in ["/api/v1/channels//a/events", "/api/v1/channels/a//events"] {
+            assert_eq!(
+                route("GET", path).unwrap_err().code,
+                "INVALID_CHANNEL",
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Hub {
         let Some(channel) = channel else {
             let refusal = Refusal::new(
                 ErrorCode::InvalidChannel,
-                alloc::format!("projects/{project_id} is not a valid channel name"),
+                alloc::format!("{project_id:?} is not a valid project id"),
             );
             self.refuse_open(now, conn, refusal);
             return;

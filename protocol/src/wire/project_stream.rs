@@ -13,9 +13,25 @@ use super::envelope::to_json;
 use super::names::{ChannelName, NameError};
 use crate::time::format_iso8601_millis;
 
-/// The channel a project's stream is: `projects/{project_id}`.
-pub fn project_channel(project_id: &str) -> Result<ChannelName, NameError> {
-    ChannelName::new(&format!("projects/{project_id}"))
+/// The channel a project's stream is: `projects/{project_id}`. The id is one path segment: an id holding `/` would
+/// name a channel below another project's.
+pub fn project_channel(project_id: &str) -> Result<ChannelName, ProjectIdError> {
+    if project_id.contains('/') {
+        return Err(ProjectIdError::Slash);
+    }
+    Ok(ChannelName::new(&format!("projects/{project_id}"))?)
+}
+
+/// Why a project id names no project channel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectIdError {
+    /// The id holds a `/`.
+    #[error("a project id cannot contain '/'")]
+    Slash,
+    /// `projects/{id}` is not a valid channel name.
+    #[error("projects/{{id}} is not a valid channel name: {0}")]
+    Name(#[from] NameError),
 }
 
 macro_rules! pipeline_event_types {

@@ -491,6 +491,11 @@ fn project_stream_messages_match_the_contract() {
         Some(json!({"error": "Unknown message type", "details": "x", "recoverable": true}))
     );
     assert_eq!(project_channel("p1").unwrap().as_str(), "projects/p1");
+    assert_eq!(project_channel("p/1"), Err(ProjectIdError::Slash));
+    assert_eq!(
+        project_channel("p 1"),
+        Err(ProjectIdError::Name(NameError::BadCharacter))
+    );
     for &t in PipelineEventType::ALL {
         assert_eq!(PipelineEventType::from_wire(t.as_str()), Some(t));
     }

@@ -70,6 +70,7 @@ pub async fn http_routes_and_their_errors<R: Runtime>(rt: R) {
             "switchboard_http_requests_total{status=\"200\"} ",
             "switchboard_http_requests_total{status=\"101\"} 3",
             "process_resident_memory_bytes ",
+            "switchboard_accept_errors_total 0",
         ] {
             assert!(text.contains(line), "metrics lack {line:?}:\n{text}");
         }

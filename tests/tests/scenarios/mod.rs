@@ -8,6 +8,7 @@ mod lifecycle;
 mod native;
 mod protocol_violations;
 mod reserved_channels;
+mod rest_edges;
 
 pub use app_api::*;
 pub use dialects::*;
@@ -17,6 +18,7 @@ pub use lifecycle::*;
 pub use native::*;
 pub use protocol_violations::*;
 pub use reserved_channels::*;
+pub use rest_edges::*;
 
 use std::net::SocketAddr;
 use std::time::Duration;

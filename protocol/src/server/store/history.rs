@@ -124,7 +124,8 @@ impl History {
         }
     }
 
-    /// A page of at most `limit` unexpired events after `since` (all kept events when `None`).
+    /// A page of at most `limit` unexpired events after `since` (all kept events when `None`). The events are the
+    /// ring's own, shared: a page costs a pointer per event, whatever the events' size.
     pub(crate) fn page(
         &self,
         epoch: &str,
@@ -143,7 +144,7 @@ impl History {
         while events.len() < limit {
             let Some(e) = matching.next() else { break };
             last = e.offset;
-            events.push((e.offset, Value::clone(&e.event)));
+            events.push((e.offset, Arc::clone(&e.event)));
         }
         super::HistoryPage {
             epoch: alloc::string::String::from(epoch),
@@ -237,13 +238,14 @@ mod tests {
     fn pages() {
         let h = ring(1, 5, 100);
         let p = h.page("e", None, 2, ms(0), TTL);
-        assert_eq!(p.events, vec![(1, json!(1)), (2, json!(2))]);
+        let a = |n: u64| Arc::new(json!(n));
+        assert_eq!(p.events, vec![(1, a(1)), (2, a(2))]);
         assert_eq!(p.next_since, Some(2));
         let p = h.page("e", Some(2), 2, ms(0), TTL);
-        assert_eq!(p.events, vec![(3, json!(3)), (4, json!(4))]);
+        assert_eq!(p.events, vec![(3, a(3)), (4, a(4))]);
         assert_eq!(p.next_since, Some(4));
         let p = h.page("e", Some(4), 2, ms(0), TTL);
-        assert_eq!(p.events, vec![(5, json!(5))]);
+        assert_eq!(p.events, vec![(5, a(5))]);
         assert_eq!(p.next_since, None);
         let p = h.page("e", Some(5), 2, ms(0), TTL);
         assert_eq!((p.events.len(), p.next_since), (0, None));
@@ -252,5 +254,19 @@ mod tests {
         let p = h.page("e", None, 0, ms(0), TTL);
         assert_eq!((p.events.len(), p.next_since), (0, Some(0)));
         assert_eq!(p.epoch, "e");
+    }
+
+    #[test]
+    fn a_page_shares_the_stored_events() {
+        let h = ring(1, 3, 100);
+        let p = h.page("e", None, 10, ms(0), TTL);
+        for ((offset, paged), stored) in p.events.iter().zip(h.iter()) {
+            assert_eq!(*offset, stored.offset);
+            assert!(
+                Arc::ptr_eq(paged, &stored.event),
+                "offset {offset} was copied"
+            );
+        }
+        assert_eq!(p.events.len(), 3);
     }
 }

@@ -175,8 +175,8 @@ pub struct ChannelState {
 pub struct HistoryPage {
     /// The channel's epoch.
     pub epoch: String,
-    /// `(offset, event)` in offset order.
-    pub events: Vec<(u64, Value)>,
+    /// `(offset, event)` in offset order, shared with the store (reading a page copies no event).
+    pub events: Vec<(u64, Arc<Value>)>,
     /// Pass this as `since` to get the next page; `None` when the page reaches the newest kept event.
     pub next_since: Option<u64>,
 }

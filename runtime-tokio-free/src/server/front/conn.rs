@@ -15,7 +15,8 @@ use switchboard_protocol::server::{Dialect, Permissions};
 use switchboard_protocol::time::Timestamp;
 
 use switchboard_protocol::rest::{
-    BodyFraming, ErrorReply, Reply, RequestHead, Route, route, stream_since,
+    BodyFraming, ErrorReply, NoRoute, Reply, RequestHead, Route, TokenCheck, match_route,
+    stream_since, unrouted,
 };
 
 use super::Front;
@@ -83,7 +84,7 @@ pub(crate) async fn serve<R, S>(
             Read::Gone => return,
         };
         let keep_alive = head.keep_alive();
-        let routed = route(&head.method, &head.path);
+        let routed = match_route(&head.method, &head.path);
         if let Ok(r) = &routed
             && r.is_socket()
         {
@@ -127,19 +128,31 @@ pub(crate) async fn serve<R, S>(
         }
         let response = match routed {
             Ok(r) => rest::handle(&front, &r, &head, &body, peer.map(|p| p.ip())).await,
-            Err(error) => Reply::error(&error),
+            Err(no_route) => Reply::error(&refuse(&front, &head, no_route)),
         };
         front.metrics.count(response.status);
         let keep = keep_alive && !front.stopping.fired() && response.status < 500;
-        let bytes = if head.method == "HEAD" {
-            response.head_bytes(keep)
-        } else {
-            response.to_bytes(keep)
-        };
-        if write_all(&front, &mut stream, &bytes).await.is_err() || !keep {
+        if write_reply(&front, &mut stream, &response, head.method != "HEAD", keep)
+            .await
+            .is_err()
+            || !keep
+        {
             let _ = stream.close().await;
             return;
         }
+    }
+}
+
+/// The answer to a request without a route; the token is checked first when the answer depends on it.
+fn refuse<R: Runtime>(front: &Front<R>, head: &RequestHead, no_route: NoRoute) -> ErrorReply {
+    let check = if no_route.needs_token() {
+        rest::check_token(front, head)
+    } else {
+        Ok(TokenCheck::NoVerifier)
+    };
+    match check {
+        Ok(check) => unrouted(no_route, check),
+        Err(malformed) => malformed,
     }
 }
 
@@ -282,6 +295,31 @@ where
 }
 
 /// Writes and flushes, bounded by `handshake_timeout`.
+/// Bodies from this size on are written after the head rather than copied behind it.
+const SEPARATE_BODY_BYTES: usize = 64 * 1024;
+
+/// Writes a response; a large body (a history page) is written from where it is, not copied into the head's buffer.
+async fn write_reply<R, S>(
+    front: &Front<R>,
+    stream: &mut S,
+    response: &Reply,
+    with_body: bool,
+    keep_alive: bool,
+) -> Result<(), ()>
+where
+    R: Runtime,
+    S: AsyncWrite + Unpin,
+{
+    if !with_body {
+        return write_all(front, stream, &response.head_bytes(keep_alive)).await;
+    }
+    if response.body.len() < SEPARATE_BODY_BYTES {
+        return write_all(front, stream, &response.to_bytes(keep_alive)).await;
+    }
+    write_all(front, stream, &response.head_bytes(keep_alive)).await?;
+    write_all(front, stream, &response.body).await
+}
+
 async fn write_all<R, S>(front: &Front<R>, stream: &mut S, bytes: &[u8]) -> Result<(), ()>
 where
     R: Runtime,

@@ -97,8 +97,9 @@ async fn accept_loop<R: Runtime>(
             }
             Some(Err(e)) => {
                 // Out of file descriptors and the like: back off a little instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                let at = front.runtime.now() + Duration::from_millis(50);
+                let now = front.runtime.now();
+                front.accept_errors.failed(now, &e);
+                let at = now + Duration::from_millis(50);
                 let _ = until_stopped(&stop, front.runtime.sleep_until(at)).await;
             }
         }

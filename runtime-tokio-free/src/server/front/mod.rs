@@ -4,6 +4,7 @@
 //! ([`rest`], with the decisions of [`switchboard_protocol::rest`]) and hands upgraded streams to the hub's
 //! WebSocket sessions. [`Front`] is what those tasks share.
 
+pub(crate) mod accept_errors;
 pub mod authenticator;
 pub(crate) mod conn;
 pub(crate) mod head;
@@ -45,6 +46,8 @@ pub(crate) struct Front<R: Runtime> {
     pub rate: rate::RateLimiter,
     /// HTTP counters for `/metrics`.
     pub metrics: metrics::HttpMetrics,
+    /// Failed accepts, for `/metrics` and a rate-limited warning.
+    pub accept_errors: accept_errors::AcceptErrors,
     /// Set by `drain`/`shutdown`: readiness is 503 and new sockets are refused.
     pub draining: AtomicBool,
     /// Fired by `shutdown`: idle HTTP connections end.
@@ -74,6 +77,7 @@ impl<R: Runtime> Front<R> {
             limits: limits::ConnLimits::new(config.max_connections, config.max_connections_per_ip),
             rate: rate::RateLimiter::new(config.http_rate_per_sec, config.http_rate_burst, now),
             metrics: metrics::HttpMetrics::default(),
+            accept_errors: accept_errors::AcceptErrors::default(),
             draining: AtomicBool::new(false),
             stopping: Trigger::new(),
             http_tasks: AtomicUsize::new(0),

@@ -9,7 +9,7 @@ use switchboard_protocol::rest::{
     TokenCheck, answer, authorize,
 };
 use switchboard_protocol::server::{DialectKind, Permissions};
-use switchboard_protocol::wire::{ChannelName, PROTOCOL_VERSION};
+use switchboard_protocol::wire::PROTOCOL_VERSION;
 
 use super::Front;
 use super::metrics;
@@ -73,15 +73,17 @@ async fn execute<R: Runtime>(
                 &json!({"active_connections": stats.connections, "by_dialect": by_dialect, "apps": apps}),
             ))
         }
-        Route::ProjectConnections { project_id } => {
-            let channel = ChannelName::new(&format!("projects/{project_id}"))
-                .map_err(|e| ErrorReply::invalid_channel(e.to_string()))?;
-            let n = hub.read(|core, _| core.hub.subscriber_count(&channel));
+        Route::ProjectConnections {
+            project_id,
+            channel,
+        } => {
+            let n = hub.read(|core, _| core.hub.subscriber_count(channel));
             Ok(answer::project_connections(project_id, n))
         }
         Route::Metrics => {
             let stats = hub.read(|core, _| core.hub.stats());
             let mut text = metrics::render(&stats, stats.by_dialect, &front.metrics);
+            front.accept_errors.render_metrics(&mut text);
             hub.read(|core, _| {
                 if let Some(writer) = &core.writer {
                     crate::server::storage::render_metrics(&mut text, writer.state());
@@ -111,12 +113,15 @@ async fn execute<R: Runtime>(
         Route::ListEvents { channel } => {
             let query = rest::history_query(head)?;
             let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+            // The page holds the stored events themselves; they are written into the body off the hub's lock.
             let page =
                 hub.read(|core, now| core.hub.history(now, channel, Some(query.since), limit));
             Ok(answer::history_page(
                 channel,
                 &page.epoch,
-                page.events.iter().map(|(offset, event)| (*offset, event)),
+                page.events
+                    .iter()
+                    .map(|(offset, event)| (*offset, &**event)),
                 page.next_since,
             ))
         }

@@ -295,7 +295,7 @@ impl<R: Runtime> WebhookSender<R> {
                             "channel": channel.as_str(),
                             "epoch": epoch,
                             "offset": offset,
-                            "event": event,
+                            "event": &*event,
                         });
                         bodies.insert(channel.clone(), body.to_string());
                         offset

@@ -115,7 +115,7 @@ impl World {
                     .events
                     .first()
                     .filter(|(o, _)| *o == offset)
-                    .cloned()
+                    .map(|(o, e)| (*o, Value::clone(e)))
                     .or(written);
                 match found {
                     Some((o, event)) if o == offset => {

@@ -153,7 +153,10 @@ fn config() -> DurableConfig {
 }
 
 fn kept(store: &DurableStore, now: Timestamp, channel: &str) -> Vec<(u64, Value)> {
-    store.page(now, &ch(channel), None, 1000).events
+    let page = store.page(now, &ch(channel), None, 1000).events;
+    page.into_iter()
+        .map(|(o, e)| (o, Value::clone(&e)))
+        .collect()
 }
 
 #[test]
