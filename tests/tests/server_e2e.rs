@@ -25,4 +25,7 @@ on_both_runtimes!(
     in_memory_transport_serves_the_same_protocol,
     heartbeat_pings_and_closes_a_silent_connection_with_4008,
     websocket_rate_limit_answers_rate_limited,
+    rest_publishers_with_credentials_are_not_rate_limited,
+    websocket_publishers_with_credentials_are_not_rate_limited,
+    loopback_callers_are_trusted_without_auth,
 );

@@ -6,6 +6,7 @@ mod heartbeat;
 mod http_routes;
 mod lifecycle;
 mod native;
+mod trust;
 
 pub use app_api::*;
 pub use dialects::*;
@@ -13,6 +14,7 @@ pub use heartbeat::*;
 pub use http_routes::*;
 pub use lifecycle::*;
 pub use native::*;
+pub use trust::*;
 
 use std::net::SocketAddr;
 use std::time::Duration;
