@@ -18,7 +18,8 @@
 
 use super::permissions::{Action, Permissions};
 
-/// Which limits a caller is held to.
+/// Which limits a caller is held to. Trusted: with authentication on, a valid credential granting publish on at
+/// least one channel; with authentication off, a loopback address. Everyone else is untrusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Trust {
     /// The protective limits (`rate_per_sec`/`rate_burst`, and the HTTP front's per-address limit).
@@ -39,7 +40,7 @@ pub struct CallerFacts<'a> {
 }
 
 impl Trust {
-    /// The trust the facts earn (rules: [module docs](self)).
+    /// The trust the facts earn (the rules: [`Trust`]).
     pub fn of(facts: &CallerFacts<'_>) -> Trust {
         let trusted = if facts.auth_required {
             facts.credential.is_some_and(may_publish_somewhere)
