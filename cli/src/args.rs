@@ -69,9 +69,9 @@ pub struct ServeArgs {
     /// every channel.
     #[arg(long = "webhook-channel", value_name = "PATTERN", requires = "webhook")]
     pub webhook_channels: Vec<String>,
-    /// Messages per second one connection may send, on average (default 100; 0 turns rate limiting off).
-    #[arg(long, env = "SWITCHBOARD_RATE_PER_SEC")]
-    pub rate_per_sec: Option<u32>,
+    /// Rate limits, untrusted and trusted.
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
     /// Durable history.
     #[command(flatten)]
     pub storage: crate::storage::StorageArgs,

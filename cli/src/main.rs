@@ -12,6 +12,7 @@ mod connect;
 mod demo;
 mod error;
 mod history;
+mod limits;
 mod logging;
 mod progress;
 mod requests;

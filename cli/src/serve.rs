@@ -38,9 +38,7 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
             .map_err(|e| CliError::Usage(format!("--webhook: {e}")))?;
         config.webhook = Some(webhook);
     }
-    if let Some(rate) = args.rate_per_sec {
-        config.hub.rate_per_sec = rate;
-    }
+    crate::limits::apply(&args.limits, &mut config);
     crate::storage::apply(&args.storage, &mut config);
     Ok(config)
 }
@@ -89,7 +87,7 @@ mod tests {
             webhook: None,
             webhook_secret: None,
             webhook_channels: Vec::new(),
-            rate_per_sec: None,
+            limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
         };
         let config = config(&args).unwrap();
@@ -113,7 +111,7 @@ mod tests {
             webhook_secret: Some("s3cret".into()),
             webhook_channels: vec!["jobs/*".into()],
             security: crate::security::SecurityArgs::default(),
-            rate_per_sec: None,
+            limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
         };
         let webhook = config(&args).unwrap().webhook.unwrap();

@@ -7,9 +7,16 @@ use support::{Proc, get_json, listening_on, run, serve};
 #[test]
 fn serve_takes_env_and_flags_and_stops_on_sigterm() {
     let mut server = Proc::spawn(
-        &["serve", "--heartbeat-ms", "4000"],
+        &[
+            "serve",
+            "--heartbeat-ms",
+            "4000",
+            "--trusted-rate-per-sec",
+            "5000",
+        ],
         &[
             ("SWITCHBOARD_BIND", "127.0.0.1:0"),
+            ("SWITCHBOARD_HTTP_RATE_BURST", "300"),
             ("SWITCHBOARD_HISTORY_SIZE", "7"),
             ("SWITCHBOARD_HISTORY_TTL_MS", "60000"),
             ("SWITCHBOARD_MAX_MESSAGE_BYTES", "65536"),
@@ -23,6 +30,10 @@ fn serve_takes_env_and_flags_and_stops_on_sigterm() {
     assert_eq!(limits["history_ttl_ms"], 60000);
     assert_eq!(limits["heartbeat_ms"], 4000);
     assert_eq!(limits["max_message_bytes"], 65536);
+    assert_eq!(limits["trusted_rate_per_sec"], 5000);
+    assert_eq!(limits["http_rate_burst"], 300);
+    assert_eq!(limits["rate_per_sec"], 100);
+    assert_eq!(limits["trusted_http_rate_per_sec"], 0);
     assert_eq!(get_json(&addr, "/health")["status"], "healthy");
 
     server.signal("TERM");

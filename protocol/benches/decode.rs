@@ -95,6 +95,7 @@ mod ping_200b {
             now,
             switchboard_protocol::server::Dialect::Native,
             Permissions::allow_all(),
+            switchboard_protocol::server::Trust::Untrusted,
         );
         drain(&mut hub);
         bencher.bench_local(|| {

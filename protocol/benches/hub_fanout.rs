@@ -6,7 +6,7 @@
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use serde_json::json;
-use switchboard_protocol::server::{Dialect, Hub, HubConfig, Permissions};
+use switchboard_protocol::server::{Dialect, Hub, HubConfig, Permissions, Trust};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::ChannelName;
 
@@ -26,7 +26,12 @@ fn hub_with_subscribers(n: usize, dialects: &[fn() -> Dialect]) -> (Hub, Channel
     let channel = ChannelName::new("projects/bench").expect("valid channel");
     for i in 0..n {
         let dialect = dialects[i % dialects.len()]();
-        let (conn, mut intake) = hub.handle_open(now, dialect.clone(), Permissions::allow_all());
+        let (conn, mut intake) = hub.handle_open(
+            now,
+            dialect.clone(),
+            Permissions::allow_all(),
+            Trust::Untrusted,
+        );
         let subscribe = match dialect {
             Dialect::Native => {
                 r#"{"type":"subscribe","message_id":"s","data":{"channel":"projects/bench"}}"#

@@ -17,7 +17,7 @@
 use std::hint::black_box;
 
 use serde_json::{Value, json};
-use switchboard_protocol::server::{Dialect, Hub, HubConfig, Permissions};
+use switchboard_protocol::server::{Dialect, Hub, HubConfig, Permissions, Trust};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, MessageId, decode_client, encode_event};
 
@@ -70,8 +70,12 @@ fn main() {
             }
         }
         "publish" => {
-            let (conn, mut intake) =
-                hub.handle_open(now, Dialect::Native, Permissions::allow_all());
+            let (conn, mut intake) = hub.handle_open(
+                now,
+                Dialect::Native,
+                Permissions::allow_all(),
+                Trust::Untrusted,
+            );
             drain(&mut hub);
             for _ in 0..n {
                 let inbound = intake.text(now, black_box(&publish));
@@ -89,8 +93,12 @@ fn main() {
             }
         }
         "ping" => {
-            let (conn, mut intake) =
-                hub.handle_open(now, Dialect::Native, Permissions::allow_all());
+            let (conn, mut intake) = hub.handle_open(
+                now,
+                Dialect::Native,
+                Permissions::allow_all(),
+                Trust::Untrusted,
+            );
             drain(&mut hub);
             for _ in 0..n {
                 let inbound = intake.text(now, black_box(&ping));
@@ -100,8 +108,12 @@ fn main() {
         }
         "fanout1000" => {
             for _ in 0..1000 {
-                let (conn, mut intake) =
-                    hub.handle_open(now, Dialect::Native, Permissions::allow_all());
+                let (conn, mut intake) = hub.handle_open(
+                    now,
+                    Dialect::Native,
+                    Permissions::allow_all(),
+                    Trust::Untrusted,
+                );
                 let inbound = intake.text(
                     now,
                     r#"{"type":"subscribe","message_id":"s","data":{"channel":"projects/bench"}}"#,

@@ -31,4 +31,7 @@ on_both_runtimes!(
     tokens_are_checked_before_names,
     a_bad_project_id_is_refused_on_the_websocket,
     an_unencoded_slash_names_a_nested_channel,
+    rest_publishers_with_credentials_are_not_rate_limited,
+    websocket_publishers_with_credentials_are_not_rate_limited,
+    loopback_callers_are_trusted_without_auth,
 );

@@ -12,7 +12,7 @@
 use alloc::format;
 
 use crate::auth::AuthError as TokenError;
-use crate::server::{Action, Permissions};
+use crate::server::{Action, CallerFacts, Permissions, Trust};
 use crate::wire::ChannelName;
 
 use super::error_reply::ErrorReply;
@@ -74,6 +74,22 @@ pub enum TokenCheck {
     Missing,
     /// The token was refused (unknown, malformed, expired). Why stays in the server's log.
     Refused,
+}
+
+impl TokenCheck {
+    /// The [`Trust`] of a request with this check from a peer that is (or is not) on a loopback address: the
+    /// runtime picks the request's rate limit with it, before [`authorize`] (so a flood of refused requests is
+    /// refused with 429 without a token check each).
+    pub fn trust(&self, loopback: bool) -> Trust {
+        Trust::of(&CallerFacts {
+            auth_required: !matches!(self, TokenCheck::NoVerifier),
+            credential: match self {
+                TokenCheck::Accepted(permissions) => Some(permissions),
+                _ => None,
+            },
+            loopback,
+        })
+    }
 }
 
 /// The permissions a request has under `rule`, or its 401/403 answer. A refused token is answered with the same
@@ -214,6 +230,26 @@ mod tests {
                 "{method} {path}"
             );
         }
+    }
+
+    /// A request's trust follows its token check: publish rights with auth on, loopback with auth off.
+    #[test]
+    fn token_checks_earn_trust() {
+        let writer = Permissions::from_patterns(vec![], vec![String::from("a/*")], vec![], vec![]);
+        for loopback in [false, true] {
+            assert_eq!(
+                TokenCheck::Accepted(writer.clone()).trust(loopback),
+                Trust::Trusted
+            );
+            assert_eq!(
+                TokenCheck::Accepted(reader_of("a/*")).trust(loopback),
+                Trust::Untrusted
+            );
+            assert_eq!(TokenCheck::Missing.trust(loopback), Trust::Untrusted);
+            assert_eq!(TokenCheck::Refused.trust(loopback), Trust::Untrusted);
+        }
+        assert_eq!(TokenCheck::NoVerifier.trust(true), Trust::Trusted);
+        assert_eq!(TokenCheck::NoVerifier.trust(false), Trust::Untrusted);
     }
 
     #[test]

@@ -5,8 +5,8 @@ use core::time::Duration;
 /// The hub's limits and intervals. [`Default`] gives the contract's defaults (PROTOCOL §1–§4); change fields with
 /// struct update syntax: `HubConfig { history_size: 10, ..HubConfig::default() }`.
 ///
-/// Every limit is on by default. A zero `heartbeat` turns heartbeats (pings and the silence timeout) off; a zero
-/// `rate_per_sec` turns rate limiting off.
+/// Every limit is on by default, except the trusted rate limit. A zero `heartbeat` turns heartbeats (pings and the
+/// silence timeout) off; a zero `rate_per_sec` (or `trusted_rate_per_sec`) turns that rate limit off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubConfig {
     /// How often a native connection gets a `server_ping` (default 25 s). The first ping of each connection comes at
@@ -29,10 +29,16 @@ pub struct HubConfig {
     pub history_ttl: Duration,
     /// How long a server request or a routed call waits for its answer (default 30 s).
     pub request_timeout: Duration,
-    /// Messages per second a connection may send, on average (default 100).
+    /// Messages per second an untrusted connection may send, on average (default 100).
     pub rate_per_sec: u32,
-    /// Messages a connection may send at once after a quiet spell (default 200).
+    /// Messages an untrusted connection may send at once after a quiet spell (default 200).
     pub rate_burst: u32,
+    /// Messages per second a [trusted](super::Trust) connection may send, on average (default 0: no limit). A
+    /// backend streaming a reply token by token sends thousands a second; what bounds it is the hub's own pace,
+    /// since a connection's frames are read one after another.
+    pub trusted_rate_per_sec: u32,
+    /// Messages a trusted connection may send at once, when `trusted_rate_per_sec` is set (default 1000).
+    pub trusted_rate_burst: u32,
     /// Channels one connection may subscribe to (default 1024).
     pub max_subscriptions: usize,
     /// Bytes handed to a connection's writer and not yet reported sent (default 4 MiB); over it, the connection is a
@@ -56,6 +62,8 @@ impl Default for HubConfig {
             request_timeout: Duration::from_secs(30),
             rate_per_sec: 100,
             rate_burst: 200,
+            trusted_rate_per_sec: 0,
+            trusted_rate_burst: 1000,
             max_subscriptions: 1024,
             max_queued_bytes: 4 * 1024 * 1024,
             max_sessions: 100,

@@ -84,6 +84,8 @@ pub fn hub_ops(data: &[u8]) {
         request_timeout: Duration::from_secs(3),
         rate_per_sec: 5,
         rate_burst: 10,
+        trusted_rate_per_sec: 20,
+        trusted_rate_burst: 20,
         max_subscriptions: 2,
         max_queued_bytes: 2048,
         max_sessions: 2,
@@ -119,12 +121,19 @@ pub fn hub_ops(data: &[u8]) {
                         since: None,
                     },
                 };
-                let permissions = if next().unwrap_or(0) % 8 == 0 {
+                let grants = next().unwrap_or(0);
+                let permissions = if grants % 8 == 0 {
                     Permissions::deny_all()
                 } else {
                     Permissions::allow_all()
                 };
-                let (conn, intake) = hub.handle_open(now, dialect, permissions);
+                // The same byte picks the trust, so existing inputs keep their meaning.
+                let trust = if grants % 2 == 1 {
+                    super::Trust::Trusted
+                } else {
+                    super::Trust::Untrusted
+                };
+                let (conn, intake) = hub.handle_open(now, dialect, permissions, trust);
                 intakes.insert(conn, intake);
                 conns.push(conn);
             }

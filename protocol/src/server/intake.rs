@@ -14,6 +14,7 @@ use core::time::Duration;
 use super::config::HubConfig;
 use super::dialect::DialectKind;
 use super::rate_limit::TokenBucket;
+use super::trust::Trust;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::{ChannelPayloadRequest, decode_channel_payload_request};
 use crate::wire::project_stream::{ProjectStreamRequest, decode_project_stream_request};
@@ -51,12 +52,22 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// The intake of a connection of `kind` opened at `now`, with the hub's limits (`rate_per_sec`, `rate_burst`,
-    /// `max_message_bytes`). [`Hub::handle_open`](super::Hub::handle_open) makes one per connection.
-    pub(crate) fn new(config: &HubConfig, kind: DialectKind, now: Timestamp) -> Intake {
+    /// The intake of a connection of `kind` opened at `now`, with the hub's limits: the rate limit of its `trust`
+    /// (`rate_per_sec`/`rate_burst`, or `trusted_rate_per_sec`/`trusted_rate_burst`) and, whatever the trust,
+    /// `max_message_bytes`. [`Hub::handle_open`](super::Hub::handle_open) makes one per connection.
+    pub(crate) fn new(
+        config: &HubConfig,
+        kind: DialectKind,
+        trust: Trust,
+        now: Timestamp,
+    ) -> Intake {
+        let (rate, burst) = match trust {
+            Trust::Untrusted => (config.rate_per_sec, config.rate_burst),
+            Trust::Trusted => (config.trusted_rate_per_sec, config.trusted_rate_burst),
+        };
         Intake {
             kind,
-            bucket: TokenBucket::new(config.rate_per_sec, config.rate_burst, now),
+            bucket: TokenBucket::new(rate, burst, now),
             max_message_bytes: config.max_message_bytes,
         }
     }
@@ -129,7 +140,7 @@ mod tests {
             max_message_bytes: 64,
             ..HubConfig::default()
         };
-        let mut i = Intake::new(&config, DialectKind::Native, ms(0));
+        let mut i = Intake::new(&config, DialectKind::Native, Trust::Untrusted, ms(0));
         let ping = r#"{"type":"ping","message_id":"1"}"#;
         assert!(matches!(
             i.text(ms(0), ping),
@@ -159,7 +170,12 @@ mod tests {
             }
         ));
         assert_eq!(i.binary(ms(2000), 1), Inbound::Binary);
-        let mut edge = Intake::new(&config, DialectKind::ChannelPayload, ms(0));
+        let mut edge = Intake::new(
+            &config,
+            DialectKind::ChannelPayload,
+            Trust::Untrusted,
+            ms(0),
+        );
         assert!(matches!(
             edge.text(ms(0), "{}"),
             Inbound::ChannelPayload(Err(_))
@@ -168,10 +184,44 @@ mod tests {
             edge.text(ms(0), "{}"),
             Inbound::RateLimited { .. }
         ));
-        let mut stream = Intake::new(&config, DialectKind::ProjectStream, ms(0));
+        let mut stream = Intake::new(&config, DialectKind::ProjectStream, Trust::Untrusted, ms(0));
         assert!(matches!(
             stream.text(ms(0), r#"{"type":"ping"}"#),
             Inbound::ProjectStream(Ok(ProjectStreamRequest::Ping))
         ));
+    }
+
+    /// The trust picks the bucket: a trusted intake takes the trusted rate (here none), an untrusted one the
+    /// protective rate; the size limit is the same for both.
+    #[test]
+    fn trust_picks_the_rate_not_the_size() {
+        let config = HubConfig {
+            rate_per_sec: 1,
+            rate_burst: 2,
+            trusted_rate_per_sec: 0,
+            max_message_bytes: 64,
+            ..HubConfig::default()
+        };
+        let ping = r#"{"type":"ping","message_id":"1"}"#;
+        let mut trusted = Intake::new(&config, DialectKind::Native, Trust::Trusted, ms(0));
+        for _ in 0..10_000 {
+            assert!(matches!(trusted.text(ms(0), ping), Inbound::Native(Ok(_))));
+        }
+        assert_eq!(trusted.text(ms(0), &"x".repeat(65)), Inbound::TooBig);
+        let mut untrusted = Intake::new(&config, DialectKind::Native, Trust::Untrusted, ms(0));
+        let limited = (0..10)
+            .filter(|_| matches!(untrusted.text(ms(0), ping), Inbound::RateLimited { .. }))
+            .count();
+        assert_eq!(limited, 8);
+        let capped = HubConfig {
+            trusted_rate_per_sec: 1,
+            trusted_rate_burst: 3,
+            ..config
+        };
+        let mut trusted = Intake::new(&capped, DialectKind::ChannelPayload, Trust::Trusted, ms(0));
+        let limited = (0..10)
+            .filter(|_| matches!(trusted.text(ms(0), "{}"), Inbound::RateLimited { .. }))
+            .count();
+        assert_eq!(limited, 7);
     }
 }

@@ -19,6 +19,7 @@ use super::intake::Intake;
 use super::output::HubEvent;
 use super::permissions::Permissions;
 use super::routing::Ending;
+use super::trust::Trust;
 use crate::time::Timestamp;
 use crate::wire::project_stream::project_channel;
 use crate::wire::{ChannelName, CloseCode, MessageId, PROTOCOL_VERSION, ServerMessage};
@@ -27,18 +28,20 @@ impl Hub {
     /// A WebSocket was accepted. Registers it with a fresh app id and queues [`HubEvent::Connected`] and the
     /// dialect's greeting (project stream: also its subscription and the replay after `since`).
     ///
-    /// Call after the upgrade, with the permissions the handshake's token grants. Returns the connection's id and
-    /// its [`Intake`], which goes to whoever reads the socket: every frame passes through it on the way to
+    /// Call after the upgrade, with the permissions the handshake's token grants and the [`Trust`] the caller
+    /// earns ([`Trust::of`]; it picks the connection's rate limit). Returns the connection's id and its [`Intake`],
+    /// which goes to whoever reads the socket: every frame passes through it on the way to
     /// [`handle_inbound`](Hub::handle_inbound).
     pub fn handle_open(
         &mut self,
         now: Timestamp,
         dialect: Dialect,
         permissions: Permissions,
+        trust: Trust,
     ) -> (ConnId, Intake) {
         let app_id = self.fresh_app_id();
         let kind = dialect.kind();
-        let intake = Intake::new(&self.config, kind, now);
+        let intake = Intake::new(&self.config, kind, trust, now);
         let (conn_dialect, since) = match dialect {
             Dialect::Native => (ConnDialect::Native, None),
             Dialect::ProjectStream { project_id, since } => {

@@ -16,7 +16,7 @@
 //! # A run loop
 //!
 //! ```no_run
-//! use switchboard_protocol::server::{Dialect, Hub, HubConfig, HubOutput, Permissions};
+//! use switchboard_protocol::server::{Dialect, Hub, HubConfig, HubOutput, Permissions, Trust};
 //! use switchboard_protocol::time::Timestamp;
 //! # fn clock() -> Timestamp { Timestamp::ZERO }
 //! # fn write(_: switchboard_protocol::server::ConnId, _: &str) {}
@@ -24,7 +24,7 @@
 //! // 1. One hub for the whole server, behind the driver's lock.
 //! let mut hub = Hub::new(HubConfig::default());
 //! // 2. A WebSocket upgrade on /api/ws: register it (this queues the greeting); its intake goes to the reader.
-//! let (conn, mut intake) = hub.handle_open(clock(), Dialect::Native, Permissions::allow_all());
+//! let (conn, mut intake) = hub.handle_open(clock(), Dialect::Native, Permissions::allow_all(), Trust::Untrusted);
 //! // 3. A text frame arrived on that socket: check and decode it (no lock needed), then hand it to the hub.
 //! let inbound = intake.text(clock(), r#"{"type":"ping","message_id":"1"}"#);
 //! hub.handle_inbound(clock(), conn, inbound);
@@ -128,6 +128,7 @@ mod sessions;
 mod stats;
 pub mod store;
 mod timers;
+mod trust;
 
 #[cfg(test)]
 mod tests;
@@ -147,6 +148,7 @@ pub use store::{
     SnapshotJob, Store, StoreWrite,
 };
 pub use timers::HubTimer;
+pub use trust::{CallerFacts, Trust};
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};

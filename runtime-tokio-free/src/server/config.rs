@@ -30,11 +30,18 @@ pub struct ServerConfig {
     /// How long [`Server::shutdown`](super::Server::shutdown) waits for connections to finish after telling them
     /// to close (default 10 s).
     pub shutdown_timeout: Duration,
-    /// `POST /api/v1/channels/{channel}/events` requests per second one client address may make on average
-    /// (default 100; 0 turns the limit off). Over it the answer is 429 with `Retry-After`.
+    /// `POST /api/v1/channels/{channel}/events` requests per second one untrusted client address may make on
+    /// average (default 100; 0 turns the limit off). Over it the answer is 429 with `Retry-After`. Who is trusted:
+    /// [`Trust`](switchboard_protocol::server::Trust).
     pub http_rate_per_sec: u32,
-    /// Such requests one client address may make at once after a quiet spell (default 200).
+    /// Such requests one untrusted client address may make at once after a quiet spell (default 200).
     pub http_rate_burst: u32,
+    /// The same for trusted requests (a credential with publish rights, or loopback without authentication), per
+    /// client address (default 0: no limit).
+    pub trusted_http_rate_per_sec: u32,
+    /// Trusted requests one client address may make at once, when `trusted_http_rate_per_sec` is set (default
+    /// 1000).
+    pub trusted_http_rate_burst: u32,
     /// Checks tokens at the WebSocket handshake and on the channel routes; `None` (the default) lets everyone in
     /// with every permission.
     pub verifier: Option<Arc<dyn TokenVerifier>>,
@@ -85,6 +92,8 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             http_rate_per_sec: 100,
             http_rate_burst: 200,
+            trusted_http_rate_per_sec: 0,
+            trusted_http_rate_burst: 1000,
             verifier: None,
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
@@ -141,6 +150,8 @@ impl fmt::Debug for ServerConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("http_rate_per_sec", &self.http_rate_per_sec)
             .field("http_rate_burst", &self.http_rate_burst)
+            .field("trusted_http_rate_per_sec", &self.trusted_http_rate_per_sec)
+            .field("trusted_http_rate_burst", &self.trusted_http_rate_burst)
             .field("verifier", &self.verifier.as_ref().map(|_| "…"))
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)

@@ -65,9 +65,12 @@ pub async fn heartbeat_pings_and_closes_a_silent_connection_with_4008<R: Runtime
 pub async fn websocket_rate_limit_answers_rate_limited<R: Runtime>(rt: R) {
     bounded(&rt, TEST_TIMEOUT, async {
         let config = ServerConfig {
+            // The test's client is on loopback without authentication, so trusted: the trusted limit is set too.
             hub: HubConfig {
                 rate_per_sec: 1,
                 rate_burst: 3,
+                trusted_rate_per_sec: 1,
+                trusted_rate_burst: 3,
                 ..test_config().hub
             },
             ..test_config()

@@ -117,8 +117,11 @@ pub async fn http_routes_and_their_errors<R: Runtime>(rt: R) {
 pub async fn http_limits_and_keep_alive<R: Runtime>(rt: R) {
     bounded(&rt, TEST_TIMEOUT, async {
         let config = ServerConfig {
+            // The test's client is on loopback without authentication, so trusted: the trusted limit is set too.
             http_rate_per_sec: 1,
             http_rate_burst: 5,
+            trusted_http_rate_per_sec: 1,
+            trusted_http_rate_burst: 5,
             ..test_config()
         };
         let (server, addr) = start(&rt, config).await;

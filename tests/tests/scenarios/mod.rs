@@ -9,6 +9,7 @@ mod native;
 mod protocol_violations;
 mod reserved_channels;
 mod rest_edges;
+mod trust;
 
 pub use app_api::*;
 pub use dialects::*;
@@ -19,6 +20,7 @@ pub use native::*;
 pub use protocol_violations::*;
 pub use reserved_channels::*;
 pub use rest_edges::*;
+pub use trust::*;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::{
     ConnId, Dialect, Hub, HubConfig, HubEvent, HubOutput, Intake, Permissions, RequestFailure,
+    Trust,
 };
 use crate::time::Timestamp;
 use crate::wire::ChannelName;
@@ -47,8 +48,9 @@ impl Intakes {
         now: Timestamp,
         dialect: Dialect,
         perms: Permissions,
+        trust: Trust,
     ) -> ConnId {
-        let (conn, intake) = hub.handle_open(now, dialect, perms);
+        let (conn, intake) = hub.handle_open(now, dialect, perms, trust);
         self.0.insert(conn, intake);
         conn
     }
@@ -158,7 +160,20 @@ impl Harness {
     }
 
     pub(super) fn open_with(&mut self, name: &str, dialect: Dialect, perms: Permissions) -> ConnId {
-        let id = self.intakes.open(&mut self.hub, self.now, dialect, perms);
+        self.open_as(name, dialect, perms, Trust::Untrusted)
+    }
+
+    /// Opens a connection whose caller earned `trust` (it picks the connection's rate limit).
+    pub(super) fn open_as(
+        &mut self,
+        name: &str,
+        dialect: Dialect,
+        perms: Permissions,
+        trust: Trust,
+    ) -> ConnId {
+        let id = self
+            .intakes
+            .open(&mut self.hub, self.now, dialect, perms, trust);
         self.names.insert(name.to_owned(), id);
         self.drain();
         id

@@ -317,9 +317,13 @@ impl Sut {
             client.expecting.insert(PROJECT, start);
             client.intent.insert(PROJECT);
         }
-        let conn = self
-            .intakes
-            .open(&mut self.hub, self.now, dialect, Permissions::allow_all());
+        let conn = self.intakes.open(
+            &mut self.hub,
+            self.now,
+            dialect,
+            Permissions::allow_all(),
+            crate::server::Trust::Untrusted,
+        );
         self.clients.insert(conn, client);
         self.everyone.push(conn);
         self.drain();

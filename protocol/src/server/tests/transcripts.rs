@@ -13,6 +13,7 @@ use serde_json::{Map, json};
 use super::{Harness, ch};
 use crate::server::{
     Dialect, HubConfig, HubError, HubOutput, LimitError, MisuseError, NotifyTarget, Permissions,
+    Trust,
 };
 use crate::wire::{CloseCode, ErrorCode};
 
@@ -502,6 +503,75 @@ fn rate_limit() {
         ],
     );
     assert_eq!(h.hub.stats().rate_limited, 3);
+}
+
+/// Publishes `n` events on `name` in one instant; the answers it got: (`publish_res`, `RATE_LIMITED`).
+fn publish_burst(h: &mut Harness, name: &str, n: usize) -> (usize, usize) {
+    for i in 0..n {
+        h.text(
+            name,
+            &format!(r#"{{"type":"publish","message_id":"p{i}","data":{{"channel":"jobs/1","event":{i}}}}}"#),
+        );
+    }
+    let (mut stored, mut limited) = (0, 0);
+    while let Some(frame) = h.next_frame(name) {
+        match (frame["type"].as_str(), frame["data"]["code"].as_str()) {
+            (Some("publish_res"), _) => stored += 1,
+            (Some("error"), Some("RATE_LIMITED")) => limited += 1,
+            (Some("connected"), _) => {}
+            _ => panic!("unexpected answer {frame}"),
+        }
+    }
+    (stored, limited)
+}
+
+/// With the default limits, a trusted connection's 2,000 publishes in one instant are all stored, while an
+/// untrusted one gets its burst (200) and then `RATE_LIMITED`; both with the same permissions, so the limit
+/// comes from the trust alone.
+#[test]
+fn trusted_connections_get_the_trusted_rate() {
+    let mut h = Harness::new(quiet());
+    h.open_as(
+        "backend",
+        Dialect::Native,
+        Permissions::allow_all(),
+        Trust::Trusted,
+    );
+    h.open_as(
+        "browser",
+        Dialect::Native,
+        Permissions::allow_all(),
+        Trust::Untrusted,
+    );
+    h.take();
+    assert_eq!(publish_burst(&mut h, "backend", 2_000), (2_000, 0));
+    assert_eq!(publish_burst(&mut h, "browser", 300), (200, 100));
+    assert_eq!(h.hub.stats().rate_limited, 100);
+    h.take();
+    h.assert_clean();
+}
+
+/// A trusted rate, when one is set, is enforced like the untrusted one, with its own burst.
+#[test]
+fn a_trusted_rate_can_be_set() {
+    let mut h = Harness::new(HubConfig {
+        rate_per_sec: 1,
+        rate_burst: 1,
+        trusted_rate_per_sec: 10,
+        trusted_rate_burst: 5,
+        ..quiet()
+    });
+    h.open_as(
+        "backend",
+        Dialect::Native,
+        Permissions::allow_all(),
+        Trust::Trusted,
+    );
+    h.take();
+    assert_eq!(publish_burst(&mut h, "backend", 8), (5, 3));
+    h.advance_ms(100);
+    assert_eq!(publish_burst(&mut h, "backend", 2), (1, 1));
+    h.take();
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use switchboard_protocol::server::{Dialect, Permissions};
+use switchboard_protocol::server::{Dialect, Permissions, Trust};
 use switchboard_protocol::time::Timestamp;
 
 use switchboard_protocol::rest::{
@@ -89,7 +89,7 @@ pub(crate) async fn serve<R, S>(
             && r.is_socket()
         {
             match prepare_upgrade(&front, &head, r, peer) {
-                Ok((accept, dialect, permissions, slot)) => {
+                Ok((accept, dialect, (permissions, trust), slot)) => {
                     front.metrics.count(101);
                     if write_all(&front, &mut stream, &switching_protocols(&accept))
                         .await
@@ -110,6 +110,7 @@ pub(crate) async fn serve<R, S>(
                         leftover,
                         dialect,
                         permissions,
+                        trust,
                         listener,
                     );
                     front.runtime.spawn(Box::pin(async move {
@@ -163,7 +164,7 @@ fn prepare_upgrade<R: Runtime>(
     head: &RequestHead,
     route: &Route,
     peer: Option<std::net::SocketAddr>,
-) -> Result<(String, Dialect, Permissions, ConnSlot), ErrorReply> {
+) -> Result<(String, Dialect, (Permissions, Trust), ConnSlot), ErrorReply> {
     let accept = check_upgrade(head)?;
     if front.is_draining() {
         return Err(ErrorReply::unavailable("the server is shutting down"));
@@ -171,7 +172,8 @@ fn prepare_upgrade<R: Runtime>(
     check_origin(&front.config.allowed_origins, head)?;
     // Counted before the token is checked: a flood is refused without an HMAC per attempt.
     let slot = front.limits.acquire(peer.map(|p| p.ip()))?;
-    let permissions = rest::socket_permissions(front, head)?;
+    let loopback = peer.is_some_and(|p| p.ip().is_loopback());
+    let (permissions, trust) = rest::socket_permissions(front, head, loopback)?;
     let dialect = match route {
         Route::NativeSocket => Dialect::Native,
         Route::ChannelPayloadSocket => Dialect::ChannelPayload,
@@ -181,7 +183,7 @@ fn prepare_upgrade<R: Runtime>(
         },
         _ => return Err(ErrorReply::not_found()),
     };
-    Ok((accept, dialect, permissions, slot))
+    Ok((accept, dialect, (permissions, trust), slot))
 }
 
 /// Reads one request head and its body. Bytes past them stay in `buf` (pipelining, or the first WebSocket frames).

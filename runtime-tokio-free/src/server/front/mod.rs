@@ -42,7 +42,7 @@ pub(crate) struct Front<R: Runtime> {
     pub webhooks: Option<Arc<WebhookSender<R>>>,
     /// WebSocket connection counts, total and per IP address.
     pub limits: limits::ConnLimits,
-    /// The REST publish route's rate limit.
+    /// The REST publish route's rate limits, by trust.
     pub rate: rate::RateLimiter,
     /// HTTP counters for `/metrics`.
     pub metrics: metrics::HttpMetrics,
@@ -75,7 +75,17 @@ impl<R: Runtime> Front<R> {
         let now = runtime.now();
         Front {
             limits: limits::ConnLimits::new(config.max_connections, config.max_connections_per_ip),
-            rate: rate::RateLimiter::new(config.http_rate_per_sec, config.http_rate_burst, now),
+            rate: rate::RateLimiter::new(
+                rate::Rate {
+                    per_sec: config.http_rate_per_sec,
+                    burst: config.http_rate_burst,
+                },
+                rate::Rate {
+                    per_sec: config.trusted_http_rate_per_sec,
+                    burst: config.trusted_http_rate_burst,
+                },
+                now,
+            ),
             metrics: metrics::HttpMetrics::default(),
             accept_errors: accept_errors::AcceptErrors::default(),
             draining: AtomicBool::new(false),

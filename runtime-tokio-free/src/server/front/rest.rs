@@ -8,7 +8,7 @@ use switchboard_protocol::rest::{
     self, AuthRule, ErrorReply, MAX_LISTED_APPS, MAX_PAGE_LIMIT, Reply, RequestHead, Route,
     TokenCheck, answer, authorize,
 };
-use switchboard_protocol::server::{DialectKind, Permissions};
+use switchboard_protocol::server::{DialectKind, Permissions, Trust};
 use switchboard_protocol::wire::PROTOCOL_VERSION;
 
 use super::Front;
@@ -39,7 +39,18 @@ async fn execute<R: Runtime>(
 ) -> Result<Reply, ErrorReply> {
     let rule = route.auth_rule();
     if let AuthRule::Allowed { .. } = rule {
-        authorize(rule, check_token(front, head)?)?;
+        let check = check_token(front, head)?;
+        if let Route::PublishEvent { .. } = route {
+            // Before the permission check: an untrusted flood is refused with 429 whatever its token says.
+            let loopback = peer.is_some_and(|ip| ip.is_loopback());
+            let trust = check.trust(loopback);
+            if let Err(wait) = front.rate.check(peer, trust, front.runtime.now()) {
+                return Err(ErrorReply::rate_limited(
+                    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                ));
+            }
+        }
+        authorize(rule, check)?;
     }
     let hub = &front.hub;
     match route {
@@ -99,11 +110,6 @@ async fn execute<R: Runtime>(
             ))
         }
         Route::PublishEvent { channel } => {
-            if let Err(wait) = front.rate.check(peer, front.runtime.now()) {
-                return Err(ErrorReply::rate_limited(
-                    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                ));
-            }
             let body = rest::publish_body(body)?;
             match hub.publish(channel, body.event, body.retain).await {
                 Ok(stored) => answer::stored(channel, stored),
@@ -166,12 +172,16 @@ pub(crate) fn check_token<R: Runtime>(
     })
 }
 
-/// The permissions of a WebSocket upgrade request, or its 401.
+/// The permissions of a WebSocket upgrade request from a peer on a loopback address (or not), and the trust
+/// they earn (which picks the connection's rate limit); or its 401.
 pub(crate) fn socket_permissions<R: Runtime>(
     front: &Front<R>,
     head: &RequestHead,
-) -> Result<Permissions, ErrorReply> {
-    authorize(AuthRule::Token, check_token(front, head)?)
+    loopback: bool,
+) -> Result<(Permissions, Trust), ErrorReply> {
+    let check = check_token(front, head)?;
+    let trust = check.trust(loopback);
+    Ok((authorize(AuthRule::Token, check)?, trust))
 }
 
 fn info<R: Runtime>(front: &Front<R>) -> Value {
@@ -195,6 +205,14 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "request_timeout_ms": hub.request_timeout.as_millis() as u64,
             "rate_per_sec": hub.rate_per_sec,
             "rate_burst": hub.rate_burst,
+            "trusted_rate_per_sec": hub.trusted_rate_per_sec,
+            "trusted_rate_burst": hub.trusted_rate_burst,
+            "http_rate_per_sec": c.http_rate_per_sec,
+            "http_rate_burst": c.http_rate_burst,
+            "trusted_http_rate_per_sec": c.trusted_http_rate_per_sec,
+            "trusted_http_rate_burst": c.trusted_http_rate_burst,
+            "max_connections": c.max_connections,
+            "max_connections_per_ip": c.max_connections_per_ip,
             "max_subscriptions": hub.max_subscriptions,
             "max_queued_bytes": hub.max_queued_bytes,
             "max_sessions": hub.max_sessions,

@@ -26,7 +26,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_util::future::{FutureExt, poll_fn};
 use futures_util::{Sink, StreamExt, select_biased};
-use switchboard_protocol::server::{ConnId, Dialect, Intake, Permissions};
+use switchboard_protocol::server::{ConnId, Dialect, Intake, Permissions, Trust};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::CloseCode;
 
@@ -94,6 +94,7 @@ pub(crate) async fn run<R, S>(
     leftover: Vec<u8>,
     dialect: Dialect,
     permissions: Permissions,
+    trust: Trust,
     listener: Option<ListenerId>,
 ) where
     R: Runtime,
@@ -106,7 +107,7 @@ pub(crate) async fn run<R, S>(
     let (frames_tx, frames_rx) = mpsc::unbounded();
     let (close_tx, close_rx) = oneshot::channel();
     let (conn, intake) = shared.with(|core, now| {
-        let (conn, intake) = core.hub.handle_open(now, dialect, permissions);
+        let (conn, intake) = core.hub.handle_open(now, dialect, permissions, trust);
         core.conns.insert(
             conn,
             ConnLink {

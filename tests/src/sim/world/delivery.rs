@@ -2,7 +2,7 @@
 //! resets.
 
 use switchboard_protocol::client::ConnectFailure;
-use switchboard_protocol::server::{ConnId, Dialect, Inbound, Permissions};
+use switchboard_protocol::server::{ConnId, Dialect, Inbound, Permissions, Trust};
 use switchboard_protocol::wire::{ClientFrame, ClientMessage, CloseCode};
 
 use crate::sim::durability::recovery_expected;
@@ -41,9 +41,12 @@ impl World {
                         machine.handle_connect_failed(now, ConnectFailure::Transient(why));
                     }
                     Ok(()) => {
-                        let (conn, intake) =
-                            self.hub
-                                .handle_open(now, Dialect::Native, Permissions::allow_all());
+                        let (conn, intake) = self.hub.handle_open(
+                            now,
+                            Dialect::Native,
+                            Permissions::allow_all(),
+                            Trust::Untrusted,
+                        );
                         self.intakes.insert(conn, intake);
                         let link =
                             self.net
