@@ -1,12 +1,18 @@
-//! `serve`'s rate limits, by trust: the protective limits every untrusted caller is held to (anonymous callers,
-//! subscribe-only credentials, remote callers without authentication) and the limits of trusted callers (a
-//! credential with publish rights, or a loopback caller without authentication), by default none. Who is trusted
-//! is the protocol crate's decision (`Trust`); these flags only set the numbers.
+//! `serve`'s per-connection and per-request limits. The rate limits come in two sets: the protective limits every
+//! untrusted caller is held to (anonymous callers, subscribe-only credentials, remote callers without
+//! authentication) and the limits of trusted callers (a credential with publish rights, or a loopback caller
+//! without authentication), by default none. Who is trusted is the protocol crate's decision (`Trust`); these
+//! flags only set the numbers. The size, queue, subscription, session and request-time limits apply to everyone.
+//! (Connection limits and HTTP timeouts are with the security flags.)
+
+use std::time::Duration;
 
 use clap::Args;
 use switchboard_runtime::ServerConfig;
 
-/// The rate-limit flags of `switchboard serve`. Each defaults to the server's default.
+use crate::error::CliError;
+
+/// The limit flags of `switchboard serve`. Each defaults to the server's default.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Messages per second one untrusted WebSocket connection may send, on average; past it a message is
@@ -44,12 +50,36 @@ pub struct LimitArgs {
         default_value_t = 1000
     )]
     pub trusted_http_rate_burst: u32,
+    /// Channels one connection may subscribe to; past it, TOO_MANY_SUBSCRIPTIONS.
+    #[arg(long, env = "SWITCHBOARD_MAX_SUBSCRIPTIONS", default_value_t = 1024)]
+    pub max_subscriptions: usize,
+    /// Sessions one connection may hold open; past it, SESSION_LIMIT.
+    #[arg(long, env = "SWITCHBOARD_MAX_SESSIONS", default_value_t = 100)]
+    pub max_sessions: usize,
+    /// Bytes queued for one connection and not yet written; past it the connection is a slow consumer and is
+    /// closed with 1013.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUEUED_BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(4096..))]
+    pub max_queued_bytes: u64,
+    /// How long a server request or a routed call waits for its answer, in ms.
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+    /// The largest HTTP request head, in bytes; past it, 431.
+    #[arg(long, env = "SWITCHBOARD_MAX_HEAD_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_head_bytes: u64,
+    /// The largest HTTP request body, in bytes; past it, 413.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_body_bytes: u64,
 }
 
 /// What the flags default to: the server's defaults.
 impl Default for LimitArgs {
     fn default() -> Self {
         let config = ServerConfig::default();
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         LimitArgs {
             rate_per_sec: config.hub.rate_per_sec,
             rate_burst: config.hub.rate_burst,
@@ -59,12 +89,22 @@ impl Default for LimitArgs {
             http_rate_burst: config.http_rate_burst,
             trusted_http_rate_per_sec: config.trusted_http_rate_per_sec,
             trusted_http_rate_burst: config.trusted_http_rate_burst,
+            max_subscriptions: config.hub.max_subscriptions,
+            max_sessions: config.hub.max_sessions,
+            max_queued_bytes: wide(config.hub.max_queued_bytes),
+            request_timeout_ms: u64::try_from(config.hub.request_timeout.as_millis())
+                .unwrap_or(u64::MAX),
+            max_head_bytes: wide(config.max_head_bytes),
+            max_body_bytes: wide(config.max_body_bytes),
         }
     }
 }
 
-/// Applies the rate-limit flags to `config`.
-pub fn apply(args: &LimitArgs, config: &mut ServerConfig) {
+/// Applies the limit flags to `config`.
+pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError> {
+    let size = |flag: &str, n: u64| {
+        usize::try_from(n).map_err(|_| CliError::Usage(format!("--{flag} {n} is too large")))
+    };
     config.hub.rate_per_sec = args.rate_per_sec;
     config.hub.rate_burst = args.rate_burst;
     config.hub.trusted_rate_per_sec = args.trusted_rate_per_sec;
@@ -73,6 +113,13 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) {
     config.http_rate_burst = args.http_rate_burst;
     config.trusted_http_rate_per_sec = args.trusted_http_rate_per_sec;
     config.trusted_http_rate_burst = args.trusted_http_rate_burst;
+    config.hub.max_subscriptions = args.max_subscriptions;
+    config.hub.max_sessions = args.max_sessions;
+    config.hub.max_queued_bytes = size("max-queued-bytes", args.max_queued_bytes)?;
+    config.hub.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    config.max_head_bytes = size("max-head-bytes", args.max_head_bytes)?;
+    config.max_body_bytes = size("max-body-bytes", args.max_body_bytes)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -81,11 +128,11 @@ mod tests {
     use crate::args::{Cli, CliCommand};
     use clap::Parser;
 
-    fn parsed(flags: &[&str]) -> LimitArgs {
+    fn parsed(flags: &[&str]) -> Result<LimitArgs, clap::Error> {
         let mut argv = vec!["switchboard", "serve"];
         argv.extend_from_slice(flags);
-        match Cli::try_parse_from(argv).unwrap().command {
-            CliCommand::Serve(args) => args.limits,
+        match Cli::try_parse_from(argv)?.command {
+            CliCommand::Serve(args) => Ok(args.limits),
             other => panic!("{other:?}"),
         }
     }
@@ -93,22 +140,15 @@ mod tests {
     /// The flags' defaults (shown in --help) are the server's: serving without flags changes nothing.
     #[test]
     fn defaults_are_the_servers() {
+        let from_flags = parsed(&[]).unwrap();
+        assert_eq!(
+            format!("{from_flags:?}"),
+            format!("{:?}", LimitArgs::default())
+        );
         let mut config = ServerConfig::default();
-        let from_flags = parsed(&[]);
-        let default = LimitArgs::default();
-        assert_eq!(format!("{from_flags:?}"), format!("{default:?}"));
-        apply(&from_flags, &mut config);
+        apply(&from_flags, &mut config).unwrap();
         let reference = ServerConfig::default();
-        assert_eq!(config.hub.rate_per_sec, reference.hub.rate_per_sec);
-        assert_eq!(config.hub.rate_burst, reference.hub.rate_burst);
-        assert_eq!(
-            config.hub.trusted_rate_per_sec,
-            reference.hub.trusted_rate_per_sec
-        );
-        assert_eq!(
-            config.hub.trusted_rate_burst,
-            reference.hub.trusted_rate_burst
-        );
+        assert_eq!(config.hub, HubLike(&reference).with_seed(config.hub.seed));
         assert_eq!(config.http_rate_per_sec, reference.http_rate_per_sec);
         assert_eq!(config.http_rate_burst, reference.http_rate_burst);
         assert_eq!(
@@ -119,6 +159,20 @@ mod tests {
             config.trusted_http_rate_burst,
             reference.trusted_http_rate_burst
         );
+        assert_eq!(config.max_head_bytes, reference.max_head_bytes);
+        assert_eq!(config.max_body_bytes, reference.max_body_bytes);
+    }
+
+    /// The reference hub configuration with another seed (every default configuration has a fresh one).
+    struct HubLike<'a>(&'a ServerConfig);
+
+    impl HubLike<'_> {
+        fn with_seed(&self, seed: u64) -> switchboard_protocol::server::HubConfig {
+            switchboard_protocol::server::HubConfig {
+                seed,
+                ..self.0.hub.clone()
+            }
+        }
     }
 
     /// Every flag reaches its field.
@@ -133,9 +187,16 @@ mod tests {
             "--http-rate-burst=6",
             "--trusted-http-rate-per-sec=7",
             "--trusted-http-rate-burst=8",
-        ]);
+            "--max-subscriptions=9",
+            "--max-sessions=10",
+            "--max-queued-bytes=11000",
+            "--request-timeout-ms=12",
+            "--max-head-bytes=13000",
+            "--max-body-bytes=14",
+        ])
+        .unwrap();
         let mut config = ServerConfig::default();
-        apply(&args, &mut config);
+        apply(&args, &mut config).unwrap();
         assert_eq!(
             [
                 config.hub.rate_per_sec,
@@ -149,5 +210,30 @@ mod tests {
             ],
             [1, 2, 3, 4, 5, 6, 7, 8]
         );
+        assert_eq!(
+            [
+                config.hub.max_subscriptions,
+                config.hub.max_sessions,
+                config.hub.max_queued_bytes,
+                config.max_head_bytes,
+                config.max_body_bytes,
+            ],
+            [9, 10, 11_000, 13_000, 14]
+        );
+        assert_eq!(config.hub.request_timeout, Duration::from_millis(12));
+    }
+
+    /// Values too small to work are refused by the parser.
+    #[test]
+    fn unworkable_values_are_refused() {
+        for bad in [
+            "--max-queued-bytes=10",
+            "--max-head-bytes=100",
+            "--max-body-bytes=0",
+            "--request-timeout-ms=0",
+            "--rate-per-sec=-1",
+        ] {
+            assert!(parsed(&[bad]).is_err(), "{bad}");
+        }
     }
 }

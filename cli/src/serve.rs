@@ -38,7 +38,7 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
             .map_err(|e| CliError::Usage(format!("--webhook: {e}")))?;
         config.webhook = Some(webhook);
     }
-    crate::limits::apply(&args.limits, &mut config);
+    crate::limits::apply(&args.limits, &mut config)?;
     crate::storage::apply(&args.storage, &mut config);
     Ok(config)
 }
