@@ -23,6 +23,7 @@ pub mod client;
 #[cfg(feature = "_internal_test_exports")]
 pub mod fuzzing;
 pub mod http_client;
+pub mod redis;
 pub mod rest;
 pub mod rng;
 pub mod server;
