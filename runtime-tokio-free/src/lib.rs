@@ -17,6 +17,7 @@ pub mod deadline;
 #[cfg(feature = "_internal_test_exports")]
 pub mod fuzzing;
 pub mod memory;
+pub mod redis;
 pub mod runtime;
 pub mod sdk;
 pub mod server;

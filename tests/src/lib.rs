@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod http;
+pub mod redis_server;
 pub mod sim;
 pub mod ws;
 

@@ -30,7 +30,7 @@
 //! # Ok(()) }
 //! ```
 
-mod alarm;
+pub(crate) mod alarm;
 mod channel_event;
 mod command;
 mod connection_state;

@@ -1,0 +1,23 @@
+//! Redis over the runtime: the drivers of the protocol crate's [`RedisConnection`] machine.
+//!
+//! - [`RedisClient`]: one pipelined connection for commands: [`request`](RedisClient::request) from any task, in
+//!   order, many in flight at once.
+//! - [`RedisSubscriber`]: one connection for pub/sub, whose [`PubSubEvent`]s say when each channel is live, what is
+//!   published to it, and when the connection went down (pub/sub loses what is published meanwhile, so a user
+//!   fills that gap from a stream after each [`PubSubEvent::Up`]).
+//!
+//! Both reconnect by themselves with the machine's backoff; neither needs tokio. `rediss://` runs over the same
+//! TLS as the rest of the runtime (feature `tls`).
+//!
+//! [`RedisConnection`]: switchboard_protocol::redis::RedisConnection
+
+mod client;
+mod dial;
+mod driver;
+mod options;
+mod subscriber;
+
+pub use client::RedisClient;
+pub use options::RedisOptions;
+pub use subscriber::{PubSubEvent, RedisSubscriber};
+pub use switchboard_protocol::redis::{Command, RedisError, RedisUrl, Reply};
