@@ -7,6 +7,7 @@
 //!
 //! - [`client`]: the async [`Client`]: connects, reconnects and resubscribes in the background.
 //! - [`memory`]: an in-memory duplex transport for tests.
+//! - [`redis`]: a pipelined Redis client and a pub/sub subscriber that reconnect by themselves.
 //! - [`server`]: the [`Server`]: HTTP front (its REST decisions are `switchboard_protocol::rest`'s), WebSocket
 //!   dialects, the hub's driver, the app messaging API, webhook delivery.
 #![forbid(unsafe_code)]

@@ -17,6 +17,8 @@ mod decode;
 mod reply;
 mod url;
 
+pub mod engine;
+
 pub use command::Command;
 pub use connection::{
     ConnectionConfig, DownReason, Event, Mode, Output, RedisConnection, RedisError, RequestId,

@@ -1,0 +1,75 @@
+//! [`Keys`]: the names of a channel's keys in Redis.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::wire::ChannelName;
+
+/// The key names of every channel, under one prefix (several deployments can share a Redis by prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (`switchboard` by default in `serve`).
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The hash of a channel's position and retained state.
+    pub fn meta(&self, channel: &ChannelName) -> Vec<u8> {
+        self.key(b'm', channel)
+    }
+
+    /// The stream of a channel's history.
+    pub fn history(&self, channel: &ChannelName) -> Vec<u8> {
+        self.key(b'h', channel)
+    }
+
+    /// The pub/sub channel its publications go out on.
+    pub fn topic(&self, channel: &ChannelName) -> Vec<u8> {
+        self.key(b'p', channel)
+    }
+
+    /// The channel a topic name belongs to, if it is one of ours.
+    pub fn channel_of_topic(&self, topic: &[u8]) -> Option<ChannelName> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_bytes())?
+            .strip_prefix(b":p:")?;
+        ChannelName::new(core::str::from_utf8(rest).ok()?).ok()
+    }
+
+    fn key(&self, kind: u8, channel: &ChannelName) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + 3 + channel.as_str().len());
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(&[b':', kind, b':']);
+        key.extend_from_slice(channel.as_str().as_bytes());
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_reads_back() {
+        let keys = Keys::new("sb");
+        let channel = ChannelName::new("projects/p1").unwrap();
+        assert_eq!(keys.meta(&channel), b"sb:m:projects/p1");
+        assert_eq!(keys.history(&channel), b"sb:h:projects/p1");
+        assert_eq!(keys.topic(&channel), b"sb:p:projects/p1");
+        assert_eq!(keys.channel_of_topic(b"sb:p:projects/p1"), Some(channel));
+        assert_eq!(keys.channel_of_topic(b"sb:m:projects/p1"), None);
+        assert_eq!(keys.channel_of_topic(b"other:p:projects/p1"), None);
+        assert_eq!(keys.channel_of_topic(b"sb:p:"), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! The Redis engine's scripts on a real `redis-server` (one per test, free loopback port): offsets given
+//! atomically in Redis across concurrent publishers, batches, history trimmed by size and expiring by time,
+//! retained state, the live feed every node reads, a lost hash meaning a new epoch, and a flushed script cache.
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use switchboard_protocol::redis::engine::{
+    ChannelRead, Keys, PUBLISH_SCRIPT, Publication, PublishRequest, Published, READ_SCRIPT,
+    ReadRequest, Replay, Script,
+};
+use switchboard_protocol::wire::ChannelName;
+use switchboard_runtime::Runtime;
+use switchboard_runtime::redis::{
+    PubSubEvent, RedisClient, RedisError, RedisOptions, RedisSubscriber, RedisUrl,
+};
+use switchboard_tests::redis_server::RedisServer;
+use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, on_both_runtimes};
+
+fn client<R: Runtime>(runtime: &R, server: &RedisServer) -> RedisClient {
+    let url = RedisUrl::parse(&server.url(0)).expect("a valid URL");
+    RedisClient::start(runtime.clone(), RedisOptions::new(url))
+}
+
+fn channel(name: &str) -> ChannelName {
+    ChannelName::new(name).expect("a valid channel")
+}
+
+struct Publisher {
+    client: RedisClient,
+    keys: Keys,
+    script: Script,
+    history_size: usize,
+    history_ttl_ms: u64,
+}
+
+impl Publisher {
+    fn new(client: RedisClient) -> Publisher {
+        Publisher {
+            client,
+            keys: Keys::new("sbtest"),
+            script: Script::new(PUBLISH_SCRIPT),
+            history_size: 1000,
+            history_ttl_ms: 0,
+        }
+    }
+
+    async fn publish(&mut self, channel: &ChannelName, events: &[&str], retain: bool) -> Published {
+        let events: Vec<Vec<u8>> = events.iter().map(|e| e.as_bytes().to_vec()).collect();
+        let request = PublishRequest {
+            channel,
+            events: &events,
+            retain_last: retain,
+            fresh_epoch: "e-first",
+            history_size: self.history_size,
+            history_ttl_ms: self.history_ttl_ms,
+            now_ms: 1_000_000,
+        };
+        loop {
+            match self
+                .client
+                .request(request.command(&self.script, &self.keys))
+                .await
+            {
+                Ok(reply) => return Published::parse(&reply).expect("the script's reply"),
+                Err(RedisError::Refused(message)) if self.script.handle_refused(&message) => {}
+                Err(other) => panic!("publish failed: {other}"),
+            }
+        }
+    }
+}
+
+async fn read(client: &RedisClient, channel: &ChannelName, after: Option<u64>) -> ChannelRead {
+    let request = ReadRequest {
+        channel,
+        after,
+        limit: 10_000,
+        with_state: true,
+    };
+    let reply = client
+        .request(request.command(&Script::new(READ_SCRIPT), &Keys::new("sbtest")))
+        .await
+        .expect("the read script ran");
+    ChannelRead::parse(reply).expect("the read script's reply")
+}
+
+fn offsets(read: &ChannelRead) -> Vec<u64> {
+    read.events.iter().map(|event| event.offset).collect()
+}
+
+mod scenarios {
+    use super::*;
+
+    pub async fn offsets_are_consecutive_across_publishers_and_batches<R: Runtime>(runtime: R) {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let jobs = channel("jobs/1");
+            let mut one = Publisher::new(client(&runtime, &server));
+            let first = one.publish(&jobs, &[r#"{"n":1}"#], false).await;
+            assert_eq!(
+                first,
+                Published {
+                    epoch: "e-first".into(),
+                    first_offset: 1,
+                    last_offset: 1
+                }
+            );
+            let batch = one.publish(&jobs, &["{}", "{}", "{}"], false).await;
+            assert_eq!((batch.first_offset, batch.last_offset), (2, 4));
+
+            // Two publishers on two connections, 300 publishes each, all in flight at once.
+            let a = client(&runtime, &server);
+            let b = client(&runtime, &server);
+            let script = Script::new(PUBLISH_SCRIPT);
+            let keys = Keys::new("sbtest");
+            let events: Vec<Vec<u8>> = (0..600)
+                .map(|i| format!(r#"{{"i":{i}}}"#).into_bytes())
+                .collect();
+            let publishes = events.iter().enumerate().map(|(i, event)| {
+                let request = PublishRequest {
+                    channel: &jobs,
+                    events: std::slice::from_ref(event),
+                    retain_last: false,
+                    fresh_epoch: "e-other",
+                    history_size: 1000,
+                    history_ttl_ms: 0,
+                    now_ms: 1_000_000,
+                };
+                let command = request.command(&script, &keys);
+                let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+                async move { client.request(command).await }
+            });
+            let mut given: Vec<u64> = join_all(publishes)
+                .await
+                .into_iter()
+                .map(|reply| {
+                    let published = Published::parse(&reply.expect("published")).expect("parsed");
+                    assert_eq!(published.epoch, "e-first", "the channel keeps its epoch");
+                    published.first_offset
+                })
+                .collect();
+            given.sort_unstable();
+            assert_eq!(
+                given,
+                (5..=604).collect::<Vec<_>>(),
+                "each offset given once, no gap"
+            );
+
+            let all = read(&a, &jobs, None).await;
+            assert_eq!(all.offset, 604);
+            assert_eq!(offsets(&all), (1..=604).collect::<Vec<_>>());
+            let tail = read(&a, &jobs, Some(600)).await;
+            assert_eq!(offsets(&tail), vec![601, 602, 603, 604]);
+            assert_eq!(tail.replay("e-first", 600, 0), Replay::Events(&tail.events));
+            assert_eq!(tail.replay("e-other", 600, 0), Replay::Gone);
+        })
+        .await;
+    }
+
+    pub async fn history_is_trimmed_by_size_and_expires_by_time<R: Runtime>(runtime: R) {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let logs = channel("logs");
+            let mut publisher = Publisher::new(client(&runtime, &server));
+            publisher.history_size = 5;
+            publisher.history_ttl_ms = 60_000;
+            for n in 1..=8 {
+                publisher.publish(&logs, &[&format!(r#"{{"n":{n}}}"#)], n == 6).await;
+            }
+            let kept = read(&publisher.client, &logs, None).await;
+            assert_eq!(offsets(&kept), vec![4, 5, 6, 7, 8], "the last five");
+            assert_eq!(kept.state, Some((6, br#"{"n":6}"#.to_vec())), "the retained one");
+            assert_eq!(kept.replay("e-first", 2, 0), Replay::Gone, "offset 3 was trimmed");
+            let after3 = read(&publisher.client, &logs, Some(3)).await;
+            assert_eq!(offsets(&after3), vec![4, 5, 6, 7, 8]);
+            assert!(matches!(after3.replay("e-first", 3, 0), Replay::Events(events) if events.len() == 5));
+            let ttl: i64 = server.command(&["PTTL", "sbtest:h:logs"])[1..].parse().expect("a number");
+            assert!(ttl > 0 && ttl <= 60_000, "the stream expires with history: {ttl}");
+            assert_eq!(server.command(&["PTTL", "sbtest:m:logs"]), ":-1", "the position does not");
+        })
+        .await;
+    }
+
+    pub async fn every_node_hears_publications_in_order<R: Runtime>(runtime: R) {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let jobs = channel("jobs/live");
+            let url = RedisUrl::parse(&server.url(0)).expect("a valid URL");
+            let (subscriber, mut heard) =
+                RedisSubscriber::start(runtime.clone(), RedisOptions::new(url));
+            let keys = Keys::new("sbtest");
+            subscriber.subscribe(&keys.topic(&jobs));
+            loop {
+                let event = bounded(&runtime, STEP_TIMEOUT, heard.next())
+                    .await
+                    .expect("running");
+                if matches!(event, PubSubEvent::Subscribed(_)) {
+                    break;
+                }
+            }
+            let mut publisher = Publisher::new(client(&runtime, &server));
+            publisher
+                .publish(&jobs, &["{\"a\":1}", "{\"a\":2}"], false)
+                .await;
+            publisher.publish(&jobs, &["{\"a\":3}"], false).await;
+            for expected in 1..=3u64 {
+                let event = bounded(&runtime, STEP_TIMEOUT, heard.next())
+                    .await
+                    .expect("running");
+                let PubSubEvent::Message { channel, payload } = event else {
+                    panic!("expected a message, got {event:?}");
+                };
+                assert_eq!(keys.channel_of_topic(&channel), Some(jobs.clone()));
+                let publication = Publication::parse(&payload).expect("a publication");
+                assert_eq!(publication.epoch, "e-first");
+                assert_eq!(publication.offset, expected);
+                assert_eq!(
+                    publication.event,
+                    format!("{{\"a\":{expected}}}").as_bytes()
+                );
+            }
+            subscriber.close().await;
+        })
+        .await;
+    }
+
+    pub async fn a_lost_hash_is_a_new_epoch_and_a_flushed_script_is_sent_again<R: Runtime>(
+        runtime: R,
+    ) {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let jobs = channel("jobs/2");
+            let redis = client(&runtime, &server);
+            let mut publisher = Publisher::new(redis.clone());
+            let loaded = redis
+                .request(publisher.script.load_command())
+                .await
+                .expect("loaded");
+            publisher.script.handle_loaded(&loaded).expect("a sha");
+            assert!(publisher.script.is_loaded());
+            publisher.publish(&jobs, &["{}"], false).await;
+            publisher.publish(&jobs, &["{}"], false).await;
+
+            // Redis loses everything (a restart without persistence looks the same to the engine).
+            assert_eq!(server.command(&["FLUSHALL"]), "+OK");
+            assert_eq!(server.command(&["SCRIPT", "FLUSH"]), "+OK");
+            let events = vec![b"{}".to_vec()];
+            let request = PublishRequest {
+                channel: &jobs,
+                events: &events,
+                retain_last: false,
+                fresh_epoch: "e-second",
+                history_size: 10,
+                history_ttl_ms: 0,
+                now_ms: 2_000_000,
+            };
+            let refused = redis
+                .request(request.command(&publisher.script, &publisher.keys))
+                .await;
+            let Err(RedisError::Refused(message)) = refused else {
+                panic!("expected NOSCRIPT, got {refused:?}");
+            };
+            assert!(publisher.script.handle_refused(&message), "{message}");
+            let again = redis
+                .request(request.command(&publisher.script, &publisher.keys))
+                .await
+                .expect("sent with its source");
+            let published = Published::parse(&again).expect("parsed");
+            assert_eq!(
+                (published.epoch.as_str(), published.first_offset),
+                ("e-second", 1)
+            );
+            let now = read(&redis, &jobs, Some(0)).await;
+            assert_eq!(
+                now.replay("e-first", 2, 0),
+                Replay::Gone,
+                "the old position is gone"
+            );
+            assert!(
+                matches!(now.replay("e-second", 0, 0), Replay::Events(events) if events.len() == 1)
+            );
+        })
+        .await;
+    }
+}
+
+on_both_runtimes!(scenarios;
+    offsets_are_consecutive_across_publishers_and_batches,
+    history_is_trimmed_by_size_and_expires_by_time,
+    every_node_hears_publications_in_order,
+    a_lost_hash_is_a_new_epoch_and_a_flushed_script_is_sent_again,
+);
