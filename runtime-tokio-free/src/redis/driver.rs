@@ -19,7 +19,7 @@ use switchboard_protocol::rng::Rng;
 
 use super::dial::{Stream, dial};
 use super::options::RedisOptions;
-use super::subscriber::PubSubEvent;
+use super::pub_sub_event::PubSubEvent;
 use crate::client::alarm::Alarm;
 use crate::{BoxFuture, Runtime};
 

@@ -15,9 +15,11 @@ mod client;
 mod dial;
 mod driver;
 mod options;
+mod pub_sub_event;
 mod subscriber;
 
 pub use client::RedisClient;
 pub use options::RedisOptions;
-pub use subscriber::{PubSubEvent, RedisSubscriber};
+pub use pub_sub_event::PubSubEvent;
+pub use subscriber::RedisSubscriber;
 pub use switchboard_protocol::redis::{Command, RedisError, RedisUrl, Reply};

@@ -5,26 +5,8 @@ use switchboard_protocol::redis::Mode;
 
 use super::driver::{Driver, Op};
 use super::options::RedisOptions;
+use super::pub_sub_event::PubSubEvent;
 use crate::Runtime;
-
-/// What a [`RedisSubscriber`] hears, in the order it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PubSubEvent {
-    /// Connected and logged in; every channel asked for is being subscribed again.
-    Up,
-    /// The connection is gone (why, for logs): messages published until the next [`PubSubEvent::Subscribed`] of
-    /// a channel are lost to this subscriber.
-    Down(String),
-    /// Redis confirmed the subscription: every message published to the channel from here on arrives.
-    Subscribed(Vec<u8>),
-    /// A message published to a subscribed channel.
-    Message {
-        /// The channel.
-        channel: Vec<u8>,
-        /// What was published.
-        payload: Vec<u8>,
-    },
-}
 
 /// A connection to Redis for subscriptions. It keeps them across reconnects; its events come out of the receiver
 /// [`start`](Self::start) returns.
