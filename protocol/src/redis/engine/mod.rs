@@ -18,12 +18,14 @@
 //! **Reads** go through the [read script](read): the epoch, the last offset, the retained state and a range of the
 //! stream, from one atomic snapshot, so a replay can tell "nothing missed" from "history gone".
 
+pub mod feed;
 pub mod keys;
 pub mod publication;
 pub mod publish;
 pub mod read;
 pub mod script;
 
+pub use feed::{FeedConfig, FeedOutput, LiveFeed};
 pub use keys::Keys;
 pub use publication::Publication;
 pub use publish::{PUBLISH_SCRIPT, PublishRequest, Published};
