@@ -6,7 +6,9 @@
 //!   published to it, and when the connection went down (pub/sub loses what is published meanwhile, so a user
 //!   fills that gap from a stream after each [`PubSubEvent::Up`]).
 //!
-//! Both reconnect by themselves with the machine's backoff; neither needs tokio. `rediss://` runs over the same
+//! - [`engine::Engine`]: channels kept in Redis for several nodes: publish, read, and a gap-free live feed.
+//!
+//! Both connections reconnect by themselves with the machine's backoff; neither needs tokio. `rediss://` runs over the same
 //! TLS as the rest of the runtime (feature `tls`).
 //!
 //! [`RedisConnection`]: switchboard_protocol::redis::RedisConnection
@@ -14,6 +16,7 @@
 mod client;
 mod dial;
 mod driver;
+pub mod engine;
 mod options;
 mod pub_sub_event;
 mod subscriber;

@@ -69,6 +69,16 @@ pub enum FeedOutput {
         /// Read the events after this offset.
         after: Option<u64>,
     },
+    /// The first read placed the feed: it delivers every event after this position. A node answers subscribers of
+    /// the channel with its feed's position, so they miss nothing between.
+    Positioned {
+        /// The channel.
+        channel: ChannelName,
+        /// Its epoch (`None`: no data in Redis yet).
+        epoch: Option<String>,
+        /// Its newest offset when read.
+        offset: u64,
+    },
     /// Events were missed and cannot be read any more: the channel's subscribers must resynchronise to this
     /// position (`recovered: false`).
     Resync {
@@ -232,7 +242,14 @@ impl LiveFeed {
         let mut read_on = false;
         let (epoch, mut delivered) = match followed.position.take() {
             // The first read only says where the channel is.
-            None => (read.epoch.clone(), read.offset),
+            None => {
+                self.outputs.push_back(FeedOutput::Positioned {
+                    channel: channel.clone(),
+                    epoch: read.epoch.clone(),
+                    offset: read.offset,
+                });
+                (read.epoch.clone(), read.offset)
+            }
             Some((None, delivered)) if read.epoch.is_none() => (None, delivered),
             Some((epoch, delivered)) => {
                 // A channel that had no data when it was first read is replayed from its first offset.

@@ -81,7 +81,12 @@ fn a_gap_is_filled_from_the_stream_before_anything_newer() {
     // Published while the first read was out: held back.
     feed.handle_publication(t(2), &ch(), "e1", 6, &event(6));
     feed.handle_read(t(3), &ch(), &stream("e1", 5, 1..=1).without_events());
-    assert_eq!(drain(&mut feed), vec![deliver("e1", 6), NEVER]);
+    let placed = FeedOutput::Positioned {
+        channel: ch(),
+        epoch: Some("e1".into()),
+        offset: 5,
+    };
+    assert_eq!(drain(&mut feed), vec![placed, deliver("e1", 6), NEVER]);
     feed.handle_publication(t(4), &ch(), "e1", 6, &event(6));
     feed.handle_publication(t(4), &ch(), "e1", 7, &event(7));
     assert_eq!(
@@ -115,6 +120,7 @@ fn a_gap_history_no_longer_holds_is_one_resync() {
     feed.handle_subscribed(t(0), &ch());
     drain(&mut feed);
     feed.handle_read(t(0), &ch(), &stream("e1", 3, 1..=3));
+    drain(&mut feed);
     // The pub/sub connection was down; it comes back and the subscription is confirmed again.
     feed.handle_subscribed(t(10), &ch());
     assert_eq!(drain(&mut feed), vec![read_after(Some(3)), NEVER]);
@@ -162,6 +168,7 @@ fn long_gaps_are_read_in_batches_and_failed_reads_retried() {
     feed.handle_subscribed(t(0), &ch());
     drain(&mut feed);
     feed.handle_read(t(0), &ch(), &stream("e1", 1, 1..=1));
+    drain(&mut feed);
     feed.handle_publication(t(1), &ch(), "e1", 5, &event(5));
     assert_eq!(drain(&mut feed), vec![read_after(Some(1)), NEVER]);
     feed.handle_read_failed(t(2), &ch());
@@ -326,6 +333,13 @@ mod model {
                 FeedOutput::Read { after, .. } => {
                     prop_assert!(seen.outstanding.is_none(), "one read at a time");
                     seen.outstanding = Some(after);
+                }
+                FeedOutput::Positioned { epoch, offset, .. } => {
+                    prop_assert_eq!(
+                        seen.position.clone(),
+                        Some((epoch, offset)),
+                        "placed where first read"
+                    );
                 }
                 FeedOutput::Resync { epoch, offset, .. } => {
                     if let (Some((Some(old), last)), Some(new)) = (&seen.position, &epoch)

@@ -1,0 +1,259 @@
+//! The feed task: it drives the protocol crate's [`LiveFeed`] — publications and confirmations from the pub/sub
+//! connection in, gap-filling reads over the command connection out, deliveries to the engine's receiver.
+
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use switchboard_protocol::redis::engine::{
+    ChannelRead, FeedConfig, FeedOutput, Keys, LiveFeed, Publication,
+};
+use switchboard_protocol::wire::ChannelName;
+
+use super::error::EngineError;
+use super::reads::read_channel;
+use super::scripts::SharedScript;
+use crate::Runtime;
+use crate::client::alarm::Alarm;
+use crate::redis::{PubSubEvent, RedisClient, RedisSubscriber};
+
+/// What an engine's receiver hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// The next event of a followed channel: offsets strictly consecutive per channel and epoch.
+    Deliver {
+        /// The channel.
+        channel: ChannelName,
+        /// Its epoch.
+        epoch: String,
+        /// The event's offset.
+        offset: u64,
+        /// The event, as JSON text.
+        event: Vec<u8>,
+    },
+    /// A followed channel's feed is placed: every event after this position will be delivered.
+    Following {
+        /// The channel.
+        channel: ChannelName,
+        /// Its epoch (`None`: no data in Redis yet).
+        epoch: Option<String>,
+        /// Its newest offset when read.
+        offset: u64,
+    },
+    /// Events of a followed channel were missed and are no longer in its history: its subscribers resynchronise
+    /// to this position.
+    Resync {
+        /// The channel.
+        channel: ChannelName,
+        /// Its epoch now (`None`: no data in Redis).
+        epoch: Option<String>,
+        /// Its newest offset.
+        offset: u64,
+    },
+    /// The pub/sub connection is up.
+    Up,
+    /// The pub/sub connection is down (why); the feed reads what it missed once it is back.
+    Down(String),
+}
+
+/// What the engine's handles ask of the task.
+#[derive(Debug)]
+pub(crate) enum FeedOp {
+    Follow(ChannelName),
+    Unfollow(ChannelName),
+}
+
+type ReadDone = (ChannelName, Result<ChannelRead, EngineError>);
+
+pub(crate) struct FeedTask<R: Runtime> {
+    runtime: R,
+    feed: LiveFeed,
+    read_batch: usize,
+    keys: Keys,
+    commands: RedisClient,
+    read: SharedScript,
+    subscriber: RedisSubscriber,
+    heard: mpsc::UnboundedReceiver<PubSubEvent>,
+    ops: mpsc::UnboundedReceiver<FeedOp>,
+    events: mpsc::UnboundedSender<EngineEvent>,
+    reads_sender: mpsc::UnboundedSender<ReadDone>,
+    reads: mpsc::UnboundedReceiver<ReadDone>,
+    alarm: Alarm,
+}
+
+enum Wake {
+    Heard(PubSubEvent),
+    Op(FeedOp),
+    Read(ReadDone),
+    Deadline,
+    Ended,
+}
+
+impl<R: Runtime> FeedTask<R> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        runtime: R,
+        config: FeedConfig,
+        keys: Keys,
+        commands: RedisClient,
+        read: SharedScript,
+        subscriber: RedisSubscriber,
+        heard: mpsc::UnboundedReceiver<PubSubEvent>,
+        ops: mpsc::UnboundedReceiver<FeedOp>,
+        events: mpsc::UnboundedSender<EngineEvent>,
+    ) -> FeedTask<R> {
+        let (reads_sender, reads) = mpsc::unbounded();
+        FeedTask {
+            runtime,
+            read_batch: config.read_batch,
+            feed: LiveFeed::new(config),
+            keys,
+            commands,
+            read,
+            subscriber,
+            heard,
+            ops,
+            events,
+            reads_sender,
+            reads,
+            alarm: Alarm::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            self.drain();
+            match poll_fn(|cx| self.poll_wake(cx)).await {
+                Wake::Ended => break,
+                wake => self.handle(wake),
+            }
+        }
+        self.subscriber.close().await;
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.feed.poll_output() {
+                FeedOutput::Deliver {
+                    channel,
+                    epoch,
+                    offset,
+                    event,
+                } => self.emit(EngineEvent::Deliver {
+                    channel,
+                    epoch,
+                    offset,
+                    event,
+                }),
+                FeedOutput::Resync {
+                    channel,
+                    epoch,
+                    offset,
+                } => {
+                    tracing::warn!(%channel, ?epoch, offset, "events missed and gone from history: resync");
+                    self.emit(EngineEvent::Resync {
+                        channel,
+                        epoch,
+                        offset,
+                    });
+                }
+                FeedOutput::Positioned {
+                    channel,
+                    epoch,
+                    offset,
+                } => self.emit(EngineEvent::Following {
+                    channel,
+                    epoch,
+                    offset,
+                }),
+                FeedOutput::Read { channel, after } => self.start_read(channel, after),
+                FeedOutput::Timeout(at) => {
+                    self.alarm.set(at);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        let _ = self.events.unbounded_send(event);
+    }
+
+    fn start_read(&self, channel: ChannelName, after: Option<u64>) {
+        let commands = self.commands.clone();
+        let script = self.read.clone();
+        let keys = self.keys.clone();
+        let done = self.reads_sender.clone();
+        let limit = if after.is_some() { self.read_batch } else { 0 };
+        self.runtime.spawn(Box::pin(async move {
+            let result =
+                read_channel(&commands, &script, &keys, &channel, after, limit, false).await;
+            let _ = done.unbounded_send((channel, result));
+        }));
+    }
+
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        if let Poll::Ready(op) = self.ops.poll_next_unpin(cx) {
+            // Every engine handle is gone: nobody follows anything any more.
+            return Poll::Ready(op.map_or(Wake::Ended, Wake::Op));
+        }
+        if let Poll::Ready(Some(done)) = self.reads.poll_next_unpin(cx) {
+            return Poll::Ready(Wake::Read(done));
+        }
+        if let Poll::Ready(heard) = self.heard.poll_next_unpin(cx) {
+            return Poll::Ready(heard.map_or(Wake::Ended, Wake::Heard));
+        }
+        if self.alarm.poll(cx, &self.runtime).is_ready() {
+            return Poll::Ready(Wake::Deadline);
+        }
+        Poll::Pending
+    }
+
+    fn handle(&mut self, wake: Wake) {
+        let now = self.runtime.now();
+        match wake {
+            Wake::Op(FeedOp::Follow(channel)) => {
+                if !self.feed.follows(&channel) {
+                    self.subscriber.subscribe(&self.keys.topic(&channel));
+                    self.feed.follow(now, channel);
+                }
+            }
+            Wake::Op(FeedOp::Unfollow(channel)) => {
+                self.subscriber.unsubscribe(&self.keys.topic(&channel));
+                self.feed.unfollow(now, &channel);
+            }
+            Wake::Read((channel, Ok(read))) => self.feed.handle_read(now, &channel, &read),
+            Wake::Read((channel, Err(error))) => {
+                tracing::debug!(%channel, %error, "a feed read failed; it is retried");
+                self.feed.handle_read_failed(now, &channel);
+            }
+            Wake::Heard(PubSubEvent::Subscribed(topic)) => {
+                if let Some(channel) = self.keys.channel_of_topic(&topic) {
+                    self.feed.handle_subscribed(now, &channel);
+                }
+            }
+            Wake::Heard(PubSubEvent::Message { channel, payload }) => {
+                let Some(channel) = self.keys.channel_of_topic(&channel) else {
+                    return;
+                };
+                match Publication::parse(&payload) {
+                    Ok(publication) => self.feed.handle_publication(
+                        now,
+                        &channel,
+                        publication.epoch,
+                        publication.offset,
+                        publication.event,
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%channel, %error, "a publication the engine did not write")
+                    }
+                }
+            }
+            Wake::Heard(PubSubEvent::Up) => self.emit(EngineEvent::Up),
+            Wake::Heard(PubSubEvent::Down(reason)) => self.emit(EngineEvent::Down(reason)),
+            Wake::Deadline => self.feed.handle_timeout(now),
+            Wake::Ended => {}
+        }
+    }
+}
