@@ -10,6 +10,8 @@
 //! Each prints one JSON object on stdout (for scripts and tests) and a readable summary on stderr. These are
 //! measurements, never assertions: a run with losses still prints its numbers (and exits 1).
 
+mod cpu;
+mod engine;
 mod fanout;
 mod idle;
 mod net;
@@ -42,6 +44,9 @@ pub enum BenchKind {
     Idle(IdleArgs),
     /// N publishers, each keeping K publishes in flight: acknowledged publishes/s and acknowledgement latency.
     Publish(PublishArgs),
+    /// The Redis engine's publish path alone, against a Redis: events/s, latency, and Redis's and this process's
+    /// CPU time per event.
+    Engine(EngineArgs),
 }
 
 /// Options every load generator shares.
@@ -126,6 +131,41 @@ pub struct PublishArgs {
     pub common: Common,
 }
 
+/// `switchboard bench engine`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The Redis, e.g. redis://127.0.0.1:6379/0 (the bench writes under `--prefix`).
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
+    pub redis: String,
+    /// Publishers, each with its own connection.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub publishers: u32,
+    /// Publishes each publisher keeps in flight (pipelined on its connection).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub in_flight: u32,
+    /// Events per publish (one script call).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub batch: u32,
+    /// Channels the publishes spread over (`<channel>/<n>`).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub channels: u32,
+    /// About each event's JSON size, in bytes.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(20..))]
+    pub size: u32,
+    /// Events each channel's history keeps.
+    #[arg(long, default_value_t = 1000)]
+    pub history_size: usize,
+    /// How long to publish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// The channel prefix.
+    #[arg(long, default_value = "bench/engine")]
+    pub channel: String,
+    /// The key prefix in Redis.
+    #[arg(long, default_value = "switchboard-bench")]
+    pub prefix: String,
+}
+
 /// `switchboard bench idle`.
 #[derive(Debug, Args)]
 pub struct IdleArgs {
@@ -154,6 +194,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
         BenchKind::Rpc(args) => rpc::run(args).await,
         BenchKind::Idle(args) => idle::run(args).await,
         BenchKind::Publish(args) => publish::run(args).await,
+        BenchKind::Engine(args) => engine::run(args).await,
     }
 }
 
