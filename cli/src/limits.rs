@@ -65,15 +65,16 @@ pub struct LimitArgs {
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
-    /// Bytes of history one channel keeps in memory (each event counts its JSON's length); past it the channel's
-    /// oldest events are dropped. A larger event is still delivered, but not kept.
+    /// Bytes of history one channel keeps in memory (each event counts its JSON's length; bytes, or with a K, M, G
+    /// or T suffix: 16M); past it the channel's oldest events are dropped. A larger event is still delivered, but
+    /// not kept.
     #[arg(long, env = "SWITCHBOARD_HISTORY_BYTES", default_value_t = 16 * 1024 * 1024,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = crate::storage::parse_nonzero_size, value_name = "BYTES")]
     pub history_bytes: u64,
-    /// Bytes of history all channels together keep in memory; past it the oldest events of any channel are
-    /// dropped first.
+    /// Bytes of history all channels together keep in memory (as --history-bytes); past it the oldest events of
+    /// any channel are dropped first.
     #[arg(long, env = "SWITCHBOARD_HISTORY_TOTAL_BYTES", default_value_t = 256 * 1024 * 1024,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = crate::storage::parse_nonzero_size, value_name = "BYTES")]
     pub history_total_bytes: u64,
     /// The largest HTTP request head, in bytes; past it, 431.
     #[arg(long, env = "SWITCHBOARD_MAX_HEAD_BYTES", default_value_t = 16 * 1024,
@@ -208,7 +209,7 @@ mod tests {
             "--max-head-bytes=13000",
             "--max-body-bytes=14",
             "--history-bytes=15",
-            "--history-total-bytes=16",
+            "--history-total-bytes=16K",
         ])
         .unwrap();
         let mut config = ServerConfig::default();
@@ -239,7 +240,7 @@ mod tests {
         assert_eq!(config.hub.request_timeout, Duration::from_millis(12));
         assert_eq!(
             [config.hub.history_bytes, config.hub.history_total_bytes],
-            [15, 16]
+            [15, 16 * 1024]
         );
     }
 
@@ -254,6 +255,8 @@ mod tests {
             "--rate-per-sec=-1",
             "--history-bytes=0",
             "--history-total-bytes=0",
+            "--history-total-bytes=0M",
+            "--history-bytes=lots",
         ] {
             assert!(parsed(&[bad]).is_err(), "{bad}");
         }

@@ -14,7 +14,7 @@ fn serve_takes_env_and_flags_and_stops_on_sigterm() {
             "--trusted-rate-per-sec",
             "5000",
             "--history-bytes",
-            "1048576",
+            "1MiB",
         ],
         &[
             ("SWITCHBOARD_BIND", "127.0.0.1:0"),
