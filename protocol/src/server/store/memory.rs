@@ -100,8 +100,17 @@ impl MemoryStore {
         let mut store = MemoryStore::new(epoch, retention.history_size, retention.history_ttl)
             .with_history_bytes(retention.history_bytes, retention.history_total_bytes);
         let ttl = store.history_ttl;
+        let mut names = Vec::new();
         let mut entries = Vec::new();
         for (name, offset, kept, state) in logs {
+            // Within a channel, times never go backwards, so the expired ones are a prefix and the rest stay
+            // consecutive.
+            let index = names.len();
+            entries.extend(
+                kept.into_iter()
+                    .filter(|e| e.at + ttl > now)
+                    .map(|e| (index, e)),
+            );
             store.logs.insert(
                 name.clone(),
                 Log {
@@ -110,22 +119,15 @@ impl MemoryStore {
                     ..Log::default()
                 },
             );
-            // Within a channel, times never go backwards, so the expired ones are a prefix and the rest stay
-            // consecutive.
-            entries.extend(
-                kept.into_iter()
-                    .filter(|e| e.at + ttl > now)
-                    .map(|e| (name.clone(), e)),
-            );
+            names.push(name);
         }
         // A stable sort keeps each channel's order.
         entries.sort_by_key(|(_, e)| e.at);
-        for (name, mut entry) in entries {
+        for (index, mut entry) in entries {
             entry.seq = store.next_seq;
             store.next_seq += 1;
-            store.insert(&name, entry, &mut |_| ());
+            store.insert(&names[index], entry, &mut |_| ());
         }
-        let names: Vec<ChannelName> = store.logs.keys().cloned().collect();
         for name in &names {
             store.refile(name);
         }
