@@ -65,6 +65,17 @@ pub struct LimitArgs {
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
+    /// Bytes of history one channel keeps in memory (each event counts its JSON's length; bytes, or with a K, M, G
+    /// or T suffix: 16M); past it the channel's oldest events are dropped. A larger event is still delivered, but
+    /// not kept.
+    #[arg(long, env = "SWITCHBOARD_HISTORY_BYTES", default_value_t = 16 * 1024 * 1024,
+          value_parser = crate::storage::parse_nonzero_size, value_name = "BYTES")]
+    pub history_bytes: u64,
+    /// Bytes of history all channels together keep in memory (as --history-bytes); past it the oldest events of
+    /// any channel are dropped first.
+    #[arg(long, env = "SWITCHBOARD_HISTORY_TOTAL_BYTES", default_value_t = 256 * 1024 * 1024,
+          value_parser = crate::storage::parse_nonzero_size, value_name = "BYTES")]
+    pub history_total_bytes: u64,
     /// The largest HTTP request head, in bytes; past it, 431.
     #[arg(long, env = "SWITCHBOARD_MAX_HEAD_BYTES", default_value_t = 16 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..))]
@@ -94,6 +105,8 @@ impl Default for LimitArgs {
             max_queued_bytes: wide(config.hub.max_queued_bytes),
             request_timeout_ms: u64::try_from(config.hub.request_timeout.as_millis())
                 .unwrap_or(u64::MAX),
+            history_bytes: wide(config.hub.history_bytes),
+            history_total_bytes: wide(config.hub.history_total_bytes),
             max_head_bytes: wide(config.max_head_bytes),
             max_body_bytes: wide(config.max_body_bytes),
         }
@@ -117,6 +130,8 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError
     config.hub.max_sessions = args.max_sessions;
     config.hub.max_queued_bytes = size("max-queued-bytes", args.max_queued_bytes)?;
     config.hub.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    config.hub.history_bytes = size("history-bytes", args.history_bytes)?;
+    config.hub.history_total_bytes = size("history-total-bytes", args.history_total_bytes)?;
     config.max_head_bytes = size("max-head-bytes", args.max_head_bytes)?;
     config.max_body_bytes = size("max-body-bytes", args.max_body_bytes)?;
     Ok(())
@@ -193,6 +208,8 @@ mod tests {
             "--request-timeout-ms=12",
             "--max-head-bytes=13000",
             "--max-body-bytes=14",
+            "--history-bytes=15",
+            "--history-total-bytes=16K",
         ])
         .unwrap();
         let mut config = ServerConfig::default();
@@ -221,6 +238,10 @@ mod tests {
             [9, 10, 11_000, 13_000, 14]
         );
         assert_eq!(config.hub.request_timeout, Duration::from_millis(12));
+        assert_eq!(
+            [config.hub.history_bytes, config.hub.history_total_bytes],
+            [15, 16 * 1024]
+        );
     }
 
     /// Values too small to work are refused by the parser.
@@ -232,6 +253,10 @@ mod tests {
             "--max-body-bytes=0",
             "--request-timeout-ms=0",
             "--rate-per-sec=-1",
+            "--history-bytes=0",
+            "--history-total-bytes=0",
+            "--history-total-bytes=0M",
+            "--history-bytes=lots",
         ] {
             assert!(parsed(&[bad]).is_err(), "{bad}");
         }

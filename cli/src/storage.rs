@@ -64,6 +64,14 @@ pub fn apply(args: &StorageArgs, config: &mut ServerConfig) {
     config.max_disk_bytes = args.max_disk_bytes;
 }
 
+/// A byte count above 0, as [`parse_size`] reads it.
+pub(crate) fn parse_nonzero_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(format!("{text:?}: must be at least 1 byte")),
+        n => Ok(n),
+    }
+}
+
 /// A byte count: digits, optionally followed by `K`, `M`, `G` or `T` (powers of 1024, any case, an optional
 /// trailing `B` or `iB`).
 fn parse_size(text: &str) -> Result<u64, String> {

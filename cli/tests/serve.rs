@@ -13,6 +13,8 @@ fn serve_takes_env_and_flags_and_stops_on_sigterm() {
             "4000",
             "--trusted-rate-per-sec",
             "5000",
+            "--history-bytes",
+            "1MiB",
         ],
         &[
             ("SWITCHBOARD_BIND", "127.0.0.1:0"),
@@ -20,6 +22,7 @@ fn serve_takes_env_and_flags_and_stops_on_sigterm() {
             ("SWITCHBOARD_HISTORY_SIZE", "7"),
             ("SWITCHBOARD_HISTORY_TTL_MS", "60000"),
             ("SWITCHBOARD_MAX_MESSAGE_BYTES", "65536"),
+            ("SWITCHBOARD_HISTORY_TOTAL_BYTES", "8388608"),
         ],
     );
     let addr = listening_on(&server);
@@ -28,6 +31,8 @@ fn serve_takes_env_and_flags_and_stops_on_sigterm() {
     let limits = &info["limits"];
     assert_eq!(limits["history_size"], 7);
     assert_eq!(limits["history_ttl_ms"], 60000);
+    assert_eq!(limits["history_bytes"], 1_048_576);
+    assert_eq!(limits["history_total_bytes"], 8_388_608);
     assert_eq!(limits["heartbeat_ms"], 4000);
     assert_eq!(limits["max_message_bytes"], 65536);
     assert_eq!(limits["trusted_rate_per_sec"], 5000);

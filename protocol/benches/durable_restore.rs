@@ -9,7 +9,7 @@ use serde_json::json;
 use switchboard_protocol::server::store::durable::{DurableConfig, DurableStore, Restorer};
 use switchboard_protocol::server::{Store, StoreWrite};
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::ChannelName;
+use switchboard_protocol::wire::{ChannelName, json_len};
 
 fn main() {
     divan::main();
@@ -42,7 +42,14 @@ fn log() -> BTreeMap<u64, Vec<u8>> {
         let channel = ChannelName::new(&format!("projects/p{c}/executions/run")).expect("valid");
         for n in 0..PER_CHANNEL {
             let event = json!({"event_type": "progress", "data": {"step": n, "of": PER_CHANNEL, "msg": "tokenising shard"}});
-            store.append(Timestamp::from_millis(1), &channel, Arc::new(event), false);
+            let bytes = json_len(&event);
+            store.append(
+                Timestamp::from_millis(1),
+                &channel,
+                Arc::new(event),
+                bytes,
+                false,
+            );
         }
         drain(&mut store, &mut files);
     }
@@ -77,7 +84,14 @@ fn snapshot_capture_one_million_events(bencher: divan::Bencher<'_, '_>) {
         let channel = ChannelName::new(&format!("projects/p{c}/executions/run")).expect("valid");
         for n in 0..PER_CHANNEL {
             let event = json!({"step": n});
-            store.append(Timestamp::from_millis(1), &channel, Arc::new(event), false);
+            let bytes = json_len(&event);
+            store.append(
+                Timestamp::from_millis(1),
+                &channel,
+                Arc::new(event),
+                bytes,
+                false,
+            );
         }
     }
     bencher.bench(|| store.clone());

@@ -2,6 +2,11 @@
 
 use core::time::Duration;
 
+/// [`HubConfig::history_bytes`]'s default: 16 MiB.
+pub(crate) const DEFAULT_HISTORY_BYTES: usize = 16 * 1024 * 1024;
+/// [`HubConfig::history_total_bytes`]'s default: 256 MiB.
+pub(crate) const DEFAULT_HISTORY_TOTAL_BYTES: usize = 256 * 1024 * 1024;
+
 /// The hub's limits and intervals. [`Default`] gives the contract's defaults (PROTOCOL §1–§4); change fields with
 /// struct update syntax: `HubConfig { history_size: 10, ..HubConfig::default() }`.
 ///
@@ -27,6 +32,12 @@ pub struct HubConfig {
     pub history_size: usize,
     /// No kept event is older than this (default 300 s).
     pub history_ttl: Duration,
+    /// Bytes of history one channel keeps (default 16 MiB), each event counting its compact JSON's length; past it
+    /// the channel's oldest events are dropped. An event larger than this is delivered but not kept.
+    pub history_bytes: usize,
+    /// Bytes of history all channels together keep (default 256 MiB); past it the oldest events of the whole hub
+    /// are dropped first.
+    pub history_total_bytes: usize,
     /// How long a server request or a routed call waits for its answer (default 30 s).
     pub request_timeout: Duration,
     /// Messages per second an untrusted connection may send, on average (default 100).
@@ -59,6 +70,8 @@ impl Default for HubConfig {
             max_message_bytes: 1024 * 1024,
             history_size: 1000,
             history_ttl: Duration::from_secs(300),
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            history_total_bytes: DEFAULT_HISTORY_TOTAL_BYTES,
             request_timeout: Duration::from_secs(30),
             rate_per_sec: 100,
             rate_burst: 200,

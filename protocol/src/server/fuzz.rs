@@ -81,6 +81,9 @@ pub fn hub_ops(data: &[u8]) {
         max_message_bytes: 512,
         history_size: 4,
         history_ttl: Duration::from_secs(10),
+        // Small enough that events are trimmed by bytes, per channel and over all, and some are never kept.
+        history_bytes: 96,
+        history_total_bytes: 256,
         request_timeout: Duration::from_secs(3),
         rate_per_sec: 5,
         rate_burst: 10,

@@ -210,7 +210,8 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let mut rng = Rng::from_seed(config.seed);
         let epoch = alloc::format!("{:016x}", rng.next_u64());
-        let store = MemoryStore::new(epoch, config.history_size, config.history_ttl);
+        let store = MemoryStore::new(epoch, config.history_size, config.history_ttl)
+            .with_history_bytes(config.history_bytes, config.history_total_bytes);
         Hub::build(config, rng, Box::new(store))
     }
 

@@ -6,7 +6,6 @@
 //! reports the write ([`Hub::handle_store_written`]), and is refused if the write failed.
 
 use alloc::sync::Arc;
-use core::fmt;
 use serde_json::Value;
 
 use super::Hub;
@@ -19,7 +18,7 @@ use super::store::Appended;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::encode_delivery;
 use crate::wire::project_stream::ProjectStreamMessage;
-use crate::wire::{ChannelName, ErrorCode, MessageId, ServerMessage, encode_event};
+use crate::wire::{ChannelName, ErrorCode, MessageId, ServerMessage, encode_event, json_len};
 
 /// The prefix of the channels the project-stream dialect subscribes to.
 const PROJECT_PREFIX: &str = "projects/";
@@ -46,12 +45,13 @@ impl Hub {
             return Err(MisuseError::NullEvent.into());
         }
         let max = self.config.max_message_bytes;
-        if let Some(bytes) = json_len_over(&event, max) {
+        let bytes = json_len(&event);
+        if bytes > max {
             return Err(LimitError::EventTooLarge { bytes, max }.into());
         }
         let ticket = PublishTicket(self.next_ticket);
-        let outcome = match self.publish_event(now, channel, event, retain, Answer::Ticket(ticket))
-        {
+        let answer = Answer::Ticket(ticket);
+        let outcome = match self.publish_sized(now, channel, event, bytes, retain, answer) {
             Some(offset) => Publish::Done(offset),
             None => {
                 self.next_ticket += 1;
@@ -72,8 +72,28 @@ impl Hub {
         retain: bool,
         answer: Answer,
     ) -> Option<u64> {
+        // The event's own JSON length is what history is budgeted in. The frames carry more (envelope, offset)
+        // and are encoded only after the store gave the offset, so the length is counted here, once, without
+        // building the text.
+        let bytes = json_len(&event);
+        self.publish_sized(now, channel, event, bytes, retain, answer)
+    }
+
+    /// [`publish_event`](Self::publish_event) with the event's JSON length already counted.
+    fn publish_sized(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Value,
+        bytes: usize,
+        retain: bool,
+        answer: Answer,
+    ) -> Option<u64> {
         let event = Arc::new(event);
-        match self.store.append(now, channel, Arc::clone(&event), retain) {
+        match self
+            .store
+            .append(now, channel, Arc::clone(&event), bytes, retain)
+        {
             Appended::Kept(offset) => {
                 let answer = match answer {
                     Answer::Ticket(_) => Answer::Silent,
@@ -257,34 +277,4 @@ pub(super) fn event_frame(
         }
     };
     Some(Arc::from(text))
-}
-
-/// The length of `value` as compact JSON when it is over `max`; `None` when it fits. Counts without allocating.
-/// (It cannot stop early: serde_json asserts that writing to a formatter never fails.)
-fn json_len_over(value: &Value, max: usize) -> Option<usize> {
-    struct Counter(usize);
-    impl fmt::Write for Counter {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0 = self.0.saturating_add(s.len());
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail.
-    let _ = fmt::write(&mut counter, format_args!("{value}"));
-    (counter.0 > max).then_some(counter.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn json_length_check() {
-        let v = json!({"a": "xyz"});
-        let len = serde_json::to_string(&v).unwrap().len();
-        assert_eq!(json_len_over(&v, len), None);
-        assert_eq!(json_len_over(&v, len - 1), Some(len));
-    }
 }

@@ -57,6 +57,8 @@ pub struct HubStats {
     pub queued_bytes: usize,
     /// Events kept in history over all channels.
     pub history_events: usize,
+    /// Bytes of those events (each its compact JSON's length), over all channels.
+    pub history_bytes: usize,
     /// Connections ever opened.
     pub connections_opened: u64,
     /// Frames received (text and binary).
@@ -144,6 +146,7 @@ impl Hub {
             pending_calls,
             queued_bytes,
             history_events: store.events,
+            history_bytes: store.bytes,
             connections_opened: c.connections_opened,
             frames_received: c.frames_received,
             published: c.published,

@@ -11,6 +11,7 @@ mod client_message;
 mod codes;
 mod decode_error;
 mod envelope;
+mod json_len;
 mod names;
 mod reserved;
 mod server_message;
@@ -21,6 +22,7 @@ pub mod project_stream;
 pub use client_message::{ClientFrame, ClientMessage, StreamPosition, decode_client};
 pub use codes::{CloseCode, ErrorCode};
 pub use decode_error::{DecodeError, DecodeErrorKind, FieldProblem};
+pub use json_len::json_len;
 pub use names::{
     ChannelName, MAX_CHANNEL_BYTES, MAX_MESSAGE_ID_BYTES, MessageId, NameError, validate_channel,
 };

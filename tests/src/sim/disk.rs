@@ -200,6 +200,8 @@ impl DiskSetup {
     /// Draws the disk of a durable seed, with the hub's retention.
     pub fn draw(rng: &mut Rng, hub: &HubConfig) -> DiskSetup {
         let mut store = DurableConfig::new(hub.history_size, hub.history_ttl);
+        store.history_bytes = hub.history_bytes;
+        store.history_total_bytes = hub.history_total_bytes;
         store.fsync = match rng.below_inclusive(3) {
             0 => FsyncPolicy::Always,
             1 => FsyncPolicy::Off,

@@ -15,7 +15,8 @@ use switchboard_protocol::wire::{ChannelName, StreamPosition};
 /// A hub over the faulty store.
 pub(super) fn hub(config: HubConfig) -> Hub {
     let epoch = format!("{:016x}", Rng::from_seed(config.seed).next_u64());
-    let store = MemoryStore::new(epoch, config.history_size, config.history_ttl);
+    let store = MemoryStore::new(epoch, config.history_size, config.history_ttl)
+        .with_history_bytes(config.history_bytes, config.history_total_bytes);
     Hub::with_store(config, Box::new(LosesOneReplayed(store)))
 }
 
@@ -29,9 +30,10 @@ impl Store for LosesOneReplayed {
         now: Timestamp,
         channel: &ChannelName,
         event: Arc<Value>,
+        bytes: usize,
         retain: bool,
     ) -> Appended {
-        self.0.append(now, channel, event, retain)
+        self.0.append(now, channel, event, bytes, retain)
     }
 
     fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {

@@ -1,4 +1,5 @@
-//! A channel's history ring in the [memory store](super::MemoryStore): the last `history_size` events, none older than `history_ttl` (PROTOCOL §3).
+//! A channel's history ring in the [memory store](super::MemoryStore): the last `history_size` events, none older than
+//! `history_ttl`, at most `history_bytes` of them (PROTOCOL §3).
 //!
 //! Entries have consecutive offsets, so the entry for offset `o` sits at index `o - first_offset` and every lookup
 //! is `O(1)`. Each event is stored once, as an `Arc<Value>` shared with the retained state and never copied per
@@ -22,12 +23,18 @@ pub(crate) struct Entry {
     pub(crate) at: Timestamp,
     /// The event, shared with the retained state.
     pub(crate) event: Arc<Value>,
+    /// The length of the event's compact JSON encoding: what it counts against the byte budgets.
+    pub(crate) bytes: usize,
+    /// The store-wide append number: which of two channels' events is older (by publish order, not clock).
+    pub(crate) seq: u64,
 }
 
 /// The ring.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct History {
     entries: VecDeque<Entry>,
+    /// The sum of the entries' `bytes`.
+    bytes: usize,
 }
 
 impl History {
@@ -45,24 +52,50 @@ impl History {
                 .is_none_or(|last| last.offset + 1 == entry.offset),
             "history offsets must be consecutive"
         );
+        self.bytes = self.bytes.saturating_add(entry.bytes);
         self.entries.push_back(entry);
         while self.entries.len() > limit {
-            self.entries.pop_front();
+            self.pop_front();
         }
+    }
+
+    /// Drops the oldest entries until the ring holds at most `limit` bytes (all of them when the newest alone is
+    /// larger: the ring stays a run of consecutive offsets ending at the newest event).
+    pub(crate) fn fit(&mut self, limit: usize) {
+        while self.bytes > limit {
+            self.pop_front();
+        }
+    }
+
+    /// Drops the oldest entry.
+    pub(crate) fn pop_front(&mut self) -> Option<Entry> {
+        let entry = self.entries.pop_front()?;
+        self.bytes -= entry.bytes;
+        Some(entry)
     }
 
     /// Drops every expired entry from the front. Entries are in publish order, so the front is the oldest.
     pub(crate) fn prune(&mut self, now: Timestamp, ttl: Duration) {
         while self.entries.front().is_some_and(|e| expired(e, now, ttl)) {
-            self.entries.pop_front();
+            self.pop_front();
         }
     }
 
     /// Drops every entry with an offset up to and including `through`.
     pub(crate) fn trim_through(&mut self, through: u64) {
         while self.entries.front().is_some_and(|e| e.offset <= through) {
-            self.entries.pop_front();
+            self.pop_front();
         }
+    }
+
+    /// Bytes of the stored entries (expired ones included until pruned).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The store-wide append number of the oldest stored entry.
+    pub(crate) fn first_seq(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.seq)
     }
 
     /// The offset of the oldest stored entry.
@@ -177,6 +210,8 @@ mod tests {
                     offset,
                     at: ms(offset * 1000),
                     event: Arc::new(json!(offset)),
+                    bytes: 10,
+                    seq: offset,
                 },
                 limit,
             );
@@ -192,6 +227,36 @@ mod tests {
         let kept: Vec<u64> = h.iter().map(|e| e.offset).collect();
         assert_eq!(kept, vec![8, 9, 10]);
         assert!(ring(1, 3, 0).is_empty());
+    }
+
+    #[test]
+    fn byte_budget_drops_the_oldest_and_counts_exactly() {
+        let mut h = ring(1, 10, 100);
+        assert_eq!(h.bytes(), 100);
+        h.fit(35);
+        assert_eq!(
+            h.iter().map(|e| e.offset).collect::<Vec<_>>(),
+            vec![8, 9, 10]
+        );
+        assert_eq!(h.bytes(), 30);
+        h.trim_through(8);
+        assert_eq!((h.bytes(), h.first_seq()), (20, Some(9)));
+        h.prune(ms(1_000_000), TTL);
+        assert_eq!((h.bytes(), h.first_seq()), (0, None));
+        // A newest entry larger than the budget leaves the ring empty, never with a gap.
+        let mut h = ring(1, 3, 100);
+        h.push(
+            Entry {
+                offset: 4,
+                at: ms(4000),
+                event: Arc::new(json!(4)),
+                bytes: 50,
+                seq: 4,
+            },
+            100,
+        );
+        h.fit(40);
+        assert!(h.is_empty() && h.bytes() == 0);
     }
 
     #[test]

@@ -16,8 +16,12 @@ pub mod durable;
 mod history;
 mod memory;
 
+#[cfg(test)]
+mod budget_tests;
+
 pub use durable::{DurableConfig, DurableStore, FsyncPolicy, SnapshotJob, StoreWrite};
 pub use memory::MemoryStore;
+pub(crate) use memory::Retention;
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -35,7 +39,9 @@ use crate::wire::{ChannelName, StreamPosition};
 /// answers `recovered: true` only on what [`replay`](Self::replay) returns.
 pub trait Store: fmt::Debug + Send {
     /// Gives `event` the next offset of `channel` (creating the channel's log at offset 1), keeps it in history
-    /// and, when `retain`, as the channel's state.
+    /// and, when `retain`, as the channel's state. `bytes` is the length of the event's compact JSON
+    /// ([`json_len`](crate::wire::json_len)), counted once by the hub: what the event weighs against a store's byte
+    /// budgets. An event may be given its offset and still not be kept in history (one larger than the budget).
     ///
     /// A store that keeps it at once answers [`Appended::Kept`]. A store that must first write it somewhere
     /// answers [`Appended::Pending`]: the event is not readable (not in `replay`, `page`, `state` or `offset`)
@@ -46,6 +52,7 @@ pub trait Store: fmt::Debug + Send {
         now: Timestamp,
         channel: &ChannelName,
         event: Arc<Value>,
+        bytes: usize,
         retain: bool,
     ) -> Appended;
 
@@ -189,11 +196,44 @@ pub struct StoreStats {
     pub channels: usize,
     /// Events kept in history, over all channels.
     pub events: usize,
+    /// Bytes of those events (each its compact JSON's length), over all channels. The retained state is not
+    /// counted.
+    pub bytes: usize,
 }
 
 impl StoreStats {
-    /// Stats of `channels` logs holding `events` events in all.
-    pub fn new(channels: usize, events: usize) -> StoreStats {
-        StoreStats { channels, events }
+    /// Stats of `channels` logs holding `events` events of `bytes` bytes in all.
+    pub fn new(channels: usize, events: usize, bytes: usize) -> StoreStats {
+        StoreStats {
+            channels,
+            events,
+            bytes,
+        }
+    }
+}
+
+/// [`Store::append`] with the event's length counted, for tests.
+#[cfg(test)]
+pub(crate) trait AppendJson {
+    fn append_json(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Arc<Value>,
+        retain: bool,
+    ) -> Appended;
+}
+
+#[cfg(test)]
+impl<S: Store + ?Sized> AppendJson for S {
+    fn append_json(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Arc<Value>,
+        retain: bool,
+    ) -> Appended {
+        let bytes = crate::wire::json_len(&event);
+        self.append(now, channel, event, bytes, retain)
     }
 }

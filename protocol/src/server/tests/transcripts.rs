@@ -188,6 +188,57 @@ fn recovery_fails_when_history_no_longer_covers_the_gap() {
 }
 
 #[test]
+fn an_event_over_the_history_budget_is_delivered_and_answered_but_not_kept() {
+    // 12 bytes of history per channel: "abcdefghij" (12 as JSON) fits, a longer event does not.
+    let mut h = Harness::new(HubConfig {
+        history_bytes: 12,
+        ..quiet()
+    });
+    h.open("a", Dialect::Native);
+    h.take();
+    h.text(
+        "a",
+        r#"{"type":"subscribe","message_id":"s1","data":{"channel":"news"}}"#,
+    );
+    h.text(
+        "a",
+        r#"{"type":"publish","message_id":"p1","data":{"channel":"news","event":"abcdefghij"}}"#,
+    );
+    h.text(
+        "a",
+        r#"{"type":"publish","message_id":"p2","data":{"channel":"news","event":"abcdefghijk"}}"#,
+    );
+    let epoch = super::epoch(&h.hub);
+    // Nothing before the big event can be replayed; from it on, everything can.
+    for (n, since) in [(1, 0), (2, 1), (3, 2)] {
+        h.text(
+            "a",
+            &format!(r#"{{"type":"unsubscribe","message_id":"u{n}","data":{{"channel":"news"}}}}"#),
+        );
+        subscribe_since(&mut h, "a", &format!("r{n}"), "news", &epoch, since);
+    }
+    assert_transcript(
+        h.take(),
+        &[
+            "a <- {\"type\":\"subscribe_res\",\"message_id\":\"s1\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":0,\"recovered\":null}}",
+            "a <- {\"type\":\"publish_res\",\"message_id\":\"p1\",\"data\":{\"channel\":\"news\",\"offset\":1}}",
+            "a <- {\"type\":\"event\",\"message_id\":\"#3\",\"server_initiated\":true,\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":1,\"event\":\"abcdefghij\"}}",
+            "a <- {\"type\":\"publish_res\",\"message_id\":\"p2\",\"data\":{\"channel\":\"news\",\"offset\":2}}",
+            "a <- {\"type\":\"event\",\"message_id\":\"#4\",\"server_initiated\":true,\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"event\":\"abcdefghijk\"}}",
+            "a <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u1\",\"data\":{\"channel\":\"news\"}}",
+            "a <- {\"type\":\"subscribe_res\",\"message_id\":\"r1\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":false}}",
+            "a <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u2\",\"data\":{\"channel\":\"news\"}}",
+            "a <- {\"type\":\"subscribe_res\",\"message_id\":\"r2\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":false}}",
+            "a <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u3\",\"data\":{\"channel\":\"news\"}}",
+            "a <- {\"type\":\"subscribe_res\",\"message_id\":\"r3\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":true}}",
+        ],
+    );
+    assert_eq!(h.hub.stats().history_events, 0);
+    assert_eq!(h.hub.stats().history_bytes, 0);
+    h.assert_clean();
+}
+
+#[test]
 fn retained_state() {
     let mut h = Harness::new(quiet());
     h.open("a", Dialect::Native);

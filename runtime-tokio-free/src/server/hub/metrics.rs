@@ -76,6 +76,13 @@ pub(crate) fn render(out: &mut String, stats: &HubStats, by_dialect: DialectCoun
     );
     metric(
         out,
+        "switchboard_history_bytes",
+        "gauge",
+        "Bytes of the events kept in history over all channels (each event's JSON length).",
+        &one(stats.history_bytes as u64),
+    );
+    metric(
+        out,
         "switchboard_connections_opened_total",
         "counter",
         "WebSocket connections ever opened.",
@@ -136,5 +143,8 @@ mod tests {
         assert!(text.contains("# TYPE switchboard_connections gauge\n"));
         assert!(text.contains("switchboard_connections{dialect=\"native\"} 0\n"));
         assert!(text.contains("switchboard_publishes_total 0\n"));
+        assert!(
+            text.contains("# TYPE switchboard_history_bytes gauge\nswitchboard_history_bytes 0\n")
+        );
     }
 }

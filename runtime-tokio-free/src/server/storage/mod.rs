@@ -51,6 +51,8 @@ pub(crate) fn open(config: &ServerConfig, now: Timestamp) -> Result<Option<Durab
     };
     let dir = DataDir::lock(path)?;
     let mut durable = DurableConfig::new(config.hub.history_size, config.hub.history_ttl);
+    durable.history_bytes = config.hub.history_bytes;
+    durable.history_total_bytes = config.hub.history_total_bytes;
     durable.fsync = config.fsync;
     durable.max_disk_bytes = config.max_disk_bytes;
     // A new store's epoch, drawn from the hub's seed as a hub over memory draws its own.

@@ -32,10 +32,11 @@
 //! ready list, so at most one request per channel is in flight (offset order), while up to
 //! [`WebhookConfig::max_concurrent`] channels are delivered at once (a slow channel does not hold the others up).
 //! The sender task here only reads history, sends the requests and sleeps until the next retry. Memory is thus
-//! bounded by the hub's history (`history_size` events, `history_ttl` old, per channel), however long the receiver is
+//! bounded by the hub's history (`history_size` events, `history_ttl` old, `history_bytes` per channel and
+//! `history_total_bytes` in all), however long the receiver is
 //! down. An event that left the history before it could be delivered (the receiver was down for longer than the history
 //! keeps) is skipped with a warning and counted in `switchboard_webhook_skipped_total`; raise
-//! `history_size`/`history_ttl` to ride out longer outages. In memory, pending deliveries end with the process; with
+//! `history_size`/`history_ttl` (and the byte budgets) to ride out longer outages. In memory, pending deliveries end with the process; with
 //! a [data directory](super::ServerConfig::data_dir) the sender keeps its place per channel in the store and resumes
 //! from it after a restart (at least once, in offset order).
 

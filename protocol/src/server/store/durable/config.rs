@@ -2,6 +2,9 @@
 
 use core::time::Duration;
 
+use crate::server::config::{DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TOTAL_BYTES};
+use crate::server::store::Retention;
+
 /// When the driver syncs what it wrote, and so what an acknowledgement promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FsyncPolicy {
@@ -37,6 +40,12 @@ pub struct DurableConfig {
     pub history_size: usize,
     /// No kept event is older than this (as [`HubConfig::history_ttl`](crate::server::HubConfig::history_ttl)).
     pub history_ttl: Duration,
+    /// Bytes of history kept in memory per channel (as
+    /// [`HubConfig::history_bytes`](crate::server::HubConfig::history_bytes); default 16 MiB).
+    pub history_bytes: usize,
+    /// Bytes of history kept in memory over all channels (as
+    /// [`HubConfig::history_total_bytes`](crate::server::HubConfig::history_total_bytes); default 256 MiB).
+    pub history_total_bytes: usize,
     /// When writes are synced.
     pub fsync: FsyncPolicy,
     /// The most the store's files may take on disk; `None`: no budget.
@@ -54,10 +63,22 @@ impl DurableConfig {
         DurableConfig {
             history_size,
             history_ttl,
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            history_total_bytes: DEFAULT_HISTORY_TOTAL_BYTES,
             fsync: FsyncPolicy::Batch,
             max_disk_bytes: None,
             segment_bytes: 64 * 1024 * 1024,
             min_log_bytes: 64 * 1024 * 1024,
+        }
+    }
+
+    /// The in-memory retention the store's reads are served under.
+    pub(crate) fn retention(&self) -> Retention {
+        Retention {
+            history_size: self.history_size,
+            history_ttl: self.history_ttl,
+            history_bytes: self.history_bytes,
+            history_total_bytes: self.history_total_bytes,
         }
     }
 

@@ -16,7 +16,7 @@ use super::store::DurableStore;
 use crate::server::store::MemoryStore;
 use crate::server::store::history::Entry;
 use crate::time::Timestamp;
-use crate::wire::ChannelName;
+use crate::wire::{ChannelName, json_len};
 
 /// What reading one file found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +266,10 @@ impl Restorer {
                 entries.push(Entry {
                     offset: kept.offset,
                     at: kept.at,
+                    bytes: json_len(&event),
                     event,
+                    // Numbered again, in publish-time order over all channels, by the store.
+                    seq: 0,
                 });
             }
             if state.is_none()
@@ -283,13 +286,7 @@ impl Restorer {
             (false, Some(epoch)) => epoch,
             _ => fresh_epoch,
         };
-        let mut mem = MemoryStore::restored(
-            epoch.clone(),
-            self.config.history_size,
-            self.config.history_ttl,
-            now,
-            logs,
-        );
+        let mut mem = MemoryStore::restored(epoch.clone(), self.config.retention(), now, logs);
         if !epoch_changed {
             // Positions in another epoch mean nothing; a webhook reader starts again from the oldest kept event.
             mem.set_cursors(self.cursors);

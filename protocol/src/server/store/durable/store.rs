@@ -26,6 +26,7 @@ enum Op {
         offset: u64,
         at: Timestamp,
         event: Arc<Value>,
+        bytes: usize,
         retain: bool,
         len: u32,
     },
@@ -101,7 +102,8 @@ pub struct DurableStore {
 impl DurableStore {
     /// An empty store with epoch `epoch` (a data directory never written to).
     pub fn new(config: DurableConfig, epoch: String) -> DurableStore {
-        let mem = MemoryStore::new(epoch, config.history_size, config.history_ttl);
+        let mem = MemoryStore::new(epoch, config.history_size, config.history_ttl)
+            .with_history_bytes(config.history_bytes, config.history_total_bytes);
         DurableStore::restored(config, mem, 1)
     }
 
@@ -274,6 +276,7 @@ impl Store for DurableStore {
         now: Timestamp,
         channel: &ChannelName,
         event: Arc<Value>,
+        bytes: usize,
         retain: bool,
     ) -> Appended {
         let offset = match self.assigned.get(channel) {
@@ -300,6 +303,7 @@ impl Store for DurableStore {
             offset,
             at,
             event,
+            bytes,
             retain,
             len: u32::try_from(len).unwrap_or(u32::MAX),
         });
@@ -370,6 +374,7 @@ impl Store for DurableStore {
         self.segment_len += flight.bytes;
         self.log_bytes += flight.bytes;
         let mut appends = 0;
+        let mut trimmed: Vec<ChannelName> = Vec::new();
         let done: Vec<Op> = self.ops.drain(..flight.ops).collect();
         for op in done {
             match op {
@@ -378,11 +383,16 @@ impl Store for DurableStore {
                     offset,
                     at,
                     event,
+                    bytes,
                     retain,
                     len,
                 } => {
                     appends += 1;
-                    let kept = self.mem.keep(at, &channel, event, retain);
+                    let kept = self
+                        .mem
+                        .keep(at, &channel, event, bytes, retain, &mut |name| {
+                            trimmed.push(name.clone());
+                        });
                     debug_assert_eq!(kept, offset, "appends are written in order");
                     if self.assigned.get(&channel) == Some(&offset) {
                         self.assigned.remove(&channel);
@@ -403,6 +413,12 @@ impl Store for DurableStore {
                 } => self.mem.set_cursor(&name, &channel, offset),
                 Op::Trim { .. } => {}
             }
+        }
+        // The memory budget's trims need no record: a restart applies the same budget to what it reads back.
+        trimmed.sort();
+        trimmed.dedup();
+        for name in &trimmed {
+            self.sync_footprint(name);
         }
         self.enforce_budget();
         let _ = flight.create;

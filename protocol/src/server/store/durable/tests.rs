@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::record::{Damage, FORMAT_VERSION, Record, RecordReader, check_header, header};
 use super::{DurableConfig, DurableStore, FormatError, FsyncPolicy, Restorer};
-use crate::server::store::{Appended, Store};
+use crate::server::store::{AppendJson, Appended, Store};
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, StreamPosition};
 
@@ -279,16 +279,16 @@ fn group_commit_one_write_for_what_queued_behind_the_last() {
     disk.drive(&mut store, ms(0));
     let a = ch("a");
     assert_eq!(
-        store.append(ms(1), &a, Arc::new(json!(1)), false),
+        store.append_json(ms(1), &a, Arc::new(json!(1)), false),
         Appended::Pending(1)
     );
     let first = store.poll_write().expect("written at once");
     assert_eq!(
-        store.append(ms(2), &a, Arc::new(json!(2)), false),
+        store.append_json(ms(2), &a, Arc::new(json!(2)), false),
         Appended::Pending(2)
     );
     assert_eq!(
-        store.append(ms(3), &a, Arc::new(json!(3)), true),
+        store.append_json(ms(3), &a, Arc::new(json!(3)), true),
         Appended::Pending(3)
     );
     assert_eq!(store.poll_write(), None, "one write at a time");
@@ -315,7 +315,7 @@ fn always_writes_and_syncs_one_event_at_a_time_and_off_does_not_sync() {
         );
         store.handle_written(ms(0), created.batch);
         for n in 1..=3 {
-            store.append(ms(n), &ch("a"), Arc::new(json!(n)), false);
+            store.append_json(ms(n), &ch("a"), Arc::new(json!(n)), false);
         }
         let w = store.poll_write().expect("a write");
         assert_eq!(
@@ -332,14 +332,14 @@ fn a_failed_write_drops_what_was_pending_and_gives_the_offsets_again() {
     let mut disk = Disk::default();
     disk.drive(&mut store, ms(0));
     let a = ch("a");
-    store.append(ms(1), &a, Arc::new(json!("x")), false);
+    store.append_json(ms(1), &a, Arc::new(json!("x")), false);
     let w = store.poll_write().expect("write");
-    store.append(ms(2), &a, Arc::new(json!("y")), true);
+    store.append_json(ms(2), &a, Arc::new(json!("y")), true);
     store.set_cursor("hook", &a, 0);
     assert_eq!(store.handle_write_failed(ms(3), w.batch), 2);
     assert_eq!(store.check(), Ok(()));
     assert_eq!(
-        store.append(ms(4), &a, Arc::new(json!("z")), false),
+        store.append_json(ms(4), &a, Arc::new(json!("z")), false),
         Appended::Pending(1)
     );
     assert_eq!(disk.drive(&mut store, ms(5)), 1);
@@ -357,7 +357,7 @@ fn restart_restores_epoch_offsets_history_state_and_cursors_through_snapshots_an
     let mut disk = Disk::default();
     for n in 1..=60u64 {
         let channel = ch(["a", "b/c", "d"][(n % 3) as usize]);
-        store.append(ms(n), &channel, Arc::new(json!({"n": n})), n % 7 == 0);
+        store.append_json(ms(n), &channel, Arc::new(json!({"n": n})), n % 7 == 0);
         if n % 5 == 0 {
             store.set_cursor("webhook:u", &channel, n / 3);
         }
@@ -406,7 +406,7 @@ fn a_corrupt_record_cuts_the_log_there_and_changes_the_epoch() {
     let mut store = DurableStore::new(config(), String::from("E"));
     let mut disk = Disk::default();
     for n in 1..=3u64 {
-        store.append(ms(n), &ch("a"), Arc::new(json!(n)), false);
+        store.append_json(ms(n), &ch("a"), Arc::new(json!(n)), false);
         disk.drive(&mut store, ms(n));
     }
     let (_, file) = disk.files.iter_mut().next().expect("one segment");
@@ -433,9 +433,9 @@ fn the_disk_budget_drops_the_oldest_history_and_keeps_the_state() {
     c.history_size = 1000;
     let mut store = DurableStore::new(c.clone(), String::from("E"));
     let mut disk = Disk::default();
-    store.append(ms(0), &ch("s"), Arc::new(json!("the state")), true);
+    store.append_json(ms(0), &ch("s"), Arc::new(json!("the state")), true);
     for n in 1..=200u64 {
-        store.append(
+        store.append_json(
             ms(n),
             &ch("a"),
             Arc::new(json!({"n": n, "pad": "0123456789"})),
@@ -559,7 +559,7 @@ proptest! {
             match op {
                 Op::Append(c, retain) => {
                     let value = json!({"t": now});
-                    let offset = store.append(ms(now), &ch(names[c as usize]), Arc::new(value.clone()), retain);
+                    let offset = store.append_json(ms(now), &ch(names[c as usize]), Arc::new(value.clone()), retain);
                     let Appended::Pending(offset) = offset else { panic!("durable appends wait") };
                     pending.push((c, offset, value, retain));
                 }
@@ -632,7 +632,7 @@ fn a_smaller_budget_at_restart_applies_with_the_first_write() {
     let mut store = DurableStore::new(c.clone(), String::from("E"));
     let mut disk = Disk::default();
     for n in 1..=100u64 {
-        store.append(
+        store.append_json(
             ms(n),
             &ch("a"),
             Arc::new(json!({"n": n, "pad": "0123456789"})),
@@ -662,7 +662,7 @@ fn a_failed_segment_creation_waits_for_something_to_keep() {
     assert!(first.create);
     assert_eq!(store.handle_write_failed(ms(1), first.batch), 0);
     assert_eq!(store.poll_write(), None, "an empty creation is not retried");
-    store.append(ms(2), &ch("a"), Arc::new(json!(1)), false);
+    store.append_json(ms(2), &ch("a"), Arc::new(json!(1)), false);
     let retry = store.poll_write().expect("a publish brings the write back");
     assert!(retry.create && retry.segment == first.segment);
     assert_eq!(store.handle_written(ms(3), retry.batch), 1);
@@ -682,4 +682,62 @@ fn a_readers_positions_list_written_and_pending_ones() {
     disk.drive(&mut store, ms(2));
     assert_eq!(store.cursors("hook"), vec![(ch("a"), 1), (ch("b"), 4)]);
     assert_eq!(store.cursors("other"), vec![(ch("a"), 9)]);
+}
+
+/// The memory budget holds over the durable store's reads, with and without a disk budget, and a restart (with
+/// the same budget, or a smaller one) reads back no more than it allows.
+#[test]
+fn the_memory_budget_bounds_what_is_served_and_what_is_restored() {
+    for disk_budget in [None, Some(20_000)] {
+        let mut c = config();
+        c.history_size = 1000;
+        c.history_bytes = 300;
+        c.history_total_bytes = 500;
+        c.max_disk_bytes = disk_budget;
+        let mut store = DurableStore::new(c.clone(), String::from("E"));
+        let mut disk = Disk::default();
+        for n in 1..=60u64 {
+            let name = ["a", "b", "c"][(n % 3) as usize];
+            let pad = "x".repeat((n % 7) as usize * 10);
+            store.append_json(
+                ms(n),
+                &ch(name),
+                Arc::new(json!({"n": n, "pad": pad})),
+                n == 1,
+            );
+            disk.drive(&mut store, ms(n));
+            assert_eq!(store.check(), Ok(()));
+            let stats = store.stats();
+            assert!(stats.bytes <= 500, "{} bytes kept", stats.bytes);
+        }
+        let served: Vec<_> = ["a", "b", "c"]
+            .map(|name| kept(&store, ms(61), name))
+            .into();
+        assert!(served.iter().all(|events| !events.is_empty()));
+        assert!(
+            served.iter().map(Vec::len).sum::<usize>() < 60,
+            "the budget trimmed"
+        );
+        assert_eq!(
+            store.state(&ch("b")).state,
+            Some(json!({"n": 1, "pad": "xxxxxxxxxx"}))
+        );
+        let (restored, _) = disk.restore(c.clone(), ms(61));
+        assert_eq!(restored.check(), Ok(()));
+        let again: Vec<_> = ["a", "b", "c"]
+            .map(|name| kept(&restored, ms(61), name))
+            .into();
+        assert_eq!(again, served, "disk budget {disk_budget:?}");
+        assert_eq!(restored.stats(), store.stats());
+        assert_eq!(restored.state(&ch("b")).state, store.state(&ch("b")).state);
+        c.history_total_bytes = 200;
+        let (smaller, _) = disk.restore(c, ms(61));
+        assert_eq!(smaller.check(), Ok(()));
+        assert!(smaller.stats().bytes <= 200);
+        let newest = ["a", "b", "c"].map(|name| kept(&smaller, ms(61), name).last().cloned());
+        assert!(
+            newest.iter().flatten().any(|(_, e)| e["n"] == 60),
+            "the newest event is kept: {newest:?}"
+        );
+    }
 }
