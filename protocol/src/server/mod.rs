@@ -118,6 +118,7 @@ mod output;
 mod permissions;
 mod project_stream;
 mod publish;
+mod publish_batch;
 mod publish_outcome;
 mod rate_limit;
 mod recovery;

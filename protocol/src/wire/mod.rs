@@ -18,7 +18,9 @@ mod server_message;
 pub mod channel_payload;
 pub mod project_stream;
 
-pub use client_message::{ClientFrame, ClientMessage, StreamPosition, decode_client};
+pub use client_message::{
+    ClientFrame, ClientMessage, MAX_BATCH_EVENTS, StreamPosition, decode_client,
+};
 pub use codes::{CloseCode, ErrorCode};
 pub use decode_error::{DecodeError, DecodeErrorKind, FieldProblem};
 pub use names::{

@@ -3,6 +3,7 @@
 //! normalised transcript (for the transcript tests: random ids become `#1`, `#2`… in order of appearance, the epoch
 //! becomes `E`).
 
+mod batch_publish;
 mod durable_publish;
 mod reserved_channels;
 mod state_machine;
