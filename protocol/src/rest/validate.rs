@@ -31,7 +31,9 @@ pub fn publish_body(body: &[u8]) -> Result<PublishBody, ErrorReply> {
     one_event(obj)
 }
 
-fn one_event(mut obj: serde_json::Map<alloc::string::String, Value>) -> Result<PublishBody, ErrorReply> {
+fn one_event(
+    mut obj: serde_json::Map<alloc::string::String, Value>,
+) -> Result<PublishBody, ErrorReply> {
     let event = match obj.remove("event") {
         None | Some(Value::Null) => return Err(ErrorReply::validation("event is required")),
         Some(e) => e,
@@ -203,8 +205,14 @@ mod tests {
         let code = |b: &[u8]| publish_request(b).unwrap_err();
         assert_eq!(code(br#"{"events":[]}"#).code, "VALIDATION_ERROR");
         assert_eq!(code(br#"{"events":{}}"#).code, "VALIDATION_ERROR");
-        assert_eq!(code(br#"{"events":[1],"event":1}"#).code, "VALIDATION_ERROR");
-        assert_eq!(code(br#"{"events":[1],"retain_last":1}"#).code, "VALIDATION_ERROR");
+        assert_eq!(
+            code(br#"{"events":[1],"event":1}"#).code,
+            "VALIDATION_ERROR"
+        );
+        assert_eq!(
+            code(br#"{"events":[1],"retain_last":1}"#).code,
+            "VALIDATION_ERROR"
+        );
         let too_many = alloc::format!("{{\"events\":[{}1]}}", "1,".repeat(MAX_BATCH_EVENTS));
         let e = code(too_many.as_bytes());
         assert_eq!((e.code, e.index), ("VALIDATION_ERROR", None));

@@ -120,14 +120,15 @@ impl Hub {
             };
             self.counters.storage_failures += 1;
             match parked.answer {
-                Answer::Native { conn, id } | Answer::NativeBatch { conn, id, .. } => self.send_error(
-                    now,
-                    conn,
-                    Some(id),
-                    ErrorCode::StorageUnavailable,
-                    STORAGE_FAILED,
-                    None,
-                ),
+                Answer::Native { conn, id } | Answer::NativeBatch { conn, id, .. } => self
+                    .send_error(
+                        now,
+                        conn,
+                        Some(id),
+                        ErrorCode::StorageUnavailable,
+                        STORAGE_FAILED,
+                        None,
+                    ),
                 Answer::Edge { conn } => self.send_error(
                     now,
                     conn,

@@ -192,7 +192,9 @@ impl ServerMessage {
             ServerMessage::CloseSessionRes { .. } => "close_session_res",
             ServerMessage::SubscribeRes { .. } => "subscribe_res",
             ServerMessage::UnsubscribeRes { .. } => "unsubscribe_res",
-            ServerMessage::PublishRes { .. } | ServerMessage::PublishBatchRes { .. } => "publish_res",
+            ServerMessage::PublishRes { .. } | ServerMessage::PublishBatchRes { .. } => {
+                "publish_res"
+            }
             ServerMessage::GetStateRes { .. } => "get_state_res",
             ServerMessage::ServeRes { .. } => "serve_res",
             ServerMessage::CallRes { .. } => "call_res",

@@ -84,7 +84,10 @@ fn a_bad_element_refuses_the_whole_batch_naming_its_index() {
     let mut h = Harness::new(quiet());
     h.open("pub", Dialect::Native);
     h.take();
-    h.text("pub", &batch_frame("b1", "jobs", &json!([1, 2, 3, null, 5]), false));
+    h.text(
+        "pub",
+        &batch_frame("b1", "jobs", &json!([1, 2, 3, null, 5]), false),
+    );
     h.text("pub", &batch_frame("b2", "jobs", &json!([]), false));
     h.text(
         "pub",
@@ -101,7 +104,10 @@ fn a_bad_element_refuses_the_whole_batch_naming_its_index() {
         ],
     );
     let too_many: Vec<Value> = (0..=MAX_BATCH_EVENTS).map(|n| json!(n)).collect();
-    h.text("pub", &batch_frame("b5", "jobs", &Value::from(too_many), false));
+    h.text(
+        "pub",
+        &batch_frame("b5", "jobs", &Value::from(too_many), false),
+    );
     let refused = h.frames[&h.conn("pub")].back().expect("answered");
     assert_eq!(refused["data"]["code"], "VALIDATION_ERROR");
     // Nothing of any refused batch was stored.
@@ -149,9 +155,17 @@ fn the_app_api_refuses_a_batch_whole_and_names_the_event() {
     assert!(alloc::format!("{e}").starts_with("events[1]: "));
     let e = h
         .hub
-        .publish_batch(h.now, &ch("jobs"), alloc::vec![json!(1), Value::Null], false)
+        .publish_batch(
+            h.now,
+            &ch("jobs"),
+            alloc::vec![json!(1), Value::Null],
+            false,
+        )
         .expect_err("null");
-    assert_eq!(e, HubError::Misuse(MisuseError::NullEventInBatch { index: 1 }));
+    assert_eq!(
+        e,
+        HubError::Misuse(MisuseError::NullEventInBatch { index: 1 })
+    );
     let e = h
         .hub
         .publish_batch(h.now, &ch("jobs"), Vec::new(), false)
