@@ -7,6 +7,7 @@
 //! `INVALID_CHANNEL`. The `message_id` is kept whenever it could be read, so the `error` can echo it. Unknown fields
 //! are ignored. Encoders produce compact JSON.
 
+mod caller;
 mod client_message;
 mod codes;
 mod decode_error;
@@ -18,6 +19,7 @@ mod server_message;
 pub mod channel_payload;
 pub mod project_stream;
 
+pub use caller::Caller;
 pub use client_message::{
     ClientFrame, ClientMessage, MAX_BATCH_EVENTS, StreamPosition, decode_client,
 };

@@ -4,6 +4,7 @@
 //! becomes `E`).
 
 mod batch_publish;
+mod caller_identity;
 mod durable_publish;
 mod reserved_channels;
 mod state_machine;
