@@ -249,20 +249,29 @@ impl Pipeline<'_> {
 
     /// Answers one call; `Some` when it ends the pause.
     fn answer(&mut self, call: IncomingCall) -> Option<Result<(), Stop>> {
-        tracing::info!(method = %call.method, caller = ?call.caller, "call");
+        // The token's `sub`, else the API key's name, else the caller's app id.
+        let by = call.caller().map(|c| c.name().to_owned());
+        tracing::info!(method = %call.method, caller = ?call.caller(), "call");
         match call.method.as_str() {
             "cancel" => {
                 let answer = json!({"cancelled": true, "stage": self.stage});
                 call.responder.respond(Ok(answer));
+                tracing::info!(
+                    stage = self.stage,
+                    "cancelled by {}",
+                    by.as_deref().unwrap_or("someone")
+                );
                 Some(Err(Stop::Cancelled {
-                    caller: call.caller,
+                    caller: by,
                     reason: call.params,
                 }))
             }
             "approve" if self.awaiting_approval => {
                 call.responder
                     .respond(Ok(json!({"approved": true, "stage": self.stage})));
-                self.approved_by = Some(call.caller.unwrap_or_else(|| "someone".to_owned()));
+                let by = by.unwrap_or_else(|| "someone".to_owned());
+                tracing::info!(stage = self.stage, "approved by {by}");
+                self.approved_by = Some(by);
                 Some(Ok(()))
             }
             "approve" => {

@@ -9,6 +9,7 @@ on_both_runtimes!(
     client_scenarios;
     requests_get_their_answers_or_errors,
     subscribe_publish_and_receive,
+    publish_batch_takes_consecutive_offsets,
     routed_call_through_serve,
     server_requests_and_notifications,
     survives_a_listener_restart_without_gap_or_duplicate,

@@ -49,6 +49,7 @@ suite!(
     retry_after_in_seconds,
     retry_after_as_an_http_date,
     post_is_retried_only_when_the_server_did_not_act,
+    publish_batch_sends_events_and_reads_the_range,
     the_retry_budget_runs_dry,
     the_limiter_makes_the_excess_wait_in_order,
     cache_statistics_and_invalidation_by_writes,
@@ -216,6 +217,32 @@ fn post_is_retried_only_when_the_server_did_not_act<B: Backend>() {
                 .all(|s| s.method == "POST" && s.path() == "/api/v1/channels/c/events")
         );
         assert_eq!(seen[2].json(), json!({"event": {"n": 1}}));
+    });
+}
+
+fn publish_batch_sends_events_and_reads_the_range<B: Backend>() {
+    B::run(|rt| async move {
+        let server = FakeServer::start(
+            &rt,
+            scripted(vec![Reply::json(
+                201,
+                json!({"channel": "c", "first_offset": 4, "last_offset": 6}),
+            )]),
+        )
+        .await;
+        let (client, _) = make_client::<B>(&rt, &server, H1Config::default(), |_| {});
+        let published = client
+            .channels()
+            .publish_batch("c", &[json!(1), json!(2), json!(3)], true)
+            .await
+            .unwrap();
+        assert_eq!((published.first_offset, published.last_offset), (4, 6));
+        let seen = server.seen();
+        assert_eq!(seen[0].path(), "/api/v1/channels/c/events");
+        assert_eq!(
+            seen[0].json(),
+            json!({"events": [1, 2, 3], "retain_last": true})
+        );
     });
 }
 

@@ -523,3 +523,65 @@ fn tls_serves_wss_and_https_on_one_port() {
         server.shutdown().await;
     });
 }
+
+/// A routed call tells the serving client who called: the caller's app id, plus its token's `sub` or its API
+/// key's non-secret name (never the key itself), through `IncomingCall::caller`.
+#[test]
+fn a_served_call_names_the_callers_token_sub_or_api_key() {
+    run(|rt| async move {
+        let mut keys = ApiKeys::new();
+        keys.insert_spec("key-secret-9:call=pipelines/**").unwrap();
+        let mut config = config();
+        config.verifier = Some(Arc::new(AuthenticatorVerifier::new(
+            Authenticator::new().with_jwt(key()).with_api_keys(keys),
+        )));
+        let (server, addr) = start(&rt, config).await;
+        let url = format!("ws://{addr}/api/ws");
+        let server_token = key().sign(
+            &Claims::new("pipeline-runner", now() + 600)
+                .with_channels(grants("serve=pipelines/**")),
+        );
+        let runner =
+            Client::connect(rt.clone(), &url, ClientOptions::with_token(server_token)).unwrap();
+        let mut calls = runner.serve("pipelines/p1").await.expect("serve");
+
+        let alice_token = key()
+            .sign(&Claims::new("alice", now() + 600).with_channels(grants("call=pipelines/**")));
+        let alice =
+            Client::connect(rt.clone(), &url, ClientOptions::with_token(alice_token)).unwrap();
+        let keyed = Client::connect(
+            rt.clone(),
+            &url,
+            ClientOptions::with_token("key-secret-9".to_owned()),
+        )
+        .unwrap();
+        for (who, want_sub, want_key) in [
+            (&alice, Some("alice"), None),
+            (&keyed, None, Some("api-key:0")),
+        ] {
+            let answer = async { who.call("pipelines/p1", "approve", json!(null)).await };
+            let serve = async {
+                let call = bounded(&rt, STEP_TIMEOUT, calls.next())
+                    .await
+                    .expect("a call");
+                let caller = call.caller().expect("the server names the caller").clone();
+                call.responder.respond(Ok(json!({"approved": true})));
+                caller
+            };
+            let (answer, caller) = futures_util::join!(answer, serve);
+            assert_eq!(answer, Ok(json!({"approved": true})));
+            assert_eq!(caller.sub.as_deref(), want_sub);
+            assert_eq!(caller.key.as_deref(), want_key);
+            assert!(!caller.app_id.is_empty());
+            assert_eq!(caller.name(), want_sub.or(want_key).unwrap());
+            assert!(
+                !format!("{caller:?}").contains("key-secret-9"),
+                "the key itself never travels"
+            );
+        }
+        alice.close().await;
+        keyed.close().await;
+        runner.close().await;
+        server.shutdown().await;
+    });
+}

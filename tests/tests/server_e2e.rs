@@ -34,4 +34,6 @@ on_both_runtimes!(
     rest_publishers_with_credentials_are_not_rate_limited,
     websocket_publishers_with_credentials_are_not_rate_limited,
     loopback_callers_are_trusted_without_auth,
+    batch_publish_over_rest_is_all_or_none,
+    batch_publish_over_native_websocket,
 );

@@ -2,6 +2,7 @@
 //! draining or because of the network (those end the request with an event instead).
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::time::Duration;
 use serde_json::{Map, Value};
 
@@ -91,6 +92,32 @@ impl ClientMachine {
             channel,
             event,
             retain,
+        };
+        self.issue(now, message, Kind::Plain, None)
+    }
+
+    /// Publishes `events` at consecutive offsets, all or none (`publish_res` with `first_offset` and
+    /// `last_offset`); `retain_last` makes the last one the channel's state. Refuses locally what the server
+    /// would refuse whole: no events, more than [`MAX_BATCH_EVENTS`](crate::wire::MAX_BATCH_EVENTS), a `null`.
+    pub fn publish_batch(
+        &mut self,
+        now: Timestamp,
+        channel: &str,
+        events: Vec<Value>,
+        retain_last: bool,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        if events.is_empty() || events.len() > crate::wire::MAX_BATCH_EVENTS {
+            return Err(UsageError::BadBatch { index: None }.into());
+        }
+        if let Some(index) = events.iter().position(Value::is_null) {
+            return Err(UsageError::BadBatch { index: Some(index) }.into());
+        }
+        let message = ClientMessage::PublishBatch {
+            channel,
+            events,
+            retain_last,
         };
         self.issue(now, message, Kind::Plain, None)
     }

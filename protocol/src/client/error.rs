@@ -44,6 +44,13 @@ pub enum UsageError {
     /// `publish` of `null`: the contract allows any JSON value but `null` as an event.
     #[error("an event must not be null")]
     NullEvent,
+    /// A batch `publish` with no events, more than [`MAX_BATCH_EVENTS`](crate::wire::MAX_BATCH_EVENTS), or a
+    /// `null` among them (`index` names it): the server would refuse it whole.
+    #[error("{}", batch_problem(*index))]
+    BadBatch {
+        /// The `null` event's position, or `None` for a wrong count.
+        index: Option<usize>,
+    },
     /// [`ClientMachine::respond`](super::ClientMachine::respond) named no server request awaiting an answer: it was
     /// never received, was already answered, or belonged to a connection that has since closed (the server cancels
     /// those, PROTOCOL §4), or it is older than the server's own request timeout.
@@ -71,4 +78,14 @@ pub enum SendLimitError {
         /// The limit.
         max: usize,
     },
+}
+
+fn batch_problem(index: Option<usize>) -> alloc::string::String {
+    match index {
+        Some(i) => alloc::format!("events[{i}]: an event must not be null"),
+        None => alloc::format!(
+            "a batch must hold from 1 to {} events",
+            crate::wire::MAX_BATCH_EVENTS
+        ),
+    }
 }

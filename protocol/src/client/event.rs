@@ -92,8 +92,8 @@ pub enum ClientEvent {
         method: String,
         /// The parameters (`null` when none).
         params: Value,
-        /// The calling connection's `app_id`, when the server named it.
-        caller: Option<String>,
+        /// Who called: the calling connection's `app_id` and whom its credential names, when the server said.
+        caller: Option<crate::wire::Caller>,
     },
     /// A `notification`.
     Notification {

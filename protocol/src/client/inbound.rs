@@ -240,10 +240,10 @@ impl ClientMachine {
                 return;
             }
             let params = data.remove("params").unwrap_or(Value::Null);
-            let caller = match data.remove("caller") {
-                Some(Value::String(caller)) => Some(caller),
-                _ => None,
-            };
+            let caller = data
+                .remove("caller")
+                .as_ref()
+                .and_then(crate::wire::Caller::from_value);
             let _ = self
                 .server_requests
                 .insert(id.clone(), deadline, ServerRequestKind::Call);

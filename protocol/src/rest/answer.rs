@@ -70,12 +70,54 @@ pub fn published(
             201,
             &json!({"channel": channel, "offset": offset}),
         )),
-        Err(HubError::Limit(l)) => Err(ErrorReply::payload_too_large(
-            alloc::string::ToString::to_string(&l),
+        Err(e) => Err(refused(e)),
+    }
+}
+
+/// A publish the hub refused: 413 for a limit, else 400.
+fn refused(e: HubError) -> ErrorReply {
+    match e {
+        HubError::Limit(l) => ErrorReply::payload_too_large(alloc::string::ToString::to_string(&l)),
+        other => ErrorReply::validation(alloc::string::ToString::to_string(&other)),
+    }
+}
+
+/// A batch `POST /api/v1/channels/{channel}/events` once the store has kept (or failed to keep) its `count`
+/// events, the first at `outcome`'s offset: 201 `{channel, first_offset, last_offset}`, or 503
+/// `STORAGE_UNAVAILABLE`.
+pub fn stored_batch(
+    channel: &ChannelName,
+    count: usize,
+    outcome: Result<u64, StorageError>,
+) -> Result<Reply, ErrorReply> {
+    match outcome {
+        Ok(first) => published_batch(channel, count, Ok(first)),
+        Err(e) => Err(ErrorReply::storage_unavailable(
+            alloc::string::ToString::to_string(&e),
         )),
-        Err(other) => Err(ErrorReply::validation(alloc::string::ToString::to_string(
-            &other,
-        ))),
+    }
+}
+
+/// A batch `POST /api/v1/channels/{channel}/events` of `count` events, the first at `outcome`'s offset: 201
+/// `{channel, first_offset, last_offset}`, or the hub's refusal (413 for a limit, else 400), with `error.index`
+/// naming the event at fault when one was.
+pub fn published_batch(
+    channel: &ChannelName,
+    count: usize,
+    outcome: Result<u64, HubError>,
+) -> Result<Reply, ErrorReply> {
+    match outcome {
+        Ok(first) => {
+            let last = first + (count as u64).saturating_sub(1);
+            Ok(Reply::json(
+                201,
+                &json!({"channel": channel, "first_offset": first, "last_offset": last}),
+            ))
+        }
+        Err(e) => {
+            let index = e.batch_index();
+            Err(refused(e).at_index(index))
+        }
     }
 }
 

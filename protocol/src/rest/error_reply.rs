@@ -18,6 +18,8 @@ pub struct ErrorReply {
     pub message: String,
     /// Extra response headers.
     pub headers: Vec<(&'static str, String)>,
+    /// The position of the event that made a batch publish fail (`error.index`), when one did.
+    pub index: Option<usize>,
 }
 
 impl ErrorReply {
@@ -28,6 +30,7 @@ impl ErrorReply {
             code,
             message: message.into(),
             headers: Vec::new(),
+            index: None,
         }
     }
 
@@ -122,9 +125,19 @@ impl ErrorReply {
             .with_header("Retry-After", "5")
     }
 
+    /// Names the batch event at fault (`error.index` in the body).
+    pub fn at_index(mut self, index: Option<usize>) -> ErrorReply {
+        self.index = index;
+        self
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code, "message": self.message.to_owned()}})
+        let mut body = serde_json::json!({"code": self.code, "message": self.message.to_owned()});
+        if let (Some(index), Some(obj)) = (self.index, body.as_object_mut()) {
+            obj.insert("index".to_owned(), index.into());
+        }
+        serde_json::json!({ "error": body })
     }
 }
 

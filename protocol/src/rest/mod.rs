@@ -35,4 +35,7 @@ pub use read_error::RequestReadError;
 pub use reply::{Reply, reason_phrase};
 pub use request_head::{BodyFraming, MAX_HEADERS, RequestHead};
 pub use route::{NoRoute, Route, channel_from_path, match_route, project_from_path, route};
-pub use validate::{PageQuery, PublishBody, history_query, publish_body, stream_since};
+pub use validate::{
+    BatchBody, PageQuery, PublishBody, PublishRequest, history_query, publish_body,
+    publish_request, stream_since,
+};

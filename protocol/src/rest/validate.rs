@@ -2,12 +2,14 @@
 //! `since` and `limit`, and the project stream's `since`.
 
 use alloc::format;
+use alloc::vec::Vec;
 
 use serde_json::Value;
 
 use super::error_reply::ErrorReply;
 use super::limits::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 use super::request_head::RequestHead;
+use crate::wire::MAX_BATCH_EVENTS;
 
 /// A publish request's body: `{"event": …, "retain": bool?}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +25,15 @@ pub struct PublishBody {
 pub fn publish_body(body: &[u8]) -> Result<PublishBody, ErrorReply> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ErrorReply::invalid_json(format!("the body is not JSON: {e}")))?;
-    let Value::Object(mut obj) = value else {
+    let Value::Object(obj) = value else {
         return Err(ErrorReply::invalid_json("the body must be a JSON object"));
     };
+    one_event(obj)
+}
+
+fn one_event(
+    mut obj: serde_json::Map<alloc::string::String, Value>,
+) -> Result<PublishBody, ErrorReply> {
     let event = match obj.remove("event") {
         None | Some(Value::Null) => return Err(ErrorReply::validation("event is required")),
         Some(e) => e,
@@ -36,6 +44,66 @@ pub fn publish_body(body: &[u8]) -> Result<PublishBody, ErrorReply> {
         Some(_) => return Err(ErrorReply::validation("retain must be a boolean")),
     };
     Ok(PublishBody { event, retain })
+}
+
+/// A batch publish's body: `{"events": [...], "retain_last": bool?}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchBody {
+    /// The events, in order: 1 to [`MAX_BATCH_EVENTS`], none null.
+    pub events: Vec<Value>,
+    /// Whether the last becomes the channel's retained state (default false).
+    pub retain_last: bool,
+}
+
+/// What a `POST …/events` body asks for: one event, or a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PublishRequest {
+    /// `{event, retain?}`.
+    One(PublishBody),
+    /// `{events, retain_last?}`.
+    Batch(BatchBody),
+}
+
+/// Parses a publish body: a batch when it has `events` ([`BatchBody`]: an array of 1 to [`MAX_BATCH_EVENTS`]
+/// events, none null, no `event` beside it, `retain_last` a boolean when present; a null element is refused
+/// with its index in `error.index` and the message), else one event as [`publish_body`] reads it.
+pub fn publish_request(body: &[u8]) -> Result<PublishRequest, ErrorReply> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ErrorReply::invalid_json(format!("the body is not JSON: {e}")))?;
+    let Value::Object(mut obj) = value else {
+        return Err(ErrorReply::invalid_json("the body must be a JSON object"));
+    };
+    let events = match obj.remove("events") {
+        None | Some(Value::Null) => return one_event(obj).map(PublishRequest::One),
+        Some(Value::Array(events)) => events,
+        Some(_) => return Err(ErrorReply::validation("events must be an array")),
+    };
+    if !matches!(obj.get("event"), None | Some(Value::Null)) {
+        return Err(ErrorReply::validation(
+            "give either event or events, not both",
+        ));
+    }
+    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
+        return Err(ErrorReply::validation(format!(
+            "events must hold from 1 to {MAX_BATCH_EVENTS} events, not {}",
+            events.len()
+        )));
+    }
+    if let Some(index) = events.iter().position(Value::is_null) {
+        return Err(ErrorReply::validation(format!(
+            "events[{index}]: a channel event must not be null"
+        ))
+        .at_index(Some(index)));
+    }
+    let retain_last = match obj.remove("retain_last") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(ErrorReply::validation("retain_last must be a boolean")),
+    };
+    Ok(PublishRequest::Batch(BatchBody {
+        events,
+        retain_last,
+    }))
 }
 
 /// A history page request: events after `since`, at most `limit`.
@@ -112,6 +180,46 @@ mod tests {
         assert_eq!(code(b"{}"), "VALIDATION_ERROR");
         assert_eq!(code(br#"{"event":null}"#), "VALIDATION_ERROR");
         assert_eq!(code(br#"{"event":1,"retain":"yes"}"#), "VALIDATION_ERROR");
+    }
+
+    #[test]
+    fn batch_bodies() {
+        assert_eq!(
+            publish_request(br#"{"events":[{"a":1},2],"retain_last":true}"#).unwrap(),
+            PublishRequest::Batch(BatchBody {
+                events: alloc::vec![json!({"a": 1}), json!(2)],
+                retain_last: true
+            })
+        );
+        assert_eq!(
+            publish_request(br#"{"event":3}"#).unwrap(),
+            PublishRequest::One(PublishBody {
+                event: json!(3),
+                retain: false
+            })
+        );
+        let null = publish_request(br#"{"events":[1,2,3,null]}"#).unwrap_err();
+        assert_eq!((null.code, null.index), ("VALIDATION_ERROR", Some(3)));
+        assert!(null.message.starts_with("events[3]: "), "{}", null.message);
+        assert_eq!(null.body()["error"]["index"], json!(3));
+        let code = |b: &[u8]| publish_request(b).unwrap_err();
+        assert_eq!(code(br#"{"events":[]}"#).code, "VALIDATION_ERROR");
+        assert_eq!(code(br#"{"events":{}}"#).code, "VALIDATION_ERROR");
+        assert_eq!(
+            code(br#"{"events":[1],"event":1}"#).code,
+            "VALIDATION_ERROR"
+        );
+        assert_eq!(
+            code(br#"{"events":[1],"retain_last":1}"#).code,
+            "VALIDATION_ERROR"
+        );
+        let too_many = alloc::format!("{{\"events\":[{}1]}}", "1,".repeat(MAX_BATCH_EVENTS));
+        let e = code(too_many.as_bytes());
+        assert_eq!((e.code, e.index), ("VALIDATION_ERROR", None));
+        assert!(e.message.contains("from 1 to 1000"), "{}", e.message);
+        let mut max = alloc::format!("{{\"events\":[{}1]}}", "1,".repeat(MAX_BATCH_EVENTS - 1));
+        assert!(publish_request(max.as_bytes()).is_ok());
+        max.clear();
     }
 
     #[test]

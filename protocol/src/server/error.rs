@@ -16,6 +16,17 @@ pub enum HubError {
     Limit(#[from] LimitError),
 }
 
+impl HubError {
+    /// The index of the event that made a batch publish fail, when one did.
+    pub fn batch_index(&self) -> Option<usize> {
+        match self {
+            HubError::Misuse(MisuseError::NullEventInBatch { index })
+            | HubError::Limit(LimitError::EventInBatchTooLarge { index, .. }) => Some(*index),
+            _ => None,
+        }
+    }
+}
+
 /// The caller asked for something the hub cannot do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -34,6 +45,15 @@ pub enum MisuseError {
     /// A channel event must not be `null` (PROTOCOL §2.2).
     #[error("a channel event must not be null")]
     NullEvent,
+    /// A batch publish with no events.
+    #[error("events must hold at least one event")]
+    EmptyBatch,
+    /// An event of a batch publish is `null`; nothing of the batch was published.
+    #[error("events[{index}]: a channel event must not be null")]
+    NullEventInBatch {
+        /// The event's position in the batch, from 0.
+        index: usize,
+    },
 }
 
 /// A limit refused the command.
@@ -43,6 +63,24 @@ pub enum LimitError {
     /// The event, as JSON, is longer than `max_message_bytes`.
     #[error("the event is {bytes} bytes, over the limit of {max}")]
     EventTooLarge {
+        /// Its length as compact JSON.
+        bytes: usize,
+        /// `max_message_bytes`.
+        max: usize,
+    },
+    /// A batch publish with more than [`MAX_BATCH_EVENTS`](crate::wire::MAX_BATCH_EVENTS) events.
+    #[error("events holds {len} events, over the limit of {max}")]
+    BatchTooLong {
+        /// How many it held.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An event of a batch publish is longer than `max_message_bytes` as JSON; nothing of the batch was published.
+    #[error("events[{index}]: the event is {bytes} bytes, over the limit of {max}")]
+    EventInBatchTooLarge {
+        /// The event's position in the batch, from 0.
+        index: usize,
         /// Its length as compact JSON.
         bytes: usize,
         /// `max_message_bytes`.

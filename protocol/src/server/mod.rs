@@ -116,8 +116,10 @@ mod lifecycle;
 mod native;
 mod output;
 mod permissions;
+mod principal;
 mod project_stream;
 mod publish;
+mod publish_batch;
 mod publish_outcome;
 mod rate_limit;
 mod recovery;
@@ -141,6 +143,7 @@ pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
 pub use permissions::{Action, Permissions, pattern_matches};
+pub use principal::Principal;
 pub use publish_outcome::{Publish, PublishTicket, StorageError};
 pub use stats::{DialectCounts, HubStats};
 pub use store::{

@@ -110,6 +110,21 @@ impl Hub {
                     return;
                 }
             }
+            ClientMessage::PublishBatch {
+                channel,
+                events,
+                retain_last,
+            } => {
+                if !self.allows(conn, Action::Publish, &channel) {
+                    Err(Refusal::new(
+                        ErrorCode::Forbidden,
+                        alloc::format!("not allowed to publish to {channel}"),
+                    ))
+                } else {
+                    self.publish_native_batch(now, conn, id, &channel, events, retain_last);
+                    return;
+                }
+            }
             ClientMessage::GetState { channel } => {
                 if self.allows(conn, Action::Subscribe, &channel) {
                     let state = self.state(&channel);

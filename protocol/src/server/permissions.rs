@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::principal::Principal;
 use crate::wire::ChannelName;
 
 /// Something a connection does on a channel.
@@ -49,6 +50,8 @@ impl Action {
 pub struct Permissions {
     /// `patterns[action.index()]`.
     patterns: [Vec<String>; 4],
+    /// Whom the credential that granted them names.
+    principal: Principal,
 }
 
 impl Permissions {
@@ -57,6 +60,7 @@ impl Permissions {
         let all = || vec![String::from("**")];
         Permissions {
             patterns: [all(), all(), all(), all()],
+            principal: Principal::default(),
         }
     }
 
@@ -64,6 +68,7 @@ impl Permissions {
     pub fn deny_all() -> Permissions {
         Permissions {
             patterns: [Vec::new(), Vec::new(), Vec::new(), Vec::new()],
+            principal: Principal::default(),
         }
     }
 
@@ -76,7 +81,19 @@ impl Permissions {
     ) -> Permissions {
         Permissions {
             patterns: [subscribe, publish, serve, call],
+            principal: Principal::default(),
         }
+    }
+
+    /// These permissions, granted by a credential naming `principal` (a routed call tells its server).
+    pub fn with_principal(mut self, principal: Principal) -> Permissions {
+        self.principal = principal;
+        self
+    }
+
+    /// Whom the credential that granted these permissions names.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
     }
 
     /// The patterns for one action.

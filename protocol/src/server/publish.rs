@@ -140,14 +140,15 @@ impl Hub {
             };
             self.counters.storage_failures += 1;
             match parked.answer {
-                Answer::Native { conn, id } => self.send_error(
-                    now,
-                    conn,
-                    Some(id),
-                    ErrorCode::StorageUnavailable,
-                    STORAGE_FAILED,
-                    None,
-                ),
+                Answer::Native { conn, id } | Answer::NativeBatch { conn, id, .. } => self
+                    .send_error(
+                        now,
+                        conn,
+                        Some(id),
+                        ErrorCode::StorageUnavailable,
+                        STORAGE_FAILED,
+                        None,
+                    ),
                 Answer::Edge { conn } => self.send_error(
                     now,
                     conn,
@@ -185,6 +186,15 @@ impl Hub {
                 let res = ServerMessage::PublishRes {
                     channel: channel.clone(),
                     offset: kept.offset,
+                };
+                self.send_native(conn, Some(id), res);
+            }
+            Answer::NativeBatch { conn, id, count } => {
+                // This is the batch's first event; the store keeps a batch whole, at consecutive offsets.
+                let res = ServerMessage::PublishBatchRes {
+                    channel: channel.clone(),
+                    first_offset: kept.offset,
+                    last_offset: kept.offset + count.saturating_sub(1),
                 };
                 self.send_native(conn, Some(id), res);
             }
@@ -234,6 +244,12 @@ const STORAGE_FAILED: &str = "the event could not be stored; it was not publishe
 pub(super) enum Answer {
     /// A native client: `publish_res`, or an `error` with the request's id.
     Native { conn: ConnId, id: MessageId },
+    /// A native client's batch of `count` events, on its first: `publish_res` with the first and last offsets.
+    NativeBatch {
+        conn: ConnId,
+        id: MessageId,
+        count: u64,
+    },
     /// A channel-payload client: nothing on success, an `error` on failure.
     Edge { conn: ConnId },
     /// [`Hub::publish`] waiting on a ticket.

@@ -1,7 +1,8 @@
 //! Routed calls (PROTOCOL §2.3) and the table of everything the hub waits on from a connection.
 //!
 //! `serve` makes a connection the channel's handler. A `call` becomes a `server_request` (`request_type: "call"`,
-//! with `channel`, `method`, `params` and the caller's app id) to that connection, under a fresh id; its
+//! with `channel`, `method`, `params` and `caller: {app_id, sub?, key?}`: the caller's app id and whom its
+//! credential names, from its [`Principal`](super::Principal)) to that connection, under a fresh id; its
 //! `server_response` goes back to the caller as `call_res` (`{result}`) or `error` (`{error: {code, message}}`).
 //! No handler → `NO_HANDLER`; no answer within `request_timeout` → `REQUEST_TIMEOUT`; the handler disconnects →
 //! every call routed to it fails at once (`NO_HANDLER`, details `{reason: "server_disconnected"}`); the caller
@@ -23,7 +24,7 @@ use super::output::{HubEvent, RequestFailure};
 use super::permissions::Action;
 use super::reply::Refusal;
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, ErrorCode, MessageId, ServerMessage};
+use crate::wire::{Caller as CallerIdentity, ChannelName, ErrorCode, MessageId, ServerMessage};
 
 /// Something the hub waits for from a connection (the `target`): the answer to a `server_request`.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,7 +113,12 @@ impl Hub {
                 alloc::format!("not allowed to call {name}"),
             ));
         }
-        let caller_app = c.app_id.clone();
+        let principal = c.permissions.principal();
+        let caller_id = CallerIdentity::new(
+            c.app_id.clone(),
+            principal.sub.clone(),
+            principal.key.clone(),
+        );
         let target = self
             .channels
             .get(name)
@@ -160,7 +166,7 @@ impl Hub {
         );
         data.insert("method".to_owned(), Value::String(method));
         data.insert("params".to_owned(), params.unwrap_or(Value::Null));
-        data.insert("caller".to_owned(), Value::String(caller_app));
+        data.insert("caller".to_owned(), caller_id.to_value());
         let request = ServerMessage::ServerRequest {
             request_type: "call".to_owned(),
             data,

@@ -1,12 +1,16 @@
 //! Messages a client sends in the native dialect (PROTOCOL §2.2): typed, with their decoder and encoder.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::decode_error::{DecodeError, DecodeErrorKind, Fields};
+use super::decode_error::{DecodeError, DecodeErrorKind, FieldProblem, Fields};
 use super::envelope::{EnvelopeOut, read_envelope, to_json};
 use super::names::{ChannelName, MessageId};
+
+/// Most events one batch `publish` (native `events`, or the REST body's `events`) carries.
+pub const MAX_BATCH_EVENTS: usize = 1000;
 
 /// A position in a channel's history: the last event seen.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -71,6 +75,16 @@ pub enum ClientMessage {
         #[serde(skip_serializing_if = "is_false")]
         retain: bool,
     },
+    /// `publish` with `events`: several events on one channel, stored at consecutive offsets, all or none.
+    PublishBatch {
+        /// The channel.
+        channel: ChannelName,
+        /// The events, in order: 1 to [`MAX_BATCH_EVENTS`], none `null`.
+        events: Vec<Value>,
+        /// Make the last event the channel's retained state.
+        #[serde(skip_serializing_if = "is_false")]
+        retain_last: bool,
+    },
     /// `get_state`.
     GetState {
         /// The channel.
@@ -131,7 +145,7 @@ impl ClientMessage {
             ClientMessage::CloseSession { .. } => "close_session",
             ClientMessage::Subscribe { .. } => "subscribe",
             ClientMessage::Unsubscribe { .. } => "unsubscribe",
-            ClientMessage::Publish { .. } => "publish",
+            ClientMessage::Publish { .. } | ClientMessage::PublishBatch { .. } => "publish",
             ClientMessage::GetState { .. } => "get_state",
             ClientMessage::Serve { .. } => "serve",
             ClientMessage::Call { .. } => "call",
@@ -155,6 +169,7 @@ impl ClientMessage {
             ClientMessage::Subscribe { channel, .. }
             | ClientMessage::Unsubscribe { channel }
             | ClientMessage::Publish { channel, .. }
+            | ClientMessage::PublishBatch { channel, .. }
             | ClientMessage::GetState { channel }
             | ClientMessage::Serve { channel }
             | ClientMessage::Call { channel, .. } => Some(channel),
@@ -226,6 +241,9 @@ fn read_message(
         },
         "publish" => {
             let channel = d.channel("channel")?;
+            if let Some(events) = d.take("events") {
+                return read_batch(&mut d, channel, events);
+            }
             let event = d.required("event")?;
             let retain = d.opt_bool("retain")?.unwrap_or(false);
             ClientMessage::Publish {
@@ -263,6 +281,38 @@ fn read_message(
                 },
             });
         }
+    })
+}
+
+/// The rest of a `publish` that has `events`: an array of 1 to [`MAX_BATCH_EVENTS`] events, none `null`, and no
+/// `event` beside it (which of the two was meant would be a guess).
+fn read_batch(
+    d: &mut Fields<'_>,
+    channel: ChannelName,
+    events: Value,
+) -> Result<ClientMessage, DecodeError> {
+    if d.take("event").is_some() {
+        return Err(d.error("event", FieldProblem::Conflicts { with: "events" }));
+    }
+    let Value::Array(events) = events else {
+        return Err(d.error(
+            "events",
+            FieldProblem::WrongType {
+                expected: "an array",
+            },
+        ));
+    };
+    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
+        return Err(d.error("events", FieldProblem::BatchLength));
+    }
+    if let Some(index) = events.iter().position(Value::is_null) {
+        return Err(d.error(&alloc::format!("events[{index}]"), FieldProblem::Null));
+    }
+    let retain_last = d.opt_bool("retain_last")?.unwrap_or(false);
+    Ok(ClientMessage::PublishBatch {
+        channel,
+        events,
+        retain_last,
     })
 }
 

@@ -73,6 +73,18 @@ pub enum FieldProblem {
     /// A number outside the accepted range.
     #[error("is out of range")]
     OutOfRange,
+    /// `null` where a value is required (an element of an array, where `null` cannot mean absent).
+    #[error("must not be null")]
+    Null,
+    /// Present together with another field that excludes it.
+    #[error("cannot be given with `{with}`")]
+    Conflicts {
+        /// The other field.
+        with: &'static str,
+    },
+    /// A batch's event array is empty or longer than [`MAX_BATCH_EVENTS`](super::MAX_BATCH_EVENTS).
+    #[error("must hold from 1 to {} events", super::MAX_BATCH_EVENTS)]
+    BatchLength,
 }
 
 impl DecodeError {
@@ -86,7 +98,8 @@ impl DecodeError {
         }
     }
 
-    /// The `details` to send with the `error`: `{"field": …}` for validation errors, `null` otherwise.
+    /// The `details` to send with the `error`: `{"field": …, "problem": …}` for validation errors (with `index`
+    /// when the field is an array element, e.g. `data.events[3]`), `null` otherwise.
     pub fn details(&self) -> Value {
         match &self.kind {
             DecodeErrorKind::Validation { field, problem } => {
@@ -96,6 +109,9 @@ impl DecodeError {
                     "problem".to_owned(),
                     Value::String(alloc::format!("{problem}")),
                 );
+                if let Some(index) = element_index(field) {
+                    m.insert("index".to_owned(), Value::from(index));
+                }
                 Value::Object(m)
             }
             _ => Value::Null,
@@ -108,6 +124,13 @@ impl DecodeError {
             kind: DecodeErrorKind::InvalidJson,
         }
     }
+}
+
+/// The index a field name ending in `[n]` names.
+fn element_index(field: &str) -> Option<u64> {
+    let inner = field.strip_suffix(']')?;
+    let open = inner.rfind('[')?;
+    inner.get(open + 1..)?.parse().ok()
 }
 
 /// Reads typed fields out of a JSON object, naming the first bad one. `prefix` is prepended to field names

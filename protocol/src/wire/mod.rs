@@ -7,6 +7,7 @@
 //! `INVALID_CHANNEL`. The `message_id` is kept whenever it could be read, so the `error` can echo it. Unknown fields
 //! are ignored. Encoders produce compact JSON.
 
+mod caller;
 mod client_message;
 mod codes;
 mod decode_error;
@@ -19,7 +20,10 @@ mod server_message;
 pub mod channel_payload;
 pub mod project_stream;
 
-pub use client_message::{ClientFrame, ClientMessage, StreamPosition, decode_client};
+pub use caller::Caller;
+pub use client_message::{
+    ClientFrame, ClientMessage, MAX_BATCH_EVENTS, StreamPosition, decode_client,
+};
 pub use codes::{CloseCode, ErrorCode};
 pub use decode_error::{DecodeError, DecodeErrorKind, FieldProblem};
 pub use json_len::json_len;

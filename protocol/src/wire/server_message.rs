@@ -81,6 +81,15 @@ pub enum ServerMessage {
         /// The published event's offset.
         offset: u64,
     },
+    /// `publish_res` answering a batch `publish`: the offsets of its first and last events (they are consecutive).
+    PublishBatchRes {
+        /// The channel.
+        channel: ChannelName,
+        /// The first event's offset.
+        first_offset: u64,
+        /// The last event's offset.
+        last_offset: u64,
+    },
     /// `get_state_res`.
     GetStateRes {
         /// The channel.
@@ -183,7 +192,9 @@ impl ServerMessage {
             ServerMessage::CloseSessionRes { .. } => "close_session_res",
             ServerMessage::SubscribeRes { .. } => "subscribe_res",
             ServerMessage::UnsubscribeRes { .. } => "unsubscribe_res",
-            ServerMessage::PublishRes { .. } => "publish_res",
+            ServerMessage::PublishRes { .. } | ServerMessage::PublishBatchRes { .. } => {
+                "publish_res"
+            }
             ServerMessage::GetStateRes { .. } => "get_state_res",
             ServerMessage::ServeRes { .. } => "serve_res",
             ServerMessage::CallRes { .. } => "call_res",
@@ -302,10 +313,20 @@ pub fn decode_server(text: &str) -> Result<ServerFrame, DecodeError> {
         "unsubscribe_res" => ServerMessage::UnsubscribeRes {
             channel: d.channel("channel")?,
         },
-        "publish_res" => ServerMessage::PublishRes {
-            channel: d.channel("channel")?,
-            offset: d.u64("offset")?,
-        },
+        "publish_res" => {
+            let channel = d.channel("channel")?;
+            match d.opt_u64("first_offset")? {
+                Some(first_offset) => ServerMessage::PublishBatchRes {
+                    channel,
+                    first_offset,
+                    last_offset: d.u64("last_offset")?,
+                },
+                None => ServerMessage::PublishRes {
+                    channel,
+                    offset: d.u64("offset")?,
+                },
+            }
+        }
         "get_state_res" => ServerMessage::GetStateRes {
             channel: d.channel("channel")?,
             epoch: d.string("epoch")?,

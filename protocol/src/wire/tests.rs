@@ -82,6 +82,18 @@ fn arb_client_message() -> impl Strategy<Value = ClientMessage> {
                 retain,
             }
         }),
+        (
+            arb_channel(),
+            prop::collection::vec(arb_non_null(), 1..4),
+            any::<bool>()
+        )
+            .prop_map(
+                |(channel, events, retain_last)| ClientMessage::PublishBatch {
+                    channel,
+                    events,
+                    retain_last,
+                }
+            ),
         arb_channel().prop_map(|channel| ClientMessage::GetState { channel }),
         arb_channel().prop_map(|channel| ClientMessage::Serve { channel }),
         (arb_channel(), ".{0,12}", arb_opt(arb_non_null())).prop_map(
@@ -155,6 +167,13 @@ fn arb_server_message() -> impl Strategy<Value = ServerMessage> {
         arb_channel().prop_map(|channel| ServerMessage::UnsubscribeRes { channel }),
         (arb_channel(), any::<u64>())
             .prop_map(|(channel, offset)| ServerMessage::PublishRes { channel, offset }),
+        (arb_channel(), any::<u64>(), any::<u64>()).prop_map(
+            |(channel, first_offset, last_offset)| ServerMessage::PublishBatchRes {
+                channel,
+                first_offset,
+                last_offset,
+            }
+        ),
         (arb_channel(), ".{0,10}", any::<u64>(), arb_value()).prop_map(
             |(channel, epoch, offset, state)| ServerMessage::GetStateRes {
                 channel,

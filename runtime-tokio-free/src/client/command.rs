@@ -102,6 +102,15 @@ pub(crate) enum Op {
         /// Make it the channel's state.
         retain: bool,
     },
+    /// `publish` with `events`.
+    PublishBatch {
+        /// The channel.
+        channel: String,
+        /// The events.
+        events: Vec<Value>,
+        /// Make the last one the channel's state.
+        retain_last: bool,
+    },
     /// `get_state`.
     GetState {
         /// The channel.

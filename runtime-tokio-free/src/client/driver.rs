@@ -251,6 +251,13 @@ impl<R: Runtime> Driver<R> {
                         event,
                         retain,
                     } => self.machine.publish(now, &channel, event, retain),
+                    Op::PublishBatch {
+                        channel,
+                        events,
+                        retain_last,
+                    } => self
+                        .machine
+                        .publish_batch(now, &channel, events, retain_last),
                     Op::GetState { channel } => self.machine.get_state(now, &channel),
                     Op::Call {
                         channel,

@@ -3,7 +3,7 @@
 //! carry their sinks without the streams and the commands naming each other.
 
 use serde_json::{Map, Value};
-use switchboard_protocol::wire::MessageId;
+use switchboard_protocol::wire::{Caller, MessageId};
 
 /// A call as the task hands it over; the stream adds the responder.
 #[derive(Debug)]
@@ -12,7 +12,7 @@ pub(crate) struct RawCall {
     pub(crate) channel: String,
     pub(crate) method: String,
     pub(crate) params: Value,
-    pub(crate) caller: Option<String>,
+    pub(crate) caller: Option<Caller>,
 }
 
 /// A server request as the task hands it over; the stream adds the responder.

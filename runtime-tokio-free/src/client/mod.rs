@@ -158,6 +158,31 @@ impl Client {
         }
     }
 
+    /// Publishes `events` at consecutive offsets in one request, all or none; `retain_last` makes the last one
+    /// the channel's state. Returns the first and last offsets. No events, more than
+    /// [`MAX_BATCH_EVENTS`](switchboard_protocol::wire::MAX_BATCH_EVENTS) or a `null` among them is refused
+    /// before anything is sent.
+    pub async fn publish_batch(
+        &self,
+        channel: &str,
+        events: Vec<Value>,
+        retain_last: bool,
+    ) -> Result<std::ops::RangeInclusive<u64>, RequestError> {
+        let op = Op::PublishBatch {
+            channel: channel.to_owned(),
+            events,
+            retain_last,
+        };
+        match self.ask(op).await? {
+            ServerMessage::PublishBatchRes {
+                first_offset,
+                last_offset,
+                ..
+            } => Ok(first_offset..=last_offset),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// The channel's retained state, epoch and current offset.
     pub async fn get_state(&self, channel: &str) -> Result<ChannelStateReply, RequestError> {
         let op = Op::GetState {

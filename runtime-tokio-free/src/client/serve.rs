@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use futures_channel::mpsc;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
+use switchboard_protocol::wire::Caller;
 
 use super::command::Command;
 use super::handoff::RawCall;
@@ -20,10 +21,20 @@ pub struct IncomingCall {
     pub method: String,
     /// The parameters (`null` when none).
     pub params: Value,
-    /// The calling connection's `app_id`, when the server named it.
-    pub caller: Option<String>,
+    /// Who called (the calling connection's `app_id`, its token's `sub`, its API key's name), when the server
+    /// said; [`caller`](Self::caller) reads it.
+    pub caller: Option<Caller>,
     /// Answers the call: `Ok(result)` reaches the caller as `call_res`, `Err` as an `error`.
     pub responder: Responder,
+}
+
+impl IncomingCall {
+    /// Who called: the calling connection's `app_id`, and the `sub` of its token or the name of its API key when
+    /// it authenticated with one ([`Caller::name`] picks the best of them for a log line). `None` when the server
+    /// did not say.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
 }
 
 /// The calls routed to a served channel ([`Client::serve`](super::Client::serve)). The client re-registers the

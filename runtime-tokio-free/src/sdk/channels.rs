@@ -42,6 +42,18 @@ pub struct Published {
     pub offset: u64,
 }
 
+/// The answer to a batch publish: its events are at every offset from `first_offset` to `last_offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct PublishedBatch {
+    /// The channel published to.
+    pub channel: String,
+    /// The first event's offset.
+    pub first_offset: u64,
+    /// The last event's offset.
+    pub last_offset: u64,
+}
+
 /// One event of a channel's history.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
@@ -156,6 +168,13 @@ struct PublishBody<'a, E: Serialize + ?Sized> {
     retain: bool,
 }
 
+#[derive(Serialize)]
+struct BatchBody<'a, E: Serialize> {
+    events: &'a [E],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    retain_last: bool,
+}
+
 /// Switchboard's REST routes (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct ChannelsApi<R: Runtime> {
@@ -182,6 +201,28 @@ impl<R: Runtime> ChannelsApi<R> {
     ) -> Result<Published, ApiError> {
         let route = format!("{}/events", channel_route(channel));
         let request = json_request(Method::Post, &route, &PublishBody { event, retain })?;
+        let result = self.client.send_json(request).await;
+        self.client.invalidate(&channel_route(channel));
+        result
+    }
+
+    /// Publishes `events` on `channel` in one request, at consecutive offsets, all or none (the server refuses
+    /// the whole batch for one bad event, naming its index; from 1 to
+    /// [`MAX_BATCH_EVENTS`](switchboard_protocol::wire::MAX_BATCH_EVENTS) events, within the server's body limit);
+    /// with `retain_last` the last becomes the channel's retained state. Cached history and state of the channel
+    /// are dropped.
+    pub async fn publish_batch<E: Serialize>(
+        &self,
+        channel: &str,
+        events: &[E],
+        retain_last: bool,
+    ) -> Result<PublishedBatch, ApiError> {
+        let route = format!("{}/events", channel_route(channel));
+        let body = BatchBody {
+            events,
+            retain_last,
+        };
+        let request = json_request(Method::Post, &route, &body)?;
         let result = self.client.send_json(request).await;
         self.client.invalidate(&channel_route(channel));
         result

@@ -31,7 +31,12 @@ pub async fn routed_call_through_serve<R: Runtime>(rt: R) {
                 assert_eq!(call.channel, "projects/p1");
                 assert_eq!(call.method, "cancel");
                 assert_eq!(call.params, json!({"reason": "user"}));
-                assert_eq!(call.caller.as_deref(), Some(caller_id.as_str()));
+                // No authentication: the caller is named by its app id alone.
+                let who = call.caller().expect("named");
+                assert_eq!(
+                    (who.app_id.as_str(), &who.sub, &who.key),
+                    (caller_id.as_str(), &None, &None)
+                );
                 call.responder.respond(Ok(json!({"cancelled": true})));
             },
         )

@@ -69,3 +69,47 @@ pub async fn subscribe_publish_and_receive<R: Runtime>(rt: R) {
     })
     .await
 }
+
+/// `Client::publish_batch` and the server's `publish_batch` store their events at consecutive offsets, answered
+/// as a range, delivered to a subscriber in order; a batch with a `null` is refused before anything is sent.
+pub async fn publish_batch_takes_consecutive_offsets<R: Runtime>(rt: R) {
+    bounded(&rt, TEST_TIMEOUT, async {
+        let (server, addr) = start(&rt, server_config()).await;
+        let reader = client(&rt, addr, 4);
+        let writer = client(&rt, addr, 5);
+        let mut events = reader.subscribe("bursts").await.expect("subscribed");
+        let range = writer
+            .publish_batch("bursts", (1..=4).map(|n| json!({"n": n})).collect(), true)
+            .await
+            .expect("published");
+        assert_eq!(range, 1..=4);
+        let range = server
+            .publish_batch("bursts", vec![json!({"n": 5}), json!({"n": 6})], false)
+            .await
+            .expect("published by the server");
+        assert_eq!(range, 5..=6);
+        for want in 1..=6 {
+            assert_eq!(
+                next_event(&rt, &mut events).await,
+                (want, json!({"n": want}))
+            );
+        }
+        let state = writer.get_state("bursts").await.expect("state");
+        assert_eq!((state.offset, state.state), (6, json!({"n": 4})));
+        let refused = writer
+            .publish_batch("bursts", vec![json!(1), serde_json::Value::Null], false)
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert!(
+            server
+                .publish_batch("bursts", Vec::new(), false)
+                .await
+                .is_err()
+        );
+        assert_eq!(writer.get_state("bursts").await.expect("state").offset, 6);
+        writer.close().await;
+        reader.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}

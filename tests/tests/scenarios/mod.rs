@@ -1,6 +1,7 @@
 //! The scenarios, each `async fn name<R: Runtime>(runtime: R)`, run by `server_e2e.rs` on every runtime.
 
 mod app_api;
+mod batch_publish;
 mod dialects;
 mod heartbeat;
 mod http_routes;
@@ -12,6 +13,7 @@ mod rest_edges;
 mod trust;
 
 pub use app_api::*;
+pub use batch_publish::*;
 pub use dialects::*;
 pub use heartbeat::*;
 pub use http_routes::*;

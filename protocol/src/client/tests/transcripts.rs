@@ -465,7 +465,7 @@ fn server_request_and_call_are_answered_with_respond() {
     let call = ServerMessage::ServerRequest {
         request_type: "call".into(),
         data: obj(
-            json!({ "channel": "svc", "method": "add", "params": [1, 2], "caller": "app-9" }),
+            json!({ "channel": "svc", "method": "add", "params": [1, 2], "caller": {"app_id": "app-9", "sub": "alice"} }),
         ),
     };
     c.handle_text(t(20), &server(Some(&mid("call-1")), call));
@@ -477,7 +477,11 @@ fn server_request_and_call_are_answered_with_respond() {
                 channel: ch("svc"),
                 method: "add".into(),
                 params: json!([1, 2]),
-                caller: Some("app-9".into())
+                caller: Some(crate::wire::Caller::new(
+                    "app-9",
+                    Some("alice".into()),
+                    None
+                ))
             }),
             heartbeat_after(t(20)),
         ]

@@ -56,6 +56,13 @@ pub trait Store: fmt::Debug + Send {
         retain: bool,
     ) -> Appended;
 
+    /// The next `count` appends are one batch publish, and must be kept or dropped together: by one
+    /// [`handle_written`](Self::handle_written) or [`handle_write_failed`](Self::handle_write_failed) (the hub
+    /// answers the batch when its first append completes). A store that writes appends one at a time (the durable
+    /// store under `--fsync always`) writes these in one write. Stores that keep at once, or write everything
+    /// queued in one write, need do nothing.
+    fn group_next(&mut self, _count: usize) {}
+
     /// The next write for the driver to do (one at a time: the next comes after the driver reported this one).
     fn poll_write(&mut self) -> Option<StoreWrite> {
         None

@@ -3,6 +3,8 @@
 //! normalised transcript (for the transcript tests: random ids become `#1`, `#2`… in order of appearance, the epoch
 //! becomes `E`).
 
+mod batch_publish;
+mod caller_identity;
 mod durable_publish;
 mod reserved_channels;
 mod state_machine;

@@ -318,7 +318,7 @@ fn rows() -> Vec<Row> {
                 ),
                 Expect(
                     "b",
-                    r#"{"type":"server_request","message_id":"<uuid>","server_initiated":true,"data":{"request_type":"call","channel":"rpc","method":"add","params":[2,3],"caller":"<uuid>"}}"#,
+                    r#"{"type":"server_request","message_id":"<uuid>","server_initiated":true,"data":{"request_type":"call","channel":"rpc","method":"add","params":[2,3],"caller":{"app_id":"<uuid>"}}}"#,
                 ),
                 Capture("b", "/message_id", "rid"),
                 Text(
@@ -737,7 +737,7 @@ fn rows() -> Vec<Row> {
                 ),
                 Expect(
                     "b",
-                    r#"{"type":"server_request","data":{"request_type":"call","channel":"projects/p1","method":"cancel","params":null,"caller":"<uuid>"}}"#,
+                    r#"{"type":"server_request","data":{"request_type":"call","channel":"projects/p1","method":"cancel","params":null,"caller":{"app_id":"<uuid>"}}}"#,
                 ),
                 Capture("b", "/message_id", "rid"),
                 Text(

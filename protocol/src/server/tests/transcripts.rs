@@ -326,7 +326,7 @@ fn routed_call_failures() {
         h.take(),
         &[
             "server <- {\"type\":\"serve_res\",\"message_id\":\"s1\",\"data\":{\"channel\":\"rpc\"}}",
-            "server <- {\"type\":\"server_request\",\"message_id\":\"#5\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":\"#1\",\"channel\":\"rpc\",\"method\":\"m\",\"params\":{\"x\":1}}}",
+            "server <- {\"type\":\"server_request\",\"message_id\":\"#5\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":{\"app_id\":\"#1\"},\"channel\":\"rpc\",\"method\":\"m\",\"params\":{\"x\":1}}}",
             "caller <- {\"type\":\"error\",\"message_id\":\"k2\",\"data\":{\"code\":\"REQUEST_TIMEOUT\",\"message\":\"rpc did not answer m in time\"}}",
         ],
     );
@@ -349,7 +349,7 @@ fn routed_call_failures() {
         &[
             "event {\"app_id\":\"#6\",\"conn\":\"caller2\",\"dialect\":\"native\",\"event\":\"connected\"}",
             "caller2 <- {\"type\":\"connected\",\"message_id\":\"#7\",\"server_initiated\":true,\"data\":{\"app_id\":\"#6\",\"status\":\"connected\",\"protocol\":1,\"heartbeat_ms\":3600000,\"max_message_bytes\":1048576}}",
-            "server <- {\"type\":\"server_request\",\"message_id\":\"#8\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":\"#6\",\"channel\":\"rpc\",\"method\":\"m\",\"params\":null}}",
+            "server <- {\"type\":\"server_request\",\"message_id\":\"#8\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":{\"app_id\":\"#6\"},\"channel\":\"rpc\",\"method\":\"m\",\"params\":null}}",
             "event {\"app_id\":\"#6\",\"conn\":\"caller2\",\"event\":\"disconnected\"}",
         ],
     );
@@ -371,8 +371,8 @@ fn routed_call_failures() {
     assert_transcript(
         h.take(),
         &[
-            "server <- {\"type\":\"server_request\",\"message_id\":\"#9\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":\"#1\",\"channel\":\"rpc\",\"method\":\"m\",\"params\":null}}",
-            "server <- {\"type\":\"server_request\",\"message_id\":\"#10\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":\"#1\",\"channel\":\"rpc\",\"method\":\"n\",\"params\":null}}",
+            "server <- {\"type\":\"server_request\",\"message_id\":\"#9\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":{\"app_id\":\"#1\"},\"channel\":\"rpc\",\"method\":\"m\",\"params\":null}}",
+            "server <- {\"type\":\"server_request\",\"message_id\":\"#10\",\"server_initiated\":true,\"data\":{\"request_type\":\"call\",\"caller\":{\"app_id\":\"#1\"},\"channel\":\"rpc\",\"method\":\"n\",\"params\":null}}",
             "caller <- {\"type\":\"error\",\"message_id\":\"k5\",\"data\":{\"code\":\"NO_HANDLER\",\"message\":\"the connection serving rpc disconnected\",\"details\":{\"reason\":\"server_disconnected\"}}}",
             "caller <- {\"type\":\"error\",\"message_id\":\"k4\",\"data\":{\"code\":\"NO_HANDLER\",\"message\":\"the connection serving rpc disconnected\",\"details\":{\"reason\":\"server_disconnected\"}}}",
             "event {\"app_id\":\"#3\",\"conn\":\"server\",\"event\":\"disconnected\"}",

@@ -1,14 +1,17 @@
 //! [`AuthenticatorVerifier`]: the [`TokenVerifier`] over the protocol crate's
 //! [`Authenticator`] (HS256 JWTs and API keys), reading the wall clock.
 //!
-//! The identity's [`ChannelGrants`] become the connection's [`Permissions`]. A refusal is logged at debug level
+//! The identity's [`ChannelGrants`] become the connection's [`Permissions`], naming its [`Principal`] (the JWT's
+//! `sub`, or the API key's non-secret name) so routed calls can tell their server who called. A refusal is logged at debug level
 //! with its internal reason ([`AuthFailure`](switchboard_protocol::auth::AuthFailure)) and the subject-free request
 //! path; the client only ever sees the generic text of [`TokenRefusal`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use switchboard_protocol::auth::{self as core_auth, Authenticator, ChannelGrants, Identity};
-use switchboard_protocol::server::Permissions;
+use switchboard_protocol::auth::{
+    self as core_auth, Authenticator, ChannelGrants, CredentialKind, Identity,
+};
+use switchboard_protocol::server::{Permissions, Principal};
 
 use super::verifier::{TokenRefusal, TokenVerifier};
 use switchboard_protocol::rest::RequestHead;
@@ -71,7 +74,13 @@ impl TokenVerifier for AuthenticatorVerifier {
     fn verify(&self, token: Option<&str>, head: &RequestHead) -> Result<Permissions, TokenRefusal> {
         let identity = self.identify(token, &head.path, now_unix_secs())?;
         tracing::debug!(subject = %identity.subject, path = %head.path, "token accepted");
-        Ok(permissions_from_grants(identity.grants))
+        // A routed call names its caller to the server by these (never by the credential itself).
+        let principal = match identity.credential {
+            CredentialKind::Jwt => Principal::token(identity.subject),
+            CredentialKind::ApiKey { .. } => Principal::api_key(identity.subject),
+            _ => Principal::default(),
+        };
+        Ok(permissions_from_grants(identity.grants).with_principal(principal))
     }
 }
 

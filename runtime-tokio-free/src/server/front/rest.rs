@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 use switchboard_protocol::rest::{
-    self, AuthRule, ErrorReply, MAX_LISTED_APPS, MAX_PAGE_LIMIT, Reply, RequestHead, Route,
-    TokenCheck, answer, authorize,
+    self, AuthRule, ErrorReply, MAX_LISTED_APPS, MAX_PAGE_LIMIT, PublishRequest, Reply,
+    RequestHead, Route, TokenCheck, answer, authorize,
 };
 use switchboard_protocol::server::{DialectKind, Permissions, Trust};
 use switchboard_protocol::wire::PROTOCOL_VERSION;
@@ -109,13 +109,26 @@ async fn execute<R: Runtime>(
                 text,
             ))
         }
-        Route::PublishEvent { channel } => {
-            let body = rest::publish_body(body)?;
-            match hub.publish(channel, body.event, body.retain).await {
-                Ok(stored) => answer::stored(channel, stored),
-                Err(refused) => answer::published(channel, Err(refused)),
+        Route::PublishEvent { channel } => match rest::publish_request(body)? {
+            PublishRequest::One(body) => {
+                match hub.publish(channel, body.event, body.retain).await {
+                    Ok(stored) => answer::stored(channel, stored),
+                    Err(refused) => answer::published(channel, Err(refused)),
+                }
             }
-        }
+            PublishRequest::Batch(batch) => {
+                let count = batch.events.len();
+                match hub
+                    .publish_batch(channel, batch.events, batch.retain_last)
+                    .await
+                {
+                    Ok(stored) => {
+                        answer::stored_batch(channel, count, stored.map(|(first, _)| first))
+                    }
+                    Err(refused) => answer::published_batch(channel, count, Err(refused)),
+                }
+            }
+        },
         Route::ListEvents { channel } => {
             let query = rest::history_query(head)?;
             let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);

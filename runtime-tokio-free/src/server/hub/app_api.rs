@@ -323,6 +323,24 @@ impl<R: Runtime> Server<R> {
         Ok(self.hub.publish(&channel, event, retain).await??)
     }
 
+    /// Publishes `events` on a channel at consecutive offsets, all or none (an empty batch, one over
+    /// [`MAX_BATCH_EVENTS`](switchboard_protocol::wire::MAX_BATCH_EVENTS), a `null` event or one over
+    /// `max_message_bytes` refuses the whole batch, naming the event: [`HubError::batch_index`]); `retain_last`
+    /// makes the last one the channel's state. Returns the first and last offsets once the store has kept them all.
+    pub async fn publish_batch(
+        &self,
+        channel: &str,
+        events: Vec<Value>,
+        retain_last: bool,
+    ) -> Result<std::ops::RangeInclusive<u64>, PublishError> {
+        let channel = ChannelName::new(channel)?;
+        let (first, last) = self
+            .hub
+            .publish_batch(&channel, events, retain_last)
+            .await??;
+        Ok(first..=last)
+    }
+
     /// The app ids of every open connection.
     pub fn connected_apps(&self) -> Vec<String> {
         self.hub.read(|core, _| {

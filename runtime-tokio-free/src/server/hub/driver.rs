@@ -187,6 +187,35 @@ impl<R: Runtime> HubHandle<R> {
         })
     }
 
+    /// Publishes `events` at consecutive offsets, all or none, like [`publish`](Self::publish): the refusal, or
+    /// once the store has kept (or failed to keep) the last of them, the offsets of the first and last.
+    pub async fn publish_batch(
+        &self,
+        channel: &ChannelName,
+        events: Vec<Value>,
+        retain_last: bool,
+    ) -> Result<Result<(u64, u64), StorageError>, HubError> {
+        let count = events.len() as u64;
+        let waiting = self.with(|core, now| {
+            Ok::<_, HubError>(
+                match core.hub.publish_batch(now, channel, events, retain_last)? {
+                    Publish::Done(offset) => Ok(offset),
+                    Publish::Pending(ticket) => {
+                        let (tx, rx) = oneshot::channel();
+                        core.publish_waiters.insert(ticket, tx);
+                        Err(rx)
+                    }
+                },
+            )
+        })?;
+        let first = match waiting {
+            Ok(offset) => Ok(offset),
+            Err(rx) => rx.await.unwrap_or(Err(StorageError::WriteFailed)),
+        };
+        // The hub answers with the first offset; the batch's are consecutive (and it refuses an empty one).
+        Ok(first.map(|first| (first, first + count.saturating_sub(1))))
+    }
+
     fn drain(&self, core: &mut Core) {
         loop {
             match core.hub.poll_output() {

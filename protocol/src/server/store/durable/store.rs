@@ -29,6 +29,8 @@ enum Op {
         bytes: usize,
         retain: bool,
         len: u32,
+        /// Written in the same write as the next append (they are one batch publish).
+        joined: bool,
     },
     /// A reader's position.
     Cursor {
@@ -42,6 +44,15 @@ enum Op {
 }
 
 impl Op {
+    /// Whether the next append must go in the same write: `Some` for an append, `None` for the other records
+    /// (which leave the answer to the appends around them).
+    fn joins_next(&self) -> Option<bool> {
+        match self {
+            Op::Append { joined, .. } => Some(*joined),
+            Op::Cursor { .. } | Op::Trim { .. } => None,
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Op::Append { len, .. } | Op::Cursor { len, .. } | Op::Trim { len } => *len as usize,
@@ -80,6 +91,8 @@ pub struct DurableStore {
     in_flight: Option<InFlight>,
     /// The last write failed (and none succeeded since).
     write_failed: bool,
+    /// Appends still to come of a batch publish ([`Store::group_next`]).
+    group_left: usize,
     next_batch: u64,
     /// The log segment being appended to, whether it exists yet, and its length.
     segment: u64,
@@ -100,6 +113,20 @@ pub struct DurableStore {
 }
 
 impl DurableStore {
+    /// The operations, and their bytes, of the first write under `--fsync always`: one append with what precedes
+    /// it, or the whole of a batch publish.
+    fn first_unit(&self) -> (usize, usize) {
+        let (mut ops, mut len) = (0, 0);
+        for op in &self.ops {
+            ops += 1;
+            len += op.len();
+            if op.joins_next() == Some(false) {
+                break;
+            }
+        }
+        (ops, len)
+    }
+
     /// An empty store with epoch `epoch` (a data directory never written to).
     pub fn new(config: DurableConfig, epoch: String) -> DurableStore {
         let mem = MemoryStore::new(epoch, config.history_size, config.history_ttl)
@@ -120,6 +147,7 @@ impl DurableStore {
             queued: Vec::new(),
             in_flight: None,
             write_failed: false,
+            group_left: 0,
             next_batch: 1,
             segment: next_segment,
             segment_exists: false,
@@ -298,6 +326,7 @@ impl Store for DurableStore {
         else {
             unreachable!("built above")
         };
+        self.group_left = self.group_left.saturating_sub(1);
         self.ops.push_back(Op::Append {
             channel,
             offset,
@@ -306,8 +335,13 @@ impl Store for DurableStore {
             bytes,
             retain,
             len: u32::try_from(len).unwrap_or(u32::MAX),
+            joined: self.group_left > 0,
         });
         Appended::Pending(offset)
+    }
+
+    fn group_next(&mut self, count: usize) {
+        self.group_left = count;
     }
 
     fn poll_write(&mut self) -> Option<StoreWrite> {
@@ -324,8 +358,8 @@ impl Store for DurableStore {
             return None;
         }
         let (ops, len) = match self.config.fsync {
-            // One event per write and sync.
-            FsyncPolicy::Always => self.ops.front().map_or((0, 0), |op| (1, op.len())),
+            // One event per write and sync, a batch publish's events being one.
+            FsyncPolicy::Always => self.first_unit(),
             FsyncPolicy::Batch | FsyncPolicy::Off => (self.ops.len(), self.queued.len()),
         };
         let mut bytes = Vec::with_capacity(len + if create { 64 } else { 0 });
@@ -386,6 +420,7 @@ impl Store for DurableStore {
                     bytes,
                     retain,
                     len,
+                    ..
                 } => {
                     appends += 1;
                     let kept = self
