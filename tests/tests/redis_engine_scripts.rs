@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use switchboard_protocol::redis::engine::{
     ChannelRead, Keys, PUBLISH_SCRIPT, Publication, PublishRequest, Published, READ_SCRIPT,
-    ReadRequest, Replay, Script,
+    REFRESH_SCRIPT, REMOVE_SCRIPT, ReadRequest, Registration, Replay, Script,
 };
 use switchboard_protocol::wire::ChannelName;
 use switchboard_runtime::Runtime;
@@ -289,6 +289,93 @@ mod scenarios {
         })
         .await;
     }
+
+    pub async fn the_newest_registration_serves_and_a_dead_nodes_expire<R: Runtime>(runtime: R) {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let redis = client(&runtime, &server);
+            let keys = Keys::new("sbtest");
+            let jobs = channel("jobs/9");
+            let a = Registration {
+                node: "node-a".into(),
+                id: 1,
+            };
+            let b = Registration {
+                node: "node-b".into(),
+                id: 7,
+            };
+            let ask = |command| redis.request(command);
+            let first = ask(a.register(&keys, &jobs, 60_000))
+                .await
+                .expect("registered");
+            assert_eq!(Registration::replaced(&first), Ok(None));
+            let second = ask(b.register(&keys, &jobs, 300))
+                .await
+                .expect("registered");
+            assert_eq!(
+                Registration::replaced(&second),
+                Ok(Some(a.clone())),
+                "the newest wins"
+            );
+            let found = ask(Registration::lookup(&keys, &jobs))
+                .await
+                .expect("looked up");
+            assert_eq!(Registration::found(&found), Ok(Some(b.clone())));
+
+            // Node a's refresh and removal no longer touch b's registration.
+            let refresh = Script::new(REFRESH_SCRIPT);
+            let remove = Script::new(REMOVE_SCRIPT);
+            let refreshed = ask(Registration::refresh(
+                &refresh,
+                &keys,
+                &[(jobs.clone(), a.clone())],
+                60_000,
+            ))
+            .await
+            .expect("refresh ran");
+            assert_eq!(refreshed.as_int(), Some(0));
+            let removed = ask(a.remove(&remove, &keys, &jobs))
+                .await
+                .expect("remove ran");
+            assert_eq!(removed.as_int(), Some(0));
+            // Node b refreshes its own.
+            let refreshed = ask(Registration::refresh(
+                &refresh,
+                &keys,
+                &[(jobs.clone(), b.clone())],
+                300,
+            ))
+            .await
+            .expect("refresh ran");
+            assert_eq!(refreshed.as_int(), Some(1));
+
+            // Node b dies: nobody refreshes, and within the time-to-live nobody serves the channel.
+            let deadline = runtime.now() + STEP_TIMEOUT;
+            loop {
+                let found = ask(Registration::lookup(&keys, &jobs))
+                    .await
+                    .expect("looked up");
+                if Registration::found(&found) == Ok(None) {
+                    break;
+                }
+                assert!(runtime.now() < deadline, "the registration never expired");
+                runtime
+                    .sleep_until(runtime.now() + std::time::Duration::from_millis(50))
+                    .await;
+            }
+            let again = ask(a.register(&keys, &jobs, 60_000))
+                .await
+                .expect("registered");
+            assert_eq!(Registration::replaced(&again), Ok(None));
+            let removed = ask(a.remove(&remove, &keys, &jobs))
+                .await
+                .expect("remove ran");
+            assert_eq!(removed.as_int(), Some(1));
+        })
+        .await;
+    }
 }
 
 on_both_runtimes!(scenarios;
@@ -296,4 +383,5 @@ on_both_runtimes!(scenarios;
     history_is_trimmed_by_size_and_expires_by_time,
     every_node_hears_publications_in_order,
     a_lost_hash_is_a_new_epoch_and_a_flushed_script_is_sent_again,
+    the_newest_registration_serves_and_a_dead_nodes_expire,
 );

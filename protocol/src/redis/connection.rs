@@ -1,31 +1,4 @@
 //! [`RedisConnection`]: one connection to Redis as a sans-IO state machine.
-//!
-//! The machine decides everything about a connection; its driver only dials, moves bytes and sleeps:
-//!
-//! 1. [`poll_output`](RedisConnection::poll_output) until [`Output::Timeout`]: dial on [`Output::Connect`], write
-//!    [`Output::Transmit`], drop the socket on [`Output::Close`], hand [`Output::Event`]s to whoever waits;
-//! 2. report what happened: [`handle_connected`](RedisConnection::handle_connected),
-//!    [`handle_input`](RedisConnection::handle_input), [`handle_disconnected`](RedisConnection::handle_disconnected),
-//!    [`handle_timeout`](RedisConnection::handle_timeout) once the deadline has passed;
-//! 3. queue work with [`request`](RedisConnection::request) (or, on a [`Mode::PubSub`] connection,
-//!    [`subscribe`](RedisConnection::subscribe)), and go round again.
-//!
-//! # What it guarantees
-//!
-//! - **Pipelining in order.** Commands are written as soon as the connection is up, without waiting for earlier
-//!   replies, and every reply is matched to its command by position (RESP2 answers in order).
-//! - **A command runs at most once.** A command written to a connection that then drops is answered
-//!   [`RedisError::Lost`] (it may or may not have run: the caller decides whether repeating it is safe). A command
-//!   that was never written waits for the next connection, at most [`ConnectionConfig::waiting_timeout`], and is
-//!   then answered [`RedisError::Unavailable`]; at most [`ConnectionConfig::max_waiting`] wait.
-//! - **A silent server is a dead server.** While a reply is due, nothing read for
-//!   [`ConnectionConfig::reply_timeout`] closes the connection; an idle connection sends `PING` every
-//!   [`ConnectionConfig::ping_interval`] so a dead peer is found before a command needs it.
-//! - **Reconnection** follows the core's [`Backoff`], and the handshake (`AUTH`, `SELECT`, `CLIENT SETNAME`)
-//!   runs before any queued command is written. On a pub/sub connection every channel asked for is subscribed
-//!   again, and [`Event::Subscribed`] says when each is live: messages published while the connection was down
-//!   are lost to pub/sub (it is at-most-once), so a user of it fills that gap from elsewhere after each
-//!   [`Event::Up`].
 
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::string::String;
@@ -231,7 +204,34 @@ enum State {
     Closed,
 }
 
-/// One connection to Redis (see the [module docs](self)).
+/// One connection to Redis as a sans-IO state machine.
+///
+/// The machine decides everything about a connection; its driver only dials, moves bytes and sleeps:
+///
+/// 1. [`poll_output`](RedisConnection::poll_output) until [`Output::Timeout`]: dial on [`Output::Connect`], write
+///    [`Output::Transmit`], drop the socket on [`Output::Close`], hand [`Output::Event`]s to whoever waits;
+/// 2. report what happened: [`handle_connected`](RedisConnection::handle_connected),
+///    [`handle_input`](RedisConnection::handle_input), [`handle_disconnected`](RedisConnection::handle_disconnected),
+///    [`handle_timeout`](RedisConnection::handle_timeout) once the deadline has passed;
+/// 3. queue work with [`request`](RedisConnection::request) (or, on a [`Mode::PubSub`] connection,
+///    [`subscribe`](RedisConnection::subscribe)), and go round again.
+///
+/// # What it guarantees
+///
+/// - **Pipelining in order.** Commands are written as soon as the connection is up, without waiting for earlier
+///   replies, and every reply is matched to its command by position (RESP2 answers in order).
+/// - **A command runs at most once.** A command written to a connection that then drops is answered
+///   [`RedisError::Lost`] (it may or may not have run: the caller decides whether repeating it is safe). A command
+///   that was never written waits for the next connection, at most [`ConnectionConfig::waiting_timeout`], and is
+///   then answered [`RedisError::Unavailable`]; at most [`ConnectionConfig::max_waiting`] wait.
+/// - **A silent server is a dead server.** While a reply is due, nothing read for
+///   [`ConnectionConfig::reply_timeout`] closes the connection; an idle connection sends `PING` every
+///   [`ConnectionConfig::ping_interval`] so a dead peer is found before a command needs it.
+/// - **Reconnection** follows the core's [`Backoff`], and the handshake (`AUTH`, `SELECT`, `CLIENT SETNAME`)
+///   runs before any queued command is written. On a pub/sub connection every channel asked for is subscribed
+///   again, and [`Event::Subscribed`] says when each is live: messages published while the connection was down
+///   are lost to pub/sub (it is at-most-once), so a user of it fills that gap from elsewhere after each
+///   [`Event::Up`].
 #[derive(Debug)]
 pub struct RedisConnection {
     config: ConnectionConfig,
@@ -276,7 +276,7 @@ impl RedisConnection {
         self.state == State::Up
     }
 
-    /// Whether [`close`](Self::close) was called.
+    /// Whether [`close`](RedisConnection::close) was called.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
     }

@@ -34,6 +34,11 @@ impl Keys {
         self.key(b'h', channel)
     }
 
+    /// Who serves the channel ([`Registration`](super::registry::Registration)).
+    pub fn server(&self, channel: &ChannelName) -> Vec<u8> {
+        self.key(b's', channel)
+    }
+
     /// The pub/sub channel its publications go out on.
     pub fn topic(&self, channel: &ChannelName) -> Vec<u8> {
         self.key(b'p', channel)
@@ -67,6 +72,7 @@ mod tests {
         assert_eq!(keys.meta(&channel), b"sb:m:projects/p1");
         assert_eq!(keys.history(&channel), b"sb:h:projects/p1");
         assert_eq!(keys.topic(&channel), b"sb:p:projects/p1");
+        assert_eq!(keys.server(&channel), b"sb:s:projects/p1");
         assert_eq!(keys.channel_of_topic(b"sb:p:projects/p1"), Some(channel));
         assert_eq!(keys.channel_of_topic(b"sb:m:projects/p1"), None);
         assert_eq!(keys.channel_of_topic(b"other:p:projects/p1"), None);

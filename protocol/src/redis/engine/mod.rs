@@ -8,6 +8,7 @@
 //! | `{prefix}:m:{channel}` | hash | `epoch`, `offset` (the last offset given), `state` and `state_offset` (retained) |
 //! | `{prefix}:h:{channel}` | stream | history: entry id `{offset}-0`, fields `t` (publish time, unix ms) and `e` (the event JSON) |
 //! | `{prefix}:p:{channel}` | pub/sub channel | every publication, as `{epoch} {offset} {event JSON}` |
+//! | `{prefix}:s:{channel}` | string, with a time-to-live | who serves the channel: `{node} {registration}` ([registry]) |
 //!
 //! **Offsets are given in Redis**, by the [publish script](publish): one `EVALSHA` reads or creates the epoch,
 //! increments the offset, appends to the stream (trimmed to the history size with `MAXLEN`, its key expiring after
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod publication;
 pub mod publish;
 pub mod read;
+pub mod registry;
 pub mod script;
 
 pub use feed::{FeedConfig, FeedOutput, LiveFeed};
@@ -30,6 +32,7 @@ pub use keys::Keys;
 pub use publication::Publication;
 pub use publish::{PUBLISH_SCRIPT, PublishRequest, Published};
 pub use read::{ChannelRead, READ_SCRIPT, ReadRequest, Replay, StoredEvent};
+pub use registry::{REFRESH_SCRIPT, REMOVE_SCRIPT, Registration};
 pub use script::Script;
 
 /// A reply that does not have the shape the engine's scripts give (a different script under the same name, a

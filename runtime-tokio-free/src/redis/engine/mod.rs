@@ -1,6 +1,6 @@
 //! [`Engine`]: Switchboard's channels kept in Redis, for several nodes to share — publishing with offsets given in
 //! Redis, reading history and state, and a live feed of every followed channel in offset order with no gap and no
-//! duplicate, whatever pub/sub loses (the protocol crate's [`LiveFeed`] decides; the [feed task](feed_task) drives
+//! duplicate, whatever pub/sub loses (the protocol crate's [`LiveFeed`] decides; the engine's feed task drives
 //! it).
 //!
 //! [`LiveFeed`]: switchboard_protocol::redis::engine::LiveFeed
