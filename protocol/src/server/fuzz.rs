@@ -89,6 +89,7 @@ pub fn hub_ops(data: &[u8]) {
         max_subscriptions: 2,
         max_queued_bytes: 2048,
         max_sessions: 2,
+        token_expiry_warning: Duration::from_secs(2),
         seed: 1,
     };
     let mut now = Timestamp::from_millis(1_700_000_000_000);

@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::time::Timestamp;
 use crate::wire::ChannelName;
 
 /// Something a connection does on a channel.
@@ -45,10 +46,15 @@ impl Action {
 /// segment, `**` (one or more segments: the rest of the name); `**` anywhere else matches nothing. So `projects/*`
 /// matches `projects/p1` but not `projects/p1/logs`; `projects/**` matches both but not `projects`; `**` matches
 /// every channel.
+///
+/// A token's permissions may also carry the instant they lapse ([`with_expiry`](Permissions::with_expiry)): the
+/// hub warns the connection ahead of it and closes it with 4401 at it, unless a `refresh` replaces them first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permissions {
     /// `patterns[action.index()]`.
     patterns: [Vec<String>; 4],
+    /// When they lapse, on the driver's clock; `None`: never.
+    expires_at: Option<Timestamp>,
 }
 
 impl Permissions {
@@ -57,6 +63,7 @@ impl Permissions {
         let all = || vec![String::from("**")];
         Permissions {
             patterns: [all(), all(), all(), all()],
+            expires_at: None,
         }
     }
 
@@ -64,6 +71,7 @@ impl Permissions {
     pub fn deny_all() -> Permissions {
         Permissions {
             patterns: [Vec::new(), Vec::new(), Vec::new(), Vec::new()],
+            expires_at: None,
         }
     }
 
@@ -76,7 +84,19 @@ impl Permissions {
     ) -> Permissions {
         Permissions {
             patterns: [subscribe, publish, serve, call],
+            expires_at: None,
         }
+    }
+
+    /// `self`, lapsing at `at` (a token's `exp` plus the verifier's leeway, on the same clock as the hub's `now`).
+    pub fn with_expiry(mut self, at: Timestamp) -> Permissions {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// When they lapse; `None`: never.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
     }
 
     /// The patterns for one action.
