@@ -149,7 +149,7 @@ pub use store::{
     SnapshotJob, Store, StoreWrite,
 };
 pub use timers::HubTimer;
-pub use token_refresh::{RefreshCheck, SUBSCRIPTION_ENDED, TOKEN_EXPIRING};
+pub use token_refresh::RefreshCheck;
 pub use trust::{CallerFacts, Trust};
 
 use alloc::boxed::Box;

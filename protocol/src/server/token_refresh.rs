@@ -24,12 +24,9 @@ use super::dialect::DialectKind;
 use super::permissions::{Action, Permissions};
 use super::reply::Refusal;
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, ErrorCode, MessageId, ServerMessage};
-
-/// The `notification_type` of the warning ahead of a connection's expiry.
-pub const TOKEN_EXPIRING: &str = "token_expiring";
-/// The `notification_type` telling a connection that one of its subscriptions or `serve` registrations ended.
-pub const SUBSCRIPTION_ENDED: &str = "subscription_ended";
+use crate::wire::{
+    ChannelName, ErrorCode, MessageId, SUBSCRIPTION_ENDED, ServerMessage, TOKEN_EXPIRING,
+};
 
 /// Verifies the token of a `refresh`, by the handshake's rules. Installed with [`Hub::set_refresh_check`].
 pub trait RefreshCheck: Send {

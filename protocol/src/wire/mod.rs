@@ -12,6 +12,7 @@ mod codes;
 mod decode_error;
 mod envelope;
 mod names;
+mod notification_types;
 mod reserved;
 mod server_message;
 
@@ -24,6 +25,7 @@ pub use decode_error::{DecodeError, DecodeErrorKind, FieldProblem};
 pub use names::{
     ChannelName, MAX_CHANNEL_BYTES, MAX_MESSAGE_ID_BYTES, MessageId, NameError, validate_channel,
 };
+pub use notification_types::{SUBSCRIPTION_ENDED, TOKEN_EXPIRING};
 pub use reserved::{RESERVED_CHANNELS, is_reserved_channel};
 pub use server_message::{
     ConnectedStatus, PROTOCOL_VERSION, ServerFrame, ServerMessage, decode_server, encode_event,
