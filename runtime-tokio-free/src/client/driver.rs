@@ -54,6 +54,8 @@ pub(crate) struct Driver<R: Runtime> {
     target: Target,
     /// Where fresh tokens come from, if anywhere.
     token_provider: Option<TokenProvider>,
+    /// Whether a dial has started: the first one uses the configured token, later ones ask the provider.
+    dialed: bool,
     websocket: WebSocketConfig,
     close_timeout: Duration,
     link: Link<R>,
@@ -79,6 +81,7 @@ impl<R: Runtime> Driver<R> {
             machine,
             target,
             token_provider: options.token_provider.clone(),
+            dialed: false,
             websocket: options.websocket_config(),
             close_timeout: options.close_timeout,
             link: Link::Idle,
@@ -149,7 +152,10 @@ impl<R: Runtime> Driver<R> {
         loop {
             match self.machine.poll_output() {
                 Output::Connect => {
-                    self.fresh_token();
+                    if self.dialed {
+                        self.fresh_token();
+                    }
+                    self.dialed = true;
                     let dialing = dial(self.runtime.clone(), self.target.clone(), self.websocket);
                     self.link = Link::Dialing(Box::pin(dialing));
                 }
