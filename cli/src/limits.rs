@@ -65,6 +65,15 @@ pub struct LimitArgs {
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
+    /// How long before a token-authenticated connection's token expires (its `exp` plus the 30 s leeway) the
+    /// server sends it `token_expiring`, in ms (halfway through a shorter lifetime; 0: no warning). Unless
+    /// refreshed, the connection is closed with 4401 at the expiry.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TOKEN_EXPIRY_WARNING_MS",
+        default_value_t = 60_000
+    )]
+    pub token_expiry_warning_ms: u64,
     /// The largest HTTP request head, in bytes; past it, 431.
     #[arg(long, env = "SWITCHBOARD_MAX_HEAD_BYTES", default_value_t = 16 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..))]
@@ -94,6 +103,8 @@ impl Default for LimitArgs {
             max_queued_bytes: wide(config.hub.max_queued_bytes),
             request_timeout_ms: u64::try_from(config.hub.request_timeout.as_millis())
                 .unwrap_or(u64::MAX),
+            token_expiry_warning_ms: u64::try_from(config.hub.token_expiry_warning.as_millis())
+                .unwrap_or(u64::MAX),
             max_head_bytes: wide(config.max_head_bytes),
             max_body_bytes: wide(config.max_body_bytes),
         }
@@ -117,6 +128,7 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError
     config.hub.max_sessions = args.max_sessions;
     config.hub.max_queued_bytes = size("max-queued-bytes", args.max_queued_bytes)?;
     config.hub.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    config.hub.token_expiry_warning = Duration::from_millis(args.token_expiry_warning_ms);
     config.max_head_bytes = size("max-head-bytes", args.max_head_bytes)?;
     config.max_body_bytes = size("max-body-bytes", args.max_body_bytes)?;
     Ok(())
@@ -221,6 +233,9 @@ mod tests {
             [9, 10, 11_000, 13_000, 14]
         );
         assert_eq!(config.hub.request_timeout, Duration::from_millis(12));
+        let args = parsed(&["--token-expiry-warning-ms=15"]).unwrap();
+        apply(&args, &mut config).unwrap();
+        assert_eq!(config.hub.token_expiry_warning, Duration::from_millis(15));
     }
 
     /// Values too small to work are refused by the parser.

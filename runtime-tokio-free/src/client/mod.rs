@@ -68,8 +68,8 @@ pub use responder::Responder;
 pub use serve::{CallStream, IncomingCall};
 pub use server_request::{IncomingRequest, ServerRequests};
 pub use subscription::Subscription;
-pub use token_provider::TokenProvider;
 pub use switchboard_protocol::client::{ClientConfig, HandlerError};
+pub use token_provider::TokenProvider;
 
 use command::{Command, Op};
 use driver::Driver;

@@ -60,12 +60,13 @@ pub async fn a_refreshing_client_outlives_its_first_token<R: Runtime>(rt: R) {
             counter.fetch_add(1, Ordering::SeqCst);
             Some(token(unix_now() + 600))
         }));
-        let client = Client::connect(rt.clone(), &format!("ws://{addr}/api/ws"), opts)
-            .expect("a valid URL");
+        let client =
+            Client::connect(rt.clone(), &format!("ws://{addr}/api/ws"), opts).expect("a valid URL");
         let mut states = client.state_changes();
         connected(&rt, &mut states).await;
         // Past the first token's lapse (at most 3 s after the handshake).
-        rt.sleep_until(rt.now() + Duration::from_millis(3_500)).await;
+        rt.sleep_until(rt.now() + Duration::from_millis(3_500))
+            .await;
         assert!(client.get_state("x").await.is_ok(), "the connection works");
         // Once for the warning; a 4401 close would have made the client redial and ask again.
         assert_eq!(asked.load(Ordering::SeqCst), 1, "asked once, no reconnect");
@@ -112,7 +113,8 @@ pub async fn a_raw_refresh_keeps_the_connection<R: Runtime>(rt: R) {
         assert_eq!(ok["type"], "refresh_res", "{ok}");
         let left = ok["data"]["expires_in_ms"].as_u64().expect("an expiry");
         assert!(left > 600_000, "{ok}");
-        rt.sleep_until(rt.now() + Duration::from_millis(3_000)).await;
+        rt.sleep_until(rt.now() + Duration::from_millis(3_000))
+            .await;
         let pong = ws.request("ping", json!({})).await;
         assert_eq!(pong["type"], "ping_res", "{pong}");
         ws.close().await;

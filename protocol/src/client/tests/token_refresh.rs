@@ -92,7 +92,12 @@ fn an_ended_subscription_is_lost_and_not_resubscribed() {
     drain(&mut c);
     c.handle_text(
         t(40),
-        &server(Some(&v), ServerMessage::ServeRes { channel: ch("rpc/x") }),
+        &server(
+            Some(&v),
+            ServerMessage::ServeRes {
+                channel: ch("rpc/x"),
+            },
+        ),
     );
     drain(&mut c);
     c.handle_text(

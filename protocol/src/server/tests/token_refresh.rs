@@ -33,18 +33,19 @@ fn subscribe_only(patterns: &[&str]) -> Permissions {
 /// `news` and no `serve` for 100 s more, `forever` everything without expiry; anything else is refused.
 fn harness() -> Harness {
     let mut h = Harness::new(config());
-    h.hub.set_refresh_check(Box::new(|now: Timestamp, token: &str| {
-        let later = now + Duration::from_secs(100);
-        match token {
-            "wide" => Some(subscribe_only(&["news", "jobs/*"]).with_expiry(later)),
-            "narrow" => Some(
-                Permissions::from_patterns(vec![String::from("news")], vec![], vec![], vec![])
-                    .with_expiry(later),
-            ),
-            "forever" => Some(Permissions::allow_all()),
-            _ => None,
-        }
-    }));
+    h.hub
+        .set_refresh_check(Box::new(|now: Timestamp, token: &str| {
+            let later = now + Duration::from_secs(100);
+            match token {
+                "wide" => Some(subscribe_only(&["news", "jobs/*"]).with_expiry(later)),
+                "narrow" => Some(
+                    Permissions::from_patterns(vec![String::from("news")], vec![], vec![], vec![])
+                        .with_expiry(later),
+                ),
+                "forever" => Some(Permissions::allow_all()),
+                _ => None,
+            }
+        }));
     h
 }
 
@@ -75,7 +76,10 @@ fn open_subscribed(h: &mut Harness) {
 fn refresh_ok_replaces_the_expiry() {
     let mut h = harness();
     open_subscribed(&mut h);
-    assert_eq!(h.hub.last_timeout_reason(), Some(HubTimer::TokenExpiryWarning));
+    assert_eq!(
+        h.hub.last_timeout_reason(),
+        Some(HubTimer::TokenExpiryWarning)
+    );
     h.advance_ms(5_000);
     h.text(
         "a",
@@ -118,7 +122,9 @@ fn refresh_narrowing_ends_what_is_no_longer_allowed() {
     let a = h.conn("a");
     let conn = h.hub.connection(a).expect("still open");
     assert_eq!(
-        conn.subscriptions().map(|c| c.as_str()).collect::<vec::Vec<_>>(),
+        conn.subscriptions()
+            .map(|c| c.as_str())
+            .collect::<vec::Vec<_>>(),
         ["news"]
     );
     assert_eq!(conn.serving().count(), 0);
@@ -236,7 +242,9 @@ fn refresh_before_expiry_cancels_the_close() {
     );
     assert_transcript(
         h.take(),
-        &["a <- {\"type\":\"refresh_res\",\"message_id\":\"r1\",\"data\":{\"expires_in_ms\":null}}"],
+        &[
+            "a <- {\"type\":\"refresh_res\",\"message_id\":\"r1\",\"data\":{\"expires_in_ms\":null}}",
+        ],
     );
     // Far past the old expiry, short of the (quiet) heartbeat's silence limit.
     h.advance(Duration::from_secs(1_000));
@@ -257,7 +265,9 @@ fn refresh_without_a_check_changes_nothing() {
     );
     assert_transcript(
         h.take(),
-        &["a <- {\"type\":\"refresh_res\",\"message_id\":\"r1\",\"data\":{\"expires_in_ms\":null}}"],
+        &[
+            "a <- {\"type\":\"refresh_res\",\"message_id\":\"r1\",\"data\":{\"expires_in_ms\":null}}",
+        ],
     );
     h.assert_clean();
 }
