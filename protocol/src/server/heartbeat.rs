@@ -107,6 +107,10 @@ impl Heartbeat {
         expires_at: Option<Timestamp>,
         warning: Duration,
     ) {
+        // A refresh to the same expiry (a client handed the token it had) is not warned about twice: warning
+        // halfway through what is left each time would warn ever more often.
+        let warned = self.timers.get(ConnTimer::ExpiryWarning).is_none()
+            && expires_at.is_some_and(|at| self.timers.get(ConnTimer::Expiry) == Some(at));
         self.timers.stop(ConnTimer::ExpiryWarning);
         self.timers.stop(ConnTimer::Expiry);
         let Some(at) = expires_at else {
@@ -114,7 +118,7 @@ impl Heartbeat {
         };
         let left = at.saturating_duration_since(now);
         let ahead = warning.min(left / 2);
-        if !ahead.is_zero() {
+        if !ahead.is_zero() && !warned {
             self.timers
                 .set(ConnTimer::ExpiryWarning, at.saturating_sub(ahead));
         }
@@ -197,6 +201,29 @@ mod tests {
             silent |= due == Due::Silent;
         }
         assert!(silent, "silent for 15 s");
+    }
+
+    #[test]
+    fn expiry_warns_ahead_or_halfway_and_once_per_expiry() {
+        let config = HubConfig::default();
+        let mut h = Heartbeat::new(&config, DialectKind::ChannelPayload);
+        let warning = Duration::from_secs(60);
+        h.arm_expiry(ms(0), Some(ms(600_000)), warning);
+        assert_eq!(h.next(), Some((ms(540_000), ConnTimer::ExpiryWarning)));
+        // Shorter than twice the warning: halfway.
+        h.arm_expiry(ms(0), Some(ms(4_000)), warning);
+        assert_eq!(h.next(), Some((ms(2_000), ConnTimer::ExpiryWarning)));
+        assert_eq!(h.poll(ms(2_000), ms(0)), Some(Due::Expiring));
+        // Refreshed to the same expiry after the warning: no second warning, the expiry stays.
+        h.arm_expiry(ms(2_500), Some(ms(4_000)), warning);
+        assert_eq!(h.next(), Some((ms(4_000), ConnTimer::Expiry)));
+        // A later expiry is warned about again.
+        h.arm_expiry(ms(2_500), Some(ms(6_500)), warning);
+        assert_eq!(h.next(), Some((ms(4_500), ConnTimer::ExpiryWarning)));
+        assert_eq!(h.poll(ms(4_500), ms(0)), Some(Due::Expiring));
+        assert_eq!(h.poll(ms(6_500), ms(0)), Some(Due::Expired));
+        h.arm_expiry(ms(7_000), None, warning);
+        assert_eq!(h.next(), None);
     }
 
     #[test]
