@@ -174,7 +174,13 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
                 Output::Event(ClientEvent::TokenExpiring { expires_in }) => {
-                    tracing::debug!(?expires_in, "the token expires soon");
+                    if self.token_provider.is_none() {
+                        tracing::warn!(
+                            ?expires_in,
+                            "the token expires soon and no token provider is configured; the server will close \
+                             the connection then"
+                        );
+                    }
                     let now = self.runtime.now();
                     if let Some(token) = self.fresh_token()
                         && let Err(e) = self.machine.refresh(now, &token)

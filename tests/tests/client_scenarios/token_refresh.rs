@@ -29,10 +29,15 @@ fn unix_now() -> u64 {
 
 /// A token for everything that expires at `exp` (unix seconds).
 fn token(exp: u64) -> String {
-    let all = ChannelGrants::parse_spec("all=**").expect("a valid spec");
+    token_for("all=**", exp)
+}
+
+/// A token granting `spec` that expires at `exp` (unix seconds).
+fn token_for(spec: &str, exp: u64) -> String {
+    let grants = ChannelGrants::parse_spec(spec).expect("a valid spec");
     Hs256Key::new(SECRET)
         .expect("a valid secret")
-        .sign(&Claims::new("tester", exp).with_channels(all))
+        .sign(&Claims::new("tester", exp).with_channels(grants))
 }
 
 /// A token the server accepts now and lets lapse about 2 s from now (exp 28 s ago, leeway 30 s).
@@ -117,6 +122,53 @@ pub async fn a_raw_refresh_keeps_the_connection<R: Runtime>(rt: R) {
             .await;
         let pong = ws.request("ping", json!({})).await;
         assert_eq!(pong["type"], "ping_res", "{pong}");
+        ws.close().await;
+        server.shutdown().await;
+    })
+    .await
+}
+
+/// A refresh with narrower grants ends the subscription they no longer cover, with `subscription_ended`
+/// (`FORBIDDEN`) right after the `refresh_res`; the other subscription keeps receiving events.
+pub async fn a_narrowing_refresh_ends_a_subscription<R: Runtime>(rt: R) {
+    bounded(&rt, TEST_TIMEOUT, async {
+        let (server, addr) = start(&rt, config()).await;
+        let wide = token_for(
+            "subscribe=news,subscribe=jobs/*,publish=**",
+            unix_now() + 600,
+        );
+        let mut ws = WsClient::connect(&rt, addr, &format!("/api/ws?token={wide}")).await;
+        ws.connected().await;
+        for channel in ["news", "jobs/1"] {
+            let ok = ws.request("subscribe", json!({ "channel": channel })).await;
+            assert_eq!(ok["type"], "subscribe_res", "{ok}");
+        }
+        let narrow = token_for("subscribe=news,publish=**", unix_now() + 600);
+        let ok = ws.request("refresh", json!({ "token": narrow })).await;
+        assert_eq!(ok["type"], "refresh_res", "{ok}");
+        let ended = ws.recv_skip_pings().await;
+        assert_eq!(
+            ended["data"]["notification_type"], "subscription_ended",
+            "{ended}"
+        );
+        assert_eq!(
+            ended["data"]["additional_data"]["channel"], "jobs/1",
+            "{ended}"
+        );
+        assert_eq!(
+            ended["data"]["additional_data"]["code"], "FORBIDDEN",
+            "{ended}"
+        );
+        for channel in ["jobs/1", "news"] {
+            let ok = ws
+                .request("publish", json!({ "channel": channel, "event": channel }))
+                .await;
+            assert_eq!(ok["type"], "publish_res", "{ok}");
+        }
+        // Only the kept subscription's event arrives.
+        let event = ws.recv_skip_pings().await;
+        assert_eq!(event["type"], "event", "{event}");
+        assert_eq!(event["data"]["channel"], "news", "{event}");
         ws.close().await;
         server.shutdown().await;
     })
