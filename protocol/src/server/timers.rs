@@ -150,6 +150,7 @@ impl Hub {
                     }
                     Due::Expiring => self.warn_expiry(now, id),
                     Due::Expired => {
+                        self.counters.token_expiries += 1;
                         if let Some(c) = self.conns.get_mut(id) {
                             self.outbox
                                 .close(id, c, CloseCode::TokenExpired, "token expired");

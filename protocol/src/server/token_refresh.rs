@@ -76,6 +76,7 @@ impl Hub {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        self.counters.token_refreshes += 1;
         if let Some(permissions) = granted {
             c.permissions = permissions;
             c.arm_expiry(now, warning);

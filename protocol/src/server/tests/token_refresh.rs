@@ -205,6 +205,8 @@ fn warning_then_close_at_expiry() {
             "event {\"app_id\":\"#1\",\"conn\":\"a\",\"event\":\"disconnected\"}",
         ],
     );
+    assert_eq!(h.hub.stats().token_expiries, 1);
+    assert_eq!(h.hub.stats().token_refreshes, 0);
     h.assert_clean();
 }
 
@@ -249,6 +251,8 @@ fn refresh_before_expiry_cancels_the_close() {
     // Far past the old expiry, short of the (quiet) heartbeat's silence limit.
     h.advance(Duration::from_secs(1_000));
     assert!(h.closes.is_empty(), "{:?}", h.closes);
+    assert_eq!(h.hub.stats().token_refreshes, 1);
+    assert_eq!(h.hub.stats().token_expiries, 0);
     let a = h.conn("a");
     assert_eq!(h.hub.connection(a).and_then(|c| c.expires_at()), None);
     h.assert_clean();
