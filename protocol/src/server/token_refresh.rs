@@ -54,7 +54,10 @@ impl fmt::Debug for InstalledCheck {
 }
 
 impl Hub {
-    /// Installs the check `refresh` requests go through (see the [module docs](self)).
+    /// Installs the check `refresh` requests go through. Without one (authentication off), a `refresh` is answered
+    /// `refresh_res` and changes nothing. With one, an accepted token's permissions replace the connection's whole
+    /// (expiry included), and every subscription and `serve` registration they do not allow ends with a
+    /// `subscription_ended` notification; a refused one is answered `FORBIDDEN` and changes nothing.
     pub fn set_refresh_check(&mut self, check: alloc::boxed::Box<dyn RefreshCheck>) {
         self.refresh_check = Some(InstalledCheck(check));
     }
