@@ -76,6 +76,16 @@ pub struct LimitArgs {
     #[arg(long, env = "SWITCHBOARD_HISTORY_TOTAL_BYTES", default_value_t = 256 * 1024 * 1024,
           value_parser = crate::storage::parse_nonzero_size, value_name = "BYTES")]
     pub history_total_bytes: u64,
+
+    /// How long before a token-authenticated connection's token expires (its `exp` plus the 30 s leeway) the
+    /// server sends it `token_expiring`, in ms (halfway through a shorter lifetime; 0: no warning). Unless
+    /// refreshed, the connection is closed with 4401 at the expiry.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TOKEN_EXPIRY_WARNING_MS",
+        default_value_t = 60_000
+    )]
+    pub token_expiry_warning_ms: u64,
     /// The largest HTTP request head, in bytes; past it, 431.
     #[arg(long, env = "SWITCHBOARD_MAX_HEAD_BYTES", default_value_t = 16 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..))]
@@ -107,6 +117,9 @@ impl Default for LimitArgs {
                 .unwrap_or(u64::MAX),
             history_bytes: wide(config.hub.history_bytes),
             history_total_bytes: wide(config.hub.history_total_bytes),
+
+            token_expiry_warning_ms: u64::try_from(config.hub.token_expiry_warning.as_millis())
+                .unwrap_or(u64::MAX),
             max_head_bytes: wide(config.max_head_bytes),
             max_body_bytes: wide(config.max_body_bytes),
         }
@@ -132,6 +145,8 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError
     config.hub.request_timeout = Duration::from_millis(args.request_timeout_ms);
     config.hub.history_bytes = size("history-bytes", args.history_bytes)?;
     config.hub.history_total_bytes = size("history-total-bytes", args.history_total_bytes)?;
+
+    config.hub.token_expiry_warning = Duration::from_millis(args.token_expiry_warning_ms);
     config.max_head_bytes = size("max-head-bytes", args.max_head_bytes)?;
     config.max_body_bytes = size("max-body-bytes", args.max_body_bytes)?;
     Ok(())
@@ -242,6 +257,10 @@ mod tests {
             [config.hub.history_bytes, config.hub.history_total_bytes],
             [15, 16 * 1024]
         );
+
+        let args = parsed(&["--token-expiry-warning-ms=15"]).unwrap();
+        apply(&args, &mut config).unwrap();
+        assert_eq!(config.hub.token_expiry_warning, Duration::from_millis(15));
     }
 
     /// Values too small to work are refused by the parser.

@@ -19,4 +19,8 @@ on_both_runtimes!(
     a_refused_handshake_gives_up_after_one_attempt,
     serve_takeover_the_newest_wins_and_routed_calls_keep_their_server,
     a_new_epoch_is_seen_as_resync,
+    a_refreshing_client_outlives_its_first_token,
+    a_connection_that_does_not_refresh_is_closed_with_4401,
+    a_raw_refresh_keeps_the_connection,
+    a_narrowing_refresh_ends_a_subscription,
 );

@@ -158,6 +158,19 @@ impl ClientMachine {
         self.issue(now, message, Kind::Serve(channel), None)
     }
 
+    /// Presents a fresh token for the open connection (a `refresh`): answered by
+    /// [`Response`](super::ClientEvent::Response) with `refresh_res` when the server took it, or by
+    /// [`RequestFailed`](super::ClientEvent::RequestFailed) with `FORBIDDEN` when it did not (the connection keeps
+    /// its old grants). Offline, it waits in the queue like any request; the driver should present the same token
+    /// when it reconnects anyway.
+    pub fn refresh(&mut self, now: Timestamp, token: &str) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let message = ClientMessage::Refresh {
+            token: String::from(token),
+        };
+        self.issue(now, message, Kind::Plain, None)
+    }
+
     /// Opens a session on the server (`create_session_res` with its id). Sessions end with the connection.
     pub fn create_session(
         &mut self,

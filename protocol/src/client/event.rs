@@ -71,6 +71,13 @@ pub enum ClientEvent {
         /// The server's refusal.
         reason: FailReason,
     },
+    /// The server warned that the connection's token expires soon (a `token_expiring` notification): get a fresh
+    /// token and pass it to [`ClientMachine::refresh`](super::ClientMachine::refresh), or the server closes the
+    /// connection with 4401 when it expires. Reconnects should present the fresh token too.
+    TokenExpiring {
+        /// How long until the server closes the connection.
+        expires_in: Duration,
+    },
     /// A `server_request` other than a routed call. Answer with
     /// [`ClientMachine::respond`](super::ClientMachine::respond).
     ServerRequest {

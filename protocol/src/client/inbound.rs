@@ -11,9 +11,12 @@ use super::event::{ClientEvent, FailReason, HandlerError, Violation};
 use super::output::Output;
 use super::requests::{SERVER_REQUEST_TIMEOUT, ServerRequestKind};
 use super::subscriptions::Admission;
+use core::time::Duration;
+
 use crate::time::Timestamp;
 use crate::wire::{
-    ChannelName, ClientFrame, ClientMessage, ErrorCode, MessageId, ServerFrame, ServerMessage,
+    ChannelName, ClientFrame, ClientMessage, ErrorCode, MessageId, SUBSCRIPTION_ENDED, ServerFrame,
+    ServerMessage, TOKEN_EXPIRING,
 };
 
 impl ClientMachine {
@@ -53,11 +56,7 @@ impl ClientMachine {
                 notification_type,
                 message,
                 additional_data,
-            } => self.emit(ClientEvent::Notification {
-                notification_type,
-                message,
-                additional_data,
-            }),
+            } => self.notification(notification_type, message, additional_data),
             ServerMessage::Connected { .. } => self.violation(Violation::Unexpected {
                 type_name: String::from("connected"),
             }),
@@ -183,6 +182,58 @@ impl ClientMachine {
         self.calls
             .get(id)
             .is_some_and(|pending| pending.sent && !pending.kind.answered_by(answer))
+    }
+
+    /// A `notification`: the token's coming expiry and the end of a subscription or `serve` registration are the
+    /// machine's business (PROTOCOL, token lifetime); anything else is the application's.
+    fn notification(
+        &mut self,
+        notification_type: String,
+        message: Option<String>,
+        additional_data: Option<Value>,
+    ) {
+        let data = additional_data.as_ref();
+        match notification_type.as_str() {
+            TOKEN_EXPIRING => {
+                if let Some(ms) = data.and_then(|d| d["expires_in_ms"].as_u64()) {
+                    return self.emit(ClientEvent::TokenExpiring {
+                        expires_in: Duration::from_millis(ms),
+                    });
+                }
+            }
+            SUBSCRIPTION_ENDED => {
+                let channel = data
+                    .and_then(|d| d["channel"].as_str())
+                    .and_then(|c| ChannelName::new(c).ok());
+                let kind = data.and_then(|d| d["kind"].as_str());
+                let code = data
+                    .and_then(|d| d["code"].as_str())
+                    .and_then(ErrorCode::from_wire)
+                    .unwrap_or(ErrorCode::Forbidden);
+                if let Some(channel) = channel {
+                    let reason = FailReason::Error {
+                        code,
+                        message: message.clone().unwrap_or_default(),
+                        details: additional_data.clone(),
+                    };
+                    match kind {
+                        Some("subscribe") if self.subscriptions.ended(&channel) => {
+                            return self.emit(ClientEvent::SubscriptionLost { channel, reason });
+                        }
+                        Some("serve") if self.served.ended(&channel) => {
+                            return self.emit(ClientEvent::ServeLost { channel, reason });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.emit(ClientEvent::Notification {
+            notification_type,
+            message,
+            additional_data,
+        });
     }
 
     /// Answers a `server_ping` at once: `server_pong` with our clock and the ping's, under the ping's id.

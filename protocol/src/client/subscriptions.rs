@@ -111,6 +111,12 @@ impl Subscriptions {
         current
     }
 
+    /// The server ended the channel's subscription on its own (the connection's new token does not allow it): the
+    /// channel and its position are forgotten. Returns whether it was wanted.
+    pub(crate) fn ended(&mut self, channel: &ChannelName) -> bool {
+        self.channels.remove(channel).is_some()
+    }
+
     /// The server refused the `subscribe` with this id after it had timed out on our side: the channel whose
     /// latest `subscribe` it was is dropped (see [`refused`](Self::refused)) and returned.
     pub(crate) fn refused_by_id(&mut self, subscribe_id: &MessageId) -> Option<ChannelName> {
@@ -224,6 +230,11 @@ impl Served {
             self.channels.remove(channel);
         }
         current
+    }
+
+    /// The server ended the registration on its own; see [`Subscriptions::ended`].
+    pub(crate) fn ended(&mut self, channel: &ChannelName) -> bool {
+        self.channels.remove(channel).is_some()
     }
 
     /// The server refused the `serve` with this id after it had timed out on our side; see

@@ -57,6 +57,10 @@ pub struct HubConfig {
     pub max_queued_bytes: usize,
     /// Sessions one connection may hold open at once (default 100).
     pub max_sessions: usize,
+    /// How long before a token-authenticated connection's expiry (the token's `exp` plus the leeway) it gets a
+    /// `token_expiring` notification (default 60 s). When the token was granted with less than twice this left,
+    /// the warning comes halfway through what was left instead. Zero: no warning (the close still comes).
+    pub token_expiry_warning: Duration,
     /// Seeds every random choice: the epoch, app ids, message ids, session ids and the heartbeat spread.
     pub seed: u64,
 }
@@ -80,6 +84,7 @@ impl Default for HubConfig {
             max_subscriptions: 1024,
             max_queued_bytes: 4 * 1024 * 1024,
             max_sessions: 100,
+            token_expiry_warning: Duration::from_secs(60),
             seed: 0,
         }
     }

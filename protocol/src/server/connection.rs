@@ -104,6 +104,12 @@ impl Connection {
         self.heartbeat.arm(now, rng);
     }
 
+    /// Arms (or disarms) the expiry of its permissions, granted at `now`.
+    pub(crate) fn arm_expiry(&mut self, now: Timestamp, warning: core::time::Duration) {
+        self.heartbeat
+            .arm_expiry(now, self.permissions.expires_at(), warning);
+    }
+
     /// Takes the next due timer; `None` when nothing (more) is due at `now`.
     pub(crate) fn poll_timer(&mut self, now: Timestamp) -> Option<Due> {
         self.heartbeat.poll(now, self.last_activity)
@@ -166,6 +172,11 @@ impl Connection {
     /// When it opened.
     pub fn connected_at(&self) -> Timestamp {
         self.connected_at
+    }
+
+    /// When its permissions lapse (it is closed with 4401 then, unless refreshed); `None`: never.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.permissions.expires_at()
     }
 
     /// When anything last arrived from it.

@@ -39,6 +39,7 @@ const TEMPLATES: &[&str] = &[
     r#"{"channel":"subscription","payload":{"action":"subscribe","channel":"{c}"}}"#,
     r#"{"channel":"subscription","payload":{"action":"unsubscribe","channel":"{c}"}}"#,
     r#"{"channel":"{c}","payload":{"y":2}}"#,
+    r#"{"type":"refresh","message_id":"{i}","data":{"token":"{c}"}}"#,
 ];
 
 const CHANNELS: &[&str] = &[
@@ -92,12 +93,31 @@ pub fn hub_ops(data: &[u8]) {
         max_subscriptions: 2,
         max_queued_bytes: 2048,
         max_sessions: 2,
+        token_expiry_warning: Duration::from_secs(2),
         seed: 1,
     };
     let mut now = Timestamp::from_millis(1_700_000_000_000);
     let mut hub = Hub::new(config);
     let mut intakes: BTreeMap<ConnId, Intake> = BTreeMap::new();
     hub.register_custom_type("custom");
+    // Refresh tokens are channel names: `a` narrows to subscribing `a` for 3 s more, `projects/p` allows everything
+    // for good, `b/c` allows nothing for 1 s more; anything else is refused.
+    hub.set_refresh_check(alloc::boxed::Box::new(
+        |now: Timestamp, token: &str| match token {
+            "a" => Some(
+                Permissions::from_patterns(
+                    alloc::vec![String::from("a")],
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                )
+                .with_expiry(now + Duration::from_secs(3)),
+            ),
+            "projects/p" => Some(Permissions::allow_all()),
+            "b/c" => Some(Permissions::deny_all().with_expiry(now + Duration::from_secs(1))),
+            _ => None,
+        },
+    ));
     let mut conns: Vec<ConnId> = Vec::new();
     let mut closed: Vec<ConnId> = Vec::new();
     let mut last_request = String::from("none");
@@ -125,10 +145,11 @@ pub fn hub_ops(data: &[u8]) {
                     },
                 };
                 let grants = next().unwrap_or(0);
-                let permissions = if grants % 8 == 0 {
-                    Permissions::deny_all()
-                } else {
-                    Permissions::allow_all()
+                let permissions = match grants % 8 {
+                    0 => Permissions::deny_all(),
+                    4 => Permissions::allow_all()
+                        .with_expiry(now + Duration::from_millis(u64::from(grants) * 20)),
+                    _ => Permissions::allow_all(),
                 };
                 // The same byte picks the trust, so existing inputs keep their meaning.
                 let trust = if grants % 2 == 1 {

@@ -1,4 +1,5 @@
-//! A connection's two timers: its next `server_ping` and its silence check (close 4008), kept in the same
+//! A connection's timers: its next `server_ping`, its silence check (close 4008) and, for a connection whose
+//! permissions lapse, the expiry warning and the expiry itself (close 4401), kept in the same
 //! [`TimerTable`](crate::timer::TimerTable) the client uses.
 //!
 //! A native connection's first `server_ping` comes at a random point in `[heartbeat/2, heartbeat]` after open (as
@@ -27,10 +28,19 @@ pub(crate) enum ConnTimer {
     Ping,
     /// The silence check.
     Idle,
+    /// The `token_expiring` notification.
+    ExpiryWarning,
+    /// The permissions lapse.
+    Expiry,
 }
 
 impl TimerKind for ConnTimer {
-    const ALL: &'static [Self] = &[ConnTimer::Ping, ConnTimer::Idle];
+    const ALL: &'static [Self] = &[
+        ConnTimer::Ping,
+        ConnTimer::Idle,
+        ConnTimer::ExpiryWarning,
+        ConnTimer::Expiry,
+    ];
 
     fn index(self) -> usize {
         self as usize
@@ -44,12 +54,16 @@ pub(crate) enum Due {
     Ping,
     /// The peer was silent for too long: close it with 4008.
     Silent,
+    /// The permissions lapse soon: warn the peer, which may `refresh`.
+    Expiring,
+    /// The permissions lapsed: close it with 4401.
+    Expired,
 }
 
 /// A connection's timers and what arms them.
 #[derive(Debug, Clone)]
 pub(crate) struct Heartbeat {
-    timers: TimerTable<ConnTimer, 2>,
+    timers: TimerTable<ConnTimer, 4>,
     /// How often a `server_ping` goes out; `None`: never (edge dialects, or heartbeats off).
     ping_every: Option<Duration>,
     /// How long the peer may stay silent; `None`: forever.
@@ -85,6 +99,32 @@ impl Heartbeat {
         }
     }
 
+    /// Arms the expiry of permissions granted at `now` that lapse at `expires_at` (disarms it for `None`), with
+    /// the warning `warning` ahead of it, or halfway through what is left when that is shorter.
+    pub(crate) fn arm_expiry(
+        &mut self,
+        now: Timestamp,
+        expires_at: Option<Timestamp>,
+        warning: Duration,
+    ) {
+        // A refresh to the same expiry (a client handed the token it had) is not warned about twice: warning
+        // halfway through what is left each time would warn ever more often.
+        let warned = self.timers.get(ConnTimer::ExpiryWarning).is_none()
+            && expires_at.is_some_and(|at| self.timers.get(ConnTimer::Expiry) == Some(at));
+        self.timers.stop(ConnTimer::ExpiryWarning);
+        self.timers.stop(ConnTimer::Expiry);
+        let Some(at) = expires_at else {
+            return;
+        };
+        let left = at.saturating_duration_since(now);
+        let ahead = warning.min(left / 2);
+        if !ahead.is_zero() && !warned {
+            self.timers
+                .set(ConnTimer::ExpiryWarning, at.saturating_sub(ahead));
+        }
+        self.timers.set(ConnTimer::Expiry, at.max(now));
+    }
+
     /// The earliest armed timer.
     pub(crate) fn next(&self) -> Option<(Timestamp, ConnTimer)> {
         self.timers.next()
@@ -116,6 +156,8 @@ impl Heartbeat {
                     }
                     self.timers.set(ConnTimer::Idle, deadline);
                 }
+                ConnTimer::ExpiryWarning => return Some(Due::Expiring),
+                ConnTimer::Expiry => return Some(Due::Expired),
             }
         }
     }
@@ -159,6 +201,29 @@ mod tests {
             silent |= due == Due::Silent;
         }
         assert!(silent, "silent for 15 s");
+    }
+
+    #[test]
+    fn expiry_warns_ahead_or_halfway_and_once_per_expiry() {
+        let config = HubConfig::default();
+        let mut h = Heartbeat::new(&config, DialectKind::ChannelPayload);
+        let warning = Duration::from_secs(60);
+        h.arm_expiry(ms(0), Some(ms(600_000)), warning);
+        assert_eq!(h.next(), Some((ms(540_000), ConnTimer::ExpiryWarning)));
+        // Shorter than twice the warning: halfway.
+        h.arm_expiry(ms(0), Some(ms(4_000)), warning);
+        assert_eq!(h.next(), Some((ms(2_000), ConnTimer::ExpiryWarning)));
+        assert_eq!(h.poll(ms(2_000), ms(0)), Some(Due::Expiring));
+        // Refreshed to the same expiry after the warning: no second warning, the expiry stays.
+        h.arm_expiry(ms(2_500), Some(ms(4_000)), warning);
+        assert_eq!(h.next(), Some((ms(4_000), ConnTimer::Expiry)));
+        // A later expiry is warned about again.
+        h.arm_expiry(ms(2_500), Some(ms(6_500)), warning);
+        assert_eq!(h.next(), Some((ms(4_500), ConnTimer::ExpiryWarning)));
+        assert_eq!(h.poll(ms(4_500), ms(0)), Some(Due::Expiring));
+        assert_eq!(h.poll(ms(6_500), ms(0)), Some(Due::Expired));
+        h.arm_expiry(ms(7_000), None, warning);
+        assert_eq!(h.next(), None);
     }
 
     #[test]

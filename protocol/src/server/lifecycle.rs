@@ -59,6 +59,7 @@ impl Hub {
         let mut conn =
             Connection::new(app_id.clone(), conn_dialect, permissions, &self.config, now);
         conn.arm_heartbeat(now, &mut self.rng);
+        conn.arm_expiry(now, self.config.token_expiry_warning);
         let id = self.conns.insert(conn);
         self.refile(id);
         self.app_ids.insert(app_id.clone(), id);

@@ -130,6 +130,7 @@ mod sessions;
 mod stats;
 pub mod store;
 mod timers;
+mod token_refresh;
 mod trust;
 
 #[cfg(test)]
@@ -151,6 +152,7 @@ pub use store::{
     SnapshotJob, Store, StoreWrite,
 };
 pub use timers::HubTimer;
+pub use token_refresh::RefreshCheck;
 pub use trust::{CallerFacts, Trust};
 
 use alloc::boxed::Box;
@@ -193,6 +195,8 @@ pub struct Hub {
     /// Publishes waiting for the store's write, in append order.
     parked: VecDeque<publish::Parked>,
     next_ticket: u64,
+    /// Verifies `refresh` tokens; `None`: authentication is off.
+    refresh_check: Option<token_refresh::InstalledCheck>,
 }
 
 impl fmt::Debug for Hub {
@@ -241,6 +245,7 @@ impl Hub {
             last_timeout_reason: None,
             parked: VecDeque::new(),
             next_ticket: 1,
+            refresh_check: None,
         }
     }
 

@@ -155,6 +155,10 @@ impl Hub {
                 self.handle_server_response(now, conn, id, data);
                 return;
             }
+            ClientMessage::Refresh { token } => {
+                self.refresh(now, conn, id, &token);
+                return;
+            }
             // Activity is all a pong means, and it was counted on arrival.
             ClientMessage::ServerPong { .. } => return,
             ClientMessage::Custom { type_name, data } => {

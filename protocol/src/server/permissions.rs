@@ -11,6 +11,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::principal::Principal;
+use crate::time::Timestamp;
 use crate::wire::ChannelName;
 
 /// Something a connection does on a channel.
@@ -46,12 +47,17 @@ impl Action {
 /// segment, `**` (one or more segments: the rest of the name); `**` anywhere else matches nothing. So `projects/*`
 /// matches `projects/p1` but not `projects/p1/logs`; `projects/**` matches both but not `projects`; `**` matches
 /// every channel.
+///
+/// A token's permissions may also carry the instant they lapse ([`with_expiry`](Permissions::with_expiry)): the
+/// hub warns the connection ahead of it and closes it with 4401 at it, unless a `refresh` replaces them first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permissions {
     /// `patterns[action.index()]`.
     patterns: [Vec<String>; 4],
     /// Whom the credential that granted them names.
     principal: Principal,
+    /// When they lapse, on the driver's clock; `None`: never.
+    expires_at: Option<Timestamp>,
 }
 
 impl Permissions {
@@ -61,6 +67,7 @@ impl Permissions {
         Permissions {
             patterns: [all(), all(), all(), all()],
             principal: Principal::default(),
+            expires_at: None,
         }
     }
 
@@ -69,6 +76,7 @@ impl Permissions {
         Permissions {
             patterns: [Vec::new(), Vec::new(), Vec::new(), Vec::new()],
             principal: Principal::default(),
+            expires_at: None,
         }
     }
 
@@ -82,6 +90,7 @@ impl Permissions {
         Permissions {
             patterns: [subscribe, publish, serve, call],
             principal: Principal::default(),
+            expires_at: None,
         }
     }
 
@@ -94,6 +103,17 @@ impl Permissions {
     /// Whom the credential that granted these permissions names.
     pub fn principal(&self) -> &Principal {
         &self.principal
+    }
+
+    /// `self`, lapsing at `at` (a token's `exp` plus the verifier's leeway, on the same clock as the hub's `now`).
+    pub fn with_expiry(mut self, at: Timestamp) -> Permissions {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// When they lapse; `None`: never.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
     }
 
     /// The patterns for one action.

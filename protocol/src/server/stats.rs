@@ -75,6 +75,10 @@ pub struct HubStats {
     pub slow_consumers: u64,
     /// Connections closed for silence (4008).
     pub heartbeat_timeouts: u64,
+    /// Connections closed because their token expired without a `refresh` (4401).
+    pub token_expiries: u64,
+    /// `refresh` requests accepted.
+    pub token_refreshes: u64,
     /// Connections closed for an oversized message (1009).
     pub oversized_messages: u64,
     /// Server requests and routed calls that timed out.
@@ -97,6 +101,8 @@ pub(crate) struct Counters {
     pub(crate) errors_sent: u64,
     pub(crate) rate_limited: u64,
     pub(crate) heartbeat_timeouts: u64,
+    pub(crate) token_expiries: u64,
+    pub(crate) token_refreshes: u64,
     pub(crate) oversized_messages: u64,
     pub(crate) requests_timed_out: u64,
     pub(crate) unmatched_responses: u64,
@@ -155,6 +161,8 @@ impl Hub {
             rate_limited: c.rate_limited,
             slow_consumers: self.outbox.slow_consumers,
             heartbeat_timeouts: c.heartbeat_timeouts,
+            token_expiries: c.token_expiries,
+            token_refreshes: c.token_refreshes,
             oversized_messages: c.oversized_messages,
             requests_timed_out: c.requests_timed_out,
             unmatched_responses: c.unmatched_responses,

@@ -1,5 +1,5 @@
-//! Time-driven work of the whole hub, through [`Hub::handle_timeout`]: connections' pings and silence checks,
-//! history expiry in the store, and request deadlines.
+//! Time-driven work of the whole hub, through [`Hub::handle_timeout`]: connections' pings, silence checks and
+//! token expiries, history expiry in the store, and request deadlines.
 //!
 //! Every connection keeps its own [`TimerTable`](crate::timer::TimerTable) ([`heartbeat`](super::heartbeat)); the
 //! hub files each connection under the minimum of its table in one ordered index, so finding the connections that
@@ -29,6 +29,10 @@ pub enum HubTimer {
     HistoryExpiry,
     /// A server request's or routed call's deadline (`REQUEST_TIMEOUT`).
     RequestTimeout,
+    /// A connection's `token_expiring` notification.
+    TokenExpiryWarning,
+    /// A connection's permissions lapse (close 4401).
+    TokenExpiry,
 }
 
 impl TimerKind for HubTimer {
@@ -37,6 +41,8 @@ impl TimerKind for HubTimer {
         HubTimer::HeartbeatTimeout,
         HubTimer::HistoryExpiry,
         HubTimer::RequestTimeout,
+        HubTimer::TokenExpiryWarning,
+        HubTimer::TokenExpiry,
     ];
 
     fn index(self) -> usize {
@@ -49,6 +55,8 @@ impl From<ConnTimer> for HubTimer {
         match t {
             ConnTimer::Ping => HubTimer::Heartbeat,
             ConnTimer::Idle => HubTimer::HeartbeatTimeout,
+            ConnTimer::ExpiryWarning => HubTimer::TokenExpiryWarning,
+            ConnTimer::Expiry => HubTimer::TokenExpiry,
         }
     }
 }
@@ -140,6 +148,14 @@ impl Hub {
                             );
                         }
                     }
+                    Due::Expiring => self.warn_expiry(now, id),
+                    Due::Expired => {
+                        self.counters.token_expiries += 1;
+                        if let Some(c) = self.conns.get_mut(id) {
+                            self.outbox
+                                .close(id, c, CloseCode::TokenExpired, "token expired");
+                        }
+                    }
                 }
             }
             self.refile(id);
@@ -160,7 +176,7 @@ impl Hub {
 
     /// The next deadline of the whole hub and why.
     pub(super) fn next_timeout(&self) -> Option<(Timestamp, HubTimer)> {
-        let mut table = TimerTable::<HubTimer, 4>::new();
+        let mut table = TimerTable::<HubTimer, 6>::new();
         if let Some((_, id)) = self.deadlines.first()
             && let Some((at, kind)) = self.conns.get(id).and_then(|c| c.heartbeat.next())
         {

@@ -120,6 +120,12 @@ pub enum ClientMessage {
         #[serde(skip_serializing_if = "Option::is_none")]
         server_timestamp: Option<u64>,
     },
+    /// `refresh`: a fresh token for the open connection. On success its grants and expiry replace the
+    /// connection's (`refresh_res`); otherwise `FORBIDDEN` and nothing changes.
+    Refresh {
+        /// The new token, checked as at the handshake.
+        token: String,
+    },
     /// A type the embedding application registered on the server. Never produced by [`decode_client`], which
     /// reports unknown types as [`DecodeErrorKind::UnknownType`] (with the data) instead.
     Custom {
@@ -151,6 +157,7 @@ impl ClientMessage {
             ClientMessage::Call { .. } => "call",
             ClientMessage::ServerResponse { .. } => "server_response",
             ClientMessage::ServerPong { .. } => "server_pong",
+            ClientMessage::Refresh { .. } => "refresh",
             ClientMessage::Custom { type_name, .. } => type_name,
         }
     }
@@ -268,6 +275,9 @@ fn read_message(
             }
         }
         "server_response" => ClientMessage::ServerResponse { data: d.map },
+        "refresh" => ClientMessage::Refresh {
+            token: d.string("token")?,
+        },
         "server_pong" => ClientMessage::ServerPong {
             timestamp: d.opt_u64("timestamp")?,
             server_timestamp: d.opt_u64("server_timestamp")?,

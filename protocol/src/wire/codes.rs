@@ -112,6 +112,9 @@ pub enum CloseCode {
     TryAgainLater,
     /// 4008: heartbeat timeout.
     HeartbeatTimeout,
+    /// 4401: the connection's token expired (its `exp` plus the leeway) and no `refresh` replaced it. Clients
+    /// reconnect with a fresh token.
+    TokenExpired,
     /// Any other code.
     Other(u16),
 }
@@ -130,6 +133,7 @@ impl CloseCode {
             CloseCode::InternalError => 1011,
             CloseCode::TryAgainLater => 1013,
             CloseCode::HeartbeatTimeout => 4008,
+            CloseCode::TokenExpired => 4401,
             CloseCode::Other(c) => c,
         }
     }
@@ -147,6 +151,7 @@ impl CloseCode {
             1011 => CloseCode::InternalError,
             1013 => CloseCode::TryAgainLater,
             4008 => CloseCode::HeartbeatTimeout,
+            4401 => CloseCode::TokenExpired,
             c => CloseCode::Other(c),
         }
     }
@@ -218,6 +223,7 @@ mod tests {
             (CloseCode::InternalError, 1011),
             (CloseCode::TryAgainLater, 1013),
             (CloseCode::HeartbeatTimeout, 4008),
+            (CloseCode::TokenExpired, 4401),
             (CloseCode::Other(4321), 4321),
         ] {
             assert_eq!(code.as_u16(), n);

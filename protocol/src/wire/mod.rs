@@ -14,6 +14,7 @@ mod decode_error;
 mod envelope;
 mod json_len;
 mod names;
+mod notification_types;
 mod reserved;
 mod server_message;
 
@@ -30,6 +31,7 @@ pub use json_len::json_len;
 pub use names::{
     ChannelName, MAX_CHANNEL_BYTES, MAX_MESSAGE_ID_BYTES, MessageId, NameError, validate_channel,
 };
+pub use notification_types::{SUBSCRIPTION_ENDED, TOKEN_EXPIRING};
 pub use reserved::{RESERVED_CHANNELS, is_reserved_channel};
 pub use server_message::{
     ConnectedStatus, PROTOCOL_VERSION, ServerFrame, ServerMessage, decode_server, encode_event,

@@ -115,6 +115,12 @@ pub enum ServerMessage {
         /// What the serving connection answered.
         result: Value,
     },
+    /// `refresh_res`: the token was accepted; the connection now has its grants.
+    RefreshRes {
+        /// How long until the connection is closed for expiry (the token's `exp` plus the leeway) unless refreshed
+        /// again; `None` (`null`): never.
+        expires_in_ms: Option<u64>,
+    },
     /// `event`: one channel event.
     Event {
         /// The channel.
@@ -198,6 +204,7 @@ impl ServerMessage {
             ServerMessage::GetStateRes { .. } => "get_state_res",
             ServerMessage::ServeRes { .. } => "serve_res",
             ServerMessage::CallRes { .. } => "call_res",
+            ServerMessage::RefreshRes { .. } => "refresh_res",
             ServerMessage::Event { .. } => "event",
             ServerMessage::Notification { .. } => "notification",
             ServerMessage::ServerRequest { .. } => "server_request",
@@ -340,6 +347,9 @@ pub fn decode_server(text: &str) -> Result<ServerFrame, DecodeError> {
             channel: d.channel("channel")?,
             method: d.string("method")?,
             result: d.take("result").unwrap_or(Value::Null),
+        },
+        "refresh_res" => ServerMessage::RefreshRes {
+            expires_in_ms: d.opt_u64("expires_in_ms")?,
         },
         "event" => ServerMessage::Event {
             channel: d.channel("channel")?,

@@ -110,6 +110,7 @@ fn arb_client_message() -> impl Strategy<Value = ClientMessage> {
                 server_timestamp,
             }
         }),
+        ".{0,40}".prop_map(|token| ClientMessage::Refresh { token }),
     ]
 }
 
@@ -124,6 +125,7 @@ const KNOWN_SERVER_TYPES: &[&str] = &[
     "get_state_res",
     "serve_res",
     "call_res",
+    "refresh_res",
     "event",
     "notification",
     "server_request",
@@ -210,6 +212,7 @@ fn arb_server_message() -> impl Strategy<Value = ServerMessage> {
         (".{0,12}", arb_map_without(&["request_type"]))
             .prop_map(|(request_type, data)| ServerMessage::ServerRequest { request_type, data }),
         any::<u64>().prop_map(|timestamp| ServerMessage::ServerPing { timestamp }),
+        arb_opt(any::<u64>()).prop_map(|expires_in_ms| ServerMessage::RefreshRes { expires_in_ms }),
         (
             prop::sample::select(ErrorCode::ALL),
             ".{0,20}",

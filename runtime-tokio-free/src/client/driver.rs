@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
-use switchboard_protocol::client::{ClientError, ClientMachine, Output, UsageError};
+use switchboard_protocol::client::{ClientError, ClientEvent, ClientMachine, Output, UsageError};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode};
 
@@ -31,6 +31,7 @@ use super::link::{Link, LinkEvent, shut};
 use super::options::ClientOptions;
 use super::routes::{Routes, Waiting};
 use super::target::Target;
+use super::token_provider::TokenProvider;
 use crate::Runtime;
 
 /// At most this many frames and this many commands are taken per wake; then the machine's outputs are drained and
@@ -51,6 +52,10 @@ pub(crate) struct Driver<R: Runtime> {
     runtime: R,
     machine: ClientMachine,
     target: Target,
+    /// Where fresh tokens come from, if anywhere.
+    token_provider: Option<TokenProvider>,
+    /// Whether a dial has started: the first one uses the configured token, later ones ask the provider.
+    dialed: bool,
     websocket: WebSocketConfig,
     close_timeout: Duration,
     link: Link<R>,
@@ -75,6 +80,8 @@ impl<R: Runtime> Driver<R> {
         Driver {
             machine,
             target,
+            token_provider: options.token_provider.clone(),
+            dialed: false,
             websocket: options.websocket_config(),
             close_timeout: options.close_timeout,
             link: Link::Idle,
@@ -145,6 +152,10 @@ impl<R: Runtime> Driver<R> {
         loop {
             match self.machine.poll_output() {
                 Output::Connect => {
+                    if self.dialed {
+                        self.fresh_token();
+                    }
+                    self.dialed = true;
                     let dialing = dial(self.runtime.clone(), self.target.clone(), self.websocket);
                     self.link = Link::Dialing(Box::pin(dialing));
                 }
@@ -162,6 +173,21 @@ impl<R: Runtime> Driver<R> {
                         }
                     }
                 }
+                Output::Event(ClientEvent::TokenExpiring { expires_in }) => {
+                    if self.token_provider.is_none() {
+                        tracing::warn!(
+                            ?expires_in,
+                            "the token expires soon and no token provider is configured; the server will close \
+                             the connection then"
+                        );
+                    }
+                    let now = self.runtime.now();
+                    if let Some(token) = self.fresh_token()
+                        && let Err(e) = self.machine.refresh(now, &token)
+                    {
+                        tracing::debug!(%e, "refresh not sent");
+                    }
+                }
                 Output::Event(event) => {
                     let now = self.runtime.now();
                     self.routes.on_event(event, &mut self.machine, now);
@@ -175,6 +201,19 @@ impl<R: Runtime> Driver<R> {
         }
         if let Some(shutting) = closing {
             shutting.await;
+        }
+    }
+
+    /// Asks the provider for the newest token; the next upgrades carry it. `None` without a provider, or when it
+    /// has nothing new.
+    fn fresh_token(&mut self) -> Option<String> {
+        let token = self.token_provider.as_ref()?.fetch()?;
+        match self.target.set_token(&token) {
+            Ok(()) => Some(token),
+            Err(e) => {
+                tracing::warn!(%e, "the token provider gave an unusable token");
+                None
+            }
         }
     }
 

@@ -48,6 +48,7 @@ mod serve;
 mod server_request;
 mod subscription;
 mod target;
+mod token_provider;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,7 @@ pub use serve::{CallStream, IncomingCall};
 pub use server_request::{IncomingRequest, ServerRequests};
 pub use subscription::Subscription;
 pub use switchboard_protocol::client::{ClientConfig, HandlerError};
+pub use token_provider::TokenProvider;
 
 use command::{Command, Op};
 use driver::Driver;

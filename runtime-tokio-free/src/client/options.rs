@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use switchboard_protocol::client::ClientConfig;
 
+use super::token_provider::TokenProvider;
+
 /// How a [`Client`](super::Client) connects and behaves. [`Default`] gives the contract's defaults
 /// (PROTOCOL §4) with a seed drawn from the OS.
 #[derive(Debug, Clone)]
@@ -15,8 +17,12 @@ pub struct ClientOptions {
     /// The sans-IO machine's configuration: reconnect backoff, request and heartbeat timeouts, offline queue,
     /// seed.
     pub protocol: ClientConfig,
-    /// Sent as `Authorization: Bearer <token>` on every WebSocket upgrade.
+    /// Sent as `Authorization: Bearer <token>` on every WebSocket upgrade (until `token_provider` gives a newer
+    /// one).
     pub token: Option<String>,
+    /// Where fresh tokens come from (default none): asked when the server warns that the connection's token
+    /// expires soon (the answer goes out as a `refresh`) and before every reconnect.
+    pub token_provider: Option<TokenProvider>,
     /// The largest message accepted from the server; a bigger one drops the connection (and the client
     /// reconnects). Default 16 MiB: a 1 MiB event in its envelope, with room to spare.
     pub max_incoming_message_bytes: usize,
@@ -39,6 +45,7 @@ impl Default for ClientOptions {
         ClientOptions {
             protocol: ClientConfig::with_seed(os_seed()),
             token: None,
+            token_provider: None,
             max_incoming_message_bytes: 16 << 20,
             read_buffer_bytes: 8 << 10,
             write_buffer_bytes: 8 << 10,

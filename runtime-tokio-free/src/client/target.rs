@@ -84,6 +84,15 @@ impl Target {
         Ok(target)
     }
 
+    /// Presents `token` from the next upgrade on. A token that cannot be a header value is refused and the old one
+    /// kept.
+    pub(crate) fn set_token(&mut self, token: &str) -> Result<(), ConnectError> {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| ConnectError::InvalidToken)?;
+        self.authorization = Some(value);
+        Ok(())
+    }
+
     /// `host:port`, for [`Runtime::resolve`](crate::Runtime::resolve).
     pub(crate) fn host_port(&self) -> &str {
         &self.host_port

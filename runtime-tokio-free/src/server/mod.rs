@@ -151,6 +151,12 @@ impl<R: Runtime> Server<R> {
         };
         let (hub, events) =
             HubHandle::start(runtime.clone(), config.hub.clone(), observer, durable)?;
+        if let Some(verifier) = config.verifier.clone() {
+            hub.with(|core, _| {
+                core.hub
+                    .set_refresh_check(front::refresh::refresh_check(verifier))
+            });
+        }
         if on_disk {
             // The store's first write (a new segment: header and epoch) is on disk before anything is served, so
             // no client is ever told an epoch that a crash right after the start could take back.

@@ -5,12 +5,14 @@ mod calls;
 mod lifecycle;
 mod pubsub;
 mod requests;
+mod token_refresh;
 
 pub use auth::*;
 pub use calls::*;
 pub use lifecycle::*;
 pub use pubsub::*;
 pub use requests::*;
+pub use token_refresh::*;
 
 use std::net::SocketAddr;
 use std::time::Duration;

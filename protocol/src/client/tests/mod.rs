@@ -18,6 +18,7 @@ use crate::wire::{
 
 mod behaviour;
 mod model;
+mod token_refresh;
 mod transcripts;
 
 /// One output in readable form: transmitted frames decoded.

@@ -9,6 +9,7 @@ mod durable_publish;
 mod reserved_channels;
 mod state_machine;
 mod table;
+mod token_refresh;
 mod transcripts;
 
 use alloc::borrow::ToOwned;

@@ -12,6 +12,7 @@ use switchboard_protocol::auth::{
     self as core_auth, Authenticator, ChannelGrants, CredentialKind, Identity,
 };
 use switchboard_protocol::server::{Permissions, Principal};
+use switchboard_protocol::time::Timestamp;
 
 use super::verifier::{TokenRefusal, TokenVerifier};
 use switchboard_protocol::rest::RequestHead;
@@ -31,6 +32,16 @@ impl AuthenticatorVerifier {
     /// The authenticator.
     pub fn authenticator(&self) -> &Authenticator {
         &self.authenticator
+    }
+
+    /// When permissions from a token with this `exp` lapse on the runtime's clock (unix microseconds): the last
+    /// instant the handshake would still accept the token, `exp` plus the JWT key's leeway.
+    pub fn lapses_at(&self, exp: u64) -> Timestamp {
+        let leeway = self
+            .authenticator
+            .jwt()
+            .map_or(core_auth::jwt::DEFAULT_LEEWAY_SECS, |k| k.leeway_secs());
+        Timestamp::from_micros(exp.saturating_add(leeway).saturating_mul(1_000_000))
     }
 
     /// Who presents `token` at `now_unix_secs`, with the refusal mapped to the server's [`TokenRefusal`] and logged.
@@ -80,7 +91,11 @@ impl TokenVerifier for AuthenticatorVerifier {
             CredentialKind::ApiKey { .. } => Principal::api_key(identity.subject),
             _ => Principal::default(),
         };
-        Ok(permissions_from_grants(identity.grants).with_principal(principal))
+        let permissions = permissions_from_grants(identity.grants).with_principal(principal);
+        Ok(match identity.expires_at {
+            Some(exp) => permissions.with_expiry(self.lapses_at(exp)),
+            None => permissions,
+        })
     }
 }
 

@@ -12,6 +12,7 @@ pub(crate) mod limits;
 pub(crate) mod listener;
 pub(crate) mod metrics;
 pub(crate) mod rate;
+pub(crate) mod refresh;
 pub(crate) mod rest;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -125,6 +125,20 @@ pub(crate) fn render(out: &mut String, stats: &HubStats, by_dialect: DialectCoun
     );
     metric(
         out,
+        "switchboard_token_refreshes_total",
+        "counter",
+        "Token refreshes accepted on open connections.",
+        &one(stats.token_refreshes),
+    );
+    metric(
+        out,
+        "switchboard_token_expiries_total",
+        "counter",
+        "Connections closed because their token expired without a refresh (4401).",
+        &one(stats.token_expiries),
+    );
+    metric(
+        out,
         "switchboard_errors_sent_total",
         "counter",
         "Error answers sent on WebSockets.",
