@@ -47,3 +47,48 @@ mod tests {
         );
     }
 }
+
+/// CPU time of the server (when its pid was given) and of the bench, at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSample {
+    server: Option<Duration>,
+    bench: Option<Duration>,
+}
+
+impl CpuSample {
+    /// Reads both now. A server pid `/proc` cannot read is the caller's mistake.
+    pub fn take(server_pid: Option<u32>) -> Result<CpuSample, crate::error::CliError> {
+        let server = match server_pid {
+            None => None,
+            Some(pid) => Some(process_cpu(Some(pid)).ok_or_else(|| {
+                crate::error::CliError::Usage(format!(
+                    "--server-pid {pid}: no such process, or /proc cannot be read"
+                ))
+            })?),
+        };
+        Ok(CpuSample {
+            server,
+            bench: process_cpu(None),
+        })
+    }
+
+    /// Microseconds of CPU per operation between `self` and `later`, for the server and for the bench (`null` where
+    /// unknown), under `server_cpu_us_per_<unit>` and `bench_cpu_us_per_<unit>`.
+    pub fn per_operation(
+        &self,
+        later: &CpuSample,
+        operations: u64,
+        unit: &str,
+    ) -> serde_json::Value {
+        let per = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+            (Some(before), Some(after)) if operations > 0 => {
+                Some(after.saturating_sub(before).as_secs_f64() * 1e6 / operations as f64)
+            }
+            _ => None,
+        };
+        serde_json::json!({
+            format!("server_cpu_us_per_{unit}"): per(self.server, later.server),
+            format!("bench_cpu_us_per_{unit}"): per(self.bench, later.bench),
+        })
+    }
+}

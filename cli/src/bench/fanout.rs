@@ -9,8 +9,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
 use super::FanoutArgs;
+use super::cpu::CpuSample;
 use super::net::{self, Target, Ws, number_after, pong_for, unix_micros};
-use super::stats::{percentiles, report};
+use super::stats::{merge, percentiles, report};
 use crate::error::CliError;
 
 /// Connections opened at once while setting up.
@@ -138,6 +139,7 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
             first_refusal
         })
     };
+    let cpu_before = CpuSample::take(args.common.server_pid)?;
     let started = Instant::now();
     let start_micros = unix_micros();
     let mut published = 0u64;
@@ -166,6 +168,7 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
     while distinct_total.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
         smol::Timer::after(Duration::from_millis(10)).await;
     }
+    let cpu_after = CpuSample::take(args.common.server_pid)?;
     drop(stop_tx);
     let first_refusal = ack_reader.await;
     let mut latencies = Vec::new();
@@ -182,7 +185,7 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
     }
     let delivery_secs = (last_micros.saturating_sub(start_micros) as f64 / 1e6).max(publish_secs);
     let lost = expected - distinct;
-    report(&json!({
+    let mut summary = json!({
         "bench": "fanout",
         "subscribers": n,
         "rate": args.rate,
@@ -201,7 +204,12 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
         "latency": percentiles(&mut latencies),
         "subscriber_errors": failed.len(),
         "first_subscriber_error": failed.first(),
-    }))?;
+    });
+    merge(
+        &mut summary,
+        cpu_before.per_operation(&cpu_after, delivered, "delivery"),
+    );
+    report(&summary)?;
     if lost > 0 || duplicated > 0 {
         return Err(CliError::Failed(format!(
             "{lost} deliveries lost, {duplicated} duplicated"

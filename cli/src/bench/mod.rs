@@ -58,6 +58,9 @@ pub struct Common {
     /// Sent as `Authorization: Bearer <token>` on every upgrade.
     #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The server's process id: its CPU time (from /proc) over the run is reported per delivery or round trip.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// `switchboard bench fanout`.

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::RpcArgs;
+use super::cpu::CpuSample;
 use super::net::{self, Target, Ws};
-use super::stats::{percentiles, report};
+use super::stats::{merge, percentiles, report};
 use crate::error::CliError;
 
 /// What one connection did.
@@ -35,6 +36,7 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
     for conn in conns {
         ready.push(conn.await?);
     }
+    let cpu_before = CpuSample::take(args.common.server_pid)?;
     let started = Instant::now();
     let deadline = started + args.duration;
     let tasks: Vec<_> = ready
@@ -51,7 +53,8 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
         errors.extend(trips.error);
     }
     let secs = started.elapsed().as_secs_f64();
-    report(&json!({
+    let cpu_after = CpuSample::take(args.common.server_pid)?;
+    let mut summary = json!({
         "bench": "rpc",
         "connections": args.connections,
         "threads": args.common.threads,
@@ -61,7 +64,12 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
         "latency": percentiles(&mut latencies),
         "errors": errors.len(),
         "first_error": errors.first(),
-    }))?;
+    });
+    merge(
+        &mut summary,
+        cpu_before.per_operation(&cpu_after, done, "round_trip"),
+    );
+    report(&summary)?;
     if !errors.is_empty() {
         return Err(CliError::Failed(format!(
             "{} connections failed",

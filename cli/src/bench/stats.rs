@@ -25,6 +25,13 @@ pub fn percentiles(samples: &mut [u32]) -> Value {
     })
 }
 
+/// Adds `extra`'s fields to the object `report`.
+pub fn merge(report: &mut Value, extra: Value) {
+    if let (Some(report), Value::Object(extra)) = (report.as_object_mut(), extra) {
+        report.extend(extra);
+    }
+}
+
 /// Prints the report: JSON on stdout, then a readable line per field on stderr.
 pub fn report(report: &Value) -> Result<(), CliError> {
     let mut stdout = std::io::stdout();
