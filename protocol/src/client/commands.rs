@@ -60,6 +60,7 @@ impl ClientMachine {
         let message = ClientMessage::Subscribe {
             channel: channel.clone(),
             since,
+            presence: false,
         };
         self.issue(now, message, Kind::Subscribe(channel), None)
     }

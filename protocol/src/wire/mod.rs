@@ -14,6 +14,7 @@ mod decode_error;
 mod envelope;
 mod json_len;
 mod names;
+mod presence;
 mod reserved;
 mod server_message;
 
@@ -30,6 +31,7 @@ pub use json_len::json_len;
 pub use names::{
     ChannelName, MAX_CHANNEL_BYTES, MAX_MESSAGE_ID_BYTES, MessageId, NameError, validate_channel,
 };
+pub use presence::{Member, PRESENCE_JOIN, PRESENCE_LEAVE, PRESENCE_MEMBERS_MAX};
 pub use reserved::{RESERVED_CHANNELS, is_reserved_channel};
 pub use server_message::{
     ConnectedStatus, PROTOCOL_VERSION, ServerFrame, ServerMessage, decode_server, encode_event,

@@ -215,7 +215,8 @@ fn resubscribe_with_since_and_replay_deduplication() {
                 &sub,
                 ClientMessage::Subscribe {
                     channel: ch("room"),
-                    since: None
+                    since: None,
+                    presence: false,
                 }
             ),
             Out::Timeout(t(30_010)),
@@ -276,7 +277,8 @@ fn resubscribe_with_since_and_replay_deduplication() {
                 &resub,
                 ClientMessage::Subscribe {
                     channel: ch("room"),
-                    since: since("e1", 7)
+                    since: since("e1", 7),
+                    presence: false,
                 }
             ),
             Out::Timeout(t(30_300)),
@@ -324,7 +326,8 @@ fn not_recovered_asks_for_resync() {
                 &resub,
                 ClientMessage::Subscribe {
                     channel: ch("room"),
-                    since: since("e1", 5)
+                    since: since("e1", 5),
+                    presence: false,
                 }
             ),
             Out::Timeout(t(30_210)),
@@ -592,7 +595,8 @@ fn offline_queue_flushes_after_resubscription_in_issue_order() {
                 &resub,
                 ClientMessage::Subscribe {
                     channel: ch("a"),
-                    since: since("e1", 0)
+                    since: since("e1", 0),
+                    presence: false,
                 }
             ),
             tx(&reserve, ClientMessage::Serve { channel: ch("svc") }),
@@ -609,7 +613,8 @@ fn offline_queue_flushes_after_resubscription_in_issue_order() {
                 &sub_b,
                 ClientMessage::Subscribe {
                     channel: ch("b"),
-                    since: None
+                    since: None,
+                    presence: false,
                 }
             ),
             // The queued requests' timeouts ran from issue time: the publish's is first, at 1.010 s + 30 s.
