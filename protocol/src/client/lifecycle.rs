@@ -103,7 +103,7 @@ impl ClientMachine {
             let message = ClientMessage::Subscribe {
                 channel: channel.clone(),
                 since,
-                presence: false,
+                presence: self.subscriptions.presence(&channel),
             };
             self.issue_internal(now, message, Kind::Subscribe(channel));
         }

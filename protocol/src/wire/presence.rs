@@ -3,7 +3,7 @@
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::caller::Caller;
@@ -76,6 +76,14 @@ impl Serialize for Member {
     }
 }
 
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Member, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Member::from_value(&value)
+            .ok_or_else(|| serde::de::Error::custom("a member needs a string `app_id`"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +100,9 @@ mod tests {
         assert_eq!(Member::from_value(&m.to_value()), Some(m));
         assert_eq!(Member::from_value(&json!({"dialect": "native"})), None);
         assert_eq!(Member::from_value(&json!("a1")), None);
+        let read: Member =
+            serde_json::from_value(json!({"app_id": "a2", "dialect": "native"})).unwrap();
+        assert!(!read.serving);
+        assert!(serde_json::from_value::<Member>(json!({"sub": "x"})).is_err());
     }
 }

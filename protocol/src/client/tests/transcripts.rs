@@ -735,3 +735,46 @@ fn gives_up_on_policy_violation() {
     c.handle_connected(t(1_000_000));
     assert_eq!(outs(&mut c), [Out::Timeout(Timestamp::MAX)]);
 }
+
+#[test]
+fn a_presence_subscription_asks_again_on_every_resubscribe() {
+    let mut c = open_client();
+    let sub = c.subscribe_with(t(10), "jobs", true).unwrap();
+    let plain = c.subscribe(t(10), "room").unwrap();
+    let asks = |got: &[Out]| -> Vec<(String, bool)> {
+        got.iter()
+            .filter_map(|o| match o {
+                Out::Tx(f) => match &f.message {
+                    ClientMessage::Subscribe {
+                        channel, presence, ..
+                    } => Some((channel.as_str().into(), *presence)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        asks(&outs(&mut c)),
+        [("jobs".into(), true), ("room".into(), false)]
+    );
+    c.handle_text(t(20), &subscribe_res(&sub, "jobs", "e1", 0, None));
+    c.handle_text(t(20), &subscribe_res(&plain, "room", "e1", 0, None));
+    outs(&mut c);
+    c.handle_disconnected(t(50), CloseCode::Abnormal, "");
+    c.handle_timeout(t(50) + FIRST_DELAY);
+    c.handle_connected(t(300));
+    c.handle_text(t(300), &greeting("app-2"));
+    assert_eq!(
+        asks(&outs(&mut c)),
+        [("jobs".into(), true), ("room".into(), false)]
+    );
+    let presence = c.presence(t(310), "jobs").unwrap();
+    let got = outs(&mut c);
+    assert!(
+        got.iter()
+            .any(|o| matches!(o, Out::Tx(f) if f.message_id == presence
+            && f.message == ClientMessage::Presence { channel: ch("jobs") })),
+        "{got:?}"
+    );
+}

@@ -153,6 +153,10 @@ async fn execute<R: Runtime>(
                 state.state.as_ref(),
             ))
         }
+        Route::ChannelPresence { channel } => {
+            let presence = hub.read(|core, _| core.hub.presence(channel));
+            Ok(answer::presence(channel, &presence))
+        }
         Route::NativeSocket | Route::ProjectSocket { .. } | Route::ChannelPayloadSocket => Err(
             ErrorReply::bad_request("this endpoint needs a WebSocket upgrade"),
         ),
