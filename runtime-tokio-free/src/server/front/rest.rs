@@ -240,7 +240,7 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "max_history_page": MAX_PAGE_LIMIT,
         },
         "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
-                     "rate_limit", "token_auth", "rest", "metrics"],
+                     "rate_limit", "token_auth", "rest", "metrics", "presence"],
         "auth_required": c.verifier.is_some(),
         "storage": crate::server::storage::info(c),
     })
