@@ -19,4 +19,5 @@ on_both_runtimes!(
     a_refused_handshake_gives_up_after_one_attempt,
     serve_takeover_the_newest_wins_and_routed_calls_keep_their_server,
     a_new_epoch_is_seen_as_resync,
+    presence_tells_whether_the_worker_is_online,
 );

@@ -3,12 +3,14 @@
 mod auth;
 mod calls;
 mod lifecycle;
+mod presence;
 mod pubsub;
 mod requests;
 
 pub use auth::*;
 pub use calls::*;
 pub use lifecycle::*;
+pub use presence::*;
 pub use pubsub::*;
 pub use requests::*;
 

@@ -54,7 +54,8 @@ pub async fn presence_over_native_websocket_and_rest<R: Runtime>(rt: R) {
         let worker_id = worker.connected().await;
         let res = worker.request("serve", json!({"channel": "jobs/j1"})).await;
         assert_eq!(res["type"], "serve_res", "{res}");
-        let member = json!({"app_id": worker_id, "sub": "worker-1", "dialect": "native", "serving": true});
+        let member =
+            json!({"app_id": worker_id, "sub": "worker-1", "dialect": "native", "serving": true});
         let join = watcher.recv_skip_pings().await;
         assert_eq!(join["type"], "notification", "{join}");
         assert_eq!(join["data"]["notification_type"], "join", "{join}");
