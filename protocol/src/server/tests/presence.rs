@@ -274,3 +274,45 @@ fn presence_needs_the_subscribe_permission() {
     );
     h.assert_clean();
 }
+
+#[test]
+fn edge_dialect_subscribers_are_members_too() {
+    let mut h = Harness::new(quiet());
+    h.open("watcher", Dialect::Native);
+    subscribe(&mut h, "watcher", "projects/p1", true);
+    subscribe(&mut h, "watcher", "room", true);
+    h.open(
+        "dashboard",
+        Dialect::ProjectStream {
+            project_id: "p1".into(),
+            since: None,
+        },
+    );
+    h.open("chat", Dialect::ChannelPayload);
+    h.text(
+        "chat",
+        r#"{"channel":"subscription","payload":{"action":"subscribe","channel":"room"}}"#,
+    );
+    let member = |h: &Harness, name: &str, channel: &str, dialect: &str| json!({"app_id": app_id(h, name), "channel": channel, "dialect": dialect, "serving": false});
+    assert_eq!(
+        notifications(&mut h, "watcher"),
+        vec![
+            (
+                "join".into(),
+                member(&h, "dashboard", "projects/p1", "project_stream")
+            ),
+            ("join".into(), member(&h, "chat", "room", "channel_payload")),
+        ]
+    );
+    let chat = member(&h, "chat", "room", "channel_payload");
+    h.text(
+        "chat",
+        r#"{"channel":"subscription","payload":{"action":"unsubscribe","channel":"room"}}"#,
+    );
+    assert_eq!(
+        notifications(&mut h, "watcher"),
+        vec![("leave".into(), chat)]
+    );
+    assert_eq!(h.hub.presence(&ch("projects/p1")).count, 2);
+    h.assert_clean();
+}
