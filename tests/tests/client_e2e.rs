@@ -23,4 +23,5 @@ on_both_runtimes!(
     a_connection_that_does_not_refresh_is_closed_with_4401,
     a_raw_refresh_keeps_the_connection,
     a_narrowing_refresh_ends_a_subscription,
+    presence_tells_whether_the_worker_is_online,
 );

@@ -36,4 +36,5 @@ on_both_runtimes!(
     loopback_callers_are_trusted_without_auth,
     batch_publish_over_rest_is_all_or_none,
     batch_publish_over_native_websocket,
+    presence_over_native_websocket_and_rest,
 );

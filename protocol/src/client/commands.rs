@@ -54,12 +54,25 @@ impl ClientMachine {
     /// subscribed across reconnects, recovering missed events with `since`, until [`unsubscribe`](Self::unsubscribe)
     /// or until the server refuses it. Subscribing again to a wanted channel resumes from the last position seen.
     pub fn subscribe(&mut self, now: Timestamp, channel: &str) -> Result<MessageId, ClientError> {
+        self.subscribe_with(now, channel, false)
+    }
+
+    /// [`subscribe`](Self::subscribe), asking with `presence` for `join`/`leave` notifications of the channel's
+    /// members (they arrive as [`ClientEvent::Notification`](super::ClientEvent::Notification)s); resubscriptions ask again.
+    pub fn subscribe_with(
+        &mut self,
+        now: Timestamp,
+        channel: &str,
+        presence: bool,
+    ) -> Result<MessageId, ClientError> {
         self.ensure_live()?;
         let channel = channel_name(channel)?;
         let since = self.subscriptions.since(&channel);
+        self.subscriptions.set_presence(&channel, presence);
         let message = ClientMessage::Subscribe {
             channel: channel.clone(),
             since,
+            presence,
         };
         self.issue(now, message, Kind::Subscribe(channel), None)
     }
@@ -127,6 +140,13 @@ impl ClientMachine {
         self.ensure_live()?;
         let channel = channel_name(channel)?;
         self.issue(now, ClientMessage::GetState { channel }, Kind::Plain, None)
+    }
+
+    /// Asks who is on a channel and whether anyone serves it (`presence_res`: count, serving, members).
+    pub fn presence(&mut self, now: Timestamp, channel: &str) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let channel = channel_name(channel)?;
+        self.issue(now, ClientMessage::Presence { channel }, Kind::Plain, None)
     }
 
     /// Calls a method on whoever serves the channel (`call_res` with the result, or an `error`).

@@ -277,7 +277,7 @@ fn sent(frame: &str, ledger: &mut Ledger) {
         return;
     };
     match message {
-        ClientMessage::Subscribe { channel, since } => {
+        ClientMessage::Subscribe { channel, since, .. } => {
             let name = String::from(channel.as_str());
             if let Some((epoch, last)) = ledger.delivered.get(&name) {
                 assert!(

@@ -103,6 +103,7 @@ impl ClientMachine {
             let message = ClientMessage::Subscribe {
                 channel: channel.clone(),
                 since,
+                presence: self.subscriptions.presence(&channel),
             };
             self.issue_internal(now, message, Kind::Subscribe(channel));
         }

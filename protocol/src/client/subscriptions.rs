@@ -14,7 +14,7 @@
 //! one would make the new one look continuous with the old one across the events published in between.
 
 use alloc::borrow::ToOwned;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use crate::wire::{ChannelName, MessageId, StreamPosition};
 
@@ -27,6 +27,8 @@ pub(crate) struct Subscriptions {
     /// `subscribe`s of this connection that timed out on our side, by id: the server still answers them, in order,
     /// and the answer still says where the subscription starts and whether events were lost.
     late: BTreeMap<MessageId, ChannelName>,
+    /// Channels whose last `subscribe` asked for `join`/`leave` notifications; resubscriptions ask again.
+    presence: BTreeSet<ChannelName>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +74,7 @@ impl Subscriptions {
     /// dropped until the server answers it ([`answered`](Self::answered)) or the connection ends.
     pub(crate) fn unwant(&mut self, channel: &ChannelName, unsubscribe_id: MessageId) {
         self.channels.remove(channel);
+        self.presence.remove(channel);
         self.leaving.insert(channel.clone(), unsubscribe_id);
     }
 
@@ -138,6 +141,20 @@ impl Subscriptions {
     /// The position to resubscribe from.
     pub(crate) fn since(&self, channel: &ChannelName) -> Option<StreamPosition> {
         self.channels.get(channel).and_then(|w| w.position.clone())
+    }
+
+    /// Records whether the latest `subscribe` of the channel asks for presence notifications.
+    pub(crate) fn set_presence(&mut self, channel: &ChannelName, presence: bool) {
+        if presence {
+            self.presence.insert(channel.clone());
+        } else {
+            self.presence.remove(channel);
+        }
+    }
+
+    /// Whether resubscribing to the channel asks for presence notifications.
+    pub(crate) fn presence(&self, channel: &ChannelName) -> bool {
+        self.presence.contains(channel)
     }
 
     /// Every wanted channel, in name order.

@@ -6,7 +6,7 @@ use core::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::server::{HubError, StorageError};
+use crate::server::{HubError, Presence, StorageError};
 use crate::wire::ChannelName;
 
 use super::error_reply::ErrorReply;
@@ -186,6 +186,20 @@ pub fn channel_state(
     Reply::json(
         200,
         &json!({"channel": channel, "epoch": epoch, "offset": offset, "state": state}),
+    )
+}
+
+/// `GET /api/v1/channels/{channel}/presence`: how many connections subscribe to or serve the channel, whether one
+/// serves it, and at most [`PRESENCE_MEMBERS_MAX`](crate::wire::PRESENCE_MEMBERS_MAX) of them.
+pub fn presence(channel: &ChannelName, presence: &Presence) -> Reply {
+    Reply::json(
+        200,
+        &json!({
+            "channel": channel,
+            "count": presence.count,
+            "serving": presence.serving,
+            "members": presence.members,
+        }),
     )
 }
 

@@ -45,6 +45,7 @@ impl Route {
             },
             Route::ListEvents { channel }
             | Route::ChannelState { channel }
+            | Route::ChannelPresence { channel }
             | Route::ProjectConnections { channel, .. } => AuthRule::Allowed {
                 action: Action::Subscribe,
                 channel,

@@ -2,7 +2,7 @@
 //!
 //! Channel names in paths are percent-encoded (`projects%2Fp1`); an unencoded `/` inside the name is accepted too
 //! (`/api/v1/channels/projects/p1/events` is channel `projects/p1`), since the route's fixed suffix (`/events`,
-//! `/state`) is matched from the end and a channel name may itself end in `events` or `state`. A project id is one
+//! `/state`, `/presence`) is matched from the end and a channel name may itself end in `events`, `state` or `presence`. A project id is one
 //! segment: `/` in it, encoded or not, makes no project.
 //!
 //! A route that names a channel or project needs a token when a verifier is configured, so a bad name there is a
@@ -54,6 +54,11 @@ pub enum Route {
     },
     /// `GET /api/v1/channels/{channel}/state`.
     ChannelState {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `GET /api/v1/channels/{channel}/presence`.
+    ChannelPresence {
         /// The channel.
         channel: ChannelName,
     },
@@ -141,6 +146,12 @@ fn route_with_params(method: &str, path: &str) -> Result<Route, NoRoute> {
         if let Some(raw) = rest.strip_suffix("/state") {
             allowed(&["GET", "HEAD"])?;
             return Ok(Route::ChannelState {
+                channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
+            });
+        }
+        if let Some(raw) = rest.strip_suffix("/presence") {
+            allowed(&["GET", "HEAD"])?;
+            return Ok(Route::ChannelPresence {
                 channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
             });
         }
@@ -362,6 +373,18 @@ mod tests {
                 "{path}"
             );
         }
+        assert_eq!(
+            route("GET", "/api/v1/channels/jobs/presence/presence"),
+            Ok(Route::ChannelPresence {
+                channel: ch("jobs/presence")
+            })
+        );
+        assert_eq!(
+            route("POST", "/api/v1/channels/a/presence")
+                .unwrap_err()
+                .status,
+            405
+        );
         assert_eq!(
             route("GET", "/api/v1/channels/a/state/state"),
             Ok(Route::ChannelState {

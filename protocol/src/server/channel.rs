@@ -5,7 +5,7 @@
 //! The hub keeps an entry while a connection subscribes to or serves the channel, and forgets it as soon as none
 //! does: the store's log, if any, is not touched by that.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use super::conn_table::ConnId;
 use super::dialect::DialectKind;
@@ -19,6 +19,9 @@ pub(crate) struct Channel {
     pub(crate) by_dialect: [usize; 3],
     /// The connection that answers `call`s.
     pub(crate) server: Option<ConnId>,
+    /// Subscribers that asked for `join`/`leave` notifications (`subscribe` with `presence: true`); empty means
+    /// presence costs this channel nothing.
+    pub(crate) watchers: BTreeSet<ConnId>,
 }
 
 impl Channel {
@@ -33,6 +36,7 @@ impl Channel {
 
     /// Removes a subscriber; `false` when it was not one.
     pub(crate) fn unsubscribe(&mut self, conn: ConnId) -> bool {
+        self.watchers.remove(&conn);
         match self.subscribers.remove(&conn) {
             Some(kind) => {
                 self.by_dialect[kind.index()] -= 1;

@@ -22,6 +22,8 @@ const TEMPLATES: &[&str] = &[
     r#"{"type":"subscribe","message_id":"{i}","data":{"channel":"{c}"}}"#,
     r#"{"type":"subscribe","message_id":"{i}","data":{"channel":"{c}","since":{"epoch":"{e}","offset":1}}}"#,
     r#"{"type":"unsubscribe","message_id":"{i}","data":{"channel":"{c}"}}"#,
+    r#"{"type":"subscribe","message_id":"{i}","data":{"channel":"{c}","presence":true}}"#,
+    r#"{"type":"presence","message_id":"{i}","data":{"channel":"{c}"}}"#,
     r#"{"type":"publish","message_id":"{i}","data":{"channel":"{c}","event":{"x":1},"retain":true}}"#,
     r#"{"type":"get_state","message_id":"{i}","data":{"channel":"{c}"}}"#,
     r#"{"type":"serve","message_id":"{i}","data":{"channel":"{c}"}}"#,

@@ -175,6 +175,9 @@ impl Hub {
                     return Err(format!("{name}: subscriber {id} does not know it"));
                 }
             }
+            if let Some(w) = ch.watchers.iter().find(|w| !ch.subscribers.contains_key(w)) {
+                return Err(format!("{name}: presence watcher {w} is no subscriber"));
+            }
             if counts != ch.by_dialect {
                 return Err(format!(
                     "{name}: dialect counts {:?} vs {counts:?}",

@@ -137,6 +137,7 @@ impl Hub {
         }
         let mut filed = conn.indexed_at;
         self.deadlines.refile(id, &mut filed, None);
+        let watched = self.presence_roles(id, &conn);
         for name in &conn.subscriptions {
             if let Some(ch) = self.channels.get_mut(name) {
                 ch.unsubscribe(id);
@@ -151,6 +152,7 @@ impl Hub {
             }
             self.forget_if_unused(name);
         }
+        self.presence_gone(id, &conn, &watched);
         for session in &conn.sessions {
             self.sessions.by_id.remove(session);
         }

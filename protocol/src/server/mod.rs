@@ -56,7 +56,7 @@
 //!   want of draining: outputs queue until polled.
 //! - **Queries**: [`history`](Hub::history), [`state`](Hub::state), [`epoch`](Hub::epoch), [`stats`](Hub::stats),
 //!   [`connection`](Hub::connection), [`connections`](Hub::connections), [`conn_by_app_id`](Hub::conn_by_app_id),
-//!   [`subscriber_count`](Hub::subscriber_count), [`config`](Hub::config).
+//!   [`subscriber_count`](Hub::subscriber_count), [`presence`](Hub::presence), [`config`](Hub::config).
 //! - **Outputs**: [`poll_output`](Hub::poll_output) after every input or command, until it returns
 //!   [`HubOutput::Timeout`]; [`last_timeout_reason`](Hub::last_timeout_reason) says which timer set it.
 //! - **Diagnostics**, behind the `_internal_test_exports` feature (tests, the simulation, fuzzing):
@@ -116,6 +116,7 @@ mod lifecycle;
 mod native;
 mod output;
 mod permissions;
+mod presence;
 mod principal;
 mod project_stream;
 mod publish;
@@ -144,6 +145,7 @@ pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
 pub use permissions::{Action, Permissions, pattern_matches};
+pub use presence::Presence;
 pub use principal::Principal;
 pub use publish_outcome::{Publish, PublishTicket, StorageError};
 pub use stats::{DialectCounts, HubStats};

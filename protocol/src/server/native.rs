@@ -74,23 +74,26 @@ impl Hub {
             ClientMessage::CloseSession { session_id } => self
                 .close_session(conn, &session_id)
                 .map(|()| Some(ServerMessage::CloseSessionRes { session_id })),
-            ClientMessage::Subscribe { channel, since } => {
-                match self.subscribe(now, conn, &channel, since.as_ref()) {
-                    Ok(sub) => {
-                        let res = ServerMessage::SubscribeRes {
-                            epoch: self.store.epoch(&channel).into(),
-                            channel: channel.clone(),
-                            offset: sub.offset,
-                            recovered: sub.recovered,
-                        };
-                        if self.send_native(conn, Some(id), res) {
-                            self.send_replay(conn, sub.replay);
-                        }
-                        return;
+            ClientMessage::Subscribe {
+                channel,
+                since,
+                presence,
+            } => match self.subscribe(now, conn, &channel, since.as_ref()) {
+                Ok(sub) => {
+                    self.watch_presence(conn, &channel, presence);
+                    let res = ServerMessage::SubscribeRes {
+                        epoch: self.store.epoch(&channel).into(),
+                        channel: channel.clone(),
+                        offset: sub.offset,
+                        recovered: sub.recovered,
+                    };
+                    if self.send_native(conn, Some(id), res) {
+                        self.send_replay(conn, sub.replay);
                     }
-                    Err(refusal) => Err(refusal),
+                    return;
                 }
-            }
+                Err(refusal) => Err(refusal),
+            },
             ClientMessage::Unsubscribe { channel } => self
                 .unsubscribe(conn, &channel)
                 .map(|()| Some(ServerMessage::UnsubscribeRes { channel })),
@@ -134,6 +137,16 @@ impl Hub {
                         offset: state.offset,
                         state: state.state.unwrap_or(Value::Null),
                     }))
+                } else {
+                    Err(Refusal::new(
+                        ErrorCode::Forbidden,
+                        alloc::format!("not allowed to read {channel}"),
+                    ))
+                }
+            }
+            ClientMessage::Presence { channel } => {
+                if self.allows(conn, Action::Subscribe, &channel) {
+                    Ok(Some(self.presence_res(channel)))
                 } else {
                     Err(Refusal::new(
                         ErrorCode::Forbidden,

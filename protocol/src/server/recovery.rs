@@ -83,12 +83,14 @@ impl Hub {
             },
         };
         let offset = self.store.offset(name);
+        let watched = super::presence::role_before(&self.channels, name, conn);
         self.channels
             .entry(name.clone())
             .or_default()
             .subscribe(conn, kind);
         c.subscriptions.insert(name.clone());
         let queued = c.queued_bytes;
+        self.presence_changed(name, conn, watched);
         let mut replay = Vec::with_capacity(events.len());
         let mut bytes = queued.saturating_add(ANSWER_ROOM);
         let epoch = self.store.epoch(name);
@@ -135,9 +137,11 @@ impl Hub {
                 alloc::format!("not subscribed to {name}"),
             ));
         }
+        let watched = super::presence::role_before(&self.channels, name, conn);
         if let Some(ch) = self.channels.get_mut(name) {
             ch.unsubscribe(conn);
         }
+        self.presence_changed(name, conn, watched);
         self.forget_if_unused(name);
         Ok(())
     }

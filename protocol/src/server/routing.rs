@@ -84,12 +84,23 @@ impl Hub {
             ));
         }
         c.serving.insert(name.clone());
+        let watched = super::presence::role_before(&self.channels, name, conn);
+        let previous_watched = self
+            .channels
+            .get(name)
+            .and_then(|ch| ch.server)
+            .filter(|&p| p != conn)
+            .map(|p| (p, super::presence::role_before(&self.channels, name, p)));
         let ch = self.channels.entry(name.clone()).or_default();
-        let previous = ch.server.replace(conn);
-        if let Some(previous) = previous.filter(|&p| p != conn)
+        let previous = ch.server.replace(conn).filter(|&p| p != conn);
+        if let Some(previous) = previous
             && let Some(p) = self.conns.get_mut(previous)
         {
             p.serving.remove(name);
+        }
+        self.presence_changed(name, conn, watched);
+        if let Some((p, before)) = previous_watched {
+            self.presence_changed(name, p, before);
         }
         Ok(())
     }

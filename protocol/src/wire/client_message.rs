@@ -59,6 +59,9 @@ pub enum ClientMessage {
         /// Recover every event after this position.
         #[serde(skip_serializing_if = "Option::is_none")]
         since: Option<StreamPosition>,
+        /// Also receive `join`/`leave` notifications for the channel's members.
+        #[serde(skip_serializing_if = "is_false")]
+        presence: bool,
     },
     /// `unsubscribe`.
     Unsubscribe {
@@ -87,6 +90,11 @@ pub enum ClientMessage {
     },
     /// `get_state`.
     GetState {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `presence`: who subscribes to or serves the channel, and whether anyone serves it.
+    Presence {
         /// The channel.
         channel: ChannelName,
     },
@@ -153,6 +161,7 @@ impl ClientMessage {
             ClientMessage::Unsubscribe { .. } => "unsubscribe",
             ClientMessage::Publish { .. } | ClientMessage::PublishBatch { .. } => "publish",
             ClientMessage::GetState { .. } => "get_state",
+            ClientMessage::Presence { .. } => "presence",
             ClientMessage::Serve { .. } => "serve",
             ClientMessage::Call { .. } => "call",
             ClientMessage::ServerResponse { .. } => "server_response",
@@ -178,6 +187,7 @@ impl ClientMessage {
             | ClientMessage::Publish { channel, .. }
             | ClientMessage::PublishBatch { channel, .. }
             | ClientMessage::GetState { channel }
+            | ClientMessage::Presence { channel }
             | ClientMessage::Serve { channel }
             | ClientMessage::Call { channel, .. } => Some(channel),
             _ => None,
@@ -241,7 +251,12 @@ fn read_message(
                     })
                 }
             };
-            ClientMessage::Subscribe { channel, since }
+            let presence = d.opt_bool("presence")?.unwrap_or(false);
+            ClientMessage::Subscribe {
+                channel,
+                since,
+                presence,
+            }
         }
         "unsubscribe" => ClientMessage::Unsubscribe {
             channel: d.channel("channel")?,
@@ -260,6 +275,9 @@ fn read_message(
             }
         }
         "get_state" => ClientMessage::GetState {
+            channel: d.channel("channel")?,
+        },
+        "presence" => ClientMessage::Presence {
             channel: d.channel("channel")?,
         },
         "serve" => ClientMessage::Serve {

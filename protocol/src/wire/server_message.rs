@@ -1,6 +1,7 @@
 //! Messages a server sends in the native dialect (PROTOCOL §2.1–2.4): typed, with their decoder and encoder.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -8,6 +9,7 @@ use super::codes::ErrorCode;
 use super::decode_error::{DecodeError, Fields};
 use super::envelope::{EnvelopeOut, read_envelope, to_json};
 use super::names::{ChannelName, MessageId};
+use super::presence::Member;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -100,6 +102,17 @@ pub enum ServerMessage {
         offset: u64,
         /// The retained event, `null` when none.
         state: Value,
+    },
+    /// `presence_res`.
+    PresenceRes {
+        /// The channel.
+        channel: ChannelName,
+        /// How many connections subscribe to or serve the channel.
+        count: u64,
+        /// Whether a connection serves the channel (a routed `call` would reach it).
+        serving: bool,
+        /// The members, at most [`PRESENCE_MEMBERS_MAX`](super::PRESENCE_MEMBERS_MAX), in a stable order.
+        members: Vec<Member>,
     },
     /// `serve_res`.
     ServeRes {
@@ -202,6 +215,7 @@ impl ServerMessage {
                 "publish_res"
             }
             ServerMessage::GetStateRes { .. } => "get_state_res",
+            ServerMessage::PresenceRes { .. } => "presence_res",
             ServerMessage::ServeRes { .. } => "serve_res",
             ServerMessage::CallRes { .. } => "call_res",
             ServerMessage::RefreshRes { .. } => "refresh_res",
@@ -339,6 +353,15 @@ pub fn decode_server(text: &str) -> Result<ServerFrame, DecodeError> {
             epoch: d.string("epoch")?,
             offset: d.u64("offset")?,
             state: d.take("state").unwrap_or(Value::Null),
+        },
+        "presence_res" => ServerMessage::PresenceRes {
+            channel: d.channel("channel")?,
+            count: d.u64("count")?,
+            serving: d.opt_bool("serving")?.unwrap_or(false),
+            members: match d.take("members") {
+                Some(Value::Array(items)) => items.iter().filter_map(Member::from_value).collect(),
+                _ => Vec::new(),
+            },
         },
         "serve_res" => ServerMessage::ServeRes {
             channel: d.channel("channel")?,

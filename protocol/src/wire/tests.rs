@@ -72,6 +72,7 @@ fn arb_client_message() -> impl Strategy<Value = ClientMessage> {
             ClientMessage::Subscribe {
                 channel,
                 since: since.map(|(epoch, offset)| StreamPosition { epoch, offset }),
+                presence: false,
             }
         }),
         arb_channel().prop_map(|channel| ClientMessage::Unsubscribe { channel }),
@@ -385,6 +386,7 @@ fn encodings_are_compact_and_match_the_contract() {
         message: ClientMessage::Subscribe {
             channel: ChannelName::new("projects/p1").unwrap(),
             since: None,
+            presence: false,
         },
     };
     assert_eq!(

@@ -33,6 +33,8 @@ pub(crate) enum Command {
     Subscribe {
         /// The channel, unchecked.
         channel: String,
+        /// Ask for the channel's `join`/`leave` notifications.
+        presence: bool,
         /// Identifies the sink for [`Command::Unsubscribe`].
         sink_id: u64,
         /// Where the channel's events go.
@@ -113,6 +115,11 @@ pub(crate) enum Op {
     },
     /// `get_state`.
     GetState {
+        /// The channel.
+        channel: String,
+    },
+    /// `presence`.
+    Presence {
         /// The channel.
         channel: String,
     },

@@ -298,6 +298,7 @@ impl<R: Runtime> Driver<R> {
                         .machine
                         .publish_batch(now, &channel, events, retain_last),
                     Op::GetState { channel } => self.machine.get_state(now, &channel),
+                    Op::Presence { channel } => self.machine.presence(now, &channel),
                     Op::Call {
                         channel,
                         method,
@@ -315,6 +316,7 @@ impl<R: Runtime> Driver<R> {
             }
             Command::Subscribe {
                 channel,
+                presence,
                 sink_id,
                 sink,
                 done,
@@ -326,14 +328,15 @@ impl<R: Runtime> Driver<R> {
                         return;
                     }
                 };
-                // Another subscription here already covers the channel: share it.
+                // Another subscription here already covers the channel: share it. Asking for presence subscribes
+                // again all the same (the server answers it like a first subscribe and starts the notifications).
                 let shared = self.routes.has_subscribers(&name);
                 self.routes.add_subscriber(name.clone(), sink_id, sink);
-                if shared {
+                if shared && !presence {
                     let _ = done.send(Ok(()));
                     return;
                 }
-                match self.machine.subscribe(now, &channel) {
+                match self.machine.subscribe_with(now, &channel, presence) {
                     Ok(id) => self.routes.expect(
                         id,
                         Waiting::Subscribe {

@@ -42,6 +42,7 @@ mod handoff;
 mod link;
 mod notification;
 mod options;
+mod presence;
 mod responder;
 mod routes;
 mod serve;
@@ -64,6 +65,7 @@ pub use error::{ConnectError, RequestError};
 pub use feed::{Feed, Notifications, StateChanges};
 pub use notification::Notification;
 pub use options::ClientOptions;
+pub use presence::{Member, PresenceChange, PresenceReply};
 pub use responder::Responder;
 pub use serve::{CallStream, IncomingCall};
 pub use server_request::{IncomingRequest, ServerRequests};
@@ -206,6 +208,28 @@ impl Client {
         }
     }
 
+    /// Who is on a channel (subscribes to or serves it) and whether anyone serves it — whether a `call` would reach a
+    /// handler right now.
+    pub async fn presence(&self, channel: &str) -> Result<PresenceReply, RequestError> {
+        let op = Op::Presence {
+            channel: channel.to_owned(),
+        };
+        match self.ask(op).await? {
+            ServerMessage::PresenceRes {
+                channel,
+                count,
+                serving,
+                members,
+            } => Ok(PresenceReply {
+                channel: channel.as_str().to_owned(),
+                count,
+                serving,
+                members,
+            }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Calls `method` on whoever serves the channel and returns its result. `params` of `null` sends none. A
     /// refusal by the handler is [`RequestError::Server`] with its code; nobody serving is `NO_HANDLER`.
     pub async fn call(
@@ -248,11 +272,32 @@ impl Client {
     /// dropped meanwhile, once the subscription is sure to be re-established). Events published after this
     /// returns are delivered. Several subscriptions to one channel share one server subscription.
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription, RequestError> {
+        self.subscribe_inner(channel, false).await
+    }
+
+    /// [`subscribe`](Self::subscribe), also asking the server for the channel's `join`/`leave` notifications: they
+    /// arrive on [`notifications`](Self::notifications), read with [`PresenceChange::from_notification`]. Take the
+    /// notification feed before subscribing so no change is missed; [`presence`](Self::presence) gives the members
+    /// to start from. The server keeps sending them while any subscription of the channel here is held, across
+    /// reconnects.
+    pub async fn subscribe_with_presence(
+        &self,
+        channel: &str,
+    ) -> Result<Subscription, RequestError> {
+        self.subscribe_inner(channel, true).await
+    }
+
+    async fn subscribe_inner(
+        &self,
+        channel: &str,
+        presence: bool,
+    ) -> Result<Subscription, RequestError> {
         let sink_id = next_sink_id();
         let (sink, items) = mpsc::unbounded();
         let (done, outcome) = oneshot::channel();
         self.send(Command::Subscribe {
             channel: channel.to_owned(),
+            presence,
             sink_id,
             sink,
             done,

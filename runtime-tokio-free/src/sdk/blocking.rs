@@ -25,7 +25,7 @@ use super::api_client::ApiClient;
 use super::bulk::BulkReport;
 use super::channels::{
     ChannelStateBody, ChannelsApi, Connections, HistoryError, HistoryEvent, HistoryPageBody,
-    HistoryQuery, ProjectConnections, Published,
+    HistoryQuery, PresenceBody, ProjectConnections, Published,
 };
 use super::config::ApiConfig;
 use super::config_error::ConfigError;
@@ -224,6 +224,11 @@ impl<R: Runtime> BlockingChannels<R> {
     /// [`ChannelsApi::state`].
     pub fn state(&self, channel: &str) -> Result<ChannelStateBody, ApiError> {
         block_on(self.api.state(channel))
+    }
+
+    /// [`ChannelsApi::presence`].
+    pub fn presence(&self, channel: &str) -> Result<PresenceBody, ApiError> {
+        block_on(self.api.presence(channel))
     }
 
     /// [`ChannelsApi::connections`].

@@ -94,6 +94,23 @@ pub struct ChannelStateBody {
     pub state: Option<Value>,
 }
 
+/// Who is on a channel (`GET /api/v1/channels/{channel}/presence`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub struct PresenceBody {
+    /// The channel.
+    pub channel: String,
+    /// How many connections subscribe to or serve it.
+    pub count: u64,
+    /// Whether one serves it: a routed `call` would reach a handler (the "worker online" signal).
+    #[serde(default)]
+    pub serving: bool,
+    /// At most [`PRESENCE_MEMBERS_MAX`](switchboard_protocol::wire::PRESENCE_MEMBERS_MAX) members, the server
+    /// always among them.
+    #[serde(default)]
+    pub members: Vec<switchboard_protocol::wire::Member>,
+}
+
 /// The server's connection counts (`GET /api/connections`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
@@ -317,6 +334,13 @@ impl<R: Runtime> ChannelsApi<R> {
     pub async fn state(&self, channel: &str) -> Result<ChannelStateBody, ApiError> {
         self.client
             .get(&format!("{}/state", channel_route(channel)))
+            .await
+    }
+
+    /// Who subscribes to or serves `channel`, and whether anyone serves it. Needs permission to subscribe to it.
+    pub async fn presence(&self, channel: &str) -> Result<PresenceBody, ApiError> {
+        self.client
+            .get(&format!("{}/presence", channel_route(channel)))
             .await
     }
 

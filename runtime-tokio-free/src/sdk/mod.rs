@@ -69,7 +69,7 @@ pub use blocking::{BlockingChannels, BlockingClient, BlockingIter, BlockingResou
 pub use bulk::{BulkReport, bulk};
 pub use channels::{
     ChannelStateBody, ChannelsApi, Connections, HistoryError, HistoryEvent, HistoryPageBody,
-    HistoryQuery, ProjectConnections, Published, PublishedBatch,
+    HistoryQuery, PresenceBody, ProjectConnections, Published, PublishedBatch,
 };
 pub use config::{ApiConfig, CacheConfig, RateLimit};
 pub use config_error::ConfigError;

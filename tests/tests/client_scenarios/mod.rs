@@ -3,6 +3,7 @@
 mod auth;
 mod calls;
 mod lifecycle;
+mod presence;
 mod pubsub;
 mod requests;
 mod token_refresh;
@@ -10,6 +11,7 @@ mod token_refresh;
 pub use auth::*;
 pub use calls::*;
 pub use lifecycle::*;
+pub use presence::*;
 pub use pubsub::*;
 pub use requests::*;
 pub use token_refresh::*;

@@ -420,7 +420,8 @@ fn a_subscribe_answer_that_skips_past_the_position_asks_for_resync() {
             &again,
             ClientMessage::Subscribe {
                 channel: ch("room"),
-                since: since("e1", 7)
+                since: since("e1", 7),
+                presence: false,
             }
         )
     );

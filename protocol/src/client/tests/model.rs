@@ -239,7 +239,7 @@ impl World {
                     }
                     Output::Transmit(text) => {
                         let frame = decode(&text);
-                        if let ClientMessage::Subscribe { channel, since } = &frame.message {
+                        if let ClientMessage::Subscribe { channel, since, .. } = &frame.message {
                             let i = channel_index(channel);
                             assert!(
                                 since.is_some()
@@ -461,7 +461,7 @@ impl World {
             return false;
         };
         match frame.message {
-            ClientMessage::Subscribe { channel, since } => {
+            ClientMessage::Subscribe { channel, since, .. } => {
                 let i = channel_index(&channel);
                 let fake = &self.channels[i];
                 let oldest_kept = fake.history.front().map_or(fake.offset + 1, |(o, _)| *o);

@@ -215,7 +215,8 @@ fn resubscribe_with_since_and_replay_deduplication() {
                 &sub,
                 ClientMessage::Subscribe {
                     channel: ch("room"),
-                    since: None
+                    since: None,
+                    presence: false,
                 }
             ),
             Out::Timeout(t(30_010)),
@@ -276,7 +277,8 @@ fn resubscribe_with_since_and_replay_deduplication() {
                 &resub,
                 ClientMessage::Subscribe {
                     channel: ch("room"),
-                    since: since("e1", 7)
+                    since: since("e1", 7),
+                    presence: false,
                 }
             ),
             Out::Timeout(t(30_300)),
@@ -324,7 +326,8 @@ fn not_recovered_asks_for_resync() {
                 &resub,
                 ClientMessage::Subscribe {
                     channel: ch("room"),
-                    since: since("e1", 5)
+                    since: since("e1", 5),
+                    presence: false,
                 }
             ),
             Out::Timeout(t(30_210)),
@@ -592,7 +595,8 @@ fn offline_queue_flushes_after_resubscription_in_issue_order() {
                 &resub,
                 ClientMessage::Subscribe {
                     channel: ch("a"),
-                    since: since("e1", 0)
+                    since: since("e1", 0),
+                    presence: false,
                 }
             ),
             tx(&reserve, ClientMessage::Serve { channel: ch("svc") }),
@@ -609,7 +613,8 @@ fn offline_queue_flushes_after_resubscription_in_issue_order() {
                 &sub_b,
                 ClientMessage::Subscribe {
                     channel: ch("b"),
-                    since: None
+                    since: None,
+                    presence: false,
                 }
             ),
             // The queued requests' timeouts ran from issue time: the publish's is first, at 1.010 s + 30 s.
@@ -729,4 +734,47 @@ fn gives_up_on_policy_violation() {
     c.handle_timeout(t(1_000_000));
     c.handle_connected(t(1_000_000));
     assert_eq!(outs(&mut c), [Out::Timeout(Timestamp::MAX)]);
+}
+
+#[test]
+fn a_presence_subscription_asks_again_on_every_resubscribe() {
+    let mut c = open_client();
+    let sub = c.subscribe_with(t(10), "jobs", true).unwrap();
+    let plain = c.subscribe(t(10), "room").unwrap();
+    let asks = |got: &[Out]| -> Vec<(String, bool)> {
+        got.iter()
+            .filter_map(|o| match o {
+                Out::Tx(f) => match &f.message {
+                    ClientMessage::Subscribe {
+                        channel, presence, ..
+                    } => Some((channel.as_str().into(), *presence)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        asks(&outs(&mut c)),
+        [("jobs".into(), true), ("room".into(), false)]
+    );
+    c.handle_text(t(20), &subscribe_res(&sub, "jobs", "e1", 0, None));
+    c.handle_text(t(20), &subscribe_res(&plain, "room", "e1", 0, None));
+    outs(&mut c);
+    c.handle_disconnected(t(50), CloseCode::Abnormal, "");
+    c.handle_timeout(t(50) + FIRST_DELAY);
+    c.handle_connected(t(300));
+    c.handle_text(t(300), &greeting("app-2"));
+    assert_eq!(
+        asks(&outs(&mut c)),
+        [("jobs".into(), true), ("room".into(), false)]
+    );
+    let presence = c.presence(t(310), "jobs").unwrap();
+    let got = outs(&mut c);
+    assert!(
+        got.iter()
+            .any(|o| matches!(o, Out::Tx(f) if f.message_id == presence
+            && f.message == ClientMessage::Presence { channel: ch("jobs") })),
+        "{got:?}"
+    );
 }

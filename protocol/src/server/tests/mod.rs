@@ -6,6 +6,7 @@
 mod batch_publish;
 mod caller_identity;
 mod durable_publish;
+mod presence;
 mod reserved_channels;
 mod state_machine;
 mod table;

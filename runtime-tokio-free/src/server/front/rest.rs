@@ -153,6 +153,10 @@ async fn execute<R: Runtime>(
                 state.state.as_ref(),
             ))
         }
+        Route::ChannelPresence { channel } => {
+            let presence = hub.read(|core, _| core.hub.presence(channel));
+            Ok(answer::presence(channel, &presence))
+        }
         Route::NativeSocket | Route::ProjectSocket { .. } | Route::ChannelPayloadSocket => Err(
             ErrorReply::bad_request("this endpoint needs a WebSocket upgrade"),
         ),
@@ -236,7 +240,7 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "max_history_page": MAX_PAGE_LIMIT,
         },
         "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
-                     "rate_limit", "token_auth", "rest", "metrics"],
+                     "rate_limit", "token_auth", "rest", "metrics", "presence"],
         "auth_required": c.verifier.is_some(),
         "storage": crate::server::storage::info(c),
     })

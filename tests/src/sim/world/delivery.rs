@@ -176,7 +176,7 @@ impl World {
     fn expect_recovery(&mut self, conn: ConnId, inbound: &Inbound) {
         let Inbound::Native(Ok(ClientFrame {
             message_id,
-            message: ClientMessage::Subscribe { channel, since },
+            message: ClientMessage::Subscribe { channel, since, .. },
         })) = inbound
         else {
             return;
