@@ -19,7 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use super::read::{ChannelRead, Replay};
+use super::read::{ChannelRead, Replay, StoredEvent};
 use crate::time::Timestamp;
 use crate::wire::ChannelName;
 
@@ -28,6 +28,8 @@ use crate::wire::ChannelName;
 pub struct FeedConfig {
     /// Events asked for per read.
     pub read_batch: usize,
+    /// Events asked for by the first read of a channel, which loads its history (set it to the history size).
+    pub load_events: usize,
     /// After a failed read, the next one is this much later.
     pub retry_after: Duration,
     /// Publications held back per channel while a read is out.
@@ -40,6 +42,7 @@ impl Default for FeedConfig {
     fn default() -> Self {
         FeedConfig {
             read_batch: 1000,
+            load_events: 1000,
             retry_after: Duration::from_millis(100),
             max_held: 10_000,
             history_ttl: Duration::ZERO,
@@ -58,19 +61,24 @@ pub enum FeedOutput {
         epoch: String,
         /// The event's offset.
         offset: u64,
+        /// The event became the channel's retained state.
+        retained: bool,
         /// The event, as JSON text.
         event: Vec<u8>,
     },
-    /// Read the channel (the read script with `after` and [`FeedConfig::read_batch`]; `None`: only the position)
-    /// and report with [`LiveFeed::handle_read`] or [`LiveFeed::handle_read_failed`].
+    /// Read the channel (the read script with `after`, `limit` and the retained state) and report with
+    /// [`LiveFeed::handle_read`] or [`LiveFeed::handle_read_failed`].
     Read {
         /// The channel.
         channel: ChannelName,
-        /// Read the events after this offset.
+        /// Read the events after this offset (`None`: from the oldest kept).
         after: Option<u64>,
+        /// At most this many events.
+        limit: usize,
     },
     /// The first read placed the feed: it delivers every event after this position. A node answers subscribers of
-    /// the channel with its feed's position, so they miss nothing between.
+    /// the channel with its feed's position, so they miss nothing between; the read's history and state come
+    /// along, so the node can serve recovery and state from them.
     Positioned {
         /// The channel.
         channel: ChannelName,
@@ -78,6 +86,11 @@ pub enum FeedOutput {
         epoch: Option<String>,
         /// Its newest offset when read.
         offset: u64,
+        /// The retained event and its offset.
+        state: Option<(u64, Vec<u8>)>,
+        /// The history read, oldest first (at most [`FeedConfig::load_events`]; it ends at `offset` unless the
+        /// stream holds more than that).
+        events: Vec<StoredEvent>,
     },
     /// Events were missed and cannot be read any more: the channel's subscribers must resynchronise to this
     /// position (`recovered: false`).
@@ -88,6 +101,8 @@ pub enum FeedOutput {
         epoch: Option<String>,
         /// Its newest offset.
         offset: u64,
+        /// The retained event and its offset.
+        state: Option<(u64, Vec<u8>)>,
     },
     /// Nothing more until this time (or new input).
     Timeout(Timestamp),
@@ -111,9 +126,12 @@ struct Followed {
     /// Read again once the current read is answered (the subscription came back, or held publications were
     /// dropped, after the read's snapshot).
     again: bool,
-    /// Publications held back, by offset, with their epoch.
-    held: BTreeMap<u64, (String, Vec<u8>)>,
+    /// Publications held back, by offset, with their epoch and retained flag.
+    held: BTreeMap<u64, Held>,
 }
+
+/// A publication held back: epoch, retained flag, event.
+type Held = (String, bool, Vec<u8>);
 
 /// The per-channel ordering of a node's live feed (see the [module docs](self)).
 #[derive(Debug)]
@@ -170,12 +188,9 @@ impl LiveFeed {
         match followed.fill {
             Fill::Reading => followed.again = true,
             Fill::Idle | Fill::RetryAt(_) => {
-                let after = followed.position.as_ref().map(|(_, offset)| *offset);
                 followed.fill = Fill::Reading;
-                self.outputs.push_back(FeedOutput::Read {
-                    channel: channel.clone(),
-                    after,
-                });
+                let read = read_of(&self.config, channel, followed);
+                self.outputs.push_back(read);
             }
         }
     }
@@ -188,6 +203,7 @@ impl LiveFeed {
         epoch: &str,
         offset: u64,
         event: &[u8],
+        retained: bool,
     ) {
         let max_held = self.config.max_held;
         let Some(followed) = self.channels.get_mut(channel) else {
@@ -208,6 +224,7 @@ impl LiveFeed {
                 channel: channel.clone(),
                 epoch: epoch.into(),
                 offset,
+                retained,
                 event: event.to_vec(),
             });
             return;
@@ -217,15 +234,14 @@ impl LiveFeed {
             followed.held.clear();
             followed.again = true;
         } else {
-            followed.held.insert(offset, (epoch.into(), event.to_vec()));
+            followed
+                .held
+                .insert(offset, (epoch.into(), retained, event.to_vec()));
         }
         if matches!(followed.fill, Fill::Idle) {
-            let after = followed.position.as_ref().map(|(_, offset)| *offset);
             followed.fill = Fill::Reading;
-            self.outputs.push_back(FeedOutput::Read {
-                channel: channel.clone(),
-                after,
-            });
+            let read = read_of(&self.config, channel, followed);
+            self.outputs.push_back(read);
         }
     }
 
@@ -247,6 +263,13 @@ impl LiveFeed {
                     channel: channel.clone(),
                     epoch: read.epoch.clone(),
                     offset: read.offset,
+                    state: read.state.clone(),
+                    events: read
+                        .events
+                        .iter()
+                        .filter(|event| event.offset <= read.offset)
+                        .cloned()
+                        .collect(),
                 });
                 (read.epoch.clone(), read.offset)
             }
@@ -272,6 +295,7 @@ impl LiveFeed {
                                 channel: channel.clone(),
                                 epoch: current.clone(),
                                 offset: event.offset,
+                                retained: event.retained,
                                 event: event.event.clone(),
                             });
                         }
@@ -282,6 +306,7 @@ impl LiveFeed {
                             channel: channel.clone(),
                             epoch: read.epoch.clone(),
                             offset: read.offset,
+                            state: read.state.clone(),
                         });
                         (read.epoch.clone(), read.offset)
                     }
@@ -291,7 +316,7 @@ impl LiveFeed {
         // Held publications: deliver what follows on; drop what is delivered already or of another epoch (one more
         // read settles which epoch is current).
         let mut gap = false;
-        while let Some((offset, (held_epoch, event))) = followed.held.pop_first() {
+        while let Some((offset, (held_epoch, retained, event))) = followed.held.pop_first() {
             if epoch.as_deref() != Some(held_epoch.as_str()) {
                 gap = true;
                 continue;
@@ -300,7 +325,7 @@ impl LiveFeed {
                 continue;
             }
             if offset != delivered + 1 {
-                followed.held.insert(offset, (held_epoch, event));
+                followed.held.insert(offset, (held_epoch, retained, event));
                 gap = true;
                 break;
             }
@@ -309,6 +334,7 @@ impl LiveFeed {
                 channel: channel.clone(),
                 epoch: held_epoch,
                 offset,
+                retained,
                 event,
             });
         }
@@ -319,6 +345,7 @@ impl LiveFeed {
             self.outputs.push_back(FeedOutput::Read {
                 channel: channel.clone(),
                 after: Some(delivered),
+                limit: self.config.read_batch,
             });
         }
     }
@@ -340,11 +367,8 @@ impl LiveFeed {
                 && now >= at
             {
                 followed.fill = Fill::Reading;
-                let after = followed.position.as_ref().map(|(_, offset)| *offset);
-                self.outputs.push_back(FeedOutput::Read {
-                    channel: channel.clone(),
-                    after,
-                });
+                let read = read_of(&self.config, channel, followed);
+                self.outputs.push_back(read);
             }
         }
     }
@@ -372,6 +396,23 @@ impl LiveFeed {
         }
         let now_ms = now.as_micros() / 1000;
         now_ms.saturating_sub(self.config.history_ttl.as_millis() as u64)
+    }
+}
+
+/// The read that continues `followed`: after its last delivered offset, or, before the first, its whole history
+/// (which places the feed and loads the node's copy).
+fn read_of(config: &FeedConfig, channel: &ChannelName, followed: &Followed) -> FeedOutput {
+    match &followed.position {
+        Some((_, offset)) => FeedOutput::Read {
+            channel: channel.clone(),
+            after: Some(*offset),
+            limit: config.read_batch,
+        },
+        None => FeedOutput::Read {
+            channel: channel.clone(),
+            after: None,
+            limit: config.load_events,
+        },
     }
 }
 

@@ -1,4 +1,5 @@
-//! [`Publication`]: one message of the live feed, `{epoch} {offset} {event JSON}`.
+//! [`Publication`]: one message of the live feed, `{epoch} {offset} {flag} {event JSON}` (flag `r`: the event is
+//! the channel's retained state; `-`: it is not).
 
 use alloc::string::String;
 
@@ -11,6 +12,8 @@ pub struct Publication<'a> {
     pub epoch: &'a str,
     /// The event's offset.
     pub offset: u64,
+    /// The event became the channel's retained state.
+    pub retained: bool,
     /// The event, as JSON text.
     pub event: &'a [u8],
 }
@@ -21,9 +24,14 @@ impl<'a> Publication<'a> {
         let bad = EngineReplyError::Shape {
             what: "a publication",
         };
-        let mut parts = payload.splitn(3, |&b| b == b' ');
+        let mut parts = payload.splitn(4, |&b| b == b' ');
         let epoch = parts.next().ok_or(bad.clone())?;
         let offset = parts.next().ok_or(bad.clone())?;
+        let retained = match parts.next().ok_or(bad.clone())? {
+            b"r" => true,
+            b"-" => false,
+            _ => return Err(bad),
+        };
         let event = parts.next().ok_or(bad.clone())?;
         let epoch = core::str::from_utf8(epoch).map_err(|_| bad.clone())?;
         let offset = core::str::from_utf8(offset)
@@ -37,6 +45,7 @@ impl<'a> Publication<'a> {
         Ok(Publication {
             epoch,
             offset,
+            retained,
             event,
         })
     }
@@ -54,22 +63,30 @@ mod tests {
     #[test]
     fn reads_what_the_script_writes_and_refuses_the_rest() {
         assert_eq!(
-            Publication::parse(b"0a1b 42 {\"x\": \"a b\"}"),
+            Publication::parse(b"0a1b 42 - {\"x\": \"a b\"}"),
             Ok(Publication {
                 epoch: "0a1b",
                 offset: 42,
+                retained: false,
                 event: b"{\"x\": \"a b\"}"
             })
+        );
+        assert_eq!(
+            Publication::parse(b"0a1b 7 r {}").map(|p| p.retained),
+            Ok(true)
         );
         for bad in [
             &b""[..],
             b"e",
             b"e 1",
-            b"e x {}",
-            b"e 0 {}",
-            b" 1 {}",
-            b"e 1 ",
-            b"e -1 {}",
+            b"e 1 -",
+            b"e x - {}",
+            b"e 0 - {}",
+            b" 1 - {}",
+            b"e 1 - ",
+            b"e -1 - {}",
+            b"e 1 x {}",
+            b"e 1 {}",
         ] {
             assert!(Publication::parse(bad).is_err(), "{bad:?}");
         }

@@ -12,7 +12,9 @@ use crate::wire::ChannelName;
 
 /// `KEYS`: the channel's hash and stream. `ARGV`: a fresh epoch (used only if the channel has none), the history
 /// size, its time-to-live in ms (0: none), the publish time in unix ms, `1` to retain the last event, the pub/sub
-/// topic, then the events (one or more, JSON). Returns `{epoch, first offset, last offset}`.
+/// topic, then the events (one or more, JSON). Returns `{epoch, first offset, last offset}`. The retained event's
+/// stream entry has the field `r`, and its publication the flag `r` (the others `-`): every node keeps the
+/// channel's state from the live feed alone.
 pub const PUBLISH_SCRIPT: &str = r#"
 local meta, history = KEYS[1], KEYS[2]
 local size, ttl, now, retain, topic = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
@@ -27,8 +29,14 @@ local first = last - count + 1
 for i = 1, count do
   local offset = string.format('%d', first + i - 1)
   local event = ARGV[6 + i]
-  redis.call('XADD', history, 'MAXLEN', size, offset .. '-0', 't', now, 'e', event)
-  redis.call('PUBLISH', topic, epoch .. ' ' .. offset .. ' ' .. event)
+  local flag = '-'
+  if retain == '1' and i == count then
+    flag = 'r'
+    redis.call('XADD', history, 'MAXLEN', size, offset .. '-0', 't', now, 'e', event, 'r', '1')
+  else
+    redis.call('XADD', history, 'MAXLEN', size, offset .. '-0', 't', now, 'e', event)
+  end
+  redis.call('PUBLISH', topic, epoch .. ' ' .. offset .. ' ' .. flag .. ' ' .. event)
 end
 if ttl > 0 then
   redis.call('PEXPIRE', history, ttl)

@@ -63,6 +63,8 @@ pub struct StoredEvent {
     pub offset: u64,
     /// When it was published, unix ms.
     pub published_ms: u64,
+    /// It became the channel's retained state when published.
+    pub retained: bool,
     /// The event, as JSON text.
     pub event: Vec<u8>,
 }
@@ -168,13 +170,14 @@ fn number(reply: &Reply) -> Option<u64> {
     reply.as_int().and_then(|n| u64::try_from(n).ok())
 }
 
-/// `[id, [field, value, ...]]` with id `{offset}-0` and fields `t` and `e`.
+/// `[id, [field, value, ...]]` with id `{offset}-0` and fields `t`, `e` and, on a retained event, `r`.
 fn stored_event(entry: Reply) -> Option<StoredEvent> {
     let [id, fields]: [Reply; 2] = entry.into_array()?.try_into().ok()?;
     let id = core::str::from_utf8(id.as_bytes()?).ok()?;
     let offset = id.strip_suffix("-0")?.parse().ok()?;
     let mut published_ms = None;
     let mut event = None;
+    let mut retained = false;
     let mut fields = fields.into_array()?.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         match name.as_bytes()? {
@@ -184,12 +187,14 @@ fn stored_event(entry: Reply) -> Option<StoredEvent> {
                     event = Some(bytes);
                 }
             }
+            b"r" => retained = true,
             _ => {}
         }
     }
     Some(StoredEvent {
         offset,
         published_ms: published_ms?,
+        retained,
         event: event?,
     })
 }
@@ -244,8 +249,34 @@ mod tests {
             vec![StoredEvent {
                 offset: 7,
                 published_ms: 1000,
+                retained: false,
                 event: b"{}".to_vec()
             }]
+        );
+        let retained = Reply::Array(vec![
+            Reply::Bulk(b"8-0".to_vec()),
+            Reply::Array(vec![
+                Reply::Bulk(b"t".to_vec()),
+                Reply::Bulk(b"1001".to_vec()),
+                Reply::Bulk(b"e".to_vec()),
+                Reply::Bulk(b"{}".to_vec()),
+                Reply::Bulk(b"r".to_vec()),
+                Reply::Bulk(b"1".to_vec()),
+            ]),
+        ]);
+        let parsed = ChannelRead::parse(Reply::Array(vec![
+            Reply::Bulk(b"ep".to_vec()),
+            Reply::Integer(8),
+            Reply::Nil,
+            Reply::Nil,
+            Reply::Array(vec![entry(7, 1000, "{}"), retained]),
+        ]))
+        .unwrap();
+        let flags: Vec<bool> = parsed.events.iter().map(|e| e.retained).collect();
+        assert_eq!(
+            flags,
+            vec![false, true],
+            "the `r` field marks the retained event"
         );
         assert!(ChannelRead::parse(Reply::Array(vec![Reply::Nil; 4])).is_err());
         assert!(

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use switchboard_protocol::redis::engine::{
-    ChannelRead, FeedConfig, FeedOutput, Keys, LiveFeed, Publication,
+    ChannelRead, FeedConfig, FeedOutput, Keys, LiveFeed, Publication, StoredEvent,
 };
 use switchboard_protocol::wire::ChannelName;
 
@@ -29,10 +29,13 @@ pub enum EngineEvent {
         epoch: String,
         /// The event's offset.
         offset: u64,
+        /// The event became the channel's retained state.
+        retained: bool,
         /// The event, as JSON text.
         event: Vec<u8>,
     },
-    /// A followed channel's feed is placed: every event after this position will be delivered.
+    /// A followed channel's feed is placed: every event after this position will be delivered. The history and
+    /// retained state read with it come along.
     Following {
         /// The channel.
         channel: ChannelName,
@@ -40,6 +43,10 @@ pub enum EngineEvent {
         epoch: Option<String>,
         /// Its newest offset when read.
         offset: u64,
+        /// The retained event and its offset.
+        state: Option<(u64, Vec<u8>)>,
+        /// Its history, oldest first.
+        events: Vec<StoredEvent>,
     },
     /// Events of a followed channel were missed and are no longer in its history: its subscribers resynchronise
     /// to this position.
@@ -50,6 +57,8 @@ pub enum EngineEvent {
         epoch: Option<String>,
         /// Its newest offset.
         offset: u64,
+        /// The retained event and its offset.
+        state: Option<(u64, Vec<u8>)>,
     },
     /// The pub/sub connection is up.
     Up,
@@ -69,7 +78,6 @@ type ReadDone = (ChannelName, Result<ChannelRead, EngineError>);
 pub(crate) struct FeedTask<R: Runtime> {
     runtime: R,
     feed: LiveFeed,
-    read_batch: usize,
     keys: Keys,
     commands: RedisClient,
     read: SharedScript,
@@ -106,7 +114,6 @@ impl<R: Runtime> FeedTask<R> {
         let (reads_sender, reads) = mpsc::unbounded();
         FeedTask {
             runtime,
-            read_batch: config.read_batch,
             feed: LiveFeed::new(config),
             keys,
             commands,
@@ -139,35 +146,47 @@ impl<R: Runtime> FeedTask<R> {
                     channel,
                     epoch,
                     offset,
+                    retained,
                     event,
                 } => self.emit(EngineEvent::Deliver {
                     channel,
                     epoch,
                     offset,
+                    retained,
                     event,
                 }),
                 FeedOutput::Resync {
                     channel,
                     epoch,
                     offset,
+                    state,
                 } => {
                     tracing::warn!(%channel, ?epoch, offset, "events missed and gone from history: resync");
                     self.emit(EngineEvent::Resync {
                         channel,
                         epoch,
                         offset,
+                        state,
                     });
                 }
                 FeedOutput::Positioned {
                     channel,
                     epoch,
                     offset,
+                    state,
+                    events,
                 } => self.emit(EngineEvent::Following {
                     channel,
                     epoch,
                     offset,
+                    state,
+                    events,
                 }),
-                FeedOutput::Read { channel, after } => self.start_read(channel, after),
+                FeedOutput::Read {
+                    channel,
+                    after,
+                    limit,
+                } => self.start_read(channel, after, limit),
                 FeedOutput::Timeout(at) => {
                     self.alarm.set(at);
                     return;
@@ -180,15 +199,15 @@ impl<R: Runtime> FeedTask<R> {
         let _ = self.events.unbounded_send(event);
     }
 
-    fn start_read(&self, channel: ChannelName, after: Option<u64>) {
+    fn start_read(&self, channel: ChannelName, after: Option<u64>, limit: usize) {
         let commands = self.commands.clone();
         let script = self.read.clone();
         let keys = self.keys.clone();
         let done = self.reads_sender.clone();
-        let limit = if after.is_some() { self.read_batch } else { 0 };
         self.runtime.spawn(Box::pin(async move {
+            // With the state: a read that places the feed loads it, one that finds a gap gone resynchronises to it.
             let result =
-                read_channel(&commands, &script, &keys, &channel, after, limit, false).await;
+                read_channel(&commands, &script, &keys, &channel, after, limit, true).await;
             let _ = done.unbounded_send((channel, result));
         }));
     }
@@ -244,6 +263,7 @@ impl<R: Runtime> FeedTask<R> {
                         publication.epoch,
                         publication.offset,
                         publication.event,
+                        publication.retained,
                     ),
                     Err(error) => {
                         tracing::warn!(%channel, %error, "a publication the engine did not write")

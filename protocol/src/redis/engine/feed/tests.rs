@@ -32,14 +32,32 @@ fn deliver(epoch: &str, offset: u64) -> FeedOutput {
         channel: ch(),
         epoch: epoch.into(),
         offset,
+        retained: false,
         event: alloc::format!("{{\"n\":{offset}}}").into_bytes(),
     }
 }
 
 fn read_after(after: Option<u64>) -> FeedOutput {
+    let config = FeedConfig::default();
     FeedOutput::Read {
         channel: ch(),
         after,
+        limit: if after.is_some() {
+            config.read_batch
+        } else {
+            config.load_events
+        },
+    }
+}
+
+fn read_after_in(batch: usize, after: Option<u64>) -> FeedOutput {
+    match read_after(after) {
+        FeedOutput::Read { channel, after, .. } => FeedOutput::Read {
+            channel,
+            after,
+            limit: batch,
+        },
+        other => other,
     }
 }
 
@@ -57,6 +75,7 @@ fn stream(epoch: &str, top: u64, kept: core::ops::RangeInclusive<u64>) -> Channe
             .map(|offset| StoredEvent {
                 offset,
                 published_ms: 0,
+                retained: false,
                 event: event(offset),
             })
             .collect(),
@@ -79,25 +98,27 @@ fn a_gap_is_filled_from_the_stream_before_anything_newer() {
     feed.handle_subscribed(t(1), &ch());
     assert_eq!(drain(&mut feed), vec![read_after(None), NEVER]);
     // Published while the first read was out: held back.
-    feed.handle_publication(t(2), &ch(), "e1", 6, &event(6));
+    feed.handle_publication(t(2), &ch(), "e1", 6, &event(6), false);
     feed.handle_read(t(3), &ch(), &stream("e1", 5, 1..=1).without_events());
     let placed = FeedOutput::Positioned {
         channel: ch(),
         epoch: Some("e1".into()),
         offset: 5,
+        state: None,
+        events: Vec::new(),
     };
     assert_eq!(drain(&mut feed), vec![placed, deliver("e1", 6), NEVER]);
-    feed.handle_publication(t(4), &ch(), "e1", 6, &event(6));
-    feed.handle_publication(t(4), &ch(), "e1", 7, &event(7));
+    feed.handle_publication(t(4), &ch(), "e1", 6, &event(6), false);
+    feed.handle_publication(t(4), &ch(), "e1", 7, &event(7), false);
     assert_eq!(
         drain(&mut feed),
         vec![deliver("e1", 7), NEVER],
         "a duplicate dropped"
     );
     // 8 and 9 were lost; 10 arrives.
-    feed.handle_publication(t(5), &ch(), "e1", 10, &event(10));
+    feed.handle_publication(t(5), &ch(), "e1", 10, &event(10), false);
     assert_eq!(drain(&mut feed), vec![read_after(Some(7)), NEVER]);
-    feed.handle_publication(t(6), &ch(), "e1", 11, &event(11));
+    feed.handle_publication(t(6), &ch(), "e1", 11, &event(11), false);
     assert_eq!(drain(&mut feed), vec![NEVER], "held while the read is out");
     feed.handle_read(t(7), &ch(), &stream("e1", 10, 8..=10));
     assert_eq!(
@@ -131,15 +152,16 @@ fn a_gap_history_no_longer_holds_is_one_resync() {
             FeedOutput::Resync {
                 channel: ch(),
                 epoch: Some("e1".into()),
-                offset: 20
+                offset: 20,
+                state: None
             },
             NEVER
         ]
     );
-    feed.handle_publication(t(12), &ch(), "e1", 21, &event(21));
+    feed.handle_publication(t(12), &ch(), "e1", 21, &event(21), false);
     assert_eq!(drain(&mut feed), vec![deliver("e1", 21), NEVER]);
     // The channel is lost from Redis and published to again: a new epoch.
-    feed.handle_publication(t(13), &ch(), "e2", 1, &event(1));
+    feed.handle_publication(t(13), &ch(), "e2", 1, &event(1), false);
     assert_eq!(drain(&mut feed), vec![read_after(Some(21)), NEVER]);
     feed.handle_read(t(14), &ch(), &stream("e2", 1, 1..=1));
     assert_eq!(
@@ -148,12 +170,13 @@ fn a_gap_history_no_longer_holds_is_one_resync() {
             FeedOutput::Resync {
                 channel: ch(),
                 epoch: Some("e2".into()),
-                offset: 1
+                offset: 1,
+                state: None
             },
             NEVER
         ]
     );
-    feed.handle_publication(t(15), &ch(), "e2", 2, &event(2));
+    feed.handle_publication(t(15), &ch(), "e2", 2, &event(2), false);
     assert_eq!(drain(&mut feed), vec![deliver("e2", 2), NEVER]);
 }
 
@@ -169,8 +192,8 @@ fn long_gaps_are_read_in_batches_and_failed_reads_retried() {
     drain(&mut feed);
     feed.handle_read(t(0), &ch(), &stream("e1", 1, 1..=1));
     drain(&mut feed);
-    feed.handle_publication(t(1), &ch(), "e1", 5, &event(5));
-    assert_eq!(drain(&mut feed), vec![read_after(Some(1)), NEVER]);
+    feed.handle_publication(t(1), &ch(), "e1", 5, &event(5), false);
+    assert_eq!(drain(&mut feed), vec![read_after_in(2, Some(1)), NEVER]);
     feed.handle_read_failed(t(2), &ch());
     assert_eq!(drain(&mut feed), vec![FeedOutput::Timeout(t(102))]);
     feed.handle_timeout(t(50));
@@ -180,7 +203,7 @@ fn long_gaps_are_read_in_batches_and_failed_reads_retried() {
         "not yet"
     );
     feed.handle_timeout(t(102));
-    assert_eq!(drain(&mut feed), vec![read_after(Some(1)), NEVER]);
+    assert_eq!(drain(&mut feed), vec![read_after_in(2, Some(1)), NEVER]);
     // The read stops at its batch: read on.
     feed.handle_read(t(103), &ch(), &stream("e1", 5, 2..=3));
     assert_eq!(
@@ -188,7 +211,7 @@ fn long_gaps_are_read_in_batches_and_failed_reads_retried() {
         vec![
             deliver("e1", 2),
             deliver("e1", 3),
-            read_after(Some(3)),
+            read_after_in(2, Some(3)),
             NEVER
         ]
     );
@@ -219,7 +242,7 @@ fn expired_history_counts_as_gone_and_unfollowed_channels_are_ignored() {
         FeedOutput::Resync { offset: 2, .. }
     ));
     feed.unfollow(t(1), &ch());
-    feed.handle_publication(t(2), &ch(), "e1", 3, &event(3));
+    feed.handle_publication(t(2), &ch(), "e1", 3, &event(3), false);
     feed.handle_subscribed(t(2), &ch());
     assert_eq!(drain(&mut feed), vec![NEVER]);
 }
@@ -291,6 +314,7 @@ mod model {
                     .map(|offset| StoredEvent {
                         offset,
                         published_ms: 0,
+                        retained: false,
                         event: self.events[&(self.epoch.clone(), offset)].clone(),
                     })
                     .collect(),
@@ -391,7 +415,7 @@ mod model {
                     Step::Publish | Step::PublishUnheard => {
                         let (epoch, offset, event) = truth.publish();
                         if up && matches!(step, Step::Publish) {
-                            feed.handle_publication(now, &ch(), &epoch, offset, &event);
+                            feed.handle_publication(now, &ch(), &epoch, offset, &event, false);
                         }
                     }
                     Step::Down => up = false,
