@@ -75,6 +75,8 @@ pub struct ServeArgs {
     /// Durable history.
     #[command(flatten)]
     pub storage: crate::storage::StorageArgs,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 /// Where a client command connects.

@@ -8,6 +8,7 @@
 
 mod args;
 mod bench;
+mod cluster;
 mod connect;
 mod demo;
 mod error;

@@ -40,6 +40,7 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
     }
     crate::limits::apply(&args.limits, &mut config)?;
     crate::storage::apply(&args.storage, &mut config);
+    crate::cluster::apply(&args.cluster, &mut config)?;
     Ok(config)
 }
 
@@ -64,6 +65,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     stdout.flush()?;
     let ws = if args.security.tls() { "wss" } else { "ws" };
     tracing::info!(%addr, ws = %format!("{ws}://{addr}/api/ws"), auth = args.security.requires_auth(), "switchboard is serving");
+    if let Some(cluster) = &server.config().cluster {
+        let url = &cluster.redis.url;
+        tracing::info!(node_id = %cluster.node_id, redis = %format!("{}:{}/{}", url.host, url.port, url.db), prefix = %cluster.prefix, "a node of a cluster");
+    }
     shutdown.wait().await;
     tracing::info!("shutting down");
     server.shutdown().await;
@@ -89,6 +94,7 @@ mod tests {
             webhook_channels: Vec::new(),
             limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
+            cluster: crate::cluster::ClusterArgs::default(),
         };
         let config = config(&args).unwrap();
         assert_eq!(config.hub.history_size, 5);
@@ -113,6 +119,7 @@ mod tests {
             security: crate::security::SecurityArgs::default(),
             limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
+            cluster: crate::cluster::ClusterArgs::default(),
         };
         let webhook = config(&args).unwrap().webhook.unwrap();
         assert_eq!(webhook.url, "http://127.0.0.1:9/hook");

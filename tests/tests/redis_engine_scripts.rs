@@ -75,6 +75,7 @@ async fn read(client: &RedisClient, channel: &ChannelName, after: Option<u64>) -
         after,
         limit: 10_000,
         with_state: true,
+        fresh_epoch: None,
     };
     let reply = client
         .request(request.command(&Script::new(READ_SCRIPT), &Keys::new("sbtest")))

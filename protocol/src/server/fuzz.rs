@@ -288,6 +288,8 @@ pub fn hub_ops(data: &[u8]) {
                 HubOutput::Close { conn, .. } => hub.handle_transport_closed(now, conn),
                 HubOutput::Persist(write) => hub.handle_store_written(now, write.batch),
                 HubOutput::Snapshot(job) => hub.handle_snapshot_written(now, job.covers, 0),
+                // The fuzzed hub is a single node: it gives no engine commands.
+                HubOutput::Engine(_) => {}
                 HubOutput::Event(HubEvent::Disconnected { conn, .. }) => {
                     conns.retain(|&c| c != conn);
                     customs.retain(|&(c, _)| c != conn);

@@ -43,11 +43,23 @@ impl Hub {
                 "binary frames are not supported: send JSON in text frames",
                 None,
             ),
+            message => {
+                if let Some(message) = self.cluster_admit(conn, message) {
+                    self.dispatch_inbound(now, conn, message);
+                }
+            }
+        }
+        self.reap(now);
+    }
+
+    /// Hands a message to its dialect.
+    pub(super) fn dispatch_inbound(&mut self, now: Timestamp, conn: ConnId, inbound: Inbound) {
+        match inbound {
             Inbound::Native(decoded) => self.native_frame(now, conn, decoded),
             Inbound::ProjectStream(decoded) => self.project_stream_request(now, conn, decoded),
             Inbound::ChannelPayload(decoded) => self.channel_payload_request(now, conn, decoded),
+            Inbound::TooBig | Inbound::RateLimited { .. } | Inbound::Binary => {}
         }
-        self.reap(now);
     }
 
     /// The writer flushed `bytes` of frames handed out as [`HubOutput::Transmit`](super::HubOutput::Transmit)

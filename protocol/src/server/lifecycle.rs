@@ -82,7 +82,11 @@ impl Hub {
                 };
                 self.send_native(id, None, greeting);
             }
-            DialectKind::ProjectStream => self.open_project_stream(now, id, since),
+            DialectKind::ProjectStream => {
+                if self.cluster_admit_open(id, since) {
+                    self.open_project_stream(now, id, since)
+                }
+            }
             DialectKind::ChannelPayload => {}
         }
         self.reap(now);
@@ -132,6 +136,7 @@ impl Hub {
         let Some(conn) = self.conns.remove(id) else {
             return;
         };
+        self.cluster_forget(id);
         if self.app_ids.get(&conn.app_id) == Some(&id) {
             self.app_ids.remove(&conn.app_id);
         }
@@ -190,6 +195,7 @@ impl Hub {
         if self.channels.get(name).is_some_and(|ch| ch.is_unused()) {
             self.channels.remove(name);
         }
+        self.cluster_release(name);
     }
 
     fn fresh_app_id(&mut self) -> String {

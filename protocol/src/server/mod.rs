@@ -99,6 +99,7 @@
 
 mod channel;
 mod channel_payload;
+mod cluster;
 mod config;
 mod conn_table;
 mod connection;
@@ -137,6 +138,7 @@ mod trust;
 #[cfg(test)]
 mod tests;
 
+pub use cluster::{EngineCommand, EngineFailure, EngineTicket};
 pub use config::HubConfig;
 pub use conn_table::ConnId;
 pub use connection::Connection;
@@ -199,6 +201,8 @@ pub struct Hub {
     next_ticket: u64,
     /// Verifies `refresh` tokens; `None`: authentication is off.
     refresh_check: Option<token_refresh::InstalledCheck>,
+    /// A node of a cluster: channels live in the engine ([`Hub::clustered`]).
+    cluster: Option<Box<cluster::Cluster>>,
 }
 
 impl fmt::Debug for Hub {
@@ -222,6 +226,20 @@ impl Hub {
         let store = MemoryStore::new(epoch, config.history_size, config.history_ttl)
             .with_history_bytes(config.history_bytes, config.history_total_bytes);
         Hub::build(config, rng, Box::new(store))
+    }
+
+    /// A hub with no connections that is one node of a cluster: channels' offsets, history and retained state live
+    /// in an engine the nodes share (Redis), reached through [`HubOutput::Engine`]; see
+    /// docs/SCALING.md. The engine keeps `history_size` events per channel for `history_ttl`, and so do the
+    /// node's copies of the channels it follows.
+    pub fn clustered(config: HubConfig) -> Hub {
+        let retention = cluster::Retention {
+            size: config.history_size,
+            ttl: config.history_ttl,
+        };
+        let mut hub = Hub::new(config);
+        hub.cluster = Some(Box::new(cluster::Cluster::new(retention)));
+        hub
     }
 
     /// A hub with no connections, over `store`.
@@ -248,6 +266,7 @@ impl Hub {
             parked: VecDeque::new(),
             next_ticket: 1,
             refresh_check: None,
+            cluster: None,
         }
     }
 
@@ -262,6 +281,9 @@ impl Hub {
     pub fn poll_output(&mut self) -> HubOutput {
         if let Some(out) = self.outbox.queue.pop_front() {
             return out;
+        }
+        if let Some(command) = self.cluster.as_deref_mut().and_then(|c| c.poll_command()) {
+            return HubOutput::Engine(command);
         }
         if let Some(write) = self.store.poll_write() {
             return HubOutput::Persist(write);
@@ -289,17 +311,26 @@ impl Hub {
         since: Option<u64>,
         limit: usize,
     ) -> HistoryPage {
-        self.store.page(now, channel, since, limit)
+        self.page_of(now, channel, since, limit)
     }
 
-    /// `channel`'s epoch, offset and retained state.
+    /// `channel`'s epoch, offset and retained state. On a node of a cluster this knows only the channels the node
+    /// follows ([`follows`](Hub::follows)); the engine has the others.
     pub fn state(&self, channel: &ChannelName) -> ChannelState {
-        self.store.state(channel)
+        self.state_of(channel)
     }
 
     /// `channel`'s epoch (PROTOCOL §3).
     pub fn epoch(&self, channel: &ChannelName) -> &str {
-        self.store.epoch(channel)
+        cluster::view::epoch_of(self.cluster.as_deref(), self.store.as_ref(), channel)
+    }
+
+    /// On a node of a cluster, whether it holds a copy of `channel` (it follows it for local subscribers); always
+    /// true on a single node.
+    pub fn follows(&self, channel: &ChannelName) -> bool {
+        self.cluster
+            .as_deref()
+            .is_none_or(|c| c.mirror(channel).is_some())
     }
 
     /// An open connection.

@@ -82,7 +82,7 @@ impl Hub {
                 Ok(sub) => {
                     self.watch_presence(conn, &channel, presence);
                     let res = ServerMessage::SubscribeRes {
-                        epoch: self.store.epoch(&channel).into(),
+                        epoch: self.epoch(&channel).into(),
                         channel: channel.clone(),
                         offset: sub.offset,
                         recovered: sub.recovered,

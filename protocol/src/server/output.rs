@@ -50,6 +50,9 @@ pub enum HubOutput {
     /// [`Hub::handle_snapshot_written`](super::Hub::handle_snapshot_written) or
     /// [`Hub::handle_snapshot_failed`](super::Hub::handle_snapshot_failed).
     Snapshot(SnapshotJob),
+    /// Cluster mode ([`Hub::clustered`](super::Hub::clustered)): do this with the engine, and report as the
+    /// command says.
+    Engine(super::EngineCommand),
     /// Nothing left; call [`Hub::handle_timeout`](super::Hub::handle_timeout) at this time
     /// ([`Timestamp::MAX`]: never).
     Timeout(Timestamp),

@@ -18,7 +18,10 @@ use crate::wire::{ChannelName, CloseCode, DecodeError, ErrorCode, MessageId, Str
 
 impl Hub {
     /// The project id and channel of a project-stream connection.
-    fn project_of(&self, conn: ConnId) -> Option<(alloc::string::String, Option<ChannelName>)> {
+    pub(super) fn project_of(
+        &self,
+        conn: ConnId,
+    ) -> Option<(alloc::string::String, Option<ChannelName>)> {
         match &self.conns.get(conn)?.dialect {
             ConnDialect::ProjectStream {
                 project_id,
@@ -48,7 +51,7 @@ impl Hub {
             return;
         };
         let since = since.map(|offset| StreamPosition {
-            epoch: self.store.epoch(&channel).into(),
+            epoch: self.epoch(&channel).into(),
             offset,
         });
         match self.subscribe(now, conn, &channel, since.as_ref()) {

@@ -90,6 +90,10 @@ impl Hub {
         answer: Answer,
     ) -> Option<u64> {
         let event = Arc::new(event);
+        if self.is_clustered() {
+            self.cluster_publish(channel, alloc::vec![event], retain, answer);
+            return None;
+        }
         match self
             .store
             .append(now, channel, Arc::clone(&event), bytes, retain)
@@ -138,33 +142,37 @@ impl Hub {
             let Some(parked) = self.parked.pop_front() else {
                 break;
             };
-            self.counters.storage_failures += 1;
-            match parked.answer {
-                Answer::Native { conn, id } | Answer::NativeBatch { conn, id, .. } => self
-                    .send_error(
-                        now,
-                        conn,
-                        Some(id),
-                        ErrorCode::StorageUnavailable,
-                        STORAGE_FAILED,
-                        None,
-                    ),
-                Answer::Edge { conn } => self.send_error(
-                    now,
-                    conn,
-                    None,
-                    ErrorCode::StorageUnavailable,
-                    STORAGE_FAILED,
-                    None,
-                ),
-                Answer::Ticket(ticket) => self.outbox.event(HubEvent::PublishDone {
-                    ticket,
-                    outcome: Err(StorageError::WriteFailed),
-                }),
-                Answer::Silent => {}
-            }
+            self.refuse_unstored(now, parked.answer);
         }
         self.reap(now);
+    }
+
+    /// Tells the publisher its event was not stored (`STORAGE_UNAVAILABLE`; REST: 503).
+    pub(super) fn refuse_unstored(&mut self, now: Timestamp, answer: Answer) {
+        self.counters.storage_failures += 1;
+        match answer {
+            Answer::Native { conn, id } | Answer::NativeBatch { conn, id, .. } => self.send_error(
+                now,
+                conn,
+                Some(id),
+                ErrorCode::StorageUnavailable,
+                STORAGE_FAILED,
+                None,
+            ),
+            Answer::Edge { conn } => self.send_error(
+                now,
+                conn,
+                None,
+                ErrorCode::StorageUnavailable,
+                STORAGE_FAILED,
+                None,
+            ),
+            Answer::Ticket(ticket) => self.outbox.event(HubEvent::PublishDone {
+                ticket,
+                outcome: Err(StorageError::WriteFailed),
+            }),
+            Answer::Silent => {}
+        }
     }
 
     /// The store's snapshot covering log segments up to `covers` is written, `bytes` long.
@@ -181,11 +189,17 @@ impl Hub {
     fn complete(&mut self, now: Timestamp, channel: &ChannelName, kept: Kept, answer: Answer) {
         self.counters.published += 1;
         // The answer goes before the event, so a subscribed publisher sees its offset first.
+        self.answer_published(channel, kept.offset, answer);
+        self.fan_out(now, channel, &kept);
+    }
+
+    /// Answers the publisher of an event (or batch) kept at `offset` (a batch: its first).
+    pub(super) fn answer_published(&mut self, channel: &ChannelName, offset: u64, answer: Answer) {
         match answer {
             Answer::Native { conn, id } => {
                 let res = ServerMessage::PublishRes {
                     channel: channel.clone(),
-                    offset: kept.offset,
+                    offset,
                 };
                 self.send_native(conn, Some(id), res);
             }
@@ -193,25 +207,25 @@ impl Hub {
                 // This is the batch's first event; the store keeps a batch whole, at consecutive offsets.
                 let res = ServerMessage::PublishBatchRes {
                     channel: channel.clone(),
-                    first_offset: kept.offset,
-                    last_offset: kept.offset + count.saturating_sub(1),
+                    first_offset: offset,
+                    last_offset: offset + count.saturating_sub(1),
                 };
                 self.send_native(conn, Some(id), res);
             }
             Answer::Ticket(ticket) => self.outbox.event(HubEvent::PublishDone {
                 ticket,
-                outcome: Ok(kept.offset),
+                outcome: Ok(offset),
             }),
             Answer::Edge { .. } | Answer::Silent => {}
         }
-        self.fan_out(now, channel, &kept);
     }
 
     /// Sends a kept event to every subscriber: one encoding per dialect present, shared by all.
     pub(super) fn fan_out(&mut self, now: Timestamp, name: &ChannelName, kept: &Kept) {
         let Kept { offset, event } = kept;
         if let Some(ch) = self.channels.get(name) {
-            let epoch = self.store.epoch(name);
+            let epoch =
+                super::cluster::view::epoch_of(self.cluster.as_deref(), self.store.as_ref(), name);
             let mut frames: [Option<Arc<str>>; 3] = [None, None, None];
             for kind in DialectKind::ALL {
                 if ch.subscribers_of(kind) > 0 {

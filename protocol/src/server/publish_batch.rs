@@ -76,6 +76,11 @@ impl Hub {
         answer: Answer,
     ) -> Option<u64> {
         let count = events.len();
+        if self.is_clustered() {
+            let events = events.into_iter().map(alloc::sync::Arc::new).collect();
+            self.cluster_publish(channel, events, retain_last, answer);
+            return None;
+        }
         self.store.group_next(count);
         let mut answer = Some(answer);
         let mut first = None;

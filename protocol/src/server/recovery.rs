@@ -70,20 +70,23 @@ impl Hub {
         let kind = c.kind();
         if already {
             return Ok(Subscribed {
-                offset: self.store.offset(name),
+                offset: self.offset_of(name),
                 recovered: None,
                 replay: Vec::new(),
             });
         }
         let (recovered, events) = match since {
             None => (None, Vec::new()),
-            Some(pos) => match self.store.replay(now, name, pos) {
+            Some(pos) => match self.replay_of(now, name, pos) {
                 Some(events) => (Some(true), events),
                 None => (Some(false), Vec::new()),
             },
         };
-        let offset = self.store.offset(name);
+        let offset = self.offset_of(name);
         let watched = super::presence::role_before(&self.channels, name, conn);
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Err(Refusal::new(ErrorCode::InternalError, "connection gone"));
+        };
         self.channels
             .entry(name.clone())
             .or_default()
@@ -93,7 +96,8 @@ impl Hub {
         self.presence_changed(name, conn, watched);
         let mut replay = Vec::with_capacity(events.len());
         let mut bytes = queued.saturating_add(ANSWER_ROOM);
-        let epoch = self.store.epoch(name);
+        let epoch =
+            super::cluster::view::epoch_of(self.cluster.as_deref(), self.store.as_ref(), name);
         for (offset, event) in &events {
             if let Some(frame) = event_frame(&mut self.rng, epoch, now, kind, name, *offset, event)
             {

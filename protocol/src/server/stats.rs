@@ -130,12 +130,22 @@ impl Hub {
             }
         }
         let c = &self.counters;
-        let store = self.store.stats();
+        // On a node of a cluster, "held" is what the node holds: the copies of the channels it follows.
+        let (store, waiting) = match self.cluster.as_deref() {
+            Some(cluster) => (
+                super::store::StoreStats::new(cluster.followed(), cluster.events_held(), 0),
+                cluster.pending_publishes(),
+            ),
+            None => (self.store.stats(), 0),
+        };
         // Channels with a log, plus those the hub routes that were never published to.
         let routed_only = self
             .channels
             .keys()
-            .filter(|name| !self.store.holds(name))
+            .filter(|name| match self.cluster.as_deref() {
+                Some(cluster) => cluster.mirror(name).is_none(),
+                None => !self.store.holds(name),
+            })
             .count();
         HubStats {
             connections: self.conns.len(),
@@ -166,7 +176,7 @@ impl Hub {
             oversized_messages: c.oversized_messages,
             requests_timed_out: c.requests_timed_out,
             unmatched_responses: c.unmatched_responses,
-            pending_publishes: self.parked.len(),
+            pending_publishes: self.parked.len() + waiting,
             storage_failures: c.storage_failures,
         }
     }

@@ -72,6 +72,9 @@ pub struct ServerConfig {
     /// With a `data_dir`: the most its files may take; the oldest history is dropped first, never the retained
     /// state. `None` (the default): no budget.
     pub max_disk_bytes: Option<u64>,
+    /// Be one node of a cluster whose channels live in Redis (see docs/SCALING.md); `None` (the default): a single
+    /// node. A node keeps no `data_dir` (Redis keeps the history) and sends no webhooks.
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 /// The defaults of PROTOCOL.md, with the hub seeded from the OS: the seed makes the channels' epoch, and a fixed
@@ -104,6 +107,7 @@ impl Default for ServerConfig {
             data_dir: None,
             fsync: FsyncPolicy::default(),
             max_disk_bytes: None,
+            cluster: None,
         }
     }
 }
@@ -159,7 +163,8 @@ impl fmt::Debug for ServerConfig {
             .field("webhook", &self.webhook)
             .field("data_dir", &self.data_dir)
             .field("fsync", &self.fsync)
-            .field("max_disk_bytes", &self.max_disk_bytes);
+            .field("max_disk_bytes", &self.max_disk_bytes)
+            .field("cluster", &self.cluster);
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls.is_some());
         f.finish()

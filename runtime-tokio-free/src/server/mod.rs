@@ -42,6 +42,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cluster;
 mod config;
 pub(crate) mod front;
 pub(crate) mod hub;
@@ -54,9 +55,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures_io::{AsyncRead, AsyncWrite};
+use switchboard_protocol::redis::engine::FeedConfig;
 use switchboard_protocol::server::HubStats;
 use switchboard_protocol::wire::{ChannelName, CloseCode};
 
+pub use cluster::ClusterConfig;
 pub use config::ServerConfig;
 pub use front::authenticator::{AuthenticatorVerifier, permissions_from_grants};
 #[cfg(feature = "tls")]
@@ -70,6 +73,7 @@ pub use switchboard_protocol::server::FsyncPolicy;
 pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
+use crate::redis::engine::{Engine, EngineOptions};
 use crate::signal::Trigger;
 use front::Front;
 use front::listener::Listeners;
@@ -127,9 +131,34 @@ impl<R: Runtime> Server<R> {
     /// [`Server::new`], first opening [`ServerConfig::data_dir`] when set: the directory is locked (another server
     /// on it is refused with [`DataDirError::InUse`]) and its history read back, with blocking file IO, before
     /// anything is served. Without a data directory it cannot fail.
-    pub fn open(runtime: R, config: ServerConfig) -> Result<Server<R>, DataDirError> {
+    pub fn open(runtime: R, mut config: ServerConfig) -> Result<Server<R>, DataDirError> {
+        if config.cluster.is_some() && (config.data_dir.is_some() || config.webhook.is_some()) {
+            tracing::error!(
+                "a node of a cluster keeps no data directory and sends no webhooks: both are ignored"
+            );
+            config.data_dir = None;
+            config.webhook = None;
+        }
         let durable = storage::open(&config, runtime.now())?;
         let on_disk = durable.is_some();
+        let engine = config.cluster.as_ref().map(|cluster| {
+            let options = EngineOptions {
+                redis: cluster.redis.clone(),
+                prefix: cluster.prefix.clone(),
+                history_size: config.hub.history_size,
+                history_ttl: config.hub.history_ttl,
+                feed: FeedConfig {
+                    load_events: config.hub.history_size,
+                    history_ttl: config.hub.history_ttl,
+                    ..FeedConfig::default()
+                },
+            };
+            Engine::start(runtime.clone(), options)
+        });
+        let (engine, engine_events) = match engine {
+            Some((engine, events)) => (Some(engine), Some(events)),
+            None => (None, None),
+        };
         let config = Arc::new(config);
         let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
             Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
@@ -149,8 +178,16 @@ impl<R: Runtime> Server<R> {
             Some((sender, observer, publishes)) => (Some(sender), Some(observer), Some(publishes)),
             None => (None, None, None),
         };
-        let (hub, events) =
-            HubHandle::start(runtime.clone(), config.hub.clone(), observer, durable)?;
+        let (hub, events) = HubHandle::start(
+            runtime.clone(),
+            config.hub.clone(),
+            observer,
+            durable,
+            engine,
+        )?;
+        if let Some(events) = engine_events {
+            runtime.spawn(Box::pin(cluster::feed_task(Arc::downgrade(&hub), events)));
+        }
         if let Some(verifier) = config.verifier.clone() {
             hub.with(|core, _| {
                 core.hub

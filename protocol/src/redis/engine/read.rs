@@ -11,10 +11,14 @@ use crate::redis::{Command, Reply};
 use crate::wire::ChannelName;
 
 /// `KEYS`: the channel's hash and stream. `ARGV`: the first stream id to read (`-`, or `(N-0` for "after N"), how
-/// many entries at most (0: none), `1` to include the retained state. Returns `{epoch, offset, state,
-/// state_offset, entries}` (missing values are nil).
+/// many entries at most (0: none), `1` to include the retained state, and an epoch to give the channel if it has
+/// none (empty: none). Returns `{epoch, offset, state, state_offset, entries}` (missing values are nil).
 pub const READ_SCRIPT: &str = r#"
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'state', 'state_offset')
+if not meta[1] and ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[4])
+  meta[1] = ARGV[4]
+end
 local entries = {}
 if tonumber(ARGV[2]) > 0 then
   entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])
@@ -37,6 +41,9 @@ pub struct ReadRequest<'a> {
     pub limit: usize,
     /// Include the retained state.
     pub with_state: bool,
+    /// Give the channel this epoch if it has none yet: a node that starts following a channel nobody published to
+    /// tells its subscribers the epoch the channel's first publish will keep, so they see no epoch change.
+    pub fresh_epoch: Option<&'a str>,
 }
 
 impl ReadRequest<'_> {
@@ -53,6 +60,7 @@ impl ReadRequest<'_> {
             .arg(start)
             .uint(self.limit as u64)
             .arg(if self.with_state { "1" } else { "0" })
+            .arg(self.fresh_epoch.unwrap_or(""))
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod batch_publish;
 mod caller_identity;
+mod cluster;
 mod durable_publish;
 mod presence;
 mod reserved_channels;
@@ -98,6 +99,7 @@ pub(super) struct Harness {
     pub(super) log_published: bool,
     /// Store writes handed out and not yet reported (the test reports them).
     pub(super) writes: VecDeque<crate::server::StoreWrite>,
+    pub(super) engine: VecDeque<crate::server::EngineCommand>,
 }
 
 impl Harness {
@@ -116,7 +118,16 @@ impl Harness {
             stalled: BTreeSet::new(),
             log_published: false,
             writes: VecDeque::new(),
+            engine: VecDeque::new(),
         }
+    }
+
+    /// A harness over a hub that is a node of a cluster; its engine commands are recorded and queued in
+    /// [`engine`](Self::engine) for the test to answer.
+    pub(super) fn clustered(config: HubConfig) -> Harness {
+        let mut h = Harness::new(config.clone());
+        h.hub = Hub::clustered(config);
+        h
     }
 
     /// A harness over `store` instead of the memory store.
@@ -263,6 +274,32 @@ impl Harness {
                 HubOutput::Snapshot(job) => {
                     self.record(format!("snapshot covering segment {}", job.covers));
                 }
+                HubOutput::Engine(command) => {
+                    let line = match &command {
+                        crate::server::EngineCommand::Follow { channel } => {
+                            format!("engine follow {channel}")
+                        }
+                        crate::server::EngineCommand::Unfollow { channel } => {
+                            format!("engine unfollow {channel}")
+                        }
+                        crate::server::EngineCommand::Publish {
+                            ticket,
+                            channel,
+                            events,
+                            retain_last,
+                            ..
+                        } => format!(
+                            "engine publish #{} {channel} {} retain_last={retain_last}",
+                            ticket.0,
+                            serde_json::to_string(
+                                &events.iter().map(|e| &**e).collect::<Vec<&Value>>()
+                            )
+                            .expect("events are JSON")
+                        ),
+                    };
+                    self.record(line);
+                    self.engine.push_back(command);
+                }
                 HubOutput::Timeout(at) => return at,
             }
         }
@@ -315,7 +352,12 @@ impl Harness {
     }
 
     fn record(&mut self, line: String) {
-        let line = line.replace(&epoch(&self.hub), "E");
+        let current = epoch(&self.hub);
+        let line = if current.is_empty() {
+            line
+        } else {
+            line.replace(&current, "E")
+        };
         let line = normalise_uuids(&line, &mut self.ids);
         self.log.push(line);
     }

@@ -407,6 +407,7 @@ impl Sut {
                     HubOutput::Snapshot(job) => {
                         self.hub.handle_snapshot_written(self.now, job.covers, 0)
                     }
+                    HubOutput::Engine(_) => unreachable!("a single node gives no engine commands"),
                     HubOutput::Timeout(_) => break,
                 }
             }

@@ -7,8 +7,9 @@ use std::task::{Context, Poll};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use switchboard_protocol::redis::engine::{
-    ChannelRead, FeedConfig, FeedOutput, Keys, LiveFeed, Publication, StoredEvent,
+    ChannelRead, FeedConfig, FeedOutput, Keys, LiveFeed, Publication, ReadRequest, StoredEvent,
 };
+use switchboard_protocol::rng::Rng;
 use switchboard_protocol::wire::ChannelName;
 
 use super::error::EngineError;
@@ -88,6 +89,7 @@ pub(crate) struct FeedTask<R: Runtime> {
     reads_sender: mpsc::UnboundedSender<ReadDone>,
     reads: mpsc::UnboundedReceiver<ReadDone>,
     alarm: Alarm,
+    rng: Rng,
 }
 
 enum Wake {
@@ -110,6 +112,7 @@ impl<R: Runtime> FeedTask<R> {
         heard: mpsc::UnboundedReceiver<PubSubEvent>,
         ops: mpsc::UnboundedReceiver<FeedOp>,
         events: mpsc::UnboundedSender<EngineEvent>,
+        seed: u64,
     ) -> FeedTask<R> {
         let (reads_sender, reads) = mpsc::unbounded();
         FeedTask {
@@ -125,6 +128,7 @@ impl<R: Runtime> FeedTask<R> {
             reads_sender,
             reads,
             alarm: Alarm::new(),
+            rng: Rng::from_seed(seed),
         }
     }
 
@@ -199,15 +203,27 @@ impl<R: Runtime> FeedTask<R> {
         let _ = self.events.unbounded_send(event);
     }
 
-    fn start_read(&self, channel: ChannelName, after: Option<u64>, limit: usize) {
+    fn fresh_epoch(&mut self) -> String {
+        format!("{:016x}", self.rng.next_u64())
+    }
+
+    fn start_read(&mut self, channel: ChannelName, after: Option<u64>, limit: usize) {
         let commands = self.commands.clone();
         let script = self.read.clone();
         let keys = self.keys.clone();
         let done = self.reads_sender.clone();
+        // The read that places the feed gives a channel nobody published to its epoch now.
+        let fresh_epoch = after.is_none().then(|| self.fresh_epoch());
         self.runtime.spawn(Box::pin(async move {
             // With the state: a read that places the feed loads it, one that finds a gap gone resynchronises to it.
-            let result =
-                read_channel(&commands, &script, &keys, &channel, after, limit, true).await;
+            let request = ReadRequest {
+                channel: &channel,
+                after,
+                limit,
+                with_state: true,
+                fresh_epoch: fresh_epoch.as_deref(),
+            };
+            let result = read_channel(&commands, &script, &keys, &request).await;
             let _ = done.unbounded_send((channel, result));
         }));
     }

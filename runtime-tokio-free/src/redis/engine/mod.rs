@@ -15,6 +15,7 @@ use std::sync::Arc;
 use futures_channel::mpsc;
 use switchboard_protocol::redis::engine::{
     ChannelRead, FeedConfig, Keys, PUBLISH_SCRIPT, PublishRequest, Published, READ_SCRIPT,
+    ReadRequest,
 };
 use switchboard_protocol::wire::ChannelName;
 
@@ -82,6 +83,7 @@ impl Engine {
             heard,
             ops,
             events,
+            options.redis.seed ^ 0x9e37_79b9_7f4a_7c15,
         );
         runtime.spawn(Box::pin(task.run()));
         let engine = Engine {
@@ -138,16 +140,14 @@ impl Engine {
         with_state: bool,
     ) -> Result<ChannelRead, EngineError> {
         let inner = &self.inner;
-        read_channel(
-            &inner.commands,
-            &inner.read,
-            &inner.keys,
+        let request = ReadRequest {
             channel,
             after,
             limit,
             with_state,
-        )
-        .await
+            fresh_epoch: None,
+        };
+        read_channel(&inner.commands, &inner.read, &inner.keys, &request).await
     }
 
     /// Follows `channel`: from the position Redis has when its subscription is confirmed, every event published to

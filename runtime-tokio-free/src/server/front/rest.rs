@@ -133,8 +133,20 @@ async fn execute<R: Runtime>(
             let query = rest::history_query(head)?;
             let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
             // The page holds the stored events themselves; they are written into the body off the hub's lock.
-            let page =
-                hub.read(|core, now| core.hub.history(now, channel, Some(query.since), limit));
+            let page = match hub
+                .engine()
+                .filter(|_| !hub.read(|core, _| core.hub.follows(channel)))
+            {
+                Some(engine) => {
+                    let ttl = hub.read(|core, _| core.hub.config().history_ttl);
+                    crate::server::cluster::read_page(engine, channel, query.since, limit, ttl)
+                        .await
+                        .map_err(|e| engine_unavailable(&e))?
+                }
+                None => {
+                    hub.read(|core, now| core.hub.history(now, channel, Some(query.since), limit))
+                }
+            };
             Ok(answer::history_page(
                 channel,
                 &page.epoch,
@@ -145,7 +157,15 @@ async fn execute<R: Runtime>(
             ))
         }
         Route::ChannelState { channel } => {
-            let state = hub.read(|core, _| core.hub.state(channel));
+            let state = match hub
+                .engine()
+                .filter(|_| !hub.read(|core, _| core.hub.follows(channel)))
+            {
+                Some(engine) => crate::server::cluster::read_state(engine, channel)
+                    .await
+                    .map_err(|e| engine_unavailable(&e))?,
+                None => hub.read(|core, _| core.hub.state(channel)),
+            };
             Ok(answer::channel_state(
                 channel,
                 &state.epoch,
@@ -165,6 +185,16 @@ async fn execute<R: Runtime>(
             Err(ErrorReply::not_found())
         }
     }
+}
+
+/// A read of the engine failed: 503, as for a store that cannot answer.
+fn engine_unavailable(error: &crate::redis::engine::EngineError) -> ErrorReply {
+    tracing::warn!(%error, "a read of the engine failed");
+    ErrorReply::new(
+        503,
+        "STORAGE_UNAVAILABLE",
+        "the engine could not be read; try again",
+    )
 }
 
 /// Runs the verifier, if any, on the request's token. The verifier's own words stay in the server's log: the
@@ -208,6 +238,11 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
         "name": "switchboard",
         "version": env!("CARGO_PKG_VERSION"),
         "protocol": PROTOCOL_VERSION,
+        "cluster": c.cluster.as_ref().map(|cluster| json!({
+            "node_id": cluster.node_id,
+            "engine": "redis",
+            "prefix": cluster.prefix,
+        })),
         "dialects": [
             {"name": "native", "path": "/api/ws"},
             {"name": "project_stream", "path": "/api/v1/ws/projects/{project_id}/stream"},

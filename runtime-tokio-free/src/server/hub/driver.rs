@@ -28,6 +28,7 @@ use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
 use crate::Runtime;
+use crate::redis::engine::Engine;
 use crate::server::storage::report::Report;
 use crate::server::storage::writer::{Job, Writer};
 use crate::server::storage::{DataDirError, Durable};
@@ -79,6 +80,10 @@ pub(crate) struct HubHandle<R: Runtime> {
     core: Mutex<Core>,
     events: mpsc::UnboundedSender<HubEvent>,
     on_published: Option<PublishObserver>,
+    /// A node of a cluster: the engine the hub's [`HubOutput::Engine`] commands go to.
+    engine: Option<Engine>,
+    /// This handle, for the tasks that report back to it (an engine publish's answer).
+    me: OnceLock<Weak<HubHandle<R>>>,
 }
 
 impl<R: Runtime> std::fmt::Debug for HubHandle<R> {
@@ -96,6 +101,7 @@ impl<R: Runtime> HubHandle<R> {
         config: HubConfig,
         on_published: Option<PublishObserver>,
         durable: Option<Durable>,
+        engine: Option<Engine>,
     ) -> Result<(Arc<HubHandle<R>>, mpsc::UnboundedReceiver<HubEvent>), DataDirError> {
         // The writer reports to the handle made below; it has nothing to report before the handle exists.
         let link: Arc<OnceLock<Weak<HubHandle<R>>>> = Arc::new(OnceLock::new());
@@ -114,6 +120,7 @@ impl<R: Runtime> HubHandle<R> {
                 .map_err(DataDirError::io(path, "start the writer thread"))?;
                 (Hub::with_store(config, store), Some(writer))
             }
+            None if engine.is_some() => (Hub::clustered(config), None),
             None => (Hub::new(config), None),
         };
         let (events_tx, events_rx) = mpsc::unbounded();
@@ -131,12 +138,20 @@ impl<R: Runtime> HubHandle<R> {
             }),
             events: events_tx,
             on_published,
+            engine,
+            me: OnceLock::new(),
         });
         let _ = link.set(Arc::downgrade(&handle));
+        let _ = handle.me.set(Arc::downgrade(&handle));
         // Settle the hub's first deadline before the timer task looks at it.
         handle.with(|_, _| ());
         runtime.spawn(Box::pin(timer_task(Arc::downgrade(&handle), timer_rx)));
         Ok((handle, events_rx))
+    }
+
+    /// The engine, on a node of a cluster.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -275,6 +290,13 @@ impl<R: Runtime> HubHandle<R> {
                         core.hub.handle_store_failed(self.runtime.now(), batch);
                     }
                 }
+                HubOutput::Engine(command) => match &self.engine {
+                    Some(engine) => {
+                        let me = self.me.get().cloned().unwrap_or_default();
+                        crate::server::cluster::carry_out(&self.runtime, engine, me, command);
+                    }
+                    None => tracing::error!(?command, "an engine command without an engine"),
+                },
                 HubOutput::Snapshot(job) => {
                     let covers = job.covers;
                     if !core.submit(Job::Snapshot(job)) {

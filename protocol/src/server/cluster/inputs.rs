@@ -1,0 +1,313 @@
+//! The hub's side of cluster mode: holding back what needs a channel not loaded yet, the engine's reports, and
+//! publishing through the engine.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use serde_json::Value;
+
+use super::super::Hub;
+use super::super::conn_table::ConnId;
+use super::super::intake::Inbound;
+use super::super::publish::{Answer, Kept};
+use super::{EngineCommand, EngineFailure, EngineTicket, Mirror, Waiting};
+use crate::redis::engine::StoredEvent;
+use crate::time::Timestamp;
+use crate::wire::channel_payload::ChannelPayloadRequest;
+use crate::wire::project_stream::ProjectStreamRequest;
+use crate::wire::{ChannelName, ClientMessage, CloseCode};
+
+impl Hub {
+    /// Whether this hub is a node of a cluster ([`Hub::clustered`]).
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// `inbound` may be handled now: it is returned. Otherwise it waits (behind the connection's earlier waiting
+    /// messages, or for the channel it needs, whose load is started).
+    pub(in crate::server) fn cluster_admit(
+        &mut self,
+        conn: ConnId,
+        inbound: Inbound,
+    ) -> Option<Inbound> {
+        match self.hold_or_pass(conn, Waiting::Inbound(inbound)) {
+            Some(Waiting::Inbound(inbound)) => Some(inbound),
+            _ => None,
+        }
+    }
+
+    /// Whether a project-stream open may be handled now; otherwise it waits for its channel.
+    pub(in crate::server) fn cluster_admit_open(
+        &mut self,
+        conn: ConnId,
+        since: Option<u64>,
+    ) -> bool {
+        self.hold_or_pass(conn, Waiting::ProjectOpen { since })
+            .is_some()
+    }
+
+    fn hold_or_pass(&mut self, conn: ConnId, waiting: Waiting) -> Option<Waiting> {
+        let needs = self.needs_load(conn, &waiting);
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return Some(waiting);
+        };
+        if let Some(queue) = cluster.waiting.get_mut(&conn) {
+            queue.push_back(waiting);
+            return None;
+        }
+        let channel = match needs {
+            None => return Some(waiting),
+            Some(channel) => channel,
+        };
+        cluster.waiting.insert(conn, VecDeque::from([waiting]));
+        cluster.load(&channel, conn);
+        None
+    }
+
+    /// The channel `waiting` needs loaded before it can be handled, if this node does not hold it.
+    fn needs_load(&self, conn: ConnId, waiting: &Waiting) -> Option<ChannelName> {
+        let cluster = self.cluster.as_deref()?;
+        let channel = match waiting {
+            Waiting::Inbound(Inbound::Native(Ok(frame))) => match &frame.message {
+                ClientMessage::Subscribe { channel, .. } | ClientMessage::GetState { channel } => {
+                    channel.clone()
+                }
+                _ => return None,
+            },
+            Waiting::Inbound(Inbound::ChannelPayload(Ok(ChannelPayloadRequest::Subscribe {
+                channel,
+            }))) => channel.clone(),
+            Waiting::Inbound(Inbound::ProjectStream(Ok(ProjectStreamRequest::GetState)))
+            | Waiting::ProjectOpen { .. } => self.project_of(conn)?.1?,
+            Waiting::Inbound(_) => return None,
+        };
+        cluster.mirror(&channel).is_none().then_some(channel)
+    }
+
+    /// The engine placed this node's feed of `channel` ([`EngineCommand::Follow`]): `epoch` and `offset` are its
+    /// position, `state` its retained event and `events` the history read with it. What waited for the channel is
+    /// handled now, in order.
+    pub fn handle_engine_following(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        epoch: Option<String>,
+        offset: u64,
+        state: Option<(u64, Vec<u8>)>,
+        events: Vec<StoredEvent>,
+    ) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let Some(waiters) = cluster.loading.remove(channel) else {
+            return;
+        };
+        let events = events
+            .into_iter()
+            .filter_map(|e| Some((e.offset, e.published_ms, Arc::new(parse(&e.event)?))))
+            .collect();
+        let state = state.and_then(|(_, event)| parse(&event)).map(Arc::new);
+        let retention = cluster.retention;
+        // A channel the engine holds nothing of has no epoch yet; its first publish gives it one, which the
+        // feed then reports as a new epoch to the subscribers told this one.
+        let epoch = epoch.unwrap_or_default();
+        let mirror = Mirror::placed(epoch, offset, state, events, retention);
+        cluster.mirrors.insert(channel.clone(), mirror);
+        for conn in waiters {
+            self.resume(now, conn);
+        }
+        self.cluster_release(channel);
+        self.reap(now);
+    }
+
+    /// Handles `conn`'s waiting messages until one needs a channel not loaded yet.
+    fn resume(&mut self, now: Timestamp, conn: ConnId) {
+        loop {
+            let open = self.conns.get(conn).is_some_and(|c| !c.closing);
+            let Some(cluster) = self.cluster.as_deref_mut() else {
+                return;
+            };
+            if !open {
+                cluster.waiting.remove(&conn);
+                return;
+            }
+            let Some(queue) = cluster.waiting.get_mut(&conn) else {
+                return;
+            };
+            let Some(next) = queue.pop_front() else {
+                cluster.waiting.remove(&conn);
+                return;
+            };
+            if let Some(channel) = self.needs_load(conn, &next) {
+                let cluster = self.cluster.as_deref_mut().expect("clustered");
+                if let Some(queue) = cluster.waiting.get_mut(&conn) {
+                    queue.push_front(next);
+                }
+                cluster.load(&channel, conn);
+                return;
+            }
+            match next {
+                Waiting::Inbound(inbound) => self.dispatch_inbound(now, conn, inbound),
+                Waiting::ProjectOpen { since } => self.open_project_stream(now, conn, since),
+            }
+        }
+    }
+
+    /// The next event of a followed channel, from the engine's live feed (offsets consecutive, each once): kept in
+    /// the channel's mirror and sent to its local subscribers.
+    pub fn handle_engine_delivery(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        epoch: &str,
+        offset: u64,
+        retained: bool,
+        event: &[u8],
+    ) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let retention = cluster.retention;
+        let Some(mirror) = cluster.mirrors.get_mut(channel) else {
+            return;
+        };
+        let Some(event) = parse(event) else {
+            return;
+        };
+        let event = Arc::new(event);
+        let published_ms = now.as_millis();
+        mirror.push(
+            epoch,
+            offset,
+            published_ms,
+            retained,
+            Arc::clone(&event),
+            retention,
+        );
+        self.counters.published += 1;
+        self.fan_out(now, channel, &Kept { offset, event });
+        self.reap(now);
+    }
+
+    /// Events of `channel` were missed and are gone from the engine: the mirror restarts at the engine's position,
+    /// and the local subscribers are closed with 1013 so they resubscribe from theirs and learn `recovered: false`.
+    pub fn handle_engine_resync(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        epoch: Option<String>,
+        offset: u64,
+        state: Option<(u64, Vec<u8>)>,
+    ) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let retention = cluster.retention;
+        let Some(mirror) = cluster.mirrors.get_mut(channel) else {
+            return;
+        };
+        let state = state.and_then(|(_, event)| parse(&event)).map(Arc::new);
+        *mirror = Mirror::placed(
+            epoch.unwrap_or_default(),
+            offset,
+            state,
+            Vec::new(),
+            retention,
+        );
+        let subscribers: Vec<ConnId> = self
+            .channels
+            .get(channel)
+            .map(|ch| ch.subscribers.keys().copied().collect())
+            .unwrap_or_default();
+        for conn in subscribers {
+            if let Some(c) = self.conns.get_mut(conn) {
+                self.outbox.close(
+                    conn,
+                    c,
+                    CloseCode::TryAgainLater,
+                    "events were missed: reconnect to recover",
+                );
+            }
+        }
+        self.reap(now);
+    }
+
+    /// The engine's answer to [`EngineCommand::Publish`]: the first and last offsets given, or why none were.
+    pub fn handle_engine_published(
+        &mut self,
+        now: Timestamp,
+        ticket: EngineTicket,
+        outcome: Result<(u64, u64), EngineFailure>,
+    ) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let Some((channel, _count, answer)) = cluster.publishes.remove(&ticket) else {
+            return;
+        };
+        match outcome {
+            Ok((first, _last)) => self.answer_published(&channel, first, answer),
+            Err(_) => self.refuse_unstored(now, answer),
+        }
+        self.reap(now);
+    }
+
+    /// Hands a publish to the engine; the publisher is answered by [`handle_engine_published`](Self::handle_engine_published).
+    pub(in crate::server) fn cluster_publish(
+        &mut self,
+        channel: &ChannelName,
+        events: Vec<Arc<Value>>,
+        retain_last: bool,
+        answer: Answer,
+    ) {
+        let fresh_epoch = alloc::format!("{:016x}", self.rng.next_u64());
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let ticket = EngineTicket(cluster.next_ticket);
+        cluster.next_ticket += 1;
+        let count = events.len() as u64;
+        cluster
+            .publishes
+            .insert(ticket, (channel.clone(), count, answer));
+        cluster.commands.push_back(EngineCommand::Publish {
+            ticket,
+            channel: channel.clone(),
+            events,
+            retain_last,
+            fresh_epoch,
+        });
+    }
+
+    /// Stops following `channel` once no local connection subscribes to it or waits for it.
+    pub(in crate::server) fn cluster_release(&mut self, channel: &ChannelName) {
+        let subscribed = self
+            .channels
+            .get(channel)
+            .is_some_and(|ch| !ch.subscribers.is_empty());
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        if subscribed || cluster.loading.contains_key(channel) {
+            return;
+        }
+        if cluster.mirrors.remove(channel).is_some() {
+            cluster.commands.push_back(EngineCommand::Unfollow {
+                channel: channel.clone(),
+            });
+        }
+    }
+
+    /// A connection is gone: nothing of it waits any more.
+    pub(in crate::server) fn cluster_forget(&mut self, conn: ConnId) {
+        if let Some(cluster) = self.cluster.as_deref_mut() {
+            cluster.waiting.remove(&conn);
+        }
+    }
+}
+
+/// An event from the engine; one that is not JSON was not written by a node and is skipped.
+fn parse(event: &[u8]) -> Option<Value> {
+    serde_json::from_slice(event).ok()
+}

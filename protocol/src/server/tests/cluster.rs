@@ -1,0 +1,229 @@
+//! Transcripts of a hub that is one node of a cluster: a subscribe (and what the connection sends after it) waits
+//! for the channel's load, publishes go to the engine and are answered by its report, events reach subscribers only
+//! from the engine's feed, recovery and `get_state` are answered from the node's copy, a resync closes the
+//! channel's subscribers with 1013, and the node stops following a channel nobody here subscribes to.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use super::transcripts::assert_transcript;
+use super::{Harness, ch};
+use crate::redis::engine::StoredEvent;
+use crate::server::{Dialect, EngineCommand, EngineFailure, HubConfig};
+
+fn node() -> Harness {
+    Harness::clustered(HubConfig {
+        heartbeat: Duration::from_secs(3600),
+        history_ttl: Duration::ZERO,
+        ..HubConfig::default()
+    })
+}
+
+fn stored(offset: u64, retained: bool) -> StoredEvent {
+    StoredEvent {
+        offset,
+        published_ms: super::T0_MS,
+        retained,
+        event: alloc::format!("{{\"n\":{offset}}}").into_bytes(),
+    }
+}
+
+fn following(h: &mut Harness, channel: &str, epoch: &str, offset: u64, events: Vec<StoredEvent>) {
+    let state = events
+        .iter()
+        .rev()
+        .find(|e| e.retained)
+        .map(|e| (e.offset, e.event.clone()));
+    h.hub.handle_engine_following(
+        h.now,
+        &ch(channel),
+        Some(String::from(epoch)),
+        offset,
+        state,
+        events,
+    );
+    h.drain();
+}
+
+fn deliver(h: &mut Harness, channel: &str, epoch: &str, offset: u64) {
+    let event = alloc::format!("{{\"n\":{offset}}}");
+    h.hub
+        .handle_engine_delivery(h.now, &ch(channel), epoch, offset, false, event.as_bytes());
+    h.drain();
+}
+
+/// Reports the oldest engine publish as `outcome`.
+fn published(h: &mut Harness, outcome: Result<(u64, u64), EngineFailure>) {
+    let Some(EngineCommand::Publish { ticket, .. }) = h.engine.pop_front() else {
+        panic!("an engine publish to answer");
+    };
+    h.hub.handle_engine_published(h.now, ticket, outcome);
+    h.drain();
+}
+
+#[test]
+fn a_subscribe_waits_for_the_load_and_events_come_only_from_the_feed() {
+    let mut h = node();
+    h.open("sub", Dialect::Native);
+    h.open("pub", Dialect::Native);
+    h.take();
+    h.text(
+        "sub",
+        r#"{"type":"subscribe","message_id":"s1","data":{"channel":"jobs/1"}}"#,
+    );
+    // Sent after the subscribe: it waits behind it, so the answers keep their order.
+    h.text("sub", r#"{"type":"ping","message_id":"p1","data":{}}"#);
+    assert_transcript(h.take(), &["engine follow jobs/1"]);
+    h.engine.clear();
+    following(
+        &mut h,
+        "jobs/1",
+        "ep1",
+        2,
+        vec![stored(1, false), stored(2, true)],
+    );
+    let got = h.take();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0],
+        "sub <- {\"type\":\"subscribe_res\",\"message_id\":\"s1\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":2,\"recovered\":null}}"
+    );
+    assert!(
+        got[1].starts_with("sub <- {\"type\":\"ping_res\",\"message_id\":\"p1\""),
+        "{got:?}"
+    );
+    h.text(
+        "pub",
+        r#"{"type":"publish","message_id":"m1","data":{"channel":"jobs/1","event":{"n":3}}}"#,
+    );
+    assert_transcript(
+        h.take(),
+        &["engine publish #1 jobs/1 [{\"n\":3}] retain_last=false"],
+    );
+    published(&mut h, Ok((3, 3)));
+    assert_transcript(
+        h.take(),
+        &[
+            "pub <- {\"type\":\"publish_res\",\"message_id\":\"m1\",\"data\":{\"channel\":\"jobs/1\",\"offset\":3}}",
+        ],
+    );
+    // Every node delivers from the feed, this one's own publishes too.
+    deliver(&mut h, "jobs/1", "ep1", 3);
+    assert_transcript(
+        h.take(),
+        &[
+            "sub <- {\"type\":\"event\",\"message_id\":\"#5\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"event\":{\"n\":3}}}",
+        ],
+    );
+    // A second subscriber of a loaded channel recovers from the node's copy at once.
+    h.open("late", Dialect::Native);
+    h.take();
+    h.text(
+        "late",
+        r#"{"type":"subscribe","message_id":"s2","data":{"channel":"jobs/1","since":{"epoch":"ep1","offset":1}}}"#,
+    );
+    h.text(
+        "late",
+        r#"{"type":"get_state","message_id":"g1","data":{"channel":"jobs/1"}}"#,
+    );
+    assert_transcript(
+        h.take(),
+        &[
+            "late <- {\"type\":\"subscribe_res\",\"message_id\":\"s2\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"recovered\":true}}",
+            "late <- {\"type\":\"event\",\"message_id\":\"#8\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":2,\"event\":{\"n\":2}}}",
+            "late <- {\"type\":\"event\",\"message_id\":\"#9\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"event\":{\"n\":3}}}",
+            "late <- {\"type\":\"get_state_res\",\"message_id\":\"g1\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"state\":{\"n\":2}}}",
+        ],
+    );
+    // A position in another epoch is not recovered.
+    h.text(
+        "late",
+        r#"{"type":"unsubscribe","message_id":"u1","data":{"channel":"jobs/1"}}"#,
+    );
+    h.text(
+        "late",
+        r#"{"type":"subscribe","message_id":"s3","data":{"channel":"jobs/1","since":{"epoch":"old","offset":1}}}"#,
+    );
+    assert_transcript(
+        h.take(),
+        &[
+            "late <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u1\",\"data\":{\"channel\":\"jobs/1\"}}",
+            "late <- {\"type\":\"subscribe_res\",\"message_id\":\"s3\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"recovered\":false}}",
+        ],
+    );
+    h.assert_clean();
+}
+
+#[test]
+fn a_resync_closes_the_subscribers_and_the_last_one_out_stops_the_follow() {
+    let mut h = node();
+    h.open("a", Dialect::Native);
+    h.open("b", Dialect::Native);
+    h.take();
+    for (name, id) in [("a", "s1"), ("b", "s2")] {
+        h.text(
+            name,
+            &alloc::format!(
+                r#"{{"type":"subscribe","message_id":"{id}","data":{{"channel":"jobs/2"}}}}"#
+            ),
+        );
+    }
+    assert_transcript(h.take(), &["engine follow jobs/2"]);
+    following(&mut h, "jobs/2", "ep1", 0, Vec::new());
+    h.take();
+    h.hub
+        .handle_engine_resync(h.now, &ch("jobs/2"), Some(String::from("ep2")), 9, None);
+    h.drain();
+    assert_transcript(
+        h.take(),
+        &[
+            "a closed 1013 events were missed: reconnect to recover",
+            "b closed 1013 events were missed: reconnect to recover",
+            "event {\"app_id\":\"#1\",\"conn\":\"a\",\"event\":\"disconnected\"}",
+            "event {\"app_id\":\"#3\",\"conn\":\"b\",\"event\":\"disconnected\"}",
+            "engine unfollow jobs/2",
+        ],
+    );
+    h.assert_clean();
+}
+
+#[test]
+fn a_publish_the_engine_did_not_take_is_refused_and_a_get_state_alone_follows_only_while_it_waits()
+{
+    let mut h = node();
+    h.open("pub", Dialect::Native);
+    h.take();
+    h.text(
+        "pub",
+        r#"{"type":"publish","message_id":"m1","data":{"channel":"jobs/3","events":[{"n":1},{"n":2}],"retain_last":true}}"#,
+    );
+    assert_transcript(
+        h.take(),
+        &["engine publish #1 jobs/3 [{\"n\":1},{\"n\":2}] retain_last=true"],
+    );
+    published(&mut h, Err(EngineFailure::Unavailable));
+    let got = h.take();
+    assert!(
+        got.len() == 1
+            && got[0].contains("\"code\":\"STORAGE_UNAVAILABLE\"")
+            && got[0].contains("\"m1\""),
+        "{got:?}"
+    );
+    h.text(
+        "pub",
+        r#"{"type":"get_state","message_id":"g1","data":{"channel":"jobs/3"}}"#,
+    );
+    assert_transcript(h.take(), &["engine follow jobs/3"]);
+    following(&mut h, "jobs/3", "ep1", 4, vec![stored(4, true)]);
+    assert_transcript(
+        h.take(),
+        &[
+            "pub <- {\"type\":\"get_state_res\",\"message_id\":\"g1\",\"data\":{\"channel\":\"jobs/3\",\"epoch\":\"ep1\",\"offset\":4,\"state\":{\"n\":4}}}",
+            "engine unfollow jobs/3",
+        ],
+    );
+    assert!(!h.hub.follows(&ch("jobs/3")));
+    h.assert_clean();
+}

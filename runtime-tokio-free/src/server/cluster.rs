@@ -1,0 +1,214 @@
+//! A server that is one node of a cluster ([`ServerConfig::cluster`]): its hub runs in cluster mode, and this is the
+//! link between the hub and the Redis engine — the hub's [`EngineCommand`]s carried out, the engine's feed and
+//! answers fed back as hub inputs.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use serde_json::Value;
+use switchboard_protocol::rest::limits::MAX_PAGE_BYTES;
+use switchboard_protocol::server::{
+    ChannelState, EngineCommand, EngineFailure, EngineTicket, HistoryPage,
+};
+use switchboard_protocol::wire::ChannelName;
+
+use super::hub::driver::HubHandle;
+use crate::Runtime;
+use crate::redis::RedisOptions;
+use crate::redis::engine::{Engine, EngineError, EngineEvent};
+
+/// How a node reaches the engine it shares with the other nodes.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The Redis every node of the cluster uses.
+    pub redis: RedisOptions,
+    /// The prefix of every key and topic, the same on every node (several clusters can share a Redis).
+    pub prefix: String,
+    /// This node's id (in `/api/info` and logs).
+    pub node_id: String,
+}
+
+impl ClusterConfig {
+    /// A node on `redis`, with the default prefix `switchboard` and a random node id.
+    pub fn new(redis: RedisOptions) -> ClusterConfig {
+        let node_id = format!("{:08x}", random_u64() as u32);
+        ClusterConfig {
+            redis,
+            prefix: "switchboard".into(),
+            node_id,
+        }
+    }
+}
+
+/// A number from std's per-process random hash keys, mixed with the time.
+fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one(nanos)
+}
+
+/// Carries out one of the hub's engine commands; a publish's answer comes back to the hub through `hub`.
+pub(crate) fn carry_out<R: Runtime>(
+    runtime: &R,
+    engine: &Engine,
+    hub: Weak<HubHandle<R>>,
+    command: EngineCommand,
+) {
+    match command {
+        EngineCommand::Follow { channel } => engine.follow(&channel),
+        EngineCommand::Unfollow { channel } => engine.unfollow(&channel),
+        EngineCommand::Publish {
+            ticket,
+            channel,
+            events,
+            retain_last,
+            fresh_epoch,
+        } => {
+            let engine = engine.clone();
+            let now_ms = runtime.now().as_millis();
+            runtime.spawn(Box::pin(async move {
+                let events: Vec<Vec<u8>> = events
+                    .iter()
+                    .map(|event| serde_json::to_vec(&**event).unwrap_or_default())
+                    .collect();
+                let outcome = engine
+                    .publish(&channel, &events, retain_last, &fresh_epoch, now_ms)
+                    .await
+                    .map(|published| (published.first_offset, published.last_offset))
+                    .map_err(|error| failure(&channel, &error));
+                report(&hub, ticket, outcome);
+            }));
+        }
+        #[allow(unreachable_patterns)]
+        other => tracing::warn!(?other, "unknown engine command ignored"),
+    }
+}
+
+fn failure(channel: &ChannelName, error: &EngineError) -> EngineFailure {
+    tracing::warn!(%channel, %error, "a publish through the engine failed");
+    match error {
+        EngineError::Redis(_) => EngineFailure::Unavailable,
+        _ => EngineFailure::Refused,
+    }
+}
+
+fn report<R: Runtime>(
+    hub: &Weak<HubHandle<R>>,
+    ticket: EngineTicket,
+    outcome: Result<(u64, u64), EngineFailure>,
+) {
+    if let Some(hub) = hub.upgrade() {
+        hub.with(|core, now| core.hub.handle_engine_published(now, ticket, outcome));
+    }
+}
+
+/// Feeds the engine's live feed to the hub until the server or the engine is gone.
+pub(crate) async fn feed_task<R: Runtime>(
+    hub: Weak<HubHandle<R>>,
+    mut events: mpsc::UnboundedReceiver<EngineEvent>,
+) {
+    while let Some(event) = events.next().await {
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        hub.with(|core, now| match event {
+            EngineEvent::Deliver {
+                channel,
+                epoch,
+                offset,
+                retained,
+                event,
+            } => core
+                .hub
+                .handle_engine_delivery(now, &channel, &epoch, offset, retained, &event),
+            EngineEvent::Following {
+                channel,
+                epoch,
+                offset,
+                state,
+                events,
+            } => core
+                .hub
+                .handle_engine_following(now, &channel, epoch, offset, state, events),
+            EngineEvent::Resync {
+                channel,
+                epoch,
+                offset,
+                state,
+            } => core
+                .hub
+                .handle_engine_resync(now, &channel, epoch, offset, state),
+            EngineEvent::Up => tracing::info!("engine: Redis pub/sub connection up"),
+            EngineEvent::Down(reason) => {
+                tracing::warn!(%reason, "engine: Redis pub/sub connection down; the feed fills the gap when it is back")
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        });
+    }
+}
+
+/// A channel's position and retained state, read from the engine (a channel this node does not follow).
+pub(crate) async fn read_state(
+    engine: &Engine,
+    channel: &ChannelName,
+) -> Result<ChannelState, EngineError> {
+    let read = engine.read(channel, None, 0, true).await?;
+    Ok(ChannelState {
+        epoch: read.epoch.unwrap_or_default(),
+        offset: read.offset,
+        state: read
+            .state
+            .and_then(|(_, event)| serde_json::from_slice(&event).ok()),
+    })
+}
+
+/// A page of a channel's history after `since`, read from the engine, at most `limit` events and about
+/// [`MAX_PAGE_BYTES`] (a page always holds one event when there is one).
+pub(crate) async fn read_page(
+    engine: &Engine,
+    channel: &ChannelName,
+    since: u64,
+    limit: usize,
+    history_ttl: Duration,
+) -> Result<HistoryPage, EngineError> {
+    let read = engine
+        .read(channel, Some(since), limit.clamp(1, 1000), false)
+        .await?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let cutoff = if history_ttl.is_zero() {
+        0
+    } else {
+        now_ms.saturating_sub(u64::try_from(history_ttl.as_millis()).unwrap_or(u64::MAX))
+    };
+    let mut events = Vec::new();
+    let mut bytes = 0usize;
+    for stored in &read.events {
+        if stored.published_ms < cutoff {
+            continue;
+        }
+        if !events.is_empty() && bytes + stored.event.len() > MAX_PAGE_BYTES {
+            break;
+        }
+        let Ok(event) = serde_json::from_slice::<Value>(&stored.event) else {
+            continue;
+        };
+        bytes += stored.event.len();
+        events.push((stored.offset, Arc::new(event)));
+    }
+    let next_since = match events.last() {
+        Some((last, _)) if *last < read.offset => Some(*last),
+        _ => None,
+    };
+    Ok(HistoryPage {
+        epoch: read.epoch.unwrap_or_default(),
+        events,
+        next_since,
+    })
+}
