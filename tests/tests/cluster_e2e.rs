@@ -1,0 +1,231 @@
+//! Two `Server`s that are nodes of one cluster on a real `redis-server`, on both runtimes: what one node publishes
+//! (REST, native, batch) every node delivers in order, exactly once; a client that moves to the other node resumes
+//! exactly where it was; REST history and state and `get_state` answer the same on every node; and a node whose
+//! pub/sub connection is killed in the middle of a stream still delivers every event once, in order. Every test
+//! is bounded in time and stops the servers and the Redis it started.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_protocol::backoff::Jitter;
+use switchboard_runtime::Runtime;
+use switchboard_runtime::redis::{RedisOptions, RedisUrl};
+use switchboard_runtime::server::{ClusterConfig, Server, ServerConfig};
+use switchboard_tests::redis_server::RedisServer;
+use switchboard_tests::ws::WsClient;
+use switchboard_tests::{TEST_TIMEOUT, bounded, http, on_both_runtimes};
+
+/// A node on `redis`, bound to a free loopback port.
+async fn node<R: Runtime>(runtime: &R, redis: &RedisServer, id: &str) -> (Server<R>, SocketAddr) {
+    let mut options = RedisOptions::new(RedisUrl::parse(&redis.url(0)).expect("a valid URL"));
+    options.connection.backoff.first_delay = Duration::from_millis(200);
+    options.connection.backoff.jitter = Jitter::None;
+    let mut cluster = ClusterConfig::new(options);
+    cluster.node_id = id.into();
+    let config = ServerConfig {
+        cluster: Some(cluster),
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(runtime.clone(), "127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .expect("a node starts");
+    let addr = server.local_addr().expect("bound");
+    (server, addr)
+}
+
+async fn subscribe<R: Runtime>(
+    ws: &mut WsClient<R, R::Tcp>,
+    channel: &str,
+    since: Option<Value>,
+) -> Value {
+    let mut data = json!({ "channel": channel });
+    if let Some(since) = since {
+        data["since"] = since;
+    }
+    let res = ws.request("subscribe", data).await;
+    assert_eq!(res["type"], "subscribe_res", "{res}");
+    res["data"].clone()
+}
+
+/// The next `count` events on `ws`, as `(offset, n)`.
+async fn events<R: Runtime>(ws: &mut WsClient<R, R::Tcp>, count: usize) -> Vec<(u64, u64)> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        let message = ws.recv_skip_pings().await;
+        assert_eq!(message["type"], "event", "{message}");
+        let data = &message["data"];
+        got.push((
+            data["offset"].as_u64().expect("an offset"),
+            data["event"]["n"].as_u64().expect("n"),
+        ));
+    }
+    got
+}
+
+async fn rest_publish<R: Runtime>(
+    runtime: &R,
+    addr: SocketAddr,
+    channel: &str,
+    body: Value,
+) -> Value {
+    let path = format!("/api/v1/channels/{}/events", channel.replace('/', "%2F"));
+    let response = http::post_json(runtime, addr, &path, &body).await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    response.json()
+}
+
+mod scenarios {
+    use super::*;
+
+    pub async fn every_node_delivers_every_publish_and_a_client_resumes_on_another_node<
+        R: Runtime,
+    >(
+        runtime: R,
+    ) {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let (a, addr_a) = node(&runtime, &redis, "a").await;
+            let (b, addr_b) = node(&runtime, &redis, "b").await;
+            let info = http::get(&runtime, addr_b, "/api/info").await.json();
+            assert_eq!(info["cluster"]["node_id"], "b", "{info}");
+
+            let mut watcher = WsClient::connect(&runtime, addr_a, "/api/ws").await;
+            watcher.connected().await;
+            let placed = subscribe(&mut watcher, "jobs/1", None).await;
+            let epoch = placed["epoch"].as_str().expect("an epoch").to_owned();
+            assert!(
+                !epoch.is_empty(),
+                "a channel nobody published to has its epoch already"
+            );
+            assert_eq!(placed["offset"], 0);
+
+            // Published on the other node: over REST, as a batch, and natively on the watcher's own node.
+            let one = rest_publish(&runtime, addr_b, "jobs/1", json!({"event": {"n": 1}})).await;
+            assert_eq!(one["offset"], 1, "{one}");
+            let batch = rest_publish(
+                &runtime,
+                addr_b,
+                "jobs/1",
+                json!({"events": [{"n": 2}, {"n": 3}, {"n": 4}], "retain_last": true}),
+            )
+            .await;
+            assert_eq!(
+                (batch["first_offset"].clone(), batch["last_offset"].clone()),
+                (json!(2), json!(4))
+            );
+            let mut publisher = WsClient::connect(&runtime, addr_a, "/api/ws").await;
+            publisher.connected().await;
+            let res = publisher
+                .request("publish", json!({"channel": "jobs/1", "event": {"n": 5}}))
+                .await;
+            assert_eq!(res["data"]["offset"], 5, "{res}");
+            assert_eq!(
+                events(&mut watcher, 5).await,
+                vec![(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)],
+                "in order, once, with the offsets Redis gave"
+            );
+            watcher.close().await;
+
+            // Published while the client is away; it comes back through the other node.
+            for n in 6..=8 {
+                rest_publish(&runtime, addr_a, "jobs/1", json!({"event": {"n": n}})).await;
+            }
+            let mut moved = WsClient::connect(&runtime, addr_b, "/api/ws").await;
+            moved.connected().await;
+            let resumed = subscribe(
+                &mut moved,
+                "jobs/1",
+                Some(json!({"epoch": epoch, "offset": 5})),
+            )
+            .await;
+            assert_eq!(resumed["recovered"], true, "{resumed}");
+            assert_eq!(resumed["epoch"], json!(epoch));
+            assert_eq!(events(&mut moved, 3).await, vec![(6, 6), (7, 7), (8, 8)]);
+            let state = moved
+                .request("get_state", json!({"channel": "jobs/1"}))
+                .await;
+            assert_eq!(state["data"]["offset"], 8, "{state}");
+            assert_eq!(
+                state["data"]["state"],
+                json!({"n": 4}),
+                "the batch's last was retained"
+            );
+
+            // REST reads answer the same on a node that follows the channel (b) and one that does not (a).
+            for addr in [addr_a, addr_b] {
+                let page = http::get(&runtime, addr, "/api/v1/channels/jobs%2F1/events?since=6")
+                    .await
+                    .json();
+                let offsets: Vec<u64> = page["events"]
+                    .as_array()
+                    .expect("events")
+                    .iter()
+                    .map(|e| e["offset"].as_u64().expect("offset"))
+                    .collect();
+                assert_eq!(offsets, vec![7, 8], "{page}");
+                assert_eq!(page["epoch"], json!(epoch));
+                let state = http::get(&runtime, addr, "/api/v1/channels/jobs%2F1/state")
+                    .await
+                    .json();
+                assert_eq!(
+                    (state["offset"].clone(), state["state"].clone()),
+                    (json!(8), json!({"n": 4})),
+                    "{state}"
+                );
+            }
+            moved.close().await;
+            publisher.close().await;
+            a.shutdown().await;
+            b.shutdown().await;
+        })
+        .await;
+    }
+
+    pub async fn a_node_whose_feed_is_cut_in_the_middle_still_delivers_every_event_once<
+        R: Runtime,
+    >(
+        runtime: R,
+    ) {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let (a, addr_a) = node(&runtime, &redis, "a").await;
+            let (b, addr_b) = node(&runtime, &redis, "b").await;
+            let mut watcher = WsClient::connect(&runtime, addr_a, "/api/ws").await;
+            watcher.connected().await;
+            subscribe(&mut watcher, "jobs/2", None).await;
+            let mut publisher = WsClient::connect(&runtime, addr_b, "/api/ws").await;
+            publisher.connected().await;
+            for n in 1..=60u64 {
+                if n == 20 || n == 40 {
+                    let killed = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+                    assert!(killed.starts_with(':'), "CLIENT KILL answered {killed}");
+                }
+                let res = publisher
+                    .request("publish", json!({"channel": "jobs/2", "event": {"n": n}}))
+                    .await;
+                assert_eq!(res["data"]["offset"], n, "{res}");
+            }
+            let got = events(&mut watcher, 60).await;
+            let want: Vec<(u64, u64)> = (1..=60).map(|n| (n, n)).collect();
+            assert_eq!(
+                got, want,
+                "no gap, no duplicate, in order, across two lost feeds"
+            );
+            watcher.close().await;
+            publisher.close().await;
+            a.shutdown().await;
+            b.shutdown().await;
+        })
+        .await;
+    }
+}
+
+on_both_runtimes!(scenarios;
+    every_node_delivers_every_publish_and_a_client_resumes_on_another_node,
+    a_node_whose_feed_is_cut_in_the_middle_still_delivers_every_event_once,
+);
