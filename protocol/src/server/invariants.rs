@@ -26,6 +26,10 @@ impl Hub {
                 Pending::Call { target, caller, .. } => {
                     *target == conn || caller.as_ref().is_some_and(|c| c.conn == conn)
                 }
+                Pending::Forwarded { caller, .. } => {
+                    caller.as_ref().is_some_and(|c| c.conn == conn)
+                }
+                Pending::Remote { target, .. } => *target == conn,
             })
             || self.deadlines.mentions(conn)
             || self.outbox.doomed.iter().any(|&(c, _)| c == conn)
@@ -95,9 +99,8 @@ impl Hub {
             for (request_id, in_flight) in &c.in_flight {
                 if let InFlight::Call { routed } = in_flight {
                     let ok = matches!(
-                        self.outstanding.get(routed),
-                        Some(Pending::Call { caller: Some(caller), .. })
-                            if caller.conn == id && &caller.request_id == request_id
+                        self.outstanding.get(routed).and_then(Pending::caller),
+                        Some(caller) if caller.conn == id && &caller.request_id == request_id
                     );
                     if !ok {
                         return Err(format!("{id}: call {request_id} has no pending entry"));
@@ -105,7 +108,7 @@ impl Hub {
                 }
             }
             for routed in &c.outstanding {
-                if self.outstanding.get(routed).map(Pending::target) != Some(id) {
+                if self.outstanding.get(routed).and_then(Pending::target) != Some(id) {
                     return Err(format!("{id}: outstanding {routed} not pending to it"));
                 }
             }
@@ -124,21 +127,17 @@ impl Hub {
             }
         }
         for (routed, _, pending) in self.outstanding.iter() {
-            let target = pending.target();
-            if !self
-                .conns
-                .get(target)
-                .is_some_and(|c| c.outstanding.contains(routed))
+            if let Some(target) = pending.target()
+                && !self
+                    .conns
+                    .get(target)
+                    .is_some_and(|c| c.outstanding.contains(routed))
             {
                 return Err(format!(
                     "pending {routed}: target {target} does not know it"
                 ));
             }
-            if let Pending::Call {
-                caller: Some(caller),
-                ..
-            } = pending
-            {
+            if let Some(caller) = pending.caller() {
                 let known = self
                     .conns
                     .get(caller.conn)

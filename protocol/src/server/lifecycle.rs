@@ -154,6 +154,7 @@ impl Hub {
                 && ch.server == Some(id)
             {
                 ch.server = None;
+                self.cluster_unregister(name);
             }
             self.forget_if_unused(name);
         }

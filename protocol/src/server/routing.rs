@@ -39,6 +39,23 @@ pub(crate) enum Pending {
         channel: ChannelName,
         method: String,
     },
+    /// A node of a cluster: a local caller's `call` sent to the node that serves the channel; ends like a
+    /// [`Call`](Pending::Call) when that node's answer comes back (or the deadline passes).
+    Forwarded {
+        /// `None` once the caller disconnected: the answer is dropped.
+        caller: Option<Caller>,
+        channel: ChannelName,
+        method: String,
+    },
+    /// A node of a cluster: a `call` from another node to a local server; its answer goes back to that node.
+    Remote {
+        target: ConnId,
+        /// The calling node and the call's id there.
+        node: String,
+        call: MessageId,
+        channel: ChannelName,
+        method: String,
+    },
 }
 
 /// Who made a routed call, and the id of its request.
@@ -49,14 +66,27 @@ pub(crate) struct Caller {
 }
 
 impl Pending {
-    pub(crate) fn target(&self) -> ConnId {
+    /// The local connection that owes the answer (none for a call forwarded to another node).
+    pub(crate) fn target(&self) -> Option<ConnId> {
         match self {
-            Pending::Request { target } | Pending::Call { target, .. } => *target,
+            Pending::Request { target }
+            | Pending::Call { target, .. }
+            | Pending::Remote { target, .. } => Some(*target),
+            Pending::Forwarded { .. } => None,
         }
     }
 
     pub(crate) fn is_call(&self) -> bool {
-        matches!(self, Pending::Call { .. })
+        !matches!(self, Pending::Request { .. })
+    }
+
+    /// The local caller waiting for the answer, if any.
+    #[cfg(any(test, feature = "_internal_test_exports"))]
+    pub(crate) fn caller(&self) -> Option<&Caller> {
+        match self {
+            Pending::Call { caller, .. } | Pending::Forwarded { caller, .. } => caller.as_ref(),
+            Pending::Request { .. } | Pending::Remote { .. } => None,
+        }
     }
 }
 
@@ -84,6 +114,7 @@ impl Hub {
             ));
         }
         c.serving.insert(name.clone());
+        self.cluster_register(name);
         let watched = super::presence::role_before(&self.channels, name, conn);
         let previous_watched = self
             .channels
@@ -135,22 +166,31 @@ impl Hub {
             .get(name)
             .and_then(|ch| ch.server)
             .filter(|&t| self.conns.get(t).is_some_and(|t| !t.closing));
-        let Some(target) = target else {
+        if target.is_none() && !self.is_clustered() {
             return Err(Refusal::new(
                 ErrorCode::NoHandler,
                 alloc::format!("no connection serves {name}"),
             ));
-        };
+        }
         let routed = self.fresh_request_id();
         let deadline = now + self.config.request_timeout;
-        let pending = Pending::Call {
-            target,
-            caller: Some(Caller {
-                conn: caller,
-                request_id: request_id.clone(),
-            }),
-            channel: name.clone(),
-            method: method.clone(),
+        let from = Some(Caller {
+            conn: caller,
+            request_id: request_id.clone(),
+        });
+        let pending = match target {
+            Some(target) => Pending::Call {
+                target,
+                caller: from,
+                channel: name.clone(),
+                method: method.clone(),
+            },
+            // Another node may serve it: the engine knows which.
+            None => Pending::Forwarded {
+                caller: from,
+                channel: name.clone(),
+                method: method.clone(),
+            },
         };
         if self
             .outstanding
@@ -167,6 +207,37 @@ impl Hub {
                 },
             );
         }
+        let Some(target) = target else {
+            self.cluster_forward(
+                routed,
+                name,
+                method,
+                params.unwrap_or(Value::Null),
+                caller_id,
+            );
+            return Ok(());
+        };
+        self.send_call(
+            target,
+            routed,
+            name,
+            method,
+            params.unwrap_or(Value::Null),
+            &caller_id,
+        );
+        Ok(())
+    }
+
+    /// Sends the `server_request` of a routed call, pending as `routed`, to the serving connection `target`.
+    pub(super) fn send_call(
+        &mut self,
+        target: ConnId,
+        routed: MessageId,
+        name: &ChannelName,
+        method: String,
+        params: Value,
+        caller_id: &CallerIdentity,
+    ) {
         if let Some(t) = self.conns.get_mut(target) {
             t.outstanding.insert(routed.clone());
         }
@@ -176,14 +247,13 @@ impl Hub {
             Value::String(name.as_str().to_owned()),
         );
         data.insert("method".to_owned(), Value::String(method));
-        data.insert("params".to_owned(), params.unwrap_or(Value::Null));
+        data.insert("params".to_owned(), params);
         data.insert("caller".to_owned(), caller_id.to_value());
         let request = ServerMessage::ServerRequest {
             request_type: "call".to_owned(),
             data,
         };
         self.send_native(target, Some(routed), request);
-        Ok(())
     }
 
     /// A `server_response` from `from`. Ignored (and counted) unless it answers something pending *to `from`*.
@@ -194,7 +264,7 @@ impl Hub {
         id: MessageId,
         data: Map<String, Value>,
     ) {
-        if self.outstanding.get(&id).map(Pending::target) != Some(from) {
+        if self.outstanding.get(&id).and_then(Pending::target) != Some(from) {
             self.counters.unmatched_responses += 1;
             return;
         }
@@ -212,7 +282,9 @@ impl Hub {
 
     /// The caller of the call routed as `routed` disconnected: its answer will be dropped.
     pub(super) fn orphan_call(&mut self, routed: &MessageId) {
-        if let Some(Pending::Call { caller, .. }) = self.outstanding.get_mut(routed) {
+        if let Some(Pending::Call { caller, .. } | Pending::Forwarded { caller, .. }) =
+            self.outstanding.get_mut(routed)
+        {
             *caller = None;
         }
     }
@@ -225,7 +297,7 @@ impl Hub {
         pending: Pending,
         ending: Ending,
     ) {
-        if let Some(t) = self.conns.get_mut(pending.target()) {
+        if let Some(t) = pending.target().and_then(|t| self.conns.get_mut(t)) {
             t.outstanding.remove(&id);
         }
         if ending == Ending::TimedOut {
@@ -244,12 +316,39 @@ impl Hub {
                     outcome,
                 });
             }
-            Pending::Call { caller: None, .. } => {}
+            Pending::Call { caller: None, .. } | Pending::Forwarded { caller: None, .. } => {}
+            Pending::Remote {
+                node,
+                call,
+                channel,
+                method,
+                ..
+            } => {
+                let data = match ending {
+                    Ending::Answered(data) => data,
+                    Ending::TimedOut => error_data(
+                        ErrorCode::RequestTimeout,
+                        alloc::format!("{channel} did not answer {method} in time"),
+                        None,
+                    ),
+                    Ending::TargetGone => error_data(
+                        ErrorCode::NoHandler,
+                        alloc::format!("the connection serving {channel} disconnected"),
+                        Some(serde_json::json!({"reason": "server_disconnected"})),
+                    ),
+                };
+                self.cluster_answer(node, call, data);
+            }
             Pending::Call {
                 caller: Some(caller),
                 channel,
                 method,
                 ..
+            }
+            | Pending::Forwarded {
+                caller: Some(caller),
+                channel,
+                method,
             } => {
                 let native = match self.conns.get_mut(caller.conn) {
                     Some(c) => {
@@ -298,6 +397,23 @@ impl Hub {
             }
         }
     }
+}
+
+/// A `server_response`'s data carrying an error: what a node answers another with when it cannot route a call.
+pub(crate) fn error_data(
+    code: ErrorCode,
+    message: String,
+    details: Option<Value>,
+) -> Map<String, Value> {
+    let mut error = Map::new();
+    error.insert("code".to_owned(), Value::String(code.as_str().to_owned()));
+    error.insert("message".to_owned(), Value::String(message));
+    if let Some(details) = details {
+        error.insert("details".to_owned(), details);
+    }
+    let mut data = Map::new();
+    data.insert("error".to_owned(), Value::Object(error));
+    data
 }
 
 /// A `server_response` to a [`Hub::send_request`] as its outcome: an `error` field (not `null`) makes it a

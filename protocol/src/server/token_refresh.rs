@@ -119,6 +119,7 @@ impl Hub {
                 && ch.server == Some(conn)
             {
                 ch.server = None;
+                self.cluster_unregister(&name);
             }
             self.forget_if_unused(&name);
             self.send_ended(conn, &name, "serve");

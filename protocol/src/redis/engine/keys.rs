@@ -44,6 +44,15 @@ impl Keys {
         self.key(b'p', channel)
     }
 
+    /// A node's inbox topic, where other nodes send it calls for the connections it serves and their answers.
+    pub fn inbox(&self, node: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + 3 + node.len());
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(b":n:");
+        key.extend_from_slice(node.as_bytes());
+        key
+    }
+
     /// The channel a topic name belongs to, if it is one of ours.
     pub fn channel_of_topic(&self, topic: &[u8]) -> Option<ChannelName> {
         let rest = topic

@@ -20,6 +20,7 @@
 //! stream, from one atomic snapshot, so a replay can tell "nothing missed" from "history gone".
 
 pub mod feed;
+pub mod inbox;
 pub mod keys;
 pub mod publication;
 pub mod publish;
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod script;
 
 pub use feed::{FeedConfig, FeedOutput, LiveFeed};
+pub use inbox::InboxMessage;
 pub use keys::Keys;
 pub use publication::Publication;
 pub use publish::{PUBLISH_SCRIPT, PublishRequest, Published};

@@ -5,18 +5,19 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::super::Hub;
 use super::super::conn_table::ConnId;
 use super::super::intake::Inbound;
 use super::super::publish::{Answer, Kept};
+use super::super::routing::{Ending, Pending, error_data};
 use super::{EngineCommand, EngineFailure, EngineTicket, Mirror, Waiting};
 use crate::redis::engine::StoredEvent;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::ChannelPayloadRequest;
 use crate::wire::project_stream::ProjectStreamRequest;
-use crate::wire::{ChannelName, ClientMessage, CloseCode};
+use crate::wire::{Caller, ChannelName, ClientMessage, CloseCode, ErrorCode, MessageId};
 
 impl Hub {
     /// Whether this hub is a node of a cluster ([`Hub::clustered`]).
@@ -304,6 +305,139 @@ impl Hub {
         if let Some(cluster) = self.cluster.as_deref_mut() {
             cluster.waiting.remove(&conn);
         }
+    }
+}
+
+impl Hub {
+    /// A local connection serves `channel` now.
+    pub(in crate::server) fn cluster_register(&mut self, channel: &ChannelName) {
+        if let Some(cluster) = self.cluster.as_deref_mut() {
+            cluster.commands.push_back(EngineCommand::Register {
+                channel: channel.clone(),
+            });
+        }
+    }
+
+    /// No local connection serves `channel` any more.
+    pub(in crate::server) fn cluster_unregister(&mut self, channel: &ChannelName) {
+        if let Some(cluster) = self.cluster.as_deref_mut() {
+            cluster.commands.push_back(EngineCommand::Unregister {
+                channel: channel.clone(),
+            });
+        }
+    }
+
+    /// Sends a local caller's call, pending as `call`, to the node that serves `channel`.
+    pub(in crate::server) fn cluster_forward(
+        &mut self,
+        call: MessageId,
+        channel: &ChannelName,
+        method: String,
+        params: Value,
+        caller: Caller,
+    ) {
+        if let Some(cluster) = self.cluster.as_deref_mut() {
+            cluster.commands.push_back(EngineCommand::Call {
+                call,
+                channel: channel.clone(),
+                method,
+                params,
+                caller,
+            });
+        }
+    }
+
+    /// Sends the answer to a call from `node` back to it.
+    pub(in crate::server) fn cluster_answer(
+        &mut self,
+        node: String,
+        call: MessageId,
+        data: Map<String, Value>,
+    ) {
+        if let Some(cluster) = self.cluster.as_deref_mut() {
+            cluster
+                .commands
+                .push_back(EngineCommand::Answer { node, call, data });
+        }
+    }
+
+    /// A call from node `node` (its id `call` there) for `channel`: routed to the local connection that serves it,
+    /// whose answer goes back to that node; `NO_HANDLER` back at once when none does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_remote_call(
+        &mut self,
+        now: Timestamp,
+        node: String,
+        call: MessageId,
+        channel: &ChannelName,
+        method: String,
+        params: Value,
+        caller: Caller,
+    ) {
+        if self.cluster.is_none() {
+            return;
+        }
+        let target = self
+            .channels
+            .get(channel)
+            .and_then(|ch| ch.server)
+            .filter(|&t| self.conns.get(t).is_some_and(|t| !t.closing));
+        let Some(target) = target else {
+            let data = error_data(
+                ErrorCode::NoHandler,
+                alloc::format!("no connection serves {channel}"),
+                None,
+            );
+            self.cluster_answer(node, call, data);
+            return;
+        };
+        let routed = self.fresh_request_id();
+        let deadline = now + self.config.request_timeout;
+        let pending = Pending::Remote {
+            target,
+            node,
+            call,
+            channel: channel.clone(),
+            method: method.clone(),
+        };
+        if self
+            .outstanding
+            .insert(routed.clone(), deadline, pending)
+            .is_err()
+        {
+            return;
+        }
+        self.send_call(target, routed, channel, method, params, &caller);
+        self.reap(now);
+    }
+
+    /// The serving node's answer to a call this node forwarded (`call` is its id here).
+    pub fn handle_remote_answer(
+        &mut self,
+        now: Timestamp,
+        call: &MessageId,
+        data: Map<String, Value>,
+    ) {
+        if !matches!(self.outstanding.get(call), Some(Pending::Forwarded { .. })) {
+            return;
+        }
+        if let Some(pending) = self.outstanding.resolve(call) {
+            self.end_pending(now, call.clone(), pending, Ending::Answered(data));
+        }
+        self.reap(now);
+    }
+
+    /// No node serves the channel of the call this node forwarded as `call`: `NO_HANDLER` to its caller.
+    pub fn handle_remote_unreachable(&mut self, now: Timestamp, call: &MessageId) {
+        let Some(Pending::Forwarded { channel, .. }) = self.outstanding.get(call) else {
+            return;
+        };
+        let data = error_data(
+            ErrorCode::NoHandler,
+            alloc::format!("no connection serves {channel}"),
+            None,
+        );
+        self.handle_remote_answer(now, call, data);
     }
 }
 

@@ -26,12 +26,12 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::conn_table::ConnId;
 use super::intake::Inbound;
 use super::publish::Answer;
-use crate::wire::ChannelName;
+use crate::wire::{Caller, ChannelName, MessageId};
 
 pub(crate) use mirror::{Mirror, Retention};
 
@@ -68,6 +68,44 @@ pub enum EngineCommand {
         retain_last: bool,
         /// The epoch the channel gets if the engine has none for it (drawn from the hub's seeded RNG).
         fresh_epoch: String,
+    },
+    /// A local connection serves `channel` now: register this node as its server (the newest registration wins,
+    /// as on one node), and keep the registration alive while it lasts.
+    Register {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// No local connection serves `channel` any more: remove this node's registration (only if it is still
+    /// this node's).
+    Unregister {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// A local caller's `call` for a channel no local connection serves: send it to the node registered as its
+    /// server ([`InboxMessage::Call`](crate::redis::engine::InboxMessage::Call)), and report
+    /// [`Hub::handle_remote_unreachable`](super::Hub::handle_remote_unreachable) when no node is. Its answer comes
+    /// back through [`Hub::handle_remote_answer`](super::Hub::handle_remote_answer).
+    Call {
+        /// The call's id on this node.
+        call: MessageId,
+        /// The channel.
+        channel: ChannelName,
+        /// The method.
+        method: String,
+        /// The parameters.
+        params: Value,
+        /// Who called.
+        caller: Caller,
+    },
+    /// The answer to a call another node sent this one: send `data` to node `node`
+    /// ([`InboxMessage::Answer`](crate::redis::engine::InboxMessage::Answer)).
+    Answer {
+        /// The calling node.
+        node: String,
+        /// The call's id there.
+        call: MessageId,
+        /// The serving connection's `server_response` data, or the error this node answers with.
+        data: Map<String, Value>,
     },
 }
 

@@ -3,7 +3,7 @@
 //! from the engine's feed, recovery and `get_state` are answered from the node's copy, a resync closes the
 //! channel's subscribers with 1013, and the node stops following a channel nobody here subscribes to.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -225,5 +225,120 @@ fn a_publish_the_engine_did_not_take_is_refused_and_a_get_state_alone_follows_on
         ],
     );
     assert!(!h.hub.follows(&ch("jobs/3")));
+    h.assert_clean();
+}
+
+#[test]
+fn calls_cross_nodes_through_the_engine_and_their_answers_come_back() {
+    let mut h = node();
+    h.open("worker", Dialect::Native);
+    h.open("caller", Dialect::Native);
+    h.take();
+    h.text(
+        "worker",
+        r#"{"type":"serve","message_id":"v1","data":{"channel":"jobs/1"}}"#,
+    );
+    assert_transcript(
+        h.take(),
+        &[
+            "worker <- {\"type\":\"serve_res\",\"message_id\":\"v1\",\"data\":{\"channel\":\"jobs/1\"}}",
+            "engine register jobs/1",
+        ],
+    );
+    // Another node's caller: the local worker gets it, and its answer goes back to that node.
+    let caller = crate::wire::Caller::new("far-app", Some(String::from("ops")), None);
+    h.hub.handle_remote_call(
+        h.now,
+        String::from("node-b"),
+        crate::wire::MessageId::new("c-9").unwrap(),
+        &ch("jobs/1"),
+        String::from("cancel"),
+        serde_json::json!({"force": true}),
+        caller,
+    );
+    h.drain();
+    let got = h.take();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("worker <- {\"type\":\"server_request\",\"message_id\":\"#")
+            && got[0].contains("\"caller\":{\"app_id\":\"far-app\",\"sub\":\"ops\"}")
+            && got[0].contains("\"params\":{\"force\":true}"),
+        "{got:?}"
+    );
+    let request = core::iter::from_fn(|| h.next_frame("worker"))
+        .find(|f| f["type"] == "server_request")
+        .expect("the server_request");
+    let routed = request["message_id"].as_str().expect("an id").to_string();
+    h.text(
+        "worker",
+        &alloc::format!(
+            r#"{{"type":"server_response","message_id":"{routed}","data":{{"result":"stopped"}}}}"#
+        ),
+    );
+    assert_transcript(
+        h.take(),
+        &["engine answer node-b c-9 {\"result\":\"stopped\"}"],
+    );
+    // A local caller of a channel no local connection serves: forwarded, answered from the other node.
+    h.text(
+        "caller",
+        r#"{"type":"call","message_id":"k1","data":{"channel":"jobs/2","method":"status","params":{"v":1}}}"#,
+    );
+    let got = h.take();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("engine call ")
+            && got[0].ends_with(" jobs/2 status {\"v\":1} {\"app_id\":\"#3\"}"),
+        "{got:?}"
+    );
+    let Some(EngineCommand::Call { call, .. }) = h.engine.pop_back() else {
+        panic!("a forwarded call");
+    };
+    let mut data = serde_json::Map::new();
+    data.insert(String::from("result"), serde_json::json!({"running": true}));
+    h.hub.handle_remote_answer(h.now, &call, data);
+    h.drain();
+    assert_transcript(
+        h.take(),
+        &[
+            "caller <- {\"type\":\"call_res\",\"message_id\":\"k1\",\"data\":{\"channel\":\"jobs/2\",\"method\":\"status\",\"result\":{\"running\":true}}}",
+        ],
+    );
+    // Nobody serves it anywhere: NO_HANDLER.
+    h.text(
+        "caller",
+        r#"{"type":"call","message_id":"k2","data":{"channel":"jobs/3","method":"status"}}"#,
+    );
+    h.take();
+    let Some(EngineCommand::Call { call, .. }) = h.engine.pop_back() else {
+        panic!("a forwarded call");
+    };
+    h.hub.handle_remote_unreachable(h.now, &call);
+    h.drain();
+    let got = h.take();
+    assert!(
+        got.len() == 1 && got[0].contains("\"k2\"") && got[0].contains("\"code\":\"NO_HANDLER\""),
+        "{got:?}"
+    );
+    // A remote call for a channel nobody here serves is answered NO_HANDLER; the worker leaving unregisters.
+    h.hub.handle_remote_call(
+        h.now,
+        String::from("node-b"),
+        crate::wire::MessageId::new("c-10").unwrap(),
+        &ch("jobs/3"),
+        String::from("status"),
+        serde_json::Value::Null,
+        crate::wire::Caller::new("far-app", None, None),
+    );
+    h.drain();
+    h.transport_closed("worker");
+    assert_transcript(
+        h.take(),
+        &[
+            "engine answer node-b c-10 {\"error\":{\"code\":\"NO_HANDLER\",\"message\":\"no connection serves jobs/3\"}}",
+            "event {\"app_id\":\"#1\",\"conn\":\"worker\",\"event\":\"disconnected\"}",
+            "engine unregister jobs/1",
+        ],
+    );
     h.assert_clean();
 }

@@ -282,6 +282,26 @@ impl Harness {
                         crate::server::EngineCommand::Unfollow { channel } => {
                             format!("engine unfollow {channel}")
                         }
+                        crate::server::EngineCommand::Register { channel } => {
+                            format!("engine register {channel}")
+                        }
+                        crate::server::EngineCommand::Unregister { channel } => {
+                            format!("engine unregister {channel}")
+                        }
+                        crate::server::EngineCommand::Call {
+                            call,
+                            channel,
+                            method,
+                            params,
+                            caller,
+                        } => format!(
+                            "engine call {call} {channel} {method} {params} {}",
+                            caller.to_value()
+                        ),
+                        crate::server::EngineCommand::Answer { node, call, data } => format!(
+                            "engine answer {node} {call} {}",
+                            serde_json::Value::Object(data.clone())
+                        ),
                         crate::server::EngineCommand::Publish {
                             ticket,
                             channel,
