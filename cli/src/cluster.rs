@@ -27,7 +27,8 @@ pub struct ClusterArgs {
     /// can share a Redis). Default: switchboard.
     #[arg(long, env = "SWITCHBOARD_REDIS_PREFIX", value_name = "PREFIX")]
     pub redis_prefix: Option<String>,
-    /// With --redis, this node's id, shown in /api/info and the logs. Default: random.
+    /// With --redis, this node's id (letters, digits, '.', '_', '-'; unique in the cluster), shown in /api/info and
+    /// the logs. Default: random.
     #[arg(long, env = "SWITCHBOARD_NODE_ID", value_name = "ID")]
     pub node_id: Option<String>,
 }
@@ -64,8 +65,70 @@ pub fn apply(args: &ClusterArgs, config: &mut ServerConfig) -> Result<(), CliErr
         cluster.prefix = prefix.clone();
     }
     if let Some(node_id) = &args.node_id {
+        let fits = !node_id.is_empty()
+            && node_id.len() <= 64
+            && node_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !fits {
+            return Err(CliError::Usage(format!(
+                "--node-id {node_id:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
+            )));
+        }
         cluster.node_id = node_id.clone();
     }
     config.cluster = Some(cluster);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(redis: Option<&str>, node_id: Option<&str>) -> ClusterArgs {
+        ClusterArgs {
+            redis: redis.map(Into::into),
+            redis_password: Some("pw".into()),
+            redis_prefix: None,
+            node_id: node_id.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn redis_makes_a_node_and_refuses_what_a_node_cannot_do() {
+        let mut config = ServerConfig::default();
+        apply(
+            &args(Some("redis://10.0.0.5:6380/2"), Some("eu-1")),
+            &mut config,
+        )
+        .unwrap();
+        let cluster = config.cluster.as_ref().expect("a node");
+        assert_eq!(cluster.node_id, "eu-1");
+        assert_eq!(
+            cluster.redis.url.password.as_deref(),
+            Some("pw"),
+            "the password flag fills the URL's"
+        );
+        assert_eq!((cluster.redis.url.port, cluster.redis.url.db), (6380, 2));
+        for bad in ["a b", "", "x/y"] {
+            assert!(
+                apply(
+                    &args(Some("redis://h"), Some(bad)),
+                    &mut ServerConfig::default()
+                )
+                .is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            apply(&args(None, Some("n")), &mut ServerConfig::default()).is_err(),
+            "--node-id needs --redis"
+        );
+        let mut durable = ServerConfig::default().with_data_dir("/tmp/x");
+        assert!(
+            apply(&args(Some("redis://h"), None), &mut durable).is_err(),
+            "--data-dir with --redis"
+        );
+        assert!(apply(&args(Some("http://h"), None), &mut ServerConfig::default()).is_err());
+    }
 }

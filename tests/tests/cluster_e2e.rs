@@ -78,6 +78,94 @@ async fn rest_publish<R: Runtime>(
 mod scenarios {
     use super::*;
 
+    pub async fn a_call_on_one_node_reaches_the_worker_on_another_and_its_answer_comes_back<
+        R: Runtime,
+    >(
+        runtime: R,
+    ) {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let (a, addr_a) = node(&runtime, &redis, "a").await;
+            let (b, addr_b) = node(&runtime, &redis, "b").await;
+            let mut worker = WsClient::connect(&runtime, addr_a, "/api/ws").await;
+            worker.connected().await;
+            let res = worker.request("serve", json!({"channel": "jobs/9"})).await;
+            assert_eq!(res["type"], "serve_res", "{res}");
+            let mut caller = WsClient::connect(&runtime, addr_b, "/api/ws").await;
+            let caller_app = caller.connected().await;
+            // The registration is written by the worker's node after its serve_res: wait for it to be there.
+            let mut registered = false;
+            for _ in 0..200 {
+                if redis.command(&["EXISTS", "switchboard:s:jobs/9"]) == ":1" {
+                    registered = true;
+                    break;
+                }
+                runtime
+                    .sleep_until(runtime.now() + Duration::from_millis(10))
+                    .await;
+            }
+            assert!(registered, "node a registered as the server of jobs/9");
+            let id = caller
+                .send_request(
+                    "call",
+                    json!({"channel": "jobs/9", "method": "cancel", "params": {"why": "user"}}),
+                )
+                .await;
+            let request = worker.recv_skip_pings().await;
+            assert_eq!(request["type"], "server_request", "{request}");
+            let data = &request["data"];
+            assert_eq!(
+                (
+                    data["channel"].clone(),
+                    data["method"].clone(),
+                    data["params"].clone()
+                ),
+                (json!("jobs/9"), json!("cancel"), json!({"why": "user"}))
+            );
+            assert_eq!(
+                data["caller"]["app_id"],
+                json!(caller_app),
+                "the caller on the other node"
+            );
+            worker
+                .send(&json!({
+                    "type": "server_response",
+                    "message_id": request["message_id"],
+                    "data": {"result": {"cancelled": true}},
+                }))
+                .await;
+            let answer = caller.recv_skip_pings().await;
+            assert_eq!(answer["message_id"], json!(id), "{answer}");
+            assert_eq!(answer["type"], "call_res", "{answer}");
+            assert_eq!(answer["data"]["result"], json!({"cancelled": true}));
+
+            // The worker leaves: its node removes the registration, and a call finds nobody.
+            worker.close().await;
+            let mut removed = false;
+            for _ in 0..200 {
+                if redis.command(&["EXISTS", "switchboard:s:jobs/9"]) == ":0" {
+                    removed = true;
+                    break;
+                }
+                runtime
+                    .sleep_until(runtime.now() + Duration::from_millis(10))
+                    .await;
+            }
+            assert!(removed, "the registration went with the worker");
+            let refused = caller
+                .request("call", json!({"channel": "jobs/9", "method": "cancel"}))
+                .await;
+            assert_eq!(refused["type"], "error", "{refused}");
+            assert_eq!(refused["data"]["code"], "NO_HANDLER", "{refused}");
+            caller.close().await;
+            a.shutdown().await;
+            b.shutdown().await;
+        })
+        .await;
+    }
+
     pub async fn every_node_delivers_every_publish_and_a_client_resumes_on_another_node<
         R: Runtime,
     >(
@@ -226,6 +314,7 @@ mod scenarios {
 }
 
 on_both_runtimes!(scenarios;
+    a_call_on_one_node_reaches_the_worker_on_another_and_its_answer_comes_back,
     every_node_delivers_every_publish_and_a_client_resumes_on_another_node,
     a_node_whose_feed_is_cut_in_the_middle_still_delivers_every_event_once,
 );

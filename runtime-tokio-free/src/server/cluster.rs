@@ -17,7 +17,8 @@ use switchboard_protocol::wire::ChannelName;
 use super::hub::driver::HubHandle;
 use crate::Runtime;
 use crate::redis::RedisOptions;
-use crate::redis::engine::{Engine, EngineError, EngineEvent};
+use crate::redis::engine::{Engine, EngineError, EngineEvent, Registry};
+use switchboard_protocol::redis::engine::InboxMessage;
 
 /// How a node reaches the engine it shares with the other nodes.
 #[derive(Debug, Clone)]
@@ -51,14 +52,70 @@ fn random_u64() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(nanos)
 }
 
-/// Carries out one of the hub's engine commands; a publish's answer comes back to the hub through `hub`.
+/// A node's way to the cluster: the engine (channels) and the registry (who serves what, the nodes' inboxes).
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterLink {
+    pub(crate) engine: Engine,
+    pub(crate) registry: Registry,
+}
+
+/// Carries out one of the hub's engine commands; answers come back to the hub through `hub`.
 pub(crate) fn carry_out<R: Runtime>(
     runtime: &R,
-    engine: &Engine,
+    link: &ClusterLink,
     hub: Weak<HubHandle<R>>,
     command: EngineCommand,
 ) {
+    let engine = &link.engine;
     match command {
+        EngineCommand::Register { channel } => link.registry.register(&channel),
+        EngineCommand::Unregister { channel } => link.registry.unregister(&channel),
+        EngineCommand::Call {
+            call,
+            channel,
+            method,
+            params,
+            caller,
+        } => {
+            let registry = link.registry.clone();
+            runtime.spawn(Box::pin(async move {
+                let message = InboxMessage::Call {
+                    from: registry.node().to_owned(),
+                    call: call.clone(),
+                    channel: channel.clone(),
+                    method,
+                    params,
+                    caller,
+                };
+                let delivered = match registry.lookup(&channel).await {
+                    // This node holds the registration but no server any more (it just left): nobody serves it.
+                    Ok(Some(node)) if node != registry.node() => {
+                        registry.send(&node, &message).await.unwrap_or(false)
+                    }
+                    Ok(_) => false,
+                    Err(error) => {
+                        tracing::warn!(%channel, %error, "could not look up the channel's server");
+                        false
+                    }
+                };
+                if !delivered && let Some(hub) = hub.upgrade() {
+                    hub.with(|core, now| core.hub.handle_remote_unreachable(now, &call));
+                }
+            }));
+        }
+        EngineCommand::Answer { node, call, data } => {
+            let registry = link.registry.clone();
+            runtime.spawn(Box::pin(async move {
+                let message = InboxMessage::Answer { call, data };
+                match registry.send(&node, &message).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::debug!(%node, "a call's answer went to a node that is gone")
+                    }
+                    Err(error) => tracing::warn!(%node, %error, "could not send a call's answer"),
+                }
+            }));
+        }
         EngineCommand::Follow { channel } => engine.follow(&channel),
         EngineCommand::Unfollow { channel } => engine.unfollow(&channel),
         EngineCommand::Publish {
@@ -142,6 +199,22 @@ pub(crate) async fn feed_task<R: Runtime>(
             } => core
                 .hub
                 .handle_engine_resync(now, &channel, epoch, offset, state),
+            EngineEvent::Inbox(payload) => match InboxMessage::parse(&payload) {
+                Ok(InboxMessage::Call {
+                    from,
+                    call,
+                    channel,
+                    method,
+                    params,
+                    caller,
+                }) => core
+                    .hub
+                    .handle_remote_call(now, from, call, &channel, method, params, caller),
+                Ok(InboxMessage::Answer { call, data }) => {
+                    core.hub.handle_remote_answer(now, &call, data)
+                }
+                Err(error) => tracing::warn!(%error, "a message on this node's inbox no node sent"),
+            },
             EngineEvent::Up => tracing::info!("engine: Redis pub/sub connection up"),
             EngineEvent::Down(reason) => {
                 tracing::warn!(%reason, "engine: Redis pub/sub connection down; the feed fills the gap when it is back")

@@ -73,7 +73,7 @@ pub use switchboard_protocol::server::FsyncPolicy;
 pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
-use crate::redis::engine::{Engine, EngineOptions};
+use crate::redis::engine::{Engine, EngineOptions, REGISTRATION_TTL, Registry};
 use crate::signal::Trigger;
 use front::Front;
 use front::listener::Listeners;
@@ -153,10 +153,17 @@ impl<R: Runtime> Server<R> {
                     ..FeedConfig::default()
                 },
             };
-            Engine::start(runtime.clone(), options)
+            let (engine, events) = Engine::start(runtime.clone(), options);
+            let registry = Registry::start(
+                runtime.clone(),
+                &engine,
+                cluster.node_id.clone(),
+                REGISTRATION_TTL,
+            );
+            (cluster::ClusterLink { engine, registry }, events)
         });
         let (engine, engine_events) = match engine {
-            Some((engine, events)) => (Some(engine), Some(events)),
+            Some((link, events)) => (Some(link), Some(events)),
             None => (None, None),
         };
         let config = Arc::new(config);

@@ -61,6 +61,8 @@ pub enum EngineEvent {
         /// The retained event and its offset.
         state: Option<(u64, Vec<u8>)>,
     },
+    /// A message on this node's inbox (see [`Registry`](super::Registry)), as published.
+    Inbox(Vec<u8>),
     /// The pub/sub connection is up.
     Up,
     /// The pub/sub connection is down (why); the feed reads what it missed once it is back.
@@ -72,6 +74,7 @@ pub enum EngineEvent {
 pub(crate) enum FeedOp {
     Follow(ChannelName),
     Unfollow(ChannelName),
+    Listen(Vec<u8>),
 }
 
 type ReadDone = (ChannelName, Result<ChannelRead, EngineError>);
@@ -90,6 +93,8 @@ pub(crate) struct FeedTask<R: Runtime> {
     reads: mpsc::UnboundedReceiver<ReadDone>,
     alarm: Alarm,
     rng: Rng,
+    /// The node's inbox topic, once listened on.
+    inbox: Option<Vec<u8>>,
 }
 
 enum Wake {
@@ -129,6 +134,7 @@ impl<R: Runtime> FeedTask<R> {
             reads,
             alarm: Alarm::new(),
             rng: Rng::from_seed(seed),
+            inbox: None,
         }
     }
 
@@ -254,6 +260,10 @@ impl<R: Runtime> FeedTask<R> {
                     self.feed.follow(now, channel);
                 }
             }
+            Wake::Op(FeedOp::Listen(topic)) => {
+                self.subscriber.subscribe(&topic);
+                self.inbox = Some(topic);
+            }
             Wake::Op(FeedOp::Unfollow(channel)) => {
                 self.subscriber.unsubscribe(&self.keys.topic(&channel));
                 self.feed.unfollow(now, &channel);
@@ -267,6 +277,11 @@ impl<R: Runtime> FeedTask<R> {
                 if let Some(channel) = self.keys.channel_of_topic(&topic) {
                     self.feed.handle_subscribed(now, &channel);
                 }
+            }
+            Wake::Heard(PubSubEvent::Message { channel, payload })
+                if self.inbox.as_deref() == Some(&channel[..]) =>
+            {
+                self.emit(EngineEvent::Inbox(payload));
             }
             Wake::Heard(PubSubEvent::Message { channel, payload }) => {
                 let Some(channel) = self.keys.channel_of_topic(&channel) else {

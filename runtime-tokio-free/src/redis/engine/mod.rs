@@ -8,6 +8,7 @@
 mod error;
 mod feed_task;
 mod reads;
+mod registry;
 mod scripts;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use switchboard_protocol::wire::ChannelName;
 
 pub use error::EngineError;
 pub use feed_task::EngineEvent;
+pub use registry::{REGISTRATION_TTL, Registry};
 
 use self::feed_task::{FeedOp, FeedTask};
 use self::reads::read_channel;
@@ -157,6 +159,12 @@ impl Engine {
             .inner
             .feed
             .unbounded_send(FeedOp::Follow(channel.clone()));
+    }
+
+    /// Listens on the pub/sub topic `topic` (a node's inbox): its messages come out as
+    /// [`EngineEvent::Inbox`].
+    pub(crate) fn listen(&self, topic: Vec<u8>) {
+        let _ = self.inner.feed.unbounded_send(FeedOp::Listen(topic));
     }
 
     /// Stops following `channel`.

@@ -29,6 +29,7 @@ use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
 use crate::Runtime;
 use crate::redis::engine::Engine;
+use crate::server::cluster::ClusterLink;
 use crate::server::storage::report::Report;
 use crate::server::storage::writer::{Job, Writer};
 use crate::server::storage::{DataDirError, Durable};
@@ -80,8 +81,8 @@ pub(crate) struct HubHandle<R: Runtime> {
     core: Mutex<Core>,
     events: mpsc::UnboundedSender<HubEvent>,
     on_published: Option<PublishObserver>,
-    /// A node of a cluster: the engine the hub's [`HubOutput::Engine`] commands go to.
-    engine: Option<Engine>,
+    /// A node of a cluster: where the hub's [`HubOutput::Engine`] commands go.
+    cluster: Option<ClusterLink>,
     /// This handle, for the tasks that report back to it (an engine publish's answer).
     me: OnceLock<Weak<HubHandle<R>>>,
 }
@@ -101,7 +102,7 @@ impl<R: Runtime> HubHandle<R> {
         config: HubConfig,
         on_published: Option<PublishObserver>,
         durable: Option<Durable>,
-        engine: Option<Engine>,
+        cluster: Option<ClusterLink>,
     ) -> Result<(Arc<HubHandle<R>>, mpsc::UnboundedReceiver<HubEvent>), DataDirError> {
         // The writer reports to the handle made below; it has nothing to report before the handle exists.
         let link: Arc<OnceLock<Weak<HubHandle<R>>>> = Arc::new(OnceLock::new());
@@ -120,7 +121,7 @@ impl<R: Runtime> HubHandle<R> {
                 .map_err(DataDirError::io(path, "start the writer thread"))?;
                 (Hub::with_store(config, store), Some(writer))
             }
-            None if engine.is_some() => (Hub::clustered(config), None),
+            None if cluster.is_some() => (Hub::clustered(config), None),
             None => (Hub::new(config), None),
         };
         let (events_tx, events_rx) = mpsc::unbounded();
@@ -138,7 +139,7 @@ impl<R: Runtime> HubHandle<R> {
             }),
             events: events_tx,
             on_published,
-            engine,
+            cluster,
             me: OnceLock::new(),
         });
         let _ = link.set(Arc::downgrade(&handle));
@@ -151,7 +152,7 @@ impl<R: Runtime> HubHandle<R> {
 
     /// The engine, on a node of a cluster.
     pub fn engine(&self) -> Option<&Engine> {
-        self.engine.as_ref()
+        self.cluster.as_ref().map(|link| &link.engine)
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -290,10 +291,10 @@ impl<R: Runtime> HubHandle<R> {
                         core.hub.handle_store_failed(self.runtime.now(), batch);
                     }
                 }
-                HubOutput::Engine(command) => match &self.engine {
-                    Some(engine) => {
+                HubOutput::Engine(command) => match &self.cluster {
+                    Some(link) => {
                         let me = self.me.get().cloned().unwrap_or_default();
-                        crate::server::cluster::carry_out(&self.runtime, engine, me, command);
+                        crate::server::cluster::carry_out(&self.runtime, link, me, command);
                     }
                     None => tracing::error!(?command, "an engine command without an engine"),
                 },
