@@ -121,6 +121,7 @@ mod presence;
 mod principal;
 mod project_stream;
 mod publish;
+mod publish_answer;
 mod publish_batch;
 mod publish_outcome;
 mod rate_limit;

@@ -9,10 +9,10 @@ use alloc::sync::Arc;
 use serde_json::Value;
 
 use super::Hub;
-use super::conn_table::ConnId;
 use super::dialect::DialectKind;
 use super::error::{HubError, LimitError, MisuseError};
 use super::output::HubEvent;
+pub(super) use super::publish_answer::{Answer, Kept};
 use super::publish_outcome::{Publish, PublishTicket, StorageError};
 use super::store::Appended;
 use crate::time::Timestamp;
@@ -253,38 +253,12 @@ impl Hub {
 
 const STORAGE_FAILED: &str = "the event could not be stored; it was not published";
 
-/// Who hears how a publish ended.
-#[derive(Debug, Clone)]
-pub(super) enum Answer {
-    /// A native client: `publish_res`, or an `error` with the request's id.
-    Native { conn: ConnId, id: MessageId },
-    /// A native client's batch of `count` events, on its first: `publish_res` with the first and last offsets.
-    NativeBatch {
-        conn: ConnId,
-        id: MessageId,
-        count: u64,
-    },
-    /// A channel-payload client: nothing on success, an `error` on failure.
-    Edge { conn: ConnId },
-    /// [`Hub::publish`] waiting on a ticket.
-    Ticket(PublishTicket),
-    /// Nobody (the caller already has the offset).
-    Silent,
-}
-
 /// A publish waiting for the store's write.
 #[derive(Debug)]
 pub(super) struct Parked {
     channel: ChannelName,
     kept: Kept,
     answer: Answer,
-}
-
-/// An event the store has: its offset, and the event shared with the store's copy.
-#[derive(Debug, Clone)]
-pub(super) struct Kept {
-    pub(super) offset: u64,
-    pub(super) event: Arc<Value>,
 }
 
 /// The frame carrying one channel event in one dialect. `None` for a project-stream frame on a channel outside

@@ -160,7 +160,10 @@ impl<R: Runtime> Server<R> {
                 cluster.node_id.clone(),
                 REGISTRATION_TTL,
             );
-            (cluster::ClusterLink { engine, registry }, events)
+            (
+                hub::driver::cluster_link::ClusterLink { engine, registry },
+                events,
+            )
         });
         let (engine, engine_events) = match engine {
             Some((link, events)) => (Some(link), Some(events)),
@@ -193,7 +196,10 @@ impl<R: Runtime> Server<R> {
             engine,
         )?;
         if let Some(events) = engine_events {
-            runtime.spawn(Box::pin(cluster::feed_task(Arc::downgrade(&hub), events)));
+            runtime.spawn(Box::pin(hub::driver::cluster_link::feed_task(
+                Arc::downgrade(&hub),
+                events,
+            )));
         }
         if let Some(verifier) = config.verifier.clone() {
             hub.with(|core, _| {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::super::Hub;
 use super::super::conn_table::ConnId;
 use super::super::intake::Inbound;
-use super::super::publish::{Answer, Kept};
+use super::super::publish_answer::{Answer, Kept};
 use super::super::routing::{Ending, Pending, error_data};
 use super::{EngineCommand, EngineFailure, EngineTicket, Mirror, Waiting};
 use crate::redis::engine::StoredEvent;

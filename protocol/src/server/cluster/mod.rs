@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 
 use super::conn_table::ConnId;
 use super::intake::Inbound;
-use super::publish::Answer;
+use super::publish_answer::Answer;
 use crate::wire::{Caller, ChannelName, MessageId};
 
 pub(crate) use mirror::{Mirror, Retention};

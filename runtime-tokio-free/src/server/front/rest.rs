@@ -139,9 +139,15 @@ async fn execute<R: Runtime>(
             {
                 Some(engine) => {
                     let ttl = hub.read(|core, _| core.hub.config().history_ttl);
-                    crate::server::cluster::read_page(engine, channel, query.since, limit, ttl)
-                        .await
-                        .map_err(|e| engine_unavailable(&e))?
+                    crate::server::hub::driver::cluster_link::read_page(
+                        engine,
+                        channel,
+                        query.since,
+                        limit,
+                        ttl,
+                    )
+                    .await
+                    .map_err(|e| engine_unavailable(&e))?
                 }
                 None => {
                     hub.read(|core, now| core.hub.history(now, channel, Some(query.since), limit))
@@ -161,9 +167,11 @@ async fn execute<R: Runtime>(
                 .engine()
                 .filter(|_| !hub.read(|core, _| core.hub.follows(channel)))
             {
-                Some(engine) => crate::server::cluster::read_state(engine, channel)
-                    .await
-                    .map_err(|e| engine_unavailable(&e))?,
+                Some(engine) => {
+                    crate::server::hub::driver::cluster_link::read_state(engine, channel)
+                        .await
+                        .map_err(|e| engine_unavailable(&e))?
+                }
                 None => hub.read(|core, _| core.hub.state(channel)),
             };
             Ok(answer::channel_state(

@@ -27,9 +27,11 @@ use switchboard_protocol::server::{
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
+pub(crate) mod cluster_link;
+
+use self::cluster_link::ClusterLink;
 use crate::Runtime;
 use crate::redis::engine::Engine;
-use crate::server::cluster::ClusterLink;
 use crate::server::storage::report::Report;
 use crate::server::storage::writer::{Job, Writer};
 use crate::server::storage::{DataDirError, Durable};
@@ -294,7 +296,7 @@ impl<R: Runtime> HubHandle<R> {
                 HubOutput::Engine(command) => match &self.cluster {
                     Some(link) => {
                         let me = self.me.get().cloned().unwrap_or_default();
-                        crate::server::cluster::carry_out(&self.runtime, link, me, command);
+                        cluster_link::carry_out(&self.runtime, link, me, command);
                     }
                     None => tracing::error!(?command, "an engine command without an engine"),
                 },
