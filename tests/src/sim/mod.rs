@@ -32,6 +32,7 @@
 //! A failing seed prints the command that replays it; see `docs/TESTING.md`.
 
 pub mod clock;
+pub mod cluster;
 pub mod disk;
 pub mod durability;
 pub mod faults;

@@ -324,7 +324,8 @@ impl LiveFeed {
             if offset <= delivered {
                 continue;
             }
-            if offset != delivered + 1 {
+            // The planted fault: deliver across the gap instead of reading it first.
+            if offset != delivered + 1 && !cfg!(feature = "_internal_planted_feed_fault") {
                 followed.held.insert(offset, (held_epoch, retained, event));
                 gap = true;
                 break;
