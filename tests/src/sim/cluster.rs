@@ -25,10 +25,15 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use serde_json::Value;
 use switchboard_protocol::redis::engine::{
     ChannelRead, FeedConfig, FeedOutput, LiveFeed, StoredEvent,
 };
 use switchboard_protocol::rng::Rng;
+use switchboard_protocol::server::{
+    ConnId, Dialect, EngineCommand, EngineFailure, EngineTicket, Hub, HubConfig, HubOutput, Intake,
+    Permissions, Trust,
+};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::ChannelName;
 
@@ -228,6 +233,47 @@ enum Ev {
         channel: ChannelName,
         answer: Option<ChannelRead>,
     },
+    /// A hub's publish reaches the engine.
+    PublishServed {
+        node: usize,
+        ticket: EngineTicket,
+        channel: ChannelName,
+        events: Vec<Vec<u8>>,
+        retain_last: bool,
+        fresh: String,
+    },
+    /// A hub's `Follow` (`true`) or `Unfollow` reaches its feed (through a queue, as in the runtime).
+    FeedOp {
+        node: usize,
+        channel: ChannelName,
+        follow: bool,
+    },
+    /// The engine's answer reaches the hub.
+    PublishAnswered {
+        node: usize,
+        ticket: EngineTicket,
+        outcome: Result<(u64, u64), EngineFailure>,
+    },
+}
+
+/// Who holds a hub connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Publisher,
+    Subscriber(usize),
+}
+
+/// A subscriber: a connection to one node, its channels and, per channel, the (epoch, offset) it is at.
+#[derive(Debug)]
+struct Subscriber {
+    node: usize,
+    conn: ConnId,
+    channels: BTreeMap<ChannelName, Option<(String, u64)>>,
+    /// Subscribes not answered yet: message id → the position sent as `since`.
+    pending: BTreeMap<String, Option<(String, u64)>>,
+    /// Channels unsubscribed whose `unsubscribe_res` has not come yet (events may still come until it does).
+    leaving: BTreeSet<ChannelName>,
+    next_id: u64,
 }
 
 #[derive(Debug)]
@@ -242,6 +288,12 @@ struct Node {
     last_message_us: u64,
     /// The checker's view: (epoch, last offset) per followed channel once placed.
     position: BTreeMap<ChannelName, (Option<String>, u64)>,
+    /// The node's hub (`Hub::clustered`); its `Follow` and `Unfollow` drive the feed.
+    hub: Hub,
+    hub_deadline: Timestamp,
+    intakes: BTreeMap<ConnId, Intake>,
+    owners: BTreeMap<ConnId, Owner>,
+    publisher: Option<ConnId>,
 }
 
 /// One cluster seed's world.
@@ -266,6 +318,8 @@ pub struct ClusterWorld {
     loss_chance: f64,
     report: ClusterReport,
     verbose: bool,
+    subscribers: Vec<Subscriber>,
+    next_publish_id: u64,
 }
 
 impl ClusterWorld {
@@ -286,8 +340,23 @@ impl ClusterWorld {
             max_held: rng.range_inclusive(1, 20) as usize,
             history_ttl: Duration::from_millis(ttl_ms),
         };
+        let hub_config = HubConfig {
+            heartbeat: Duration::ZERO,
+            rate_per_sec: 0,
+            history_size,
+            history_ttl: Duration::from_millis(ttl_ms),
+            ..HubConfig::default()
+        };
         let nodes = (0..node_count)
             .map(|_| Node {
+                hub: Hub::clustered(HubConfig {
+                    seed: rng.next_u64(),
+                    ..hub_config.clone()
+                }),
+                hub_deadline: Timestamp::ZERO,
+                intakes: BTreeMap::new(),
+                owners: BTreeMap::new(),
+                publisher: None,
                 feed: LiveFeed::new(config.clone()),
                 deadline: Timestamp::MAX,
                 link_up: true,
@@ -326,7 +395,25 @@ impl ClusterWorld {
                 ..ClusterReport::default()
             },
             verbose,
+            subscribers: Vec::new(),
+            next_publish_id: 0,
         };
+        for node in 0..world.nodes.len() {
+            let conn = world.open(node, Owner::Publisher);
+            world.nodes[node].publisher = Some(conn);
+        }
+        for i in 0..world.rng.range_inclusive(2, 5) as usize {
+            let node = world.rng.below_inclusive(world.nodes.len() as u64 - 1) as usize;
+            let conn = world.open(node, Owner::Subscriber(i));
+            world.subscribers.push(Subscriber {
+                node,
+                conn,
+                channels: BTreeMap::new(),
+                pending: BTreeMap::new(),
+                leaving: BTreeSet::new(),
+                next_id: 0,
+            });
+        }
         world.at(0, Ev::Workload);
         world.at(1000, Ev::Fault);
         world
@@ -386,8 +473,13 @@ impl ClusterWorld {
         for channel in channels {
             self.publish(&channel);
         }
+        let end = self.now_us + 60_000_000;
         let mut budget = 1_000_000u64;
-        while budget > 0 && self.report.violation.is_none() && self.step() {
+        while budget > 0
+            && self.report.violation.is_none()
+            && self.next_time() <= end
+            && self.step()
+        {
             budget -= 1;
         }
         if self.report.violation.is_some() {
@@ -408,6 +500,32 @@ impl ClusterWorld {
                 }
             }
         }
+        for i in 0..self.subscribers.len() {
+            for (channel, at) in self.subscribers[i].channels.clone() {
+                let head = self
+                    .engine
+                    .channels
+                    .get(&channel)
+                    .and_then(|c| Some((c.epoch.clone()?, c.offset)));
+                if at != head {
+                    self.fail(format!(
+                        "settled: subscriber {i} (node {}) is at {at:?} on {channel}, the engine at {head:?}",
+                        self.subscribers[i].node
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// When the next step is due (`u64::MAX`: nothing is).
+    fn next_time(&self) -> u64 {
+        let deadlines = self
+            .nodes
+            .iter()
+            .flat_map(|n| [n.deadline.as_micros(), n.hub_deadline.as_micros()]);
+        let agenda = self.agenda.first_key_value().map(|((t, _), _)| *t);
+        deadlines.chain(agenda).min().unwrap_or(u64::MAX)
     }
 
     /// One step: the earliest of a feed deadline and an agenda item. False when nothing is left.
@@ -416,22 +534,31 @@ impl ClusterWorld {
             .nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.deadline.as_micros(), i))
+            .flat_map(|(i, n)| {
+                [
+                    (n.deadline.as_micros(), i, false),
+                    (n.hub_deadline.as_micros(), i, true),
+                ]
+            })
             .min();
         let next = self.agenda.first_key_value().map(|(k, _)| *k);
-        match (next, deadline) {
-            (None, Some((d, _))) if d == u64::MAX => return false,
-            (Some((t, _)), Some((d, node))) if d < t => {
+        let due = match (next, deadline) {
+            (None, Some((d, _, _))) if d == u64::MAX => return false,
+            (Some((t, _)), Some((d, node, hub))) if d < t => Some((d, node, hub)),
+            (None, Some((d, node, hub))) => Some((d, node, hub)),
+            _ => None,
+        };
+        match due {
+            Some((d, node, hub)) => {
                 self.now_us = self.now_us.max(d);
                 let now = self.now();
-                self.nodes[node].feed.handle_timeout(now);
-                self.drain(node);
-            }
-            (None, Some((d, node))) => {
-                self.now_us = self.now_us.max(d);
-                let now = self.now();
-                self.nodes[node].feed.handle_timeout(now);
-                self.drain(node);
+                if hub {
+                    self.nodes[node].hub.handle_timeout(now);
+                    self.drain_hub(node);
+                } else {
+                    self.nodes[node].feed.handle_timeout(now);
+                    self.drain(node);
+                }
             }
             _ => {
                 let Some(((t, _), ev)) = self.agenda.pop_first() else {
@@ -464,14 +591,23 @@ impl ClusterWorld {
             Ev::Workload => {
                 let channel = self.pick_channel();
                 let node = self.rng.below_inclusive(self.nodes.len() as u64 - 1) as usize;
-                match self.rng.below_inclusive(9) {
-                    0..=5 => self.publish(&channel),
-                    6..=8 => self.follow(node, channel),
-                    _ => {
-                        self.nodes[node].feed.unfollow(now, &channel);
-                        self.nodes[node].topics.remove(&channel);
-                        self.nodes[node].position.remove(&channel);
+                match self.rng.below_inclusive(13) {
+                    0..=2 => self.publish(&channel),
+                    3..=6 => self.publish_through_hub(node, &channel),
+                    7..=9 => self.subscribe(channel),
+                    10 => self.unsubscribe(channel),
+                    11 => {
+                        let i =
+                            self.rng.below_inclusive(self.subscribers.len() as u64 - 1) as usize;
+                        let conn = self.subscribers[i].conn;
+                        let node = self.subscribers[i].node;
+                        self.nodes[node].intakes.remove(&conn);
+                        self.nodes[node].owners.remove(&conn);
+                        self.nodes[node].hub.handle_transport_closed(now, conn);
+                        self.drain_hub(node);
+                        self.reconnect(i);
                     }
+                    _ => self.subscribe(channel),
                 }
                 let gap = self.rng.range_inclusive(100, 20_000);
                 self.at(gap, Ev::Workload);
@@ -566,6 +702,69 @@ impl ClusterWorld {
                     },
                 );
             }
+            Ev::PublishServed {
+                node,
+                ticket,
+                channel,
+                events,
+                retain_last,
+                fresh,
+            } => {
+                let outcome = if !self.settling && self.rng.chance(self.read_failure) {
+                    Err(EngineFailure::Unavailable)
+                } else {
+                    let count = events.len();
+                    let mut first = 0;
+                    let mut last = 0;
+                    for (i, event) in events.into_iter().enumerate() {
+                        let retained = retain_last && i + 1 == count;
+                        last = self.engine_publish(&channel, fresh.clone(), retained, event);
+                        if i == 0 {
+                            first = last;
+                        }
+                    }
+                    // Published, but the answer may be lost on its way back.
+                    if !self.settling && self.rng.chance(self.read_failure) {
+                        Err(EngineFailure::Unavailable)
+                    } else {
+                        Ok((first, last))
+                    }
+                };
+                let lat = self.latency();
+                self.at(
+                    lat,
+                    Ev::PublishAnswered {
+                        node,
+                        ticket,
+                        outcome,
+                    },
+                );
+            }
+            Ev::FeedOp {
+                node,
+                channel,
+                follow: true,
+            } => self.follow(node, channel),
+            Ev::FeedOp {
+                node,
+                channel,
+                follow: false,
+            } => {
+                let n = &mut self.nodes[node];
+                n.feed.unfollow(now, &channel);
+                n.topics.remove(&channel);
+                n.position.remove(&channel);
+            }
+            Ev::PublishAnswered {
+                node,
+                ticket,
+                outcome,
+            } => {
+                self.nodes[node]
+                    .hub
+                    .handle_engine_published(now, ticket, outcome);
+                self.drain_hub(node);
+            }
             Ev::ReadAnswered {
                 node,
                 channel,
@@ -632,6 +831,17 @@ impl ClusterWorld {
         let retained = self.rng.chance(0.2);
         let fresh = format!("{:016x}", self.rng.next_u64());
         let event = format!("{{\"n\":{}}}", self.rng.next_u64()).into_bytes();
+        self.engine_publish(channel, fresh, retained, event);
+    }
+
+    /// The publish script: one event, its offset returned; every node subscribed to the topic hears it.
+    fn engine_publish(
+        &mut self,
+        channel: &ChannelName,
+        fresh: String,
+        retained: bool,
+        event: Vec<u8>,
+    ) -> u64 {
         let (epoch, offset) =
             self.engine
                 .publish(self.now_ms(), channel, fresh, retained, event.clone());
@@ -657,6 +867,7 @@ impl ClusterWorld {
                 },
             );
         }
+        offset
     }
 
     /// Drains `node`'s feed, as the feed task does, checking each output.
@@ -699,20 +910,27 @@ impl ClusterWorld {
                     epoch,
                     offset,
                     events,
-                    ..
+                    state,
                 } => {
                     for e in &events {
                         if let Some(epoch) = &epoch {
                             self.check_event(node, &channel, epoch, e.offset, &e.event);
                         }
                     }
-                    self.nodes[node].position.insert(channel, (epoch, offset));
+                    self.nodes[node]
+                        .position
+                        .insert(channel.clone(), (epoch.clone(), offset));
+                    let now = self.now();
+                    self.nodes[node]
+                        .hub
+                        .handle_engine_following(now, &channel, epoch, offset, state, events);
+                    self.drain_hub(node);
                 }
                 FeedOutput::Resync {
                     channel,
                     epoch,
                     offset,
-                    ..
+                    state,
                 } => {
                     self.report.resyncs += 1;
                     if let Some((Some(old), at)) = self.nodes[node].position.get(&channel).cloned()
@@ -722,14 +940,21 @@ impl ClusterWorld {
                             "node {node} resynced {channel} at {old}:{at} though the engine still holds every event after it"
                         ));
                     }
-                    self.nodes[node].position.insert(channel, (epoch, offset));
+                    self.nodes[node]
+                        .position
+                        .insert(channel.clone(), (epoch.clone(), offset));
+                    let now = self.now();
+                    self.nodes[node]
+                        .hub
+                        .handle_engine_resync(now, &channel, epoch, offset, state);
+                    self.drain_hub(node);
                 }
                 FeedOutput::Deliver {
                     channel,
                     epoch,
                     offset,
                     event,
-                    ..
+                    retained,
                 } => {
                     self.report.delivered += 1;
                     match self.nodes[node].position.get(&channel).cloned() {
@@ -758,7 +983,12 @@ impl ClusterWorld {
                     self.check_event(node, &channel, &epoch, offset, &event);
                     self.nodes[node]
                         .position
-                        .insert(channel, (Some(epoch), offset));
+                        .insert(channel.clone(), (Some(epoch.clone()), offset));
+                    let now = self.now();
+                    self.nodes[node]
+                        .hub
+                        .handle_engine_delivery(now, &channel, &epoch, offset, retained, &event);
+                    self.drain_hub(node);
                 }
             }
         }
@@ -847,4 +1077,261 @@ pub fn run(settings: &super::Settings) -> Vec<ClusterReport> {
     let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
     reports.sort_by_key(|r| r.seed);
     reports
+}
+
+impl ClusterWorld {
+    /// Opens a connection to `node`'s hub for `owner`.
+    fn open(&mut self, node: usize, owner: Owner) -> ConnId {
+        let now = self.now();
+        let n = &mut self.nodes[node];
+        let (conn, intake) = n.hub.handle_open(
+            now,
+            Dialect::Native,
+            Permissions::allow_all(),
+            Trust::Untrusted,
+        );
+        n.intakes.insert(conn, intake);
+        n.owners.insert(conn, owner);
+        self.drain_hub(node);
+        conn
+    }
+
+    /// A text frame from a client to `node`'s hub.
+    fn send(&mut self, node: usize, conn: ConnId, text: &str) {
+        self.log(|| format!("node {node} {conn:?} -> {text}"));
+        let now = self.now();
+        let n = &mut self.nodes[node];
+        if let Some(intake) = n.intakes.get_mut(&conn) {
+            let inbound = intake.text(now, text);
+            n.hub.handle_inbound(now, conn, inbound);
+        }
+        self.drain_hub(node);
+    }
+
+    fn publish_through_hub(&mut self, node: usize, channel: &ChannelName) {
+        let Some(conn) = self.nodes[node].publisher else {
+            return;
+        };
+        self.next_publish_id += 1;
+        let retain = if self.rng.chance(0.2) {
+            ",\"retain\":true"
+        } else {
+            ""
+        };
+        let text = format!(
+            r#"{{"type":"publish","message_id":"p{}","data":{{"channel":"{channel}","event":{{"n":{}}}{retain}}}}}"#,
+            self.next_publish_id,
+            self.rng.next_u64()
+        );
+        self.send(node, conn, &text);
+    }
+
+    fn subscribe_frame(&mut self, i: usize, channel: &ChannelName) -> String {
+        let sub = &mut self.subscribers[i];
+        sub.next_id += 1;
+        let position = sub.channels.get(channel).cloned().flatten();
+        let since = match &position {
+            Some((epoch, offset)) => {
+                format!(r#","since":{{"epoch":"{epoch}","offset":{offset}}}"#)
+            }
+            None => String::new(),
+        };
+        sub.pending.insert(format!("s{}", sub.next_id), position);
+        format!(
+            r#"{{"type":"subscribe","message_id":"s{}","data":{{"channel":"{channel}"{since}}}}}"#,
+            sub.next_id
+        )
+    }
+
+    fn subscribe(&mut self, channel: ChannelName) {
+        let i = self.rng.below_inclusive(self.subscribers.len() as u64 - 1) as usize;
+        if self.subscribers[i].channels.contains_key(&channel) {
+            return;
+        }
+        self.subscribers[i].channels.insert(channel.clone(), None);
+        let text = self.subscribe_frame(i, &channel);
+        let (node, conn) = (self.subscribers[i].node, self.subscribers[i].conn);
+        self.send(node, conn, &text);
+    }
+
+    fn unsubscribe(&mut self, channel: ChannelName) {
+        let i = self.rng.below_inclusive(self.subscribers.len() as u64 - 1) as usize;
+        let sub = &mut self.subscribers[i];
+        if !sub.channels.contains_key(&channel) || !sub.leaving.insert(channel.clone()) {
+            return;
+        }
+        sub.next_id += 1;
+        let text = format!(
+            r#"{{"type":"unsubscribe","message_id":"u{}","data":{{"channel":"{channel}"}}}}"#,
+            sub.next_id
+        );
+        let (node, conn) = (sub.node, sub.conn);
+        self.send(node, conn, &text);
+    }
+
+    /// Subscriber `i` connects to a random node and subscribes to its channels again, each from where it is.
+    fn reconnect(&mut self, i: usize) {
+        let node = self.rng.below_inclusive(self.nodes.len() as u64 - 1) as usize;
+        let conn = self.open(node, Owner::Subscriber(i));
+        self.subscribers[i].node = node;
+        self.subscribers[i].conn = conn;
+        self.subscribers[i].pending.clear();
+        let leaving = std::mem::take(&mut self.subscribers[i].leaving);
+        for channel in leaving {
+            self.subscribers[i].channels.remove(&channel);
+        }
+        let channels: Vec<ChannelName> = self.subscribers[i].channels.keys().cloned().collect();
+        for channel in channels {
+            let text = self.subscribe_frame(i, &channel);
+            self.send(node, conn, &text);
+        }
+    }
+
+    /// Drains `node`'s hub, as the runtime's hub driver and `server/cluster.rs` do.
+    fn drain_hub(&mut self, node: usize) {
+        loop {
+            let output = self.nodes[node].hub.poll_output();
+            match output {
+                HubOutput::Timeout(at) => {
+                    self.nodes[node].hub_deadline = at;
+                    return;
+                }
+                HubOutput::Transmit { conn, frame } => {
+                    self.nodes[node].hub.handle_sent(conn, frame.len());
+                    if let Some(Owner::Subscriber(i)) = self.nodes[node].owners.get(&conn).copied()
+                    {
+                        self.subscriber_frame(i, &frame);
+                    }
+                }
+                HubOutput::Close { conn, code, .. } => {
+                    let now = self.now();
+                    self.log(|| format!("node {node} closes {conn:?} with {}", code.as_u16()));
+                    self.nodes[node].intakes.remove(&conn);
+                    let owner = self.nodes[node].owners.remove(&conn);
+                    self.nodes[node].hub.handle_transport_closed(now, conn);
+                    match owner {
+                        Some(Owner::Subscriber(i)) => self.reconnect(i),
+                        Some(Owner::Publisher) => {
+                            let conn = self.open(node, Owner::Publisher);
+                            self.nodes[node].publisher = Some(conn);
+                        }
+                        None => {}
+                    }
+                }
+                HubOutput::Engine(command) => match command {
+                    EngineCommand::Follow { channel } => self.at(
+                        0,
+                        Ev::FeedOp {
+                            node,
+                            channel,
+                            follow: true,
+                        },
+                    ),
+                    EngineCommand::Unfollow { channel } => self.at(
+                        0,
+                        Ev::FeedOp {
+                            node,
+                            channel,
+                            follow: false,
+                        },
+                    ),
+                    EngineCommand::Publish {
+                        ticket,
+                        channel,
+                        events,
+                        retain_last,
+                        fresh_epoch,
+                    } => {
+                        let events = events
+                            .iter()
+                            .map(|e| serde_json::to_vec(&**e).expect("an event is JSON"))
+                            .collect();
+                        let lat = self.latency();
+                        self.at(
+                            lat,
+                            Ev::PublishServed {
+                                node,
+                                ticket,
+                                channel,
+                                events,
+                                retain_last,
+                                fresh: fresh_epoch,
+                            },
+                        );
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// What subscriber `i`'s connection reads: each event must be the engine's, and follow the last one.
+    fn subscriber_frame(&mut self, i: usize, frame: &str) {
+        self.log(|| format!("subscriber {i} <- {frame}"));
+        let Ok(value) = serde_json::from_str::<Value>(frame) else {
+            self.fail(format!("subscriber {i} got invalid JSON {frame}"));
+            return;
+        };
+        let data = &value["data"];
+        let Some(channel) = data["channel"]
+            .as_str()
+            .and_then(|c| ChannelName::new(c).ok())
+        else {
+            return;
+        };
+        let Some(at) = self.subscribers[i].channels.get(&channel).cloned() else {
+            return;
+        };
+        let epoch = data["epoch"].as_str().unwrap_or_default().to_owned();
+        let offset = data["offset"].as_u64().unwrap_or_default();
+        match value["type"].as_str() {
+            Some("unsubscribe_res") => {
+                self.subscribers[i].leaving.remove(&channel);
+                self.subscribers[i].channels.remove(&channel);
+            }
+            Some("subscribe_res") => {
+                let id = value["message_id"].as_str().unwrap_or_default();
+                let since = self.subscribers[i].pending.remove(id).flatten();
+                if data["recovered"] == Value::Bool(true) {
+                    if since.as_ref().map(|(e, _)| e.as_str()) != Some(epoch.as_str()) {
+                        self.fail(format!(
+                            "subscriber {i} recovered {channel} into epoch {epoch} from {since:?}"
+                        ));
+                    }
+                    self.subscribers[i].channels.insert(channel, since);
+                } else {
+                    self.subscribers[i]
+                        .channels
+                        .insert(channel, Some((epoch, offset)));
+                }
+            }
+            Some("event") => {
+                let follows = match &at {
+                    Some((e, o)) => (*e == epoch && offset == o + 1) || (*o == 0 && offset == 1),
+                    None => false,
+                };
+                if !follows {
+                    self.fail(format!(
+                        "subscriber {i} (node {}) gap without resync: {channel} {epoch}:{offset} after {at:?}",
+                        self.subscribers[i].node
+                    ));
+                }
+                let truth = self
+                    .truth
+                    .get(&(channel.clone(), epoch.clone(), offset))
+                    .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok());
+                if truth.as_ref() != Some(&data["event"]) {
+                    self.fail(format!(
+                        "subscriber {i} got {channel} {epoch}:{offset} = {}, not what the engine published",
+                        data["event"]
+                    ));
+                }
+                self.subscribers[i]
+                    .channels
+                    .insert(channel, Some((epoch, offset)));
+            }
+            _ => {}
+        }
+    }
 }
