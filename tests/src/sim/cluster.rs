@@ -286,6 +286,9 @@ struct Node {
     topics: BTreeSet<ChannelName>,
     /// Pub/sub messages arrive in order: none before this instant.
     last_message_us: u64,
+    /// Reads go over one command connection: served, and answered, in the order asked.
+    last_read_served_us: u64,
+    last_read_answered_us: u64,
     /// The checker's view: (epoch, last offset) per followed channel once placed.
     position: BTreeMap<ChannelName, (Option<String>, u64)>,
     /// The node's hub (`Hub::clustered`); its `Follow` and `Unfollow` drive the feed.
@@ -363,6 +366,8 @@ impl ClusterWorld {
                 link: 0,
                 topics: BTreeSet::new(),
                 last_message_us: 0,
+                last_read_served_us: 0,
+                last_read_answered_us: 0,
                 position: BTreeMap::new(),
             })
             .collect();
@@ -692,9 +697,10 @@ impl ClusterWorld {
                             .read(self.now_ms(), &channel, after, limit, fresh),
                     )
                 };
-                let lat = self.latency();
+                let at = (self.now_us + self.latency()).max(self.nodes[node].last_read_answered_us);
+                self.nodes[node].last_read_answered_us = at;
                 self.at(
-                    lat,
+                    at - self.now_us,
                     Ev::ReadAnswered {
                         node,
                         channel,
@@ -893,9 +899,11 @@ impl ClusterWorld {
                     let fresh = after
                         .is_none()
                         .then(|| format!("{:016x}", self.rng.next_u64()));
-                    let lat = self.latency();
+                    let at =
+                        (self.now_us + self.latency()).max(self.nodes[node].last_read_served_us);
+                    self.nodes[node].last_read_served_us = at;
                     self.at(
-                        lat,
+                        at - self.now_us,
                         Ev::ReadServed {
                             node,
                             channel,
