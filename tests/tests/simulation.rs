@@ -298,10 +298,11 @@ const DEFAULT_CLUSTER_SEEDS: u64 = 200;
 #[cfg(feature = "_internal_planted_feed_fault")]
 #[test]
 fn planted_feed_fault_is_caught() {
-    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
+    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them), 1000 cluster steps each (a cluster seed runs
+    /// a quarter of `SIM_STEPS`).
     const MAX_SEEDS: u64 = 50;
     let settings =
-        sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
+        sim::Settings::from_env(MAX_SEEDS, 4 * DEFAULT_STEPS).expect("valid SIM_* variables");
     assert!(
         settings.seeds.len() as u64 <= MAX_SEEDS,
         "the proof is about at most {MAX_SEEDS} seeds"
