@@ -266,7 +266,9 @@ impl LiveFeed {
         }
     }
 
-    /// The answer to a [`FeedOutput::Read`] of `channel`.
+    /// The answer to a [`FeedOutput::Read`] of `channel`. A channel's reads must be answered (here or by
+    /// [`handle_read_failed`](Self::handle_read_failed)) in the order they were asked: answers to reads asked before
+    /// the channel was last unfollowed are recognised by their count and dropped.
     pub fn handle_read(&mut self, now: Timestamp, channel: &ChannelName, read: &ChannelRead) {
         if self.orphan_answered(channel) {
             return;
