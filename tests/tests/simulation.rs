@@ -7,6 +7,9 @@
 //!   the zero-violation run is left out, and `planted_fault_is_caught` must find that bug and nothing else.
 //! - With `--features _internal_planted_unsynced_ack`, every seed runs over the durable store and the driver
 //!   acknowledges writes without syncing them; `planted_unsynced_ack_is_caught` must find the lost events.
+//! - The cluster world (`sim::cluster`: nodes' live feeds over a simulated engine) runs the same seeds in
+//!   `cluster_feeds_find_no_violation`; with `--features _internal_planted_feed_fault` the feed delivers across a
+//!   gap and `planted_feed_fault_is_caught` must find exactly that.
 
 use switchboard_tests::sim;
 
@@ -242,4 +245,85 @@ fn the_planted_gap_is_recognised() {
     ] {
         assert!(!is_planted_gap(other), "{other}");
     }
+}
+
+/// The cluster world of every seed (nodes' live feeds over a simulated engine, `sim::cluster`) runs its steps,
+/// settles, and breaks no invariant; and its faults really happen.
+#[cfg(not(feature = "_internal_planted_feed_fault"))]
+#[test]
+fn cluster_feeds_find_no_violation() {
+    let settings = sim::Settings::from_env(DEFAULT_CLUSTER_SEEDS, DEFAULT_STEPS)
+        .expect("valid SIM_* variables");
+    let started = std::time::Instant::now();
+    let reports = sim::cluster::run(&settings);
+    let failed: Vec<_> = reports.iter().filter(|r| r.violation.is_some()).collect();
+    let sum = |f: fn(&sim::cluster::ClusterReport) -> u64| reports.iter().map(f).sum::<u64>();
+    println!(
+        "sim: cluster: {} seeds, {} failed, {} steps, {} delivered, {} reads, {} resyncs, {} cuts, {} channels lost, in {:?}",
+        reports.len(),
+        failed.len(),
+        sum(|r| r.steps),
+        sum(|r| r.delivered),
+        sum(|r| r.reads),
+        sum(|r| r.resyncs),
+        sum(|r| r.cuts),
+        sum(|r| r.losses),
+        started.elapsed()
+    );
+    assert!(
+        failed.is_empty(),
+        "the cluster world found violations; each failing seed above prints its replay command"
+    );
+    if reports.len() >= 10 {
+        for (what, n) in [
+            ("deliveries", sum(|r| r.delivered)),
+            ("gap-filling reads", sum(|r| r.reads)),
+            ("resyncs", sum(|r| r.resyncs)),
+            ("cut links", sum(|r| r.cuts)),
+            ("lost channels", sum(|r| r.losses)),
+        ] {
+            assert!(n > 0, "no {what} in {} cluster seeds", reports.len());
+        }
+    }
+}
+
+/// Default seeds of the cluster world in a plain `cargo test` run.
+#[cfg(not(feature = "_internal_planted_feed_fault"))]
+const DEFAULT_CLUSTER_SEEDS: u64 = 200;
+
+/// With the planted feed fault (the live feed delivers a held publication across a gap instead of reading the gap
+/// first), the cluster world must notice within a bounded number of seeds, and only as a gap without a resync.
+/// Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features _internal_planted_feed_fault --test simulation -- --exact planted_feed_fault_is_caught --nocapture`.
+#[cfg(feature = "_internal_planted_feed_fault")]
+#[test]
+fn planted_feed_fault_is_caught() {
+    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them), 1000 cluster steps each (a cluster seed runs
+    /// a quarter of `SIM_STEPS`).
+    const MAX_SEEDS: u64 = 50;
+    let settings =
+        sim::Settings::from_env(MAX_SEEDS, 4 * DEFAULT_STEPS).expect("valid SIM_* variables");
+    assert!(
+        settings.seeds.len() as u64 <= MAX_SEEDS,
+        "the proof is about at most {MAX_SEEDS} seeds"
+    );
+    let reports = sim::cluster::run(&settings);
+    let failed: Vec<_> = reports.iter().filter(|r| r.violation.is_some()).collect();
+    assert!(
+        !failed.is_empty(),
+        "the planted feed fault went unnoticed in {MAX_SEEDS} seeds"
+    );
+    for report in &failed {
+        let what = report.violation.as_deref().unwrap_or_default();
+        assert!(
+            what.contains(": gap without resync: "),
+            "cluster seed {} broke something other than the planted gap: {what}",
+            report.seed
+        );
+    }
+    println!(
+        "sim: the planted feed fault was caught first by cluster seed {} ({} of {MAX_SEEDS} seeds failed)",
+        failed[0].seed,
+        failed.len()
+    );
 }

@@ -10,7 +10,9 @@
 //! draws its own [`scenario`] (configurations, network quality). The driver in [`world`] plays the runtime's part
 //! and checks the [`invariants`] after every step, against the hub's ground [`truth`] (and the [`durability`]
 //! invariants at every restart of a durable hub); [`report`] says what happened
-//! and how to replay it.
+//! and how to replay it. The [`cluster`] world runs beside it: 2 or 3 `Hub::clustered` nodes, each with its real
+//! live feed, over a simulated engine (cut pub/sub links, slow and failing commands, trimmed, expired and lost
+//! channels).
 //!
 //! Every random choice comes from one seeded [`Rng`](switchboard_protocol::rng::Rng) (the machines get seeds drawn
 //! from it too), no hash map is iterated, and nothing reads the real clock: **the same seed always gives the same
@@ -32,6 +34,7 @@
 //! A failing seed prints the command that replays it; see `docs/TESTING.md`.
 
 pub mod clock;
+pub mod cluster;
 pub mod disk;
 pub mod durability;
 pub mod faults;

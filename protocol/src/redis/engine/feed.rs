@@ -138,6 +138,10 @@ type Held = (String, bool, Vec<u8>);
 pub struct LiveFeed {
     config: FeedConfig,
     channels: BTreeMap<ChannelName, Followed>,
+    /// Reads still out for channels unfollowed since they were asked: their answers describe the channel as it
+    /// was for the old following, so they are dropped. The driver answers a channel's reads in the order asked
+    /// (one command connection), so the next answers of such a channel are exactly these.
+    orphaned: BTreeMap<ChannelName, usize>,
     outputs: VecDeque<FeedOutput>,
 }
 
@@ -147,6 +151,7 @@ impl LiveFeed {
         LiveFeed {
             config,
             channels: BTreeMap::new(),
+            orphaned: BTreeMap::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -176,7 +181,23 @@ impl LiveFeed {
 
     /// Stops following `channel`.
     pub fn unfollow(&mut self, _now: Timestamp, channel: &ChannelName) {
-        self.channels.remove(channel);
+        if let Some(followed) = self.channels.remove(channel)
+            && followed.fill == Fill::Reading
+        {
+            *self.orphaned.entry(channel.clone()).or_default() += 1;
+        }
+    }
+
+    /// Whether the answer to a read of `channel` belongs to a following that ended (and drops it if so).
+    fn orphan_answered(&mut self, channel: &ChannelName) -> bool {
+        let Some(count) = self.orphaned.get_mut(channel) else {
+            return false;
+        };
+        *count -= 1;
+        if *count == 0 {
+            self.orphaned.remove(channel);
+        }
+        true
     }
 
     /// Redis confirmed the subscription to `channel`'s topic (first, or again after the connection came back):
@@ -245,8 +266,13 @@ impl LiveFeed {
         }
     }
 
-    /// The answer to a [`FeedOutput::Read`] of `channel`.
+    /// The answer to a [`FeedOutput::Read`] of `channel`. A channel's reads must be answered (here or by
+    /// [`handle_read_failed`](Self::handle_read_failed)) in the order they were asked: answers to reads asked before
+    /// the channel was last unfollowed are recognised by their count and dropped.
     pub fn handle_read(&mut self, now: Timestamp, channel: &ChannelName, read: &ChannelRead) {
+        if self.orphan_answered(channel) {
+            return;
+        }
         let oldest_ms = self.oldest_ms(now);
         let Some(followed) = self.channels.get_mut(channel) else {
             return;
@@ -324,7 +350,8 @@ impl LiveFeed {
             if offset <= delivered {
                 continue;
             }
-            if offset != delivered + 1 {
+            // The planted fault: deliver across the gap instead of reading it first.
+            if offset != delivered + 1 && !cfg!(feature = "_internal_planted_feed_fault") {
                 followed.held.insert(offset, (held_epoch, retained, event));
                 gap = true;
                 break;
@@ -353,6 +380,9 @@ impl LiveFeed {
     /// The read of `channel` failed (the command connection is down, or Redis refused): it is tried again after
     /// [`FeedConfig::retry_after`].
     pub fn handle_read_failed(&mut self, now: Timestamp, channel: &ChannelName) {
+        if self.orphan_answered(channel) {
+            return;
+        }
         if let Some(followed) = self.channels.get_mut(channel)
             && followed.fill == Fill::Reading
         {

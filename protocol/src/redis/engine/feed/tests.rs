@@ -464,3 +464,46 @@ mod model {
         }
     }
 }
+
+/// A read still out when the channel is unfollowed is answered after it is followed again: that answer describes
+/// the old following and is dropped, so the new following is placed by its own read, at the channel's newest
+/// position, instead of at the stale one (which would then miss the events between until the next publication).
+#[test]
+fn a_read_of_an_ended_following_does_not_place_the_new_one() {
+    let mut feed = LiveFeed::new(FeedConfig::default());
+    feed.follow(t(0), ch());
+    feed.handle_subscribed(t(1), &ch());
+    assert_eq!(
+        drain(&mut feed),
+        vec![read_after(None), FeedOutput::Timeout(Timestamp::MAX)]
+    );
+    feed.unfollow(t(2), &ch());
+    feed.follow(t(3), ch());
+    feed.handle_subscribed(t(4), &ch());
+    assert_eq!(
+        drain(&mut feed),
+        vec![read_after(None), FeedOutput::Timeout(Timestamp::MAX)]
+    );
+    // The first read's answer (the channel at 3), then the second's (at 5).
+    feed.handle_read(t(5), &ch(), &stream("ep", 3, 1..=3));
+    assert_eq!(drain(&mut feed), vec![FeedOutput::Timeout(Timestamp::MAX)]);
+    feed.handle_read(t(6), &ch(), &stream("ep", 5, 1..=5));
+    let out = drain(&mut feed);
+    assert!(
+        matches!(&out[0], FeedOutput::Positioned { offset: 5, .. }),
+        "{out:?}"
+    );
+    assert_eq!(feed.position(&ch()), Some((Some("ep"), 5)));
+    // A failed read of an ended following is dropped too: the new following's read is still out, no retry.
+    feed.handle_subscribed(t(7), &ch());
+    assert_eq!(
+        drain(&mut feed),
+        vec![read_after(Some(5)), FeedOutput::Timeout(Timestamp::MAX)]
+    );
+    feed.unfollow(t(8), &ch());
+    feed.follow(t(9), ch());
+    feed.handle_subscribed(t(9), &ch());
+    let _ = drain(&mut feed);
+    feed.handle_read_failed(t(10), &ch());
+    assert_eq!(drain(&mut feed), vec![FeedOutput::Timeout(Timestamp::MAX)]);
+}
