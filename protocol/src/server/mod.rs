@@ -104,6 +104,7 @@ mod conn_table;
 mod connection;
 mod dialect;
 mod error;
+mod forget;
 #[cfg(any(test, feature = "_internal_test_exports"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "_internal_test_exports")))]
 pub mod fuzz;
@@ -137,7 +138,7 @@ mod trust;
 #[cfg(test)]
 mod tests;
 
-pub use config::HubConfig;
+pub use config::{DEFAULT_MAX_CHANNELS, HubConfig};
 pub use conn_table::ConnId;
 pub use connection::Connection;
 pub use dialect::{Dialect, DialectKind};

@@ -84,6 +84,8 @@ impl Hub {
         };
         let offset = self.store.offset(name);
         let watched = super::presence::role_before(&self.channels, name, conn);
+        // The store keeps the log (and its epoch) while the channel is routed.
+        self.store.hold(name);
         self.channels
             .entry(name.clone())
             .or_default()
