@@ -76,7 +76,7 @@ fn a_seed_replays_identically() {
 #[test]
 fn the_faults_really_happen() {
     let settings = sim::Settings {
-        seeds: (100..140).collect(),
+        seeds: (100..180).collect(),
         steps: DEFAULT_STEPS,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         verbose: false,
@@ -89,6 +89,7 @@ fn the_faults_really_happen() {
         ("stalls", c.stalls),
         ("listener restarts", c.listener_restarts),
         ("hub restarts", c.hub_restarts),
+        ("channels forgotten and recreated", c.channels_recreated),
         ("slow consumers", c.slow_consumers),
         ("heartbeat timeouts", c.heartbeat_timeouts),
         ("resyncs", c.resyncs),
@@ -122,7 +123,7 @@ fn the_faults_really_happen() {
         ),
         ("redeliveries checked", c.redeliveries_checked),
     ] {
-        assert!(n > 0, "no {what} in 40 seeds: {c}");
+        assert!(n > 0, "no {what} in 80 seeds: {c}");
     }
 }
 
