@@ -164,15 +164,22 @@ pub struct World {
 /// Whether a seed runs its hub over the durable store: every other seed, or all of them in a build with the
 /// planted unsynced acknowledgement.
 pub fn is_durable(seed: u64) -> bool {
-    cfg!(feature = "_internal_planted_unsynced_ack") || seed % 2 == 1
+    cfg!(feature = "_internal_planted_unsynced_ack")
+        || (seed % 2 == 1 && !cfg!(feature = "_internal_planted_stale_epoch"))
 }
 
-/// The hub of one server incarnation: over the memory store, or, in a build with the planted fault, over a store
-/// whose recovery loses an event ([`super::planted`]).
+/// The hub of one server incarnation: over the memory store, or, in a build with a planted fault, over a store
+/// whose recovery loses an event ([`super::planted`]) or whose recreated channels keep their first epoch
+/// ([`super::planted_epoch`]).
 fn server_hub(config: HubConfig) -> Hub {
     #[cfg(feature = "_internal_planted_fault")]
     return super::planted::hub(config);
-    #[cfg(not(feature = "_internal_planted_fault"))]
+    #[cfg(feature = "_internal_planted_stale_epoch")]
+    return super::planted_epoch::hub(config);
+    #[cfg(not(any(
+        feature = "_internal_planted_fault",
+        feature = "_internal_planted_stale_epoch"
+    )))]
     Hub::new(config)
 }
 
