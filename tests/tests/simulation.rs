@@ -315,5 +315,7 @@ fn the_stale_epoch_is_recognised() {
     assert!(!is_stale_epoch(
         "news/1: the hub published offset 1 after 0 (offsets must be consecutive)"
     ));
-    assert!(!is_stale_epoch("panicked: the hub published offset 1 after 7"));
+    assert!(!is_stale_epoch(
+        "panicked: the hub published offset 1 after 7"
+    ));
 }

@@ -78,7 +78,9 @@ pub enum LimitError {
     },
     /// The channel has no events yet and `max_channels` channels already have some: publishing would start one
     /// channel too many (PROTOCOL §2.4 `CHANNEL_LIMIT`). Publishing to a channel that has events still works.
-    #[error("the server holds {max} channels with events, its limit: publishing to a new channel is refused")]
+    #[error(
+        "the server holds {max} channels with events, its limit: publishing to a new channel is refused"
+    )]
     ChannelLimit {
         /// `max_channels`.
         max: usize,

@@ -262,13 +262,7 @@ mod tests {
         let old = hub_with(&[1, 2, 3]);
         let before = Held::of(&old, now, &[ch()]);
         let check = |restored: &Hub, written: &Written| {
-            check_restored(
-                &mut truth_of(&[1, 2, 3]),
-                &before,
-                restored,
-                now,
-                written,
-            )
+            check_restored(&mut truth_of(&[1, 2, 3]), &before, restored, now, written)
         };
         let none = Written::new();
         assert_eq!(

@@ -23,8 +23,8 @@ use core::time::Duration;
 use serde_json::Value;
 
 use super::history::{Entry, History};
-use crate::rng::Rng;
 use super::{Appended, ChannelState, HistoryPage, Store, StoreStats};
+use crate::rng::Rng;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, StreamPosition};
 
@@ -304,7 +304,10 @@ impl MemoryStore {
 
     /// The logs with events forgotten since the last call, in the order they were forgotten.
     pub(crate) fn take_forgotten(&mut self) -> Vec<ChannelName> {
-        self.forgotten.as_mut().map(core::mem::take).unwrap_or_default()
+        self.forgotten
+            .as_mut()
+            .map(core::mem::take)
+            .unwrap_or_default()
     }
 
     /// Whether `channel` has a log with events or a pending append (it is not new to `max_channels`).
@@ -375,17 +378,15 @@ impl MemoryStore {
             Option<&Arc<Value>>,
         ),
     > + '_ {
-        self.logs
-            .iter()
-            .map(|(name, log)| {
-                (
-                    name,
-                    log.epoch.as_str(),
-                    log.offset,
-                    log.history.iter(),
-                    log.state.as_ref(),
-                )
-            })
+        self.logs.iter().map(|(name, log)| {
+            (
+                name,
+                log.epoch.as_str(),
+                log.offset,
+                log.history.iter(),
+                log.state.as_ref(),
+            )
+        })
     }
 
     /// Keeps `event` (`bytes` long as JSON) as `channel`'s next event; returns its offset. `trimmed` hears every
@@ -768,7 +769,9 @@ impl Store for MemoryStore {
         if live != self.live {
             return Err(format!("{} live logs counted, {live} held", self.live));
         }
-        if self.idle.iter().any(|name| !self.logs.contains_key(name)) || self.idle.is_empty() != self.idle_at.is_none() {
+        if self.idle.iter().any(|name| !self.logs.contains_key(name))
+            || self.idle.is_empty() != self.idle_at.is_none()
+        {
             return Err(String::from("idle filing out of step"));
         }
         if aged != self.age.len() {

@@ -936,7 +936,10 @@ prop_state_machine! {
 /// idle channel forgotten (its next event at offset 1 of a new epoch) is not what it models. Forgetting has
 /// transcripts of its own (`forget.rs`).
 fn keeping_hub(config: HubConfig) -> Hub {
-    let epoch = format!("{:016x}", crate::rng::Rng::from_seed(config.seed).next_u64());
+    let epoch = format!(
+        "{:016x}",
+        crate::rng::Rng::from_seed(config.seed).next_u64()
+    );
     let store = crate::server::MemoryStore::new(epoch, config.history_size, config.history_ttl)
         .with_history_bytes(config.history_bytes, config.history_total_bytes);
     Hub::with_store(config, alloc::boxed::Box::new(KeepsEveryChannel(store)))
