@@ -67,7 +67,7 @@ impl Log {
 
     /// Nothing keeps it: no interest, no pending append, no history, no retained state.
     fn is_idle(&self) -> bool {
-        !self.held && self.pending == 0 && self.history.len() == 0 && self.state.is_none()
+        !self.held && self.pending == 0 && self.history.is_empty() && self.state.is_none()
     }
 
     /// Counts against `max_channels`: it has events, or one is on its way.

@@ -6,6 +6,7 @@
 mod batch_publish;
 mod caller_identity;
 mod durable_publish;
+mod forget;
 mod presence;
 mod reserved_channels;
 mod state_machine;
@@ -382,9 +383,7 @@ fn normalise_epochs(line: &str, epochs: &mut BTreeMap<String, usize>) -> String 
         let start = at + key.len();
         out.push_str(&rest[..start]);
         rest = &rest[start..];
-        let end = rest
-            .find(|c: char| c == '"' || c == '\\')
-            .unwrap_or(rest.len());
+        let end = rest.find(['"', '\\']).unwrap_or(rest.len());
         let next = epochs.len() + 1;
         let n = *epochs.entry(rest[..end].to_owned()).or_insert(next);
         if n == 1 {

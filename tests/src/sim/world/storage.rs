@@ -358,7 +358,6 @@ struct ReadBack {
     torn: u64,
     /// Trim records read (history the disk budget dropped).
     trims: u64,
-    records: usize,
 }
 
 /// Reads the store back from its files as a runtime does at start, cutting damage off the files.
@@ -441,13 +440,12 @@ fn read_back(
     for name in disk.names() {
         disk.sync(&name);
     }
-    let (store, report) = restorer.finish(now, fresh_epoch(config));
+    let (store, _report) = restorer.finish(now, fresh_epoch(config));
     Ok(ReadBack {
         store,
         written,
         torn,
         trims,
-        records: report.records,
     })
 }
 

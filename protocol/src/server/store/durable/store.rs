@@ -275,7 +275,7 @@ impl DurableStore {
         let covers = self.segment;
         self.snapshot_ready = Some(SnapshotJob {
             covers,
-            store: self.mem.clone(),
+            store: alloc::boxed::Box::new(self.mem.clone()),
         });
         self.snapshot_running = Some((covers, self.log_bytes));
         self.log_bytes = 0;

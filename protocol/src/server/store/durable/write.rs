@@ -43,7 +43,7 @@ pub struct StoreWrite {
 pub struct SnapshotJob {
     /// The last log segment the snapshot replaces.
     pub covers: u64,
-    pub(super) store: MemoryStore,
+    pub(super) store: alloc::boxed::Box<MemoryStore>,
 }
 
 /// Two jobs are the same when they cover the same segments.
