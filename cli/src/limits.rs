@@ -76,6 +76,12 @@ pub struct LimitArgs {
     #[arg(long, env = "SWITCHBOARD_HISTORY_TOTAL_BYTES", default_value_t = 256 * 1024 * 1024,
           value_parser = crate::storage::parse_nonzero_size, value_name = "BYTES")]
     pub history_total_bytes: u64,
+    /// How many channels may have events at once; past it, publishing to a channel with none is refused with
+    /// CHANNEL_LIMIT (REST: 507). Idle channels (no subscriber, server, history or retained state) are forgotten
+    /// and do not count.
+    #[arg(long, env = "SWITCHBOARD_MAX_CHANNELS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_channels: u64,
 
     /// How long before a token-authenticated connection's token expires (its `exp` plus the 30 s leeway) the
     /// server sends it `token_expiring`, in ms (halfway through a shorter lifetime; 0: no warning). Unless
@@ -117,6 +123,7 @@ impl Default for LimitArgs {
                 .unwrap_or(u64::MAX),
             history_bytes: wide(config.hub.history_bytes),
             history_total_bytes: wide(config.hub.history_total_bytes),
+            max_channels: wide(config.hub.max_channels),
 
             token_expiry_warning_ms: u64::try_from(config.hub.token_expiry_warning.as_millis())
                 .unwrap_or(u64::MAX),
@@ -145,6 +152,7 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError
     config.hub.request_timeout = Duration::from_millis(args.request_timeout_ms);
     config.hub.history_bytes = size("history-bytes", args.history_bytes)?;
     config.hub.history_total_bytes = size("history-total-bytes", args.history_total_bytes)?;
+    config.hub.max_channels = size("max-channels", args.max_channels)?;
 
     config.hub.token_expiry_warning = Duration::from_millis(args.token_expiry_warning_ms);
     config.max_head_bytes = size("max-head-bytes", args.max_head_bytes)?;
@@ -225,6 +233,7 @@ mod tests {
             "--max-body-bytes=14",
             "--history-bytes=15",
             "--history-total-bytes=16K",
+            "--max-channels=17",
         ])
         .unwrap();
         let mut config = ServerConfig::default();
@@ -254,8 +263,12 @@ mod tests {
         );
         assert_eq!(config.hub.request_timeout, Duration::from_millis(12));
         assert_eq!(
-            [config.hub.history_bytes, config.hub.history_total_bytes],
-            [15, 16 * 1024]
+            [
+                config.hub.history_bytes,
+                config.hub.history_total_bytes,
+                config.hub.max_channels
+            ],
+            [15, 16 * 1024, 17]
         );
 
         let args = parsed(&["--token-expiry-warning-ms=15"]).unwrap();
@@ -276,6 +289,7 @@ mod tests {
             "--history-total-bytes=0",
             "--history-total-bytes=0M",
             "--history-bytes=lots",
+            "--max-channels=0",
         ] {
             assert!(parsed(&[bad]).is_err(), "{bad}");
         }

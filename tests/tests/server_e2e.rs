@@ -28,6 +28,8 @@ on_both_runtimes!(
     reserved_channels_are_refused_in_every_dialect,
     protocol_violations_get_a_close_frame,
     history_pages_are_bounded_by_bytes,
+    idle_channels_are_forgotten_and_a_reused_name_starts_a_new_epoch,
+    a_new_channel_past_max_channels_is_refused_until_idle_ones_are_forgotten,
     tokens_are_checked_before_names,
     a_bad_project_id_is_refused_on_the_websocket,
     an_unencoded_slash_names_a_nested_channel,

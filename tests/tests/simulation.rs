@@ -10,13 +10,16 @@
 //! - The cluster world (`sim::cluster`: nodes' live feeds over a simulated engine) runs the same seeds in
 //!   `cluster_feeds_find_no_violation`; with `--features _internal_planted_feed_fault` the feed delivers across a
 //!   gap and `planted_feed_fault_is_caught` must find exactly that.
+//! - With `--features _internal_planted_stale_epoch`, every seed runs over a store whose channels keep their first
+//!   epoch when forgotten and published to again; `planted_stale_epoch_is_caught` must find it.
 
 use switchboard_tests::sim;
 
 /// Default seeds of a plain `cargo test` run.
 #[cfg(not(any(
     feature = "_internal_planted_fault",
-    feature = "_internal_planted_unsynced_ack"
+    feature = "_internal_planted_unsynced_ack",
+    feature = "_internal_planted_stale_epoch"
 )))]
 const DEFAULT_SEEDS: u64 = 200;
 /// Default steps per seed.
@@ -25,7 +28,8 @@ const DEFAULT_STEPS: u64 = 1000;
 /// Every seed runs its steps, settles, and breaks no invariant.
 #[cfg(not(any(
     feature = "_internal_planted_fault",
-    feature = "_internal_planted_unsynced_ack"
+    feature = "_internal_planted_unsynced_ack",
+    feature = "_internal_planted_stale_epoch"
 )))]
 #[test]
 fn simulation_finds_no_violation() {
@@ -79,7 +83,7 @@ fn a_seed_replays_identically() {
 #[test]
 fn the_faults_really_happen() {
     let settings = sim::Settings {
-        seeds: (100..140).collect(),
+        seeds: (100..180).collect(),
         steps: DEFAULT_STEPS,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         verbose: false,
@@ -92,6 +96,7 @@ fn the_faults_really_happen() {
         ("stalls", c.stalls),
         ("listener restarts", c.listener_restarts),
         ("hub restarts", c.hub_restarts),
+        ("channels forgotten and recreated", c.channels_recreated),
         ("slow consumers", c.slow_consumers),
         ("heartbeat timeouts", c.heartbeat_timeouts),
         ("resyncs", c.resyncs),
@@ -125,7 +130,7 @@ fn the_faults_really_happen() {
         ),
         ("redeliveries checked", c.redeliveries_checked),
     ] {
-        assert!(n > 0, "no {what} in 40 seeds: {c}");
+        assert!(n > 0, "no {what} in 80 seeds: {c}");
     }
 }
 
@@ -303,6 +308,17 @@ fn planted_feed_fault_is_caught() {
     const MAX_SEEDS: u64 = 50;
     let settings =
         sim::Settings::from_env(MAX_SEEDS, 4 * DEFAULT_STEPS).expect("valid SIM_* variables");
+/// With the planted stale epoch (a channel forgotten and published to again keeps its first log's epoch), the
+/// simulation must notice within a bounded number of seeds, and what it notices must be that fault: the new log's
+/// offsets restarting under an epoch the truth already holds events of. Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features _internal_planted_stale_epoch --test simulation -- --exact planted_stale_epoch_is_caught --nocapture`.
+#[cfg(feature = "_internal_planted_stale_epoch")]
+#[test]
+fn planted_stale_epoch_is_caught() {
+    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
+    const MAX_SEEDS: u64 = 50;
+    let settings =
+        sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
     assert!(
         settings.seeds.len() as u64 <= MAX_SEEDS,
         "the proof is about at most {MAX_SEEDS} seeds"
@@ -326,4 +342,59 @@ fn planted_feed_fault_is_caught() {
         failed[0].seed,
         failed.len()
     );
+}
+    let summary = sim::run(&settings);
+    println!("{summary}");
+    assert!(
+        summary.violations() > 0,
+        "the planted stale epoch went unnoticed in {MAX_SEEDS} seeds"
+    );
+    for failure in &summary.failures {
+        let what = &failure
+            .violation
+            .as_ref()
+            .expect("a failure has a violation")
+            .what;
+        assert!(
+            is_stale_epoch(what),
+            "seed {} broke something other than the planted stale epoch: {what}",
+            failure.seed
+        );
+    }
+    let first = &summary.failures[0];
+    println!(
+        "sim: the planted stale epoch was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
+        first.seed,
+        summary.violations()
+    );
+}
+
+/// Whether a violation is the planted stale epoch's signature: the truth seeing a channel's offsets start again at
+/// 1 in an epoch it already holds events of, `...: the hub published offset 1 after N (offsets must be
+/// consecutive)`. A panic is not.
+fn is_stale_epoch(what: &str) -> bool {
+    if what.starts_with("panicked") {
+        return false;
+    }
+    let Some((_, rest)) = what.split_once(": the hub published offset 1 after ") else {
+        return false;
+    };
+    rest.strip_suffix(" (offsets must be consecutive)")
+        .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+}
+
+#[test]
+fn the_stale_epoch_is_recognised() {
+    assert!(is_stale_epoch(
+        "news/1: the hub published offset 1 after 7 (offsets must be consecutive)"
+    ));
+    assert!(!is_stale_epoch(
+        "news/1: the hub published offset 9 after 7 (offsets must be consecutive)"
+    ));
+    assert!(!is_stale_epoch(
+        "news/1: the hub published offset 1 after 0 (offsets must be consecutive)"
+    ));
+    assert!(!is_stale_epoch(
+        "panicked: the hub published offset 1 after 7"
+    ));
 }

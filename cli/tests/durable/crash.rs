@@ -175,7 +175,6 @@ fn crash_loop(fsync: &[&str]) {
     let serve_options = options.as_slice();
     let mut server = start(&bind, &dir, serve_options);
     assert_eq!(server.addr, bind);
-    let first_epoch = epoch(&server.addr, LOAD_CHANNELS[0]);
 
     let mut sub_args = vec!["sub", "--json"];
     let url = server.ws_url();
@@ -187,6 +186,11 @@ fn crash_loop(fsync: &[&str]) {
             line.contains("subscribed") && line.contains(channel)
         });
     }
+    // Each channel has an epoch of its own, fixed once it is subscribed to (its log is held from then on).
+    let first_epochs: BTreeMap<&str, String> = LOAD_CHANNELS
+        .iter()
+        .map(|channel| (*channel, epoch(&server.addr, channel)))
+        .collect();
 
     let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -204,11 +208,13 @@ fn crash_loop(fsync: &[&str]) {
         server.proc.kill_hard();
         server = start(&bind, &dir, serve_options);
         assert_eq!(server.addr, bind, "restart {crash} came back elsewhere");
-        assert_eq!(
-            epoch(&server.addr, LOAD_CHANNELS[0]),
-            first_epoch,
-            "restart {crash} changed the epoch"
-        );
+        for channel in LOAD_CHANNELS {
+            assert_eq!(
+                epoch(&server.addr, channel),
+                first_epochs[channel],
+                "restart {crash} changed {channel}'s epoch"
+            );
+        }
         live_from = next_offsets(&server.addr);
     }
     wait_for_acks(&ledger, acked_count(&ledger), 200);
@@ -227,7 +233,10 @@ fn crash_loop(fsync: &[&str]) {
     let mut stored = BTreeMap::new();
     for channel in LOAD_CHANNELS {
         let (history_epoch, events) = history(&server.addr, channel);
-        assert_eq!(history_epoch, first_epoch, "{channel}: the epoch changed");
+        assert_eq!(
+            history_epoch, first_epochs[channel],
+            "{channel}: the epoch changed"
+        );
         // In order with no gap: offsets 1, 2, 3, …
         for (i, (offset, _)) in events.iter().enumerate() {
             assert_eq!(

@@ -6,7 +6,7 @@ use core::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::server::{HubError, Presence, StorageError};
+use crate::server::{HubError, LimitError, Presence, StorageError};
 use crate::wire::ChannelName;
 
 use super::error_reply::ErrorReply;
@@ -74,9 +74,12 @@ pub fn published(
     }
 }
 
-/// A publish the hub refused: 413 for a limit, else 400.
+/// A publish the hub refused: 507 for the channel limit, 413 for another limit, else 400.
 fn refused(e: HubError) -> ErrorReply {
     match e {
+        HubError::Limit(l @ LimitError::ChannelLimit { .. }) => {
+            ErrorReply::channel_limit(alloc::string::ToString::to_string(&l))
+        }
         HubError::Limit(l) => ErrorReply::payload_too_large(alloc::string::ToString::to_string(&l)),
         other => ErrorReply::validation(alloc::string::ToString::to_string(&other)),
     }

@@ -119,6 +119,12 @@ impl ErrorReply {
         ErrorReply::new(503, "STORAGE_UNAVAILABLE", message).with_header("Retry-After", "1")
     }
 
+    /// 507 `CHANNEL_LIMIT`: publishing would start a channel past `max_channels`. Not 429: the caller is not too
+    /// fast, the server is full, and it stays full until idle channels are forgotten.
+    pub fn channel_limit(message: impl Into<String>) -> ErrorReply {
+        ErrorReply::new(507, "CHANNEL_LIMIT", message)
+    }
+
     /// 503 `UNAVAILABLE` with `Retry-After: 5`: the server holds as many WebSockets as it may.
     pub fn too_many_connections() -> ErrorReply {
         ErrorReply::unavailable("the server has too many connections; try again later")

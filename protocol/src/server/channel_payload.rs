@@ -34,7 +34,13 @@ impl Hub {
                 .unsubscribe(conn, &channel)
                 .map(|()| Some(ChannelPayloadMessage::Unsubscribed { channel })),
             Ok(ChannelPayloadRequest::Publish { channel, payload }) => {
-                if self.allows(conn, Action::Publish, &channel) {
+                if let Some(refusal) = self
+                    .allows(conn, Action::Publish, &channel)
+                    .then(|| self.channel_limit_refusal(&channel))
+                    .flatten()
+                {
+                    Err(refusal)
+                } else if self.allows(conn, Action::Publish, &channel) {
                     self.publish_event(now, &channel, payload, false, Answer::Edge { conn });
                     Ok(None)
                 } else {

@@ -7,6 +7,9 @@ pub(crate) const DEFAULT_HISTORY_BYTES: usize = 16 * 1024 * 1024;
 /// [`HubConfig::history_total_bytes`]'s default: 256 MiB.
 pub(crate) const DEFAULT_HISTORY_TOTAL_BYTES: usize = 256 * 1024 * 1024;
 
+/// [`HubConfig::max_channels`]'s default.
+pub const DEFAULT_MAX_CHANNELS: usize = 100_000;
+
 /// The hub's limits and intervals. [`Default`] gives the contract's defaults (PROTOCOL §1–§4); change fields with
 /// struct update syntax: `HubConfig { history_size: 10, ..HubConfig::default() }`.
 ///
@@ -61,7 +64,11 @@ pub struct HubConfig {
     /// `token_expiring` notification (default 60 s). When the token was granted with less than twice this left,
     /// the warning comes halfway through what was left instead. Zero: no warning (the close still comes).
     pub token_expiry_warning: Duration,
-    /// Seeds every random choice: the epoch, app ids, message ids, session ids and the heartbeat spread.
+    /// How many channels may have events at once (default 100,000): past it, a publish to a channel with none is
+    /// refused with `CHANNEL_LIMIT`. Idle channels (no subscriber, server, history or retained state) are forgotten
+    /// and do not count.
+    pub max_channels: usize,
+    /// Seeds every random choice: the epochs, app ids, message ids, session ids and the heartbeat spread.
     pub seed: u64,
 }
 
@@ -85,6 +92,7 @@ impl Default for HubConfig {
             max_queued_bytes: 4 * 1024 * 1024,
             max_sessions: 100,
             token_expiry_warning: Duration::from_secs(60),
+            max_channels: DEFAULT_MAX_CHANNELS,
             seed: 0,
         }
     }

@@ -76,6 +76,15 @@ pub enum LimitError {
         /// The limit.
         max: usize,
     },
+    /// The channel has no events yet and `max_channels` channels already have some: publishing would start one
+    /// channel too many (PROTOCOL §2.4 `CHANNEL_LIMIT`). Publishing to a channel that has events still works.
+    #[error(
+        "the server holds {max} channels with events, its limit: publishing to a new channel is refused"
+    )]
+    ChannelLimit {
+        /// `max_channels`.
+        max: usize,
+    },
     /// An event of a batch publish is longer than `max_message_bytes` as JSON; nothing of the batch was published.
     #[error("events[{index}]: the event is {bytes} bytes, over the limit of {max}")]
     EventInBatchTooLarge {

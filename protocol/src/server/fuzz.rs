@@ -96,6 +96,8 @@ pub fn hub_ops(data: &[u8]) {
         max_queued_bytes: 2048,
         max_sessions: 2,
         token_expiry_warning: Duration::from_secs(2),
+        // Small enough that publishes to new channels are refused, and idle channels are forgotten to make room.
+        max_channels: 3,
         seed: 1,
     };
     let mut now = Timestamp::from_millis(1_700_000_000_000);

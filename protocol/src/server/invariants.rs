@@ -163,6 +163,10 @@ impl Hub {
             if ch.is_unused() {
                 return Err(format!("{name}: unused channel kept"));
             }
+            // A routed channel's log is held (the stores this crate has forget only what nobody holds).
+            if !self.store.holds(name) {
+                return Err(format!("{name}: routed, but the store holds no log of it"));
+            }
             let mut counts = [0usize; 3];
             for (&id, &kind) in &ch.subscribers {
                 counts[kind.index()] += 1;

@@ -22,7 +22,7 @@ use super::routing::Ending;
 use super::trust::Trust;
 use crate::time::Timestamp;
 use crate::wire::project_stream::project_channel;
-use crate::wire::{ChannelName, CloseCode, MessageId, PROTOCOL_VERSION, ServerMessage};
+use crate::wire::{CloseCode, MessageId, PROTOCOL_VERSION, ServerMessage};
 
 impl Hub {
     /// A WebSocket was accepted. Registers it with a fresh app id and queues [`HubEvent::Connected`] and the
@@ -189,14 +189,6 @@ impl Hub {
             conn: id,
             app_id: conn.app_id,
         });
-    }
-
-    /// Drops a channel's routing entry once nobody subscribes to or serves it.
-    pub(super) fn forget_if_unused(&mut self, name: &ChannelName) {
-        if self.channels.get(name).is_some_and(|ch| ch.is_unused()) {
-            self.channels.remove(name);
-        }
-        self.cluster_release(name);
     }
 
     fn fresh_app_id(&mut self) -> String {

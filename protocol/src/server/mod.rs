@@ -105,6 +105,7 @@ mod conn_table;
 mod connection;
 mod dialect;
 mod error;
+mod forget;
 #[cfg(any(test, feature = "_internal_test_exports"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "_internal_test_exports")))]
 pub mod fuzz;
@@ -140,7 +141,7 @@ mod trust;
 mod tests;
 
 pub use cluster::{EngineCommand, EngineFailure, EngineTicket};
-pub use config::HubConfig;
+pub use config::{DEFAULT_MAX_CHANNELS, HubConfig};
 pub use conn_table::ConnId;
 pub use connection::Connection;
 pub use dialect::{Dialect, DialectKind};

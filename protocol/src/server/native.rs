@@ -107,6 +107,8 @@ impl Hub {
                         ErrorCode::Forbidden,
                         alloc::format!("not allowed to publish to {channel}"),
                     ))
+                } else if let Some(refusal) = self.channel_limit_refusal(&channel) {
+                    Err(refusal)
                 } else {
                     let answer = Answer::Native { conn, id };
                     self.publish_event(now, &channel, event, retain, answer);
@@ -123,6 +125,8 @@ impl Hub {
                         ErrorCode::Forbidden,
                         alloc::format!("not allowed to publish to {channel}"),
                     ))
+                } else if let Some(refusal) = self.channel_limit_refusal(&channel) {
+                    Err(refusal)
                 } else {
                     self.publish_native_batch(now, conn, id, &channel, events, retain_last);
                     return;

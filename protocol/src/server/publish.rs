@@ -49,6 +49,7 @@ impl Hub {
         if bytes > max {
             return Err(LimitError::EventTooLarge { bytes, max }.into());
         }
+        self.check_channel_limit(channel)?;
         let ticket = PublishTicket(self.next_ticket);
         let answer = Answer::Ticket(ticket);
         let outcome = match self.publish_sized(now, channel, event, bytes, retain, answer) {

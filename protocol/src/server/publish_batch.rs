@@ -36,6 +36,7 @@ impl Hub {
         retain_last: bool,
     ) -> Result<Publish, HubError> {
         check_batch(&events, self.config.max_message_bytes)?;
+        self.check_channel_limit(channel)?;
         let ticket = PublishTicket(self.next_ticket);
         let first = self.append_batch(now, channel, events, retain_last, Answer::Ticket(ticket));
         let outcome = match first {

@@ -84,6 +84,8 @@ impl Hub {
         };
         let offset = self.offset_of(name);
         let watched = super::presence::role_before(&self.channels, name, conn);
+        // The store keeps the log (and its epoch) while the channel is routed.
+        self.store.hold(name);
         let Some(c) = self.conns.get_mut(conn) else {
             return Err(Refusal::new(ErrorCode::InternalError, "connection gone"));
         };

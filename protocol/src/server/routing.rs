@@ -122,7 +122,7 @@ impl Hub {
             .and_then(|ch| ch.server)
             .filter(|&p| p != conn)
             .map(|p| (p, super::presence::role_before(&self.channels, name, p)));
-        let ch = self.channels.entry(name.clone()).or_default();
+        let ch = self.route_entry(name);
         let previous = ch.server.replace(conn).filter(|&p| p != conn);
         if let Some(previous) = previous
             && let Some(p) = self.conns.get_mut(previous)

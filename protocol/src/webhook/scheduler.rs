@@ -17,6 +17,9 @@ struct Cursor {
     done: u64,
     /// The newest offset published.
     latest: u64,
+    /// The channel's log began again (the hub forgot the channel and it was published to again) while an event of
+    /// the old log was being sent: that delivery's end says nothing about the new log's offsets.
+    restarted: bool,
 }
 
 /// Where a channel's delivery under way stands, named after what it expects next.
@@ -80,14 +83,27 @@ impl DeliveryScheduler {
         if !self.config.matches(channel.as_str()) {
             return;
         }
+        let sending = matches!(
+            self.under_way.get(channel),
+            Some(Expect::Answer(_) | Expect::RetryTime(..))
+        );
         match self.pending.get_mut(channel) {
-            Some(cursor) => cursor.latest = cursor.latest.max(offset),
+            // Within one log offsets only grow: one at or below the newest is the first of a new log.
+            Some(cursor) if offset <= cursor.latest => {
+                *cursor = Cursor {
+                    done: offset.saturating_sub(1),
+                    latest: offset,
+                    restarted: sending,
+                };
+            }
+            Some(cursor) => cursor.latest = offset,
             None => {
                 self.pending.insert(
                     channel.clone(),
                     Cursor {
                         done: offset.saturating_sub(1),
                         latest: offset,
+                        restarted: false,
                     },
                 );
                 self.ready.push_back(channel.clone());
@@ -277,7 +293,9 @@ impl DeliveryScheduler {
     fn finish(&mut self, channel: &ChannelName, done: u64) {
         self.under_way.remove(channel);
         if let Some(cursor) = self.pending.get_mut(channel) {
-            cursor.done = cursor.done.max(done);
+            if !core::mem::take(&mut cursor.restarted) {
+                cursor.done = cursor.done.max(done);
+            }
             if cursor.done >= cursor.latest {
                 self.pending.remove(channel);
             } else {

@@ -547,3 +547,33 @@ fn transcript_history_gap_and_exhausted_retries() {
     s.handle_unsendable(now, &a);
     assert_eq!(transcript(&mut s), ["idle"]);
 }
+
+#[test]
+fn transcript_a_channel_forgotten_and_published_to_again_is_delivered_from_its_new_first_offset() {
+    let t0 = Timestamp::from_millis(1_000);
+    let a = ch("a");
+    let mut s = DeliveryScheduler::new(SchedulerConfig::new(policy(), 1, 7));
+    for offset in 1..=3 {
+        s.handle_published(t0, &a, offset);
+    }
+    s.handle_fetched(t0, &a, Some(1));
+    assert_eq!(
+        transcript(&mut s),
+        ["fetch a after 0", "send a/1 #1", "idle"]
+    );
+    // While the old log's first event is being sent, the hub forgets the channel and a new log begins at 1.
+    s.handle_published(t0, &a, 1);
+    s.handle_delivered(t0, &a);
+    // The new log's offset 1 is still to deliver: the old delivery moved nothing.
+    assert_eq!(
+        transcript(&mut s),
+        ["delivered a/1 retries 0", "fetch a after 0", "idle"]
+    );
+    s.handle_fetched(t0, &a, Some(1));
+    s.handle_delivered(t0, &a);
+    assert_eq!(
+        transcript(&mut s),
+        ["send a/1 #1", "delivered a/1 retries 0", "idle"]
+    );
+    assert_eq!(s.backlog(), 0);
+}

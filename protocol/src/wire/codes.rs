@@ -67,6 +67,9 @@ error_codes! {
     InternalError => "INTERNAL_ERROR",
     /// The server could not store the event (a full disk, an IO error); it was not published. Retry later.
     StorageUnavailable => "STORAGE_UNAVAILABLE",
+    /// A publish to a channel with no events while the server already holds `max_channels` channels with events;
+    /// nothing was published. Publishing to channels that have events still works.
+    ChannelLimit => "CHANNEL_LIMIT",
 }
 
 impl fmt::Display for ErrorCode {
@@ -199,6 +202,8 @@ mod tests {
             "INTERNAL_ERROR",
             // This project's addition (docs/PROTOCOL.md, durable history).
             "STORAGE_UNAVAILABLE",
+            // This project's addition (docs/PROTOCOL.md, forgetting idle channels).
+            "CHANNEL_LIMIT",
         ];
         let got: alloc::vec::Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, want);

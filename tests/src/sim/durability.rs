@@ -31,6 +31,10 @@ pub const LOST: &str = "restart lost acknowledged data";
 /// What a hub held of one channel just before it died.
 #[derive(Debug, Clone, Default)]
 struct HeldChannel {
+    /// The epoch of the channel's log.
+    epoch: String,
+    /// It had a retained state.
+    retained: bool,
     head: u64,
     /// `(offset, tag)` of every kept event, oldest first.
     events: Vec<(u64, u64)>,
@@ -55,8 +59,14 @@ impl Held {
                     .iter()
                     .filter_map(|(o, e)| Some((*o, tag_of(e)?.0)))
                     .collect();
-                let head = hub.state(c).offset;
-                (c.clone(), HeldChannel { head, events })
+                let state = hub.state(c);
+                let held = HeldChannel {
+                    retained: state.state.is_some(),
+                    epoch: state.epoch,
+                    head: state.offset,
+                    events,
+                };
+                (c.clone(), held)
             })
             .collect();
         Held { channels }
@@ -73,13 +83,15 @@ pub struct RestoreCheck {
     pub verified: u64,
     /// Events written but never acknowledged, found in the files and added to the truth.
     pub learned: u64,
+    /// Channels with acknowledged events whose log kept its epoch.
+    pub epochs_kept: u64,
 }
 
-/// Checks the restored `hub` against what the old one held (`before`) and the truth of epoch generation
-/// `generation`; adds the events the files hold beyond the truth (`written`) to it.
+/// Checks the restored `hub` against what the old one held (`before`) and the truth of each channel's log; adds the
+/// events the files hold beyond the truth (`written`) to it. A channel whose log held acknowledged events must keep
+/// its epoch (a changed one would make every position in it worthless); one that held none may start a new log.
 pub fn check_restored(
     truth: &mut Truth,
-    generation: u32,
     before: &Held,
     hub: &Hub,
     now: Timestamp,
@@ -88,6 +100,25 @@ pub fn check_restored(
     let mut check = RestoreCheck::default();
     let history_size = hub.config().history_size as u64;
     for (channel, held) in &before.channels {
+        let epoch = hub.state(channel).epoch;
+        if epoch != held.epoch {
+            // A log that kept no event and no state is idle once nobody holds it (nobody does at a restart): it
+            // may be forgotten, and positions in it answered `recovered: false`.
+            if !held.events.is_empty() || held.retained {
+                return Err(format!(
+                    "{LOST}: {channel}'s epoch changed from {} to {epoch} although it kept {} events in it (and \
+                     a state: {})",
+                    held.epoch,
+                    held.events.len(),
+                    held.retained
+                ));
+            }
+            continue;
+        }
+        let generation = truth.id(&epoch)?;
+        if held.head > 0 {
+            check.epochs_kept += 1;
+        }
         let acknowledged = truth.head(generation, channel);
         let head = hub.state(channel).offset;
         if head < acknowledged || head < held.head {
@@ -193,10 +224,14 @@ mod tests {
         ChannelName::new("news/0").unwrap()
     }
 
-    /// A memory hub (its epoch comes from the seed, so two hubs of one seed share it) with events tagged `tags`.
+    /// A memory hub (its epochs come from the seed, so two hubs of one seed share them) with events tagged `tags`.
     fn hub_with(tags: &[u64]) -> Hub {
+        hub_seeded(9, tags)
+    }
+
+    fn hub_seeded(seed: u64, tags: &[u64]) -> Hub {
         let mut hub = Hub::new(HubConfig {
-            seed: 9,
+            seed,
             ..HubConfig::default()
         });
         for &tag in tags {
@@ -213,7 +248,7 @@ mod tests {
 
     fn truth_of(tags: &[u64]) -> Truth {
         let mut truth = Truth::default();
-        truth.new_epoch(0, "e").unwrap();
+        assert_eq!(truth.id(hub_with(&[]).epoch(&ch())), Ok(0));
         for (i, &tag) in tags.iter().enumerate() {
             let event = json!({"tag": tag, "retain": tag == 2});
             truth.published(0, &ch(), i as u64 + 1, &event).unwrap();
@@ -227,23 +262,20 @@ mod tests {
         let old = hub_with(&[1, 2, 3]);
         let before = Held::of(&old, now, &[ch()]);
         let check = |restored: &Hub, written: &Written| {
-            check_restored(
-                &mut truth_of(&[1, 2, 3]),
-                0,
-                &before,
-                restored,
-                now,
-                written,
-            )
+            check_restored(&mut truth_of(&[1, 2, 3]), &before, restored, now, written)
         };
         let none = Written::new();
         assert_eq!(
             check(&hub_with(&[1, 2, 3]), &none),
             Ok(RestoreCheck {
                 verified: 3,
-                learned: 0
+                learned: 0,
+                epochs_kept: 1,
             })
         );
+        // The same events in another epoch: every position in the old one would be worthless.
+        let new_epoch = check(&hub_seeded(10, &[1, 2, 3]), &none).unwrap_err();
+        assert!(new_epoch.contains("epoch changed"), "{new_epoch}");
         let lost = check(&hub_with(&[1, 2]), &none).unwrap_err();
         assert!(lost.starts_with(LOST), "{lost}");
         let changed = check(&hub_with(&[1, 2, 4]), &none).unwrap_err();

@@ -707,8 +707,8 @@ mod tests {
 
     fn checker_with_events(n: u64) -> Checker {
         let mut c = Checker::default();
-        c.truth.new_epoch(0, "e0").unwrap();
-        c.truth.new_epoch(1, "e1").unwrap();
+        assert_eq!(c.truth.id("e0"), Ok(0));
+        assert_eq!(c.truth.id("e1"), Ok(1));
         for offset in 1..=n {
             let payload = json!({"tag": offset, "retain": offset == 2});
             c.truth.published(0, &ch("a"), offset, &payload).unwrap();

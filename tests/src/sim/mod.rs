@@ -42,6 +42,8 @@ pub mod invariants;
 pub mod network;
 #[cfg(feature = "_internal_planted_fault")]
 mod planted;
+#[cfg(feature = "_internal_planted_stale_epoch")]
+mod planted_epoch;
 pub mod report;
 pub mod scenario;
 pub mod truth;

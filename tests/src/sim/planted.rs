@@ -77,6 +77,18 @@ impl Store for LosesOneReplayed {
         self.0.page(now, channel, since, limit)
     }
 
+    fn hold(&mut self, channel: &ChannelName) {
+        self.0.hold(channel)
+    }
+
+    fn release(&mut self, channel: &ChannelName) {
+        self.0.release(channel)
+    }
+
+    fn admits(&self, channel: &ChannelName, max_channels: usize) -> bool {
+        self.0.admits(channel, max_channels)
+    }
+
     fn next_expiry(&self) -> Option<Timestamp> {
         self.0.next_expiry()
     }

@@ -45,6 +45,8 @@ pub struct Counts {
     pub listener_restarts: u64,
     /// Hub restarts (new epoch).
     pub hub_restarts: u64,
+    /// Channels forgotten (idle) and published to again: a new log in a new epoch, within one hub.
+    pub channels_recreated: u64,
     /// Connections the hub closed as slow consumers (1013).
     pub slow_consumers: u64,
     /// Connections the hub closed for silence (4008).
@@ -109,6 +111,7 @@ impl Counts {
         self.stalls += o.stalls;
         self.listener_restarts += o.listener_restarts;
         self.hub_restarts += o.hub_restarts;
+        self.channels_recreated += o.channels_recreated;
         self.slow_consumers += o.slow_consumers;
         self.heartbeat_timeouts += o.heartbeat_timeouts;
         self.server_requests += o.server_requests;
@@ -141,7 +144,7 @@ impl fmt::Display for Counts {
         write!(
             f,
             "{} clients, {} connections, {} commands, {} published, {} delivered, {} resyncs, {} cuts, {} stalls, \
-             {} listener restarts, {} hub restarts, {} slow consumers, {} heartbeat timeouts, \
+             {} listener restarts, {} hub restarts, {} channels forgotten and recreated, {} slow consumers, {} heartbeat timeouts, \
              {} server requests ({} answered), {} departures, {} calls succeeded, \
              {} calls and server requests checked in fault-free stretches",
             self.clients,
@@ -154,6 +157,7 @@ impl fmt::Display for Counts {
             self.stalls,
             self.listener_restarts,
             self.hub_restarts,
+            self.channels_recreated,
             self.slow_consumers,
             self.heartbeat_timeouts,
             self.server_requests,

@@ -50,7 +50,12 @@ impl Scenario {
             heartbeat: ms(rng, 2_000, 10_000),
             heartbeat_timeout: ms(rng, 1_000, 5_000),
             history_size: rng.range_inclusive(1, 64) as usize,
-            history_ttl: ms(rng, 5_000, 120_000),
+            // Short in some seeds, so that channels nobody subscribes to are forgotten and published to again.
+            history_ttl: if rng.chance(0.25) {
+                ms(rng, 200, 3_000)
+            } else {
+                ms(rng, 5_000, 120_000)
+            },
             request_timeout: ms(rng, 1_000, 10_000),
             rate_per_sec: if tight_rate { 5 } else { 200 },
             rate_burst: if tight_rate { 10 } else { 400 },

@@ -1,7 +1,8 @@
-//! The hub's ground truth: what every hub generation published on every channel, recorded by the driver from each
+//! The hub's ground truth: what every channel's log published, recorded by the driver from each
 //! `Published` event (reading the event back from the hub's history at once), independently of what any client
 //! later receives. Delivered events, `publish_res` offsets and `get_state_res` states are checked against it.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -15,11 +16,17 @@ pub(super) struct PublishedEvent {
     pub(super) retain: bool,
 }
 
-/// The hub's ground truth: every event every hub published, by generation, channel and offset.
+/// The hub's ground truth: every event every hub published, by log, channel and offset. A log is named by its
+/// epoch's number (a `generation`): every channel's log has its own epoch, and a forgotten channel's next log a new
+/// one.
 #[derive(Debug, Default)]
 pub struct Truth {
-    /// Epoch → hub generation.
-    epochs: BTreeMap<String, u32>,
+    /// Epoch → its number, in order of appearance (numbered when first seen, by the hub or by a client: a log
+    /// with no event yet is told to clients too).
+    epochs: RefCell<BTreeMap<String, u32>>,
+    /// Epochs numbered below this were given by hubs that are gone without keeping their history (memory hubs
+    /// restarted): a hub that gives one again reuses an epoch.
+    closed: u32,
     /// (generation, channel) → the tag at each offset (index `offset - 1`).
     events: BTreeMap<(u32, ChannelName), Vec<(u64, bool)>>,
     /// Tag → where it was published.
@@ -27,14 +34,31 @@ pub struct Truth {
 }
 
 impl Truth {
-    /// A new hub generation with its epoch.
-    pub fn new_epoch(&mut self, generation: u32, epoch: &str) -> Result<(), String> {
-        match self.epochs.insert(String::from(epoch), generation) {
-            None => Ok(()),
-            Some(old) => Err(format!(
-                "hub generation {generation} reuses the epoch {epoch} of generation {old}"
-            )),
+    /// The number of an epoch the current hub gives, numbered now if it is new.
+    pub fn id(&mut self, epoch: &str) -> Result<u32, String> {
+        let id = self.number(epoch);
+        if id < self.closed {
+            Err(format!(
+                "the hub gives the epoch {epoch}, which a hub gone before it gave (log {id})"
+            ))
+        } else {
+            Ok(id)
         }
+    }
+
+    fn number(&self, epoch: &str) -> u32 {
+        let mut epochs = self.epochs.borrow_mut();
+        if let Some(&id) = epochs.get(epoch) {
+            return id;
+        }
+        let id = epochs.len() as u32;
+        epochs.insert(String::from(epoch), id);
+        id
+    }
+
+    /// The hub is gone with its history: no later hub may give any epoch known so far.
+    pub fn close_all(&mut self) {
+        self.closed = self.epochs.borrow().len() as u32;
     }
 
     /// The hub published `payload` at `offset` on `channel`.
@@ -74,12 +98,9 @@ impl Truth {
         Ok(())
     }
 
-    /// The generation of an epoch.
+    /// The number of an epoch a client was told: numbered now if it is new (a log with no event yet).
     pub(super) fn generation(&self, epoch: &str) -> Result<u32, String> {
-        self.epochs
-            .get(epoch)
-            .copied()
-            .ok_or_else(|| format!("unknown epoch {epoch}"))
+        Ok(self.number(epoch))
     }
 
     /// The newest offset of a channel in a generation (0 before the first event).
@@ -143,7 +164,11 @@ mod tests {
         t.published(0, &ch("a"), 1, &p(1)).unwrap();
         assert!(t.published(0, &ch("a"), 3, &p(3)).is_err());
         assert!(t.published(0, &ch("a"), 2, &p(1)).is_err());
-        assert!(t.new_epoch(0, "x").is_ok());
-        assert!(t.new_epoch(1, "x").is_err());
+        assert_eq!(t.id("x"), Ok(0));
+        assert_eq!(t.id("y"), Ok(1));
+        assert_eq!(t.id("x"), Ok(0));
+        t.close_all();
+        assert!(t.id("x").is_err(), "an epoch of a hub gone");
+        assert_eq!(t.id("z"), Ok(2));
     }
 }

@@ -164,6 +164,9 @@ pub struct Workload {
     refusal: f64,
     next_tag: u64,
     next_n: u64,
+    /// Chance that a publish retains its event: none in some seeds, so that channels left alone keep nothing
+    /// and are forgotten.
+    retain_share: f64,
     /// Per client slot.
     pub apps: Vec<App>,
 }
@@ -195,7 +198,9 @@ impl Workload {
                 rng.range_inclusive(1, 2 * base) as u32
             };
         }
+        let retain_share = if rng.chance(0.4) { 0.0 } else { 0.3 };
         Workload {
+            retain_share,
             channels,
             services,
             weights,
@@ -257,7 +262,7 @@ impl Workload {
             Kind::Publish => WorkloadAction::Publish {
                 client,
                 channel,
-                retain: self.rng.chance(0.3),
+                retain: self.rng.chance(self.retain_share),
             },
             Kind::Subscribe => WorkloadAction::Subscribe { client, channel },
             Kind::Unsubscribe => WorkloadAction::Unsubscribe { client, channel },
@@ -276,7 +281,7 @@ impl Workload {
             Kind::Replace => WorkloadAction::Replace { client },
             Kind::HubPublish => WorkloadAction::HubPublish {
                 channel,
-                retain: self.rng.chance(0.3),
+                retain: self.rng.chance(self.retain_share),
             },
             Kind::HubRequest => WorkloadAction::HubRequest,
             Kind::HubNotify => WorkloadAction::HubNotify,

@@ -117,11 +117,8 @@ pub struct World {
     hub: Hub,
     /// The hub process: bumped at every restart (connections, links and timers of an old process are dead).
     hub_generation: u32,
-    /// The ground truth's name for the store's current epoch: a memory hub's restart starts a new one, a durable
-    /// hub's restart keeps it.
-    epoch_generation: u32,
-    /// The next epoch generation.
-    next_epoch_generation: u32,
+    /// The log each channel's last published event was in (this hub's), to count channels recreated.
+    logs_seen: BTreeMap<ChannelName, u32>,
     /// The durable store's disk, in a durable seed (`None`: the hub runs over the memory store).
     storage: Option<Storage>,
     /// The server application's publishes waiting for the store: ticket → (channel, tag).
@@ -167,25 +164,26 @@ pub struct World {
 /// Whether a seed runs its hub over the durable store: every other seed, or all of them in a build with the
 /// planted unsynced acknowledgement.
 pub fn is_durable(seed: u64) -> bool {
-    cfg!(feature = "_internal_planted_unsynced_ack") || seed % 2 == 1
+    cfg!(feature = "_internal_planted_unsynced_ack")
+        || (seed % 2 == 1 && !cfg!(feature = "_internal_planted_stale_epoch"))
 }
 
-/// The hub of one server incarnation: over the memory store, or, in a build with the planted fault, over a store
-/// whose recovery loses an event ([`super::planted`]).
+/// The hub of one server incarnation: over the memory store, or, in a build with a planted fault, over a store
+/// whose recovery loses an event ([`super::planted`]) or whose recreated channels keep their first epoch
+/// ([`super::planted_epoch`]).
 fn server_hub(config: HubConfig) -> Hub {
     #[cfg(feature = "_internal_planted_fault")]
     return super::planted::hub(config);
-    #[cfg(not(feature = "_internal_planted_fault"))]
+    #[cfg(feature = "_internal_planted_stale_epoch")]
+    return super::planted_epoch::hub(config);
+    #[cfg(not(any(
+        feature = "_internal_planted_fault",
+        feature = "_internal_planted_stale_epoch"
+    )))]
     Hub::new(config)
 }
 
 impl World {
-    /// The epoch the current hub gives every channel (the memory store has one for all).
-    fn epoch(&self) -> String {
-        let any = switchboard_protocol::wire::ChannelName::new("epoch").expect("a valid name");
-        String::from(self.hub.epoch(&any))
-    }
-
     /// Builds the world of `seed`: the hub, the clients (which dial at once) and the opening actions.
     pub fn new(seed: u64, verbose: bool) -> World {
         let mut rng = Rng::from_seed(seed);
@@ -213,8 +211,6 @@ impl World {
             net,
             hub,
             hub_generation: 0,
-            epoch_generation: 0,
-            next_epoch_generation: 1,
             storage,
             tickets: BTreeMap::new(),
             done_unconfirmed: Vec::new(),
@@ -240,13 +236,12 @@ impl World {
             steps_at_this_instant: 0,
             violation: None,
             counts: Counts::default(),
+            logs_seen: BTreeMap::new(),
             scenario,
             rng,
         };
         world.checker.storage_fails = world.storage.is_some();
         world.log(|| format!("scenario: {:?}", world.scenario));
-        let epoch = world.epoch();
-        world.check(|c| c.truth.new_epoch(0, &epoch));
         world.drain_hub();
         for slot in 0..world.scenario.clients {
             let machine = world.new_client();
@@ -396,12 +391,25 @@ impl World {
         }
     }
 
-    /// The store took a new epoch: the truth knows it under a new generation.
-    fn new_epoch_generation(&mut self, epoch: &str) {
-        self.epoch_generation = self.next_epoch_generation;
-        self.next_epoch_generation += 1;
-        let generation = self.epoch_generation;
-        self.check(|c| c.truth.new_epoch(generation, epoch));
+    /// The truth's number for the log `channel` has now in the hub (for a channel without one: the log it will
+    /// have). `None` after a violation (the hub gave an epoch of a hub gone).
+    fn log_id(&mut self, channel: &ChannelName) -> Option<u32> {
+        let epoch = String::from(self.hub.epoch(channel));
+        match self.checker.truth.id(&epoch) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    /// Counts a channel whose new log (forgotten, then published to again) begins at `offset` 1 of `log`.
+    fn count_recreated(&mut self, channel: &ChannelName, log: u32, offset: u64) {
+        let before = self.logs_seen.insert(channel.clone(), log);
+        if offset == 1 && before.is_some_and(|old| old != log) {
+            self.counts.channels_recreated += 1;
+        }
     }
 
     /// Records the first violation; the run stops after this step.

@@ -3,6 +3,7 @@
 mod app_api;
 mod batch_publish;
 mod dialects;
+mod forgetting;
 mod heartbeat;
 mod http_routes;
 mod lifecycle;
@@ -16,6 +17,7 @@ mod trust;
 pub use app_api::*;
 pub use batch_publish::*;
 pub use dialects::*;
+pub use forgetting::*;
 pub use heartbeat::*;
 pub use http_routes::*;
 pub use lifecycle::*;

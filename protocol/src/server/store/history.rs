@@ -114,7 +114,6 @@ impl History {
     }
 
     /// Whether nothing is stored.
-    #[cfg(any(test, feature = "_internal_test_exports"))]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

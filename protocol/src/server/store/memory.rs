@@ -1,5 +1,13 @@
-//! [`MemoryStore`]: every channel's log in this process's memory, for the life of the hub. One epoch for every
-//! channel, drawn when the store is made, so a restarted server's history is never mistaken for the old one.
+//! [`MemoryStore`]: every channel's log in this process's memory, for the life of the hub. Each log has its own
+//! epoch, drawn when the log is made from a generator seeded by the store's first epoch (itself drawn from the hub's
+//! seed), so neither a restarted server's history nor a forgotten and recreated channel is ever mistaken for the old
+//! one.
+//!
+//! A log is forgotten once it is **idle**: the hub has no interest in the channel ([`Store::hold`]), no append to it
+//! is pending, and it keeps no history and no retained state. A log the hub holds is kept even empty, so a channel
+//! subscribed to before its first publish keeps the epoch its subscribers were told. Forgetting is never a scan: a
+//! log that may have become idle is checked where that happened (expiry, a trim, the end of the hub's interest) or,
+//! inside an append (whose epoch the hub is about to send), filed to be checked at the next [`Store::expire`].
 //!
 //! History is bounded four ways: events per channel (`history_size`), age (`history_ttl`), bytes per channel
 //! (`history_bytes`) and bytes over all channels (`history_total_bytes`), an event counting the length of its
@@ -16,12 +24,21 @@ use serde_json::Value;
 
 use super::history::{Entry, History};
 use super::{Appended, ChannelState, HistoryPage, Store, StoreStats};
+use crate::rng::Rng;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, StreamPosition};
 
 /// One channel's log.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Log {
+    /// This log's epoch: a log made again after being forgotten gets a new one.
+    epoch: String,
+    /// The hub has an interest in the channel (subscribers, a server).
+    held: bool,
+    /// Appends given an offset in this log and not yet kept (a durable store's writes in flight).
+    pending: u32,
+    /// Counted in [`MemoryStore::live`].
+    live: bool,
     /// The offset of the last event.
     offset: u64,
     history: History,
@@ -33,11 +50,40 @@ struct Log {
     aged: Option<u64>,
 }
 
+impl Log {
+    fn new(epoch: String) -> Log {
+        Log {
+            epoch,
+            held: false,
+            pending: 0,
+            live: false,
+            offset: 0,
+            history: History::default(),
+            state: None,
+            expires_at: None,
+            aged: None,
+        }
+    }
+
+    /// Nothing keeps it: no interest, no pending append, no history, no retained state.
+    fn is_idle(&self) -> bool {
+        !self.held && self.pending == 0 && self.history.is_empty() && self.state.is_none()
+    }
+
+    /// Counts against `max_channels`: it has events, or one is on its way.
+    fn is_live(&self) -> bool {
+        self.offset > 0 || self.pending > 0
+    }
+}
+
 /// Channels' logs in memory: the last `history_size` events of each, none older than `history_ttl`, within the byte
 /// budgets.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
-    epoch: String,
+    /// Draws the epochs of new logs.
+    rng: Rng,
+    /// The epoch the next new log takes: what a channel without a log reports.
+    next_epoch: String,
     history_size: usize,
     history_ttl: Duration,
     /// Bytes of history one channel may keep.
@@ -57,14 +103,25 @@ pub struct MemoryStore {
     bytes: usize,
     /// Readers' positions, by reader and channel.
     cursors: BTreeMap<(String, ChannelName), u64>,
+    /// Every reader with a position (a handful: a forgotten channel's positions are dropped reader by reader).
+    readers: BTreeSet<String>,
+    /// Logs that may have become idle inside an append, checked at the next expiry.
+    idle: BTreeSet<ChannelName>,
+    /// When the first of `idle` was filed.
+    idle_at: Option<Timestamp>,
+    /// Logs with events or a pending append: what `max_channels` bounds.
+    live: usize,
+    /// Forgotten logs that had events, for a durable store to record; `None`: nobody records them.
+    forgotten: Option<Vec<ChannelName>>,
 }
 
 impl MemoryStore {
-    /// An empty store whose channels all have `epoch`, with no byte budget (see
-    /// [`with_history_bytes`](Self::with_history_bytes)).
+    /// An empty store whose first log has `epoch` (the next ones' epochs are drawn from a generator seeded by it),
+    /// with no byte budget (see [`with_history_bytes`](Self::with_history_bytes)).
     pub fn new(epoch: String, history_size: usize, history_ttl: Duration) -> MemoryStore {
         MemoryStore {
-            epoch,
+            rng: Rng::from_seed(seed_of(&epoch)),
+            next_epoch: epoch,
             history_size,
             history_ttl,
             history_bytes: usize::MAX,
@@ -75,6 +132,11 @@ impl MemoryStore {
             next_seq: 0,
             bytes: 0,
             cursors: BTreeMap::new(),
+            readers: BTreeSet::new(),
+            idle: BTreeSet::new(),
+            idle_at: None,
+            live: 0,
+            forgotten: None,
         }
     }
 
@@ -88,21 +150,23 @@ impl MemoryStore {
         self
     }
 
-    /// A store holding `logs`, each `(channel, offset of its last event, kept history oldest first, retained
-    /// state)`, as a [durable store](super::DurableStore) reads them back; what has expired at `now` is dropped,
-    /// and the byte budgets hold: the events are kept again oldest first (by publish time) over all channels.
+    /// A store holding `logs`, each `(channel, its epoch (`None`: draw a new one), offset of its last event, kept
+    /// history oldest first, retained state)`, as a [durable store](super::DurableStore) reads them back; what has
+    /// expired at `now` is dropped, and the byte budgets hold: the events are kept again oldest first (by publish
+    /// time) over all channels. A log left with nothing is forgotten (nobody holds it yet). `epoch` seeds the
+    /// epochs of new logs.
     pub(crate) fn restored(
         epoch: String,
         retention: Retention,
         now: Timestamp,
-        logs: impl IntoIterator<Item = (ChannelName, u64, Vec<Entry>, Option<Arc<Value>>)>,
+        logs: impl IntoIterator<Item = RestoredLog>,
     ) -> MemoryStore {
         let mut store = MemoryStore::new(epoch, retention.history_size, retention.history_ttl)
             .with_history_bytes(retention.history_bytes, retention.history_total_bytes);
         let ttl = store.history_ttl;
         let mut names = Vec::new();
         let mut entries = Vec::new();
-        for (name, offset, kept, state) in logs {
+        for (name, epoch, offset, kept, state) in logs {
             // Within a channel, times never go backwards, so the expired ones are a prefix and the rest stay
             // consecutive.
             let index = names.len();
@@ -111,12 +175,16 @@ impl MemoryStore {
                     .filter(|e| e.at + ttl > now)
                     .map(|e| (index, e)),
             );
+            let epoch = epoch.unwrap_or_else(|| store.take_epoch());
+            let live = offset > 0;
+            store.live += usize::from(live);
             store.logs.insert(
                 name.clone(),
                 Log {
                     offset,
                     state,
-                    ..Log::default()
+                    live,
+                    ..Log::new(epoch)
                 },
             );
             names.push(name);
@@ -130,8 +198,121 @@ impl MemoryStore {
         }
         for name in &names {
             store.refile(name);
+            store.forget_if_idle(name);
         }
         store
+    }
+
+    /// A new epoch, never given before by this store.
+    fn draw_epoch(&mut self) -> String {
+        alloc::format!("{:016x}", self.rng.next_u64())
+    }
+
+    /// The epoch for a new log: the one announced for channels without a log, replaced by a new one.
+    fn take_epoch(&mut self) -> String {
+        let fresh = self.draw_epoch();
+        core::mem::replace(&mut self.next_epoch, fresh)
+    }
+
+    /// `channel`'s log, made (with the next epoch) when it has none.
+    fn open(&mut self, channel: &ChannelName) -> &mut Log {
+        if !self.logs.contains_key(channel) {
+            let epoch = self.take_epoch();
+            self.logs.insert(channel.clone(), Log::new(epoch));
+        }
+        self.logs
+            .get_mut(channel)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    /// Gives `channel`'s log (made if need be) one more pending append; returns its epoch.
+    pub(crate) fn pend(&mut self, channel: &ChannelName) -> &str {
+        self.open(channel).pending += 1;
+        self.recount(channel);
+        &self.logs[channel].epoch
+    }
+
+    /// A pending append of `channel` was kept or dropped; the log is forgotten at the next expiry if that left it
+    /// idle.
+    pub(crate) fn unpend(&mut self, now: Timestamp, channel: &ChannelName) {
+        if let Some(log) = self.logs.get_mut(channel) {
+            log.pending = log.pending.saturating_sub(1);
+        }
+        self.recount(channel);
+        self.file_idle(now, channel);
+    }
+
+    /// Keeps `live` in step with `channel`'s log.
+    fn recount(&mut self, channel: &ChannelName) {
+        if let Some(log) = self.logs.get_mut(channel) {
+            let live = log.is_live();
+            if live != log.live {
+                log.live = live;
+                if live {
+                    self.live += 1;
+                } else {
+                    self.live -= 1;
+                }
+            }
+        }
+    }
+
+    /// Files `channel` to be forgotten at the next expiry if its log is idle (inside an append, whose epoch the
+    /// hub is about to send, it is not forgotten at once).
+    fn file_idle(&mut self, now: Timestamp, channel: &ChannelName) {
+        if self.logs.get(channel).is_some_and(Log::is_idle) && self.idle.insert(channel.clone()) {
+            self.idle_at = Some(self.idle_at.map_or(now, |at| at.min(now)));
+        }
+    }
+
+    /// Forgets `channel`'s log if it is idle; returns whether it did.
+    fn forget_if_idle(&mut self, channel: &ChannelName) -> bool {
+        if !self.logs.get(channel).is_some_and(Log::is_idle) {
+            return false;
+        }
+        let Some(log) = self.logs.remove(channel) else {
+            return false;
+        };
+        if let Some(at) = log.expires_at {
+            self.expiry.remove(&(at, channel.clone()));
+        }
+        if let Some(seq) = log.aged {
+            self.age.remove(&(seq, channel.clone()));
+        }
+        if log.live {
+            self.live -= 1;
+        }
+        if log.offset > 0 {
+            // A reader's position means nothing in the next log of this name.
+            for reader in &self.readers {
+                self.cursors.remove(&(reader.clone(), channel.clone()));
+            }
+            if let Some(forgotten) = &mut self.forgotten {
+                forgotten.push(channel.clone());
+            }
+        }
+        if self.idle.remove(channel) && self.idle.is_empty() {
+            self.idle_at = None;
+        }
+        true
+    }
+
+    /// Has the store list every forgotten log that had events, for [`take_forgotten`](Self::take_forgotten).
+    pub(crate) fn record_forgotten(&mut self) {
+        self.forgotten.get_or_insert_with(Vec::new);
+    }
+
+    /// The logs with events forgotten since the last call, in the order they were forgotten.
+    pub(crate) fn take_forgotten(&mut self) -> Vec<ChannelName> {
+        self.forgotten
+            .as_mut()
+            .map(core::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Whether `channel` has a log with events or a pending append (it is not new to `max_channels`).
+    pub(crate) fn is_live(&self, channel: &ChannelName) -> bool {
+        self.logs.get(channel).is_some_and(|log| log.live)
     }
 
     /// The offset of `channel`'s oldest kept event (expired ones included until pruned).
@@ -139,8 +320,9 @@ impl MemoryStore {
         self.logs.get(channel)?.history.first_offset()
     }
 
-    /// Drops `channel`'s history up to and including `through` (its offset and state stay).
-    pub(crate) fn trim_through(&mut self, channel: &ChannelName, through: u64) {
+    /// Drops `channel`'s history up to and including `through` (its offset and state stay; a log left idle is
+    /// forgotten at the next expiry).
+    pub(crate) fn trim_through(&mut self, now: Timestamp, channel: &ChannelName, through: u64) {
         if let Some(log) = self.logs.get_mut(channel) {
             let before = log.history.bytes();
             log.history.trim_through(through);
@@ -150,6 +332,7 @@ impl MemoryStore {
             }
             self.refile(channel);
         }
+        self.file_idle(now, channel);
     }
 
     /// The channel whose oldest kept event is the oldest of all (by the lazy expiry index: close to it).
@@ -173,23 +356,37 @@ impl MemoryStore {
             }
             self.refile(&name);
             pruned(&name);
+            self.forget_if_idle(&name);
+        }
+        if self.idle_at.is_some_and(|at| at <= now) {
+            self.idle_at = None;
+            for name in core::mem::take(&mut self.idle) {
+                self.forget_if_idle(&name);
+            }
         }
     }
 
-    /// Every log: `(channel, offset of its last event, kept history oldest first, retained state)`.
+    /// Every log: `(channel, epoch, offset of its last event, kept history oldest first, retained state)`.
     pub(crate) fn logs(
         &self,
     ) -> impl Iterator<
         Item = (
             &ChannelName,
+            &str,
             u64,
             impl Iterator<Item = &Entry>,
             Option<&Arc<Value>>,
         ),
     > + '_ {
-        self.logs
-            .iter()
-            .map(|(name, log)| (name, log.offset, log.history.iter(), log.state.as_ref()))
+        self.logs.iter().map(|(name, log)| {
+            (
+                name,
+                log.epoch.as_str(),
+                log.offset,
+                log.history.iter(),
+                log.state.as_ref(),
+            )
+        })
     }
 
     /// Keeps `event` (`bytes` long as JSON) as `channel`'s next event; returns its offset. `trimmed` hears every
@@ -204,7 +401,10 @@ impl MemoryStore {
         trimmed: &mut dyn FnMut(&ChannelName),
     ) -> u64 {
         let ttl = self.history_ttl;
-        let log = self.logs.entry(channel.clone()).or_default();
+        self.open(channel);
+        let Some(log) = self.logs.get_mut(channel) else {
+            return 0;
+        };
         let before = log.history.bytes();
         log.history.prune(now, ttl);
         self.bytes -= before - log.history.bytes();
@@ -226,6 +426,9 @@ impl MemoryStore {
             },
             trimmed,
         );
+        self.recount(channel);
+        // An event kept neither in history (over a budget) nor as the state leaves the log idle.
+        self.file_idle(now, channel);
         offset
     }
 
@@ -241,6 +444,7 @@ impl MemoryStore {
             return;
         };
         let before = log.history.bytes();
+        let now = entry.at;
         log.history.push(entry, self.history_size);
         // An event over either budget is not kept (nor is anything before it).
         log.history
@@ -251,7 +455,7 @@ impl MemoryStore {
             self.refile(channel);
         }
         self.file_age(channel);
-        self.fit_total(trimmed);
+        self.fit_total(now, trimmed);
     }
 
     /// Files `name`'s log in the age index if it has history and is not filed (a filed key stays valid: it can
@@ -270,7 +474,7 @@ impl MemoryStore {
 
     /// Drops the store's oldest events until the total budget holds. Each step is `O(log channels)`; a stale
     /// age key costs one extra step, paid for by the event whose dropping made it stale.
-    fn fit_total(&mut self, trimmed: &mut dyn FnMut(&ChannelName)) {
+    fn fit_total(&mut self, now: Timestamp, trimmed: &mut dyn FnMut(&ChannelName)) {
         while self.bytes > self.history_total_bytes {
             let Some((filed, name)) = self.age.pop_first() else {
                 return;
@@ -284,6 +488,7 @@ impl MemoryStore {
                     self.bytes -= entry.bytes;
                 }
                 trimmed(&name);
+                self.file_idle(now, &name);
             }
             self.file_age(&name);
         }
@@ -296,6 +501,7 @@ impl MemoryStore {
 
     /// Sets every reader position at once (a restored store).
     pub(crate) fn set_cursors(&mut self, cursors: BTreeMap<(String, ChannelName), u64>) {
+        self.readers = cursors.keys().map(|(reader, _)| reader.clone()).collect();
         self.cursors = cursors;
     }
 
@@ -317,6 +523,23 @@ impl MemoryStore {
             log.expires_at = Some(at);
         }
     }
+}
+
+/// A log as a durable store reads it back: `(channel, epoch (`None`: a new one), offset of its last event, kept
+/// history oldest first, retained state)`.
+pub(crate) type RestoredLog = (
+    ChannelName,
+    Option<String>,
+    u64,
+    Vec<Entry>,
+    Option<Arc<Value>>,
+);
+
+/// The seed of a store's epoch generator: its first epoch's FNV-1a hash.
+fn seed_of(epoch: &str) -> u64 {
+    epoch.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The retention a store is made with: what [`MemoryStore::new`] and
@@ -342,6 +565,9 @@ impl Store for MemoryStore {
     }
 
     fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {
+        if !self.readers.contains(name) {
+            self.readers.insert(String::from(name));
+        }
         self.cursors
             .insert((String::from(name), channel.clone()), offset);
     }
@@ -360,8 +586,10 @@ impl Store for MemoryStore {
             .collect()
     }
 
-    fn epoch(&self, _channel: &ChannelName) -> &str {
-        &self.epoch
+    fn epoch(&self, channel: &ChannelName) -> &str {
+        self.logs
+            .get(channel)
+            .map_or(self.next_epoch.as_str(), |log| log.epoch.as_str())
     }
 
     fn offset(&self, channel: &ChannelName) -> u64 {
@@ -374,7 +602,7 @@ impl Store for MemoryStore {
             .get(channel)
             .map_or((0, None), |log| (log.offset, log.state.as_deref().cloned()));
         ChannelState {
-            epoch: self.epoch.clone(),
+            epoch: String::from(self.epoch(channel)),
             offset,
             state,
         }
@@ -386,7 +614,7 @@ impl Store for MemoryStore {
         channel: &ChannelName,
         after: &StreamPosition,
     ) -> Option<Vec<(u64, Arc<Value>)>> {
-        if after.epoch != self.epoch {
+        if after.epoch != self.epoch(channel) {
             return None;
         }
         let ttl = self.history_ttl;
@@ -415,9 +643,9 @@ impl Store for MemoryStore {
         match self.logs.get(channel) {
             Some(log) => log
                 .history
-                .page(&self.epoch, since, limit, now, self.history_ttl),
+                .page(&log.epoch, since, limit, now, self.history_ttl),
             None => HistoryPage {
-                epoch: self.epoch.clone(),
+                epoch: self.next_epoch.clone(),
                 events: Vec::new(),
                 next_since: None,
             },
@@ -425,7 +653,26 @@ impl Store for MemoryStore {
     }
 
     fn next_expiry(&self) -> Option<Timestamp> {
-        self.expiry.first().map(|(at, _)| *at)
+        let history = self.expiry.first().map(|(at, _)| *at);
+        match (history, self.idle_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn hold(&mut self, channel: &ChannelName) {
+        self.open(channel).held = true;
+    }
+
+    fn release(&mut self, channel: &ChannelName) {
+        if let Some(log) = self.logs.get_mut(channel) {
+            log.held = false;
+        }
+        self.forget_if_idle(channel);
+    }
+
+    fn admits(&self, channel: &ChannelName, max_channels: usize) -> bool {
+        self.is_live(channel) || self.live < max_channels
     }
 
     fn expire(&mut self, now: Timestamp) {
@@ -450,7 +697,15 @@ impl Store for MemoryStore {
         let mut filed = 0;
         let mut aged = 0;
         let mut total = 0usize;
+        let mut live = 0;
         for (name, log) in &self.logs {
+            if log.live != log.is_live() {
+                return Err(format!("{name}: live flag out of step"));
+            }
+            live += usize::from(log.live);
+            if log.is_idle() && !self.idle.contains(name) {
+                return Err(format!("{name}: idle and neither forgotten nor filed"));
+            }
             if log.history.len() > self.history_size {
                 return Err(format!("{name}: history over history_size"));
             }
@@ -510,6 +765,14 @@ impl Store for MemoryStore {
                 }
                 None => {}
             }
+        }
+        if live != self.live {
+            return Err(format!("{} live logs counted, {live} held", self.live));
+        }
+        if self.idle.iter().any(|name| !self.logs.contains_key(name))
+            || self.idle.is_empty() != self.idle_at.is_none()
+        {
+            return Err(String::from("idle filing out of step"));
         }
         if aged != self.age.len() {
             return Err(format!("{} ages filed, {aged} owned", self.age.len()));

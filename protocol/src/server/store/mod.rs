@@ -135,13 +135,27 @@ pub trait Store: fmt::Debug + Send {
         limit: usize,
     ) -> HistoryPage;
 
+    /// The hub has an interest in `channel` (a subscriber or a server): its log is kept, even empty, until
+    /// [`release`](Self::release), so the epoch its subscribers were told stays the one its first event gets.
+    fn hold(&mut self, _channel: &ChannelName) {}
+
+    /// The hub's interest in `channel` ended: a log that keeps nothing more (no history, no retained state, no
+    /// pending append) is forgotten, and the channel's next event starts a new log in a new epoch (PROTOCOL §3).
+    fn release(&mut self, _channel: &ChannelName) {}
+
+    /// Whether an append to `channel` fits `max_channels`: the channel already has events (or one pending), or
+    /// fewer than `max_channels` channels do.
+    fn admits(&self, _channel: &ChannelName, _max_channels: usize) -> bool {
+        true
+    }
+
     /// When the store next has something to expire; `None`: nothing.
     fn next_expiry(&self) -> Option<Timestamp>;
 
-    /// Drops what has expired at `now`.
+    /// Drops what has expired at `now`, and forgets the logs that leaves idle (no interest, history or state).
     fn expire(&mut self, now: Timestamp);
 
-    /// Whether `channel` has a log (it was published to).
+    /// Whether `channel` has a log (it was published to or is held, and not forgotten since).
     fn holds(&self, channel: &ChannelName) -> bool;
 
     /// What the store holds.
@@ -199,7 +213,7 @@ pub struct HistoryPage {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreStats {
-    /// Channels with a log.
+    /// Channels with a log (published to or held by the hub, and not forgotten).
     pub channels: usize,
     /// Events kept in history, over all channels.
     pub events: usize,

@@ -209,7 +209,7 @@ fn over_the_durable_store_a_batch_is_one_write_even_under_fsync_always_and_answe
     assert_transcript(
         h.take(),
         &[
-            "persist batch 2 to segment 1 + sync: 105 bytes",
+            "persist batch 2 to segment 1 + sync: 135 bytes",
             "store wrote batch 2",
             "pub <- {\"type\":\"publish_res\",\"message_id\":\"b1\",\"data\":{\"channel\":\"jobs\",\"first_offset\":1,\"last_offset\":3}}",
             "sub <- {\"type\":\"event\",\"message_id\":\"#5\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs\",\"epoch\":\"E\",\"offset\":1,\"event\":1}}",

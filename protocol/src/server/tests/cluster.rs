@@ -88,7 +88,7 @@ fn a_subscribe_waits_for_the_load_and_events_come_only_from_the_feed() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(
         got[0],
-        "sub <- {\"type\":\"subscribe_res\",\"message_id\":\"s1\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":2,\"recovered\":null}}"
+        "sub <- {\"type\":\"subscribe_res\",\"message_id\":\"s1\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"E\",\"offset\":2,\"recovered\":null}}"
     );
     assert!(
         got[1].starts_with("sub <- {\"type\":\"ping_res\",\"message_id\":\"p1\""),
@@ -114,7 +114,7 @@ fn a_subscribe_waits_for_the_load_and_events_come_only_from_the_feed() {
     assert_transcript(
         h.take(),
         &[
-            "sub <- {\"type\":\"event\",\"message_id\":\"#5\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"event\":{\"n\":3}}}",
+            "sub <- {\"type\":\"event\",\"message_id\":\"#5\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"E\",\"offset\":3,\"event\":{\"n\":3}}}",
         ],
     );
     // A second subscriber of a loaded channel recovers from the node's copy at once.
@@ -131,10 +131,10 @@ fn a_subscribe_waits_for_the_load_and_events_come_only_from_the_feed() {
     assert_transcript(
         h.take(),
         &[
-            "late <- {\"type\":\"subscribe_res\",\"message_id\":\"s2\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"recovered\":true}}",
-            "late <- {\"type\":\"event\",\"message_id\":\"#8\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":2,\"event\":{\"n\":2}}}",
-            "late <- {\"type\":\"event\",\"message_id\":\"#9\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"event\":{\"n\":3}}}",
-            "late <- {\"type\":\"get_state_res\",\"message_id\":\"g1\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"state\":{\"n\":2}}}",
+            "late <- {\"type\":\"subscribe_res\",\"message_id\":\"s2\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"E\",\"offset\":3,\"recovered\":true}}",
+            "late <- {\"type\":\"event\",\"message_id\":\"#8\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"E\",\"offset\":2,\"event\":{\"n\":2}}}",
+            "late <- {\"type\":\"event\",\"message_id\":\"#9\",\"server_initiated\":true,\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"E\",\"offset\":3,\"event\":{\"n\":3}}}",
+            "late <- {\"type\":\"get_state_res\",\"message_id\":\"g1\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"E\",\"offset\":3,\"state\":{\"n\":2}}}",
         ],
     );
     // A position in another epoch is not recovered.
@@ -150,7 +150,7 @@ fn a_subscribe_waits_for_the_load_and_events_come_only_from_the_feed() {
         h.take(),
         &[
             "late <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u1\",\"data\":{\"channel\":\"jobs/1\"}}",
-            "late <- {\"type\":\"subscribe_res\",\"message_id\":\"s3\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"ep1\",\"offset\":3,\"recovered\":false}}",
+            "late <- {\"type\":\"subscribe_res\",\"message_id\":\"s3\",\"data\":{\"channel\":\"jobs/1\",\"epoch\":\"E\",\"offset\":3,\"recovered\":false}}",
         ],
     );
     h.assert_clean();
@@ -220,7 +220,7 @@ fn a_publish_the_engine_did_not_take_is_refused_and_a_get_state_alone_follows_on
     assert_transcript(
         h.take(),
         &[
-            "pub <- {\"type\":\"get_state_res\",\"message_id\":\"g1\",\"data\":{\"channel\":\"jobs/3\",\"epoch\":\"ep1\",\"offset\":4,\"state\":{\"n\":4}}}",
+            "pub <- {\"type\":\"get_state_res\",\"message_id\":\"g1\",\"data\":{\"channel\":\"jobs/3\",\"epoch\":\"E\",\"offset\":4,\"state\":{\"n\":4}}}",
             "engine unfollow jobs/3",
         ],
     );

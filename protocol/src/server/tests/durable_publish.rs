@@ -48,7 +48,7 @@ fn a_publish_is_answered_and_delivered_only_after_its_write() {
     assert_eq!(h.hub.state(&ch("jobs/1")).offset, 0);
     h.text("pub", &publish_frame("p2", "jobs/1", 2));
     h.text("pub", &publish_frame("p3", "jobs/1", 3));
-    assert_transcript(h.take(), &["persist batch 2 to segment 1 + sync: 43 bytes"]);
+    assert_transcript(h.take(), &["persist batch 2 to segment 1 + sync: 75 bytes"]);
     // The first write is done: p1 is answered and delivered; p2 and p3 queued behind it go in one write.
     h.written();
     h.written();
@@ -78,7 +78,7 @@ fn a_subscriber_that_arrives_while_a_write_is_in_flight_misses_nothing_and_sees_
     h.written();
     h.text("pub", &publish_frame("p2", "jobs/1", 2));
     h.open("late", Dialect::Native);
-    let epoch = super::epoch(&h.hub);
+    let epoch = super::epoch_of(&h.hub, "jobs/1");
     // It asks from offset 0: the replay holds the written event only, the pending one comes live.
     h.text(
         "late",

@@ -1,12 +1,13 @@
 //! Tests of the hub through its public API only, with a harness that names connections, drives a virtual clock
 //! from deadline to deadline, and records every output: parsed per connection (for the table test) and as a
-//! normalised transcript (for the transcript tests: random ids become `#1`, `#2`… in order of appearance, the epoch
-//! becomes `E`).
+//! normalised transcript (for the transcript tests: random ids become `#1`, `#2`… and epochs `E`, `E2`… in order of
+//! appearance).
 
 mod batch_publish;
 mod caller_identity;
 mod cluster;
 mod durable_publish;
+mod forget;
 mod presence;
 mod reserved_channels;
 mod state_machine;
@@ -36,9 +37,9 @@ pub(super) fn ch(name: &str) -> ChannelName {
     ChannelName::new(name).expect("test channel names are valid")
 }
 
-/// The epoch of every channel of a hub over the memory store.
-pub(super) fn epoch(hub: &Hub) -> String {
-    hub.epoch(&ch("any")).to_owned()
+/// The epoch of `channel` (of the log it will have, when it has none yet).
+pub(super) fn epoch_of(hub: &Hub, channel: &str) -> String {
+    hub.epoch(&ch(channel)).to_owned()
 }
 
 /// Every connection's [`Intake`], as a driver keeps them: frames go through it into the hub.
@@ -93,6 +94,8 @@ pub(super) struct Harness {
     log: Vec<String>,
     /// Random ids seen so far, numbered in order of appearance.
     ids: BTreeMap<String, usize>,
+    /// Epochs seen so far, named `E`, `E2`, `E3`… in order of appearance.
+    epochs: BTreeMap<String, usize>,
     /// Connections whose writer never flushes (no `handle_sent`).
     pub(super) stalled: BTreeSet<ConnId>,
     /// Whether `Published` events go into the transcript.
@@ -115,6 +118,7 @@ impl Harness {
             events: VecDeque::new(),
             log: Vec::new(),
             ids: BTreeMap::new(),
+            epochs: BTreeMap::new(),
             stalled: BTreeSet::new(),
             log_published: false,
             writes: VecDeque::new(),
@@ -372,12 +376,7 @@ impl Harness {
     }
 
     fn record(&mut self, line: String) {
-        let current = epoch(&self.hub);
-        let line = if current.is_empty() {
-            line
-        } else {
-            line.replace(&current, "E")
-        };
+        let line = normalise_epochs(&line, &mut self.epochs);
         let line = normalise_uuids(&line, &mut self.ids);
         self.log.push(line);
     }
@@ -423,6 +422,34 @@ fn normalise_uuids(line: &str, ids: &mut BTreeMap<String, usize>) -> String {
         }
     }
     out
+}
+
+/// Names every `"epoch":"…"` value (escaped in a frame's JSON or not) by order of appearance: `E`, `E2`, `E3`…
+fn normalise_epochs(line: &str, epochs: &mut BTreeMap<String, usize>) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    loop {
+        let found = ["\\\"epoch\\\":\\\"", "\"epoch\":\""]
+            .iter()
+            .filter_map(|key| rest.find(key).map(|at| (at, *key)))
+            .min();
+        let Some((at, key)) = found else {
+            out.push_str(rest);
+            return out;
+        };
+        let start = at + key.len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(['"', '\\']).unwrap_or(rest.len());
+        let next = epochs.len() + 1;
+        let n = *epochs.entry(rest[..end].to_owned()).or_insert(next);
+        if n == 1 {
+            out.push('E');
+        } else {
+            out.push_str(&format!("E{n}"));
+        }
+        rest = &rest[end..];
+    }
 }
 
 fn is_uuid(b: &[u8]) -> bool {

@@ -94,6 +94,9 @@ fn one_session(c: &mut HubConfig) {
 fn one_subscription(c: &mut HubConfig) {
     c.max_subscriptions = 1;
 }
+fn one_channel(c: &mut HubConfig) {
+    c.max_channels = 1;
+}
 fn short_requests(c: &mut HubConfig) {
     c.request_timeout = Duration::from_secs(1);
 }
@@ -586,6 +589,34 @@ fn rows() -> Vec<Row> {
                     r#"{"type":"get_state","message_id":"s5","data":{"channel":"news"}}"#,
                 ),
                 Expect("a", native_error!("\"s5\"", "FORBIDDEN")),
+            ],
+        },
+        Row {
+            dialect: N,
+            cover: Code(ErrorCode::ChannelLimit),
+            config: one_channel,
+            steps: &[
+                Open("a", D::Native),
+                Text(
+                    "a",
+                    r#"{"type":"publish","message_id":"p1","data":{"channel":"one","event":1}}"#,
+                ),
+                Skip("a"),
+                Text(
+                    "a",
+                    r#"{"type":"publish","message_id":"p2","data":{"channel":"one","event":2}}"#,
+                ),
+                Skip("a"),
+                Text(
+                    "a",
+                    r#"{"type":"publish","message_id":"p3","data":{"channel":"two","events":[1]}}"#,
+                ),
+                Expect("a", native_error!("\"p3\"", "CHANNEL_LIMIT")),
+                Text(
+                    "a",
+                    r#"{"type":"publish","message_id":"p4","data":{"channel":"two","event":3}}"#,
+                ),
+                Expect("a", native_error!("\"p4\"", "CHANNEL_LIMIT")),
             ],
         },
         Row {
@@ -1085,6 +1116,18 @@ fn rows() -> Vec<Row> {
         },
         Row {
             dialect: CP,
+            cover: Code(ErrorCode::ChannelLimit),
+            config: one_channel,
+            steps: &[
+                Open("c", D::Payload),
+                Text("c", r#"{"channel":"chat/1","payload":{"x":1}}"#),
+                Text("c", r#"{"channel":"chat/1","payload":{"x":2}}"#),
+                Text("c", r#"{"channel":"chat/2","payload":{"x":3}}"#),
+                Expect("c", payload_error!("CHANNEL_LIMIT")),
+            ],
+        },
+        Row {
+            dialect: CP,
             cover: Code(ErrorCode::TooManySubscriptions),
             config: one_subscription,
             steps: &[
@@ -1399,6 +1442,7 @@ fn every_code_and_message_type_in_every_dialect() {
                     E::TooManySubscriptions,
                     E::NotSubscribed,
                     E::RateLimited,
+                    E::ChannelLimit,
                 ]),
                 types(&["no greeting", "subscribed", "unsubscribed", "delivery"]),
             ]

@@ -90,7 +90,7 @@ fn recovery_recovered_replays_the_gap_before_live_events() {
     h.take();
 
     h.open("b", Dialect::Native);
-    let epoch = super::epoch(&h.hub);
+    let epoch = super::epoch_of(&h.hub, "news");
     subscribe_since(&mut h, "b", "s2", "news", &epoch, 1);
     publish(&mut h, "news", json!("e4"));
     assert_transcript(
@@ -136,7 +136,7 @@ fn recovery_fails_when_history_no_longer_covers_the_gap() {
     }
     h.open("b", Dialect::Native);
     h.take();
-    let epoch = super::epoch(&h.hub);
+    let epoch = super::epoch_of(&h.hub, "news");
     subscribe_since(&mut h, "b", "s1", "news", &epoch, 1);
     subscribe_since(&mut h, "b", "s2", "other", &epoch, 2);
     // Exactly the kept window still recovers.
@@ -149,7 +149,7 @@ fn recovery_fails_when_history_no_longer_covers_the_gap() {
         h.take(),
         &[
             "b <- {\"type\":\"subscribe_res\",\"message_id\":\"s1\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":4,\"recovered\":false}}",
-            "b <- {\"type\":\"subscribe_res\",\"message_id\":\"s2\",\"data\":{\"channel\":\"other\",\"epoch\":\"E\",\"offset\":0,\"recovered\":false}}",
+            "b <- {\"type\":\"subscribe_res\",\"message_id\":\"s2\",\"data\":{\"channel\":\"other\",\"epoch\":\"E2\",\"offset\":0,\"recovered\":false}}",
             "b <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u1\",\"data\":{\"channel\":\"news\"}}",
             "b <- {\"type\":\"subscribe_res\",\"message_id\":\"s3\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":4,\"recovered\":true}}",
             "b <- {\"type\":\"event\",\"message_id\":\"#3\",\"server_initiated\":true,\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":3,\"event\":3}}",
@@ -168,7 +168,7 @@ fn recovery_fails_when_history_no_longer_covers_the_gap() {
     h.advance_ms(6_000);
     h.open("b", Dialect::Native);
     h.take();
-    let epoch = super::epoch(&h.hub);
+    let epoch = super::epoch_of(&h.hub, "news");
     subscribe_since(&mut h, "b", "s1", "news", &epoch, 0);
     h.text(
         "b",
@@ -208,15 +208,6 @@ fn an_event_over_the_history_budget_is_delivered_and_answered_but_not_kept() {
         "a",
         r#"{"type":"publish","message_id":"p2","data":{"channel":"news","event":"abcdefghijk"}}"#,
     );
-    let epoch = super::epoch(&h.hub);
-    // Nothing before the big event can be replayed; from it on, everything can.
-    for (n, since) in [(1, 0), (2, 1), (3, 2)] {
-        h.text(
-            "a",
-            &format!(r#"{{"type":"unsubscribe","message_id":"u{n}","data":{{"channel":"news"}}}}"#),
-        );
-        subscribe_since(&mut h, "a", &format!("r{n}"), "news", &epoch, since);
-    }
     assert_transcript(
         h.take(),
         &[
@@ -225,16 +216,45 @@ fn an_event_over_the_history_budget_is_delivered_and_answered_but_not_kept() {
             "a <- {\"type\":\"event\",\"message_id\":\"#3\",\"server_initiated\":true,\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":1,\"event\":\"abcdefghij\"}}",
             "a <- {\"type\":\"publish_res\",\"message_id\":\"p2\",\"data\":{\"channel\":\"news\",\"offset\":2}}",
             "a <- {\"type\":\"event\",\"message_id\":\"#4\",\"server_initiated\":true,\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"event\":\"abcdefghijk\"}}",
-            "a <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u1\",\"data\":{\"channel\":\"news\"}}",
-            "a <- {\"type\":\"subscribe_res\",\"message_id\":\"r1\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":false}}",
-            "a <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u2\",\"data\":{\"channel\":\"news\"}}",
-            "a <- {\"type\":\"subscribe_res\",\"message_id\":\"r2\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":false}}",
-            "a <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u3\",\"data\":{\"channel\":\"news\"}}",
-            "a <- {\"type\":\"subscribe_res\",\"message_id\":\"r3\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":true}}",
         ],
     );
-    assert_eq!(h.hub.stats().history_events, 0);
-    assert_eq!(h.hub.stats().history_bytes, 0);
+    let epoch = super::epoch_of(&h.hub, "news");
+    // Nothing before the big event can be replayed; from it on, everything can. `a` stays subscribed, so the
+    // channel (whose history holds nothing now) is not forgotten.
+    h.open("b", Dialect::Native);
+    h.take();
+    for (n, since) in [(1, 0), (2, 1), (3, 2)] {
+        subscribe_since(&mut h, "b", &format!("r{n}"), "news", &epoch, since);
+        h.text(
+            "b",
+            &format!(r#"{{"type":"unsubscribe","message_id":"u{n}","data":{{"channel":"news"}}}}"#),
+        );
+    }
+    assert_transcript(
+        h.take(),
+        &[
+            "b <- {\"type\":\"subscribe_res\",\"message_id\":\"r1\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":false}}",
+            "b <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u1\",\"data\":{\"channel\":\"news\"}}",
+            "b <- {\"type\":\"subscribe_res\",\"message_id\":\"r2\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":false}}",
+            "b <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u2\",\"data\":{\"channel\":\"news\"}}",
+            "b <- {\"type\":\"subscribe_res\",\"message_id\":\"r3\",\"data\":{\"channel\":\"news\",\"epoch\":\"E\",\"offset\":2,\"recovered\":true}}",
+            "b <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u3\",\"data\":{\"channel\":\"news\"}}",
+        ],
+    );
+    // Once `a` leaves too, nothing keeps the channel: it is forgotten, and a subscriber holding its old position
+    // is told `recovered: false` in a new epoch, at offset 0.
+    h.text(
+        "a",
+        r#"{"type":"unsubscribe","message_id":"u4","data":{"channel":"news"}}"#,
+    );
+    subscribe_since(&mut h, "b", "r4", "news", &epoch, 2);
+    assert_transcript(
+        h.take(),
+        &[
+            "a <- {\"type\":\"unsubscribe_res\",\"message_id\":\"u4\",\"data\":{\"channel\":\"news\"}}",
+            "b <- {\"type\":\"subscribe_res\",\"message_id\":\"r4\",\"data\":{\"channel\":\"news\",\"epoch\":\"E2\",\"offset\":0,\"recovered\":false}}",
+        ],
+    );
     h.assert_clean();
 }
 
@@ -498,7 +518,7 @@ fn slow_consumer_is_closed_and_recovers_on_reconnect() {
 
     // It reconnects and recovers what it missed, from the last event it processed.
     h.open("a2", Dialect::Native);
-    let epoch = super::epoch(&h.hub);
+    let epoch = super::epoch_of(&h.hub, "feed");
     h.take();
     subscribe_since(&mut h, "a2", "s3", "feed", &epoch, 5);
     assert_transcript(

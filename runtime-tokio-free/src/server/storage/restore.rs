@@ -95,7 +95,6 @@ pub(crate) fn restore(
         channels = report.channels,
         events = report.events,
         records = report.records,
-        epoch = %report.epoch,
         epoch_kept = !report.epoch_changed,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "data directory opened"

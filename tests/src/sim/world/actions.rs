@@ -193,7 +193,10 @@ impl World {
         match self.hub.publish(now, channel, event, retain) {
             Ok(Publish::Done(offset)) => {
                 self.drain_hub();
-                let head = self.checker.truth.head(self.epoch_generation, channel);
+                let Some(log) = self.log_id(channel) else {
+                    return;
+                };
+                let head = self.checker.truth.head(log, channel);
                 if head != offset {
                     self.fail(format!(
                         "hub publish #{tag} got offset {offset}, the truth is at {head}"
@@ -315,6 +318,7 @@ impl World {
                 // Whatever is still in flight to or from the old hub dies with its process.
                 self.drop_every_link(false);
                 self.hub_generation += 1;
+                self.logs_seen.clear();
                 let config = HubConfig {
                     seed: self.rng.next_u64(),
                     ..self.scenario.hub.clone()
@@ -347,8 +351,8 @@ impl World {
                         .collect();
                     self.restored_heads.retain(|_, head| *head > 0);
                 } else {
-                    let epoch = self.epoch();
-                    self.new_epoch_generation(&epoch);
+                    // The memory store's history died with the hub: no epoch of it may come back.
+                    self.checker.truth.close_all();
                 }
                 self.listener_up_at = now + down;
                 self.drain_hub();

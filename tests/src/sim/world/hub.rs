@@ -86,7 +86,6 @@ impl World {
     pub(super) fn on_hub_event(&mut self, event: HubEvent) {
         self.log(|| format!("hub event {event:?}"));
         let generation = self.hub_generation;
-        let epoch_generation = self.epoch_generation;
         self.check(|c| c.hub_event(generation, &event));
         match event {
             HubEvent::Connected { .. } => self.counts.connections += 1,
@@ -119,10 +118,11 @@ impl World {
                     .or(written);
                 match found {
                     Some((o, event)) if o == offset => {
-                        self.check(|c| {
-                            c.truth
-                                .published(epoch_generation, &channel, offset, &event)
-                        });
+                        let Some(log) = self.log_id(&channel) else {
+                            return;
+                        };
+                        self.count_recreated(&channel, log, offset);
+                        self.check(|c| c.truth.published(log, &channel, offset, &event));
                         let tag = crate::sim::truth::tag_of(&event).map(|(t, _)| t);
                         let done = self
                             .done_unconfirmed

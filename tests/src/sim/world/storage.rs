@@ -32,7 +32,7 @@ use switchboard_protocol::server::{
 };
 
 use crate::sim::disk::{CrashKind, DiskSetup, SimDisk, Unfinished};
-use crate::sim::durability::{self, Held, LOST, Written};
+use crate::sim::durability::{self, Held, Written};
 use crate::sim::workload::exponential;
 
 use super::{Task, World};
@@ -51,8 +51,6 @@ pub(super) struct Storage {
     rng: Rng,
     /// The write the driver is doing.
     writing: Option<Writing>,
-    /// A write was reported done in the current epoch: the epoch is on disk, and a restart must keep it.
-    epoch_on_disk: bool,
     /// Writes and snapshots no longer fail (the world is settling).
     calm: bool,
     /// The events of the last write reported done: the hub's `Published` for each follows, and a small history
@@ -82,7 +80,6 @@ impl Storage {
             disk: SimDisk::default(),
             rng,
             writing: None,
-            epoch_on_disk: false,
             calm: false,
             last_written: Written::new(),
         }
@@ -209,7 +206,6 @@ impl World {
             }
             storage.last_written.clear();
             collect(&records, &mut storage.last_written);
-            storage.epoch_on_disk = true;
             self.log(|| format!("store write {batch} done"));
             self.hub.handle_store_written(now, batch);
         }
@@ -293,7 +289,6 @@ impl World {
     pub(super) fn restarted_hub(&mut self, config: HubConfig, graceful: bool) -> Option<Hub> {
         let now = self.clock.now();
         let before = Held::of(&self.hub, now, &self.workload.channels);
-        let old_epoch = self.epoch();
         let storage = self.storage.as_mut()?;
         let kind = if graceful || storage.setup.store.fsync == FsyncPolicy::Off {
             // Unsynced acknowledged writes are the policy's promise only against a process crash.
@@ -311,7 +306,6 @@ impl World {
             .disk
             .crash(&mut storage.rng, kind, unfinished.as_ref());
         let restored = read_back(&mut storage.disk, &storage.setup, now, &config);
-        let epoch_on_disk = storage.epoch_on_disk;
         if kind == CrashKind::PowerLoss {
             self.counts.power_losses += 1;
         }
@@ -327,30 +321,8 @@ impl World {
         self.counts.torn_tails_cut += restored.torn;
         self.counts.budget_trims_restored += restored.trims;
         let hub = Hub::with_store(config, Box::new(restored.store));
-        let epoch = {
-            let any = switchboard_protocol::wire::ChannelName::new("epoch").expect("a valid name");
-            String::from(hub.epoch(&any))
-        };
-        if epoch == old_epoch {
-            self.counts.epochs_kept += 1;
-        } else {
-            if epoch_on_disk {
-                self.fail(format!(
-                    "{LOST}: the epoch changed from {old_epoch} to {epoch} although writes were acknowledged \
-                     in it ({} records read, {} files lost)",
-                    restored.records, damage.files_lost
-                ));
-                return None;
-            }
-            self.new_epoch_generation(&epoch);
-        }
-        if let Some(storage) = self.storage.as_mut() {
-            storage.epoch_on_disk = epoch == old_epoch && epoch_on_disk;
-        }
-        let generation = self.epoch_generation;
         let checked = durability::check_restored(
             &mut self.checker.truth,
-            generation,
             &before,
             &hub,
             now,
@@ -358,6 +330,7 @@ impl World {
         );
         match checked {
             Ok(check) => {
+                self.counts.epochs_kept += u64::from(check.epochs_kept > 0);
                 self.counts.acked_verified += check.verified;
                 self.counts.unacked_restored += check.learned;
                 self.log(|| format!("restored: {check:?}"));
@@ -385,7 +358,6 @@ struct ReadBack {
     torn: u64,
     /// Trim records read (history the disk budget dropped).
     trims: u64,
-    records: usize,
 }
 
 /// Reads the store back from its files as a runtime does at start, cutting damage off the files.
@@ -468,13 +440,12 @@ fn read_back(
     for name in disk.names() {
         disk.sync(&name);
     }
-    let (store, report) = restorer.finish(now, fresh_epoch(config));
+    let (store, _report) = restorer.finish(now, fresh_epoch(config));
     Ok(ReadBack {
         store,
         written,
         torn,
         trims,
-        records: report.records,
     })
 }
 
@@ -492,6 +463,11 @@ fn collect(file: &[u8], written: &mut Written) -> u64 {
             } => {
                 written.entry((channel, offset)).or_insert(event);
             }
+            // A new log of the channel, or its end: the offsets that follow are the next log's.
+            Record::Channel {
+                channel, head: 0, ..
+            }
+            | Record::Forget { channel } => written.retain(|(c, _), _| *c != channel),
             Record::Trim { .. } => trims += 1,
             _ => {}
         }

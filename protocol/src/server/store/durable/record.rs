@@ -22,8 +22,12 @@ use crate::wire::ChannelName;
 
 /// The first eight bytes of every file of the store.
 pub const MAGIC: [u8; 8] = *b"SWBLOG\r\n";
-/// The format this build writes and reads; a file with a higher one is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this build writes; it reads this one and every earlier one, and refuses a file with a higher one.
+///
+/// Version 2 gives each channel's log its own epoch: a `Channel` record carries it (written before the first event
+/// of every new log, and in snapshots), a `Forget` record ends a log, and files no longer start with an `Epoch`
+/// record. In a version 1 file, the `Epoch` record that starts it is the epoch of every channel it names.
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of a file's header.
 pub const HEADER_LEN: usize = 16;
 /// Bytes of a record's frame before its payload.
@@ -39,18 +43,27 @@ const KIND_STATE: u8 = 4;
 const KIND_CURSOR: u8 = 5;
 const KIND_TRIM: u8 = 6;
 const KIND_SNAPSHOT_END: u8 = 7;
+const KIND_FORGET: u8 = 8;
 
 /// One record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    /// The epoch of every channel from here on. Every file starts with one.
+    /// Version 1 only: the epoch of every channel from here on (every version 1 file starts with one).
     Epoch(String),
-    /// In a snapshot, after the channel's history (its `Event`s) and state: the offset of its last event.
+    /// A channel's log: before the first event of a new log (`head` 0), and in a snapshot after the channel's
+    /// history (its `Event`s) and state. A log in another epoch than the one known for the channel replaces it.
     Channel {
         /// The channel.
         channel: ChannelName,
         /// The offset of its last event.
         head: u64,
+        /// The log's epoch; `None` in version 1 files (the file's `Epoch` applies).
+        epoch: Option<String>,
+    },
+    /// The channel's log was forgotten (idle: no interest, history or state): a restore does not bring it back.
+    Forget {
+        /// The channel.
+        channel: ChannelName,
     },
     /// An event, at its offset, published at `at`; `retain` makes it the channel's state.
     Event {
@@ -161,10 +174,21 @@ impl Record {
                 out.push(KIND_EPOCH);
                 put_str(out, epoch);
             }
-            Record::Channel { channel, head } => {
+            Record::Channel {
+                channel,
+                head,
+                epoch,
+            } => {
                 out.push(KIND_CHANNEL);
                 put_str(out, channel);
                 put_u64(out, *head);
+                if let Some(epoch) = epoch {
+                    put_str(out, epoch);
+                }
+            }
+            Record::Forget { channel } => {
+                out.push(KIND_FORGET);
+                put_str(out, channel);
             }
             Record::Event {
                 channel,
@@ -421,6 +445,15 @@ fn decode_payload(payload: &[u8], lazy: bool) -> Option<Record> {
         KIND_CHANNEL => Record::Channel {
             channel: f.channel()?,
             head: f.u64()?,
+            // Version 1 wrote none.
+            epoch: if f.0.is_empty() {
+                None
+            } else {
+                Some(String::from(f.str()?))
+            },
+        },
+        KIND_FORGET => Record::Forget {
+            channel: f.channel()?,
         },
         KIND_EVENT => Record::Event {
             channel: f.channel()?,

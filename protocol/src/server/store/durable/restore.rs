@@ -2,9 +2,13 @@
 //!
 //! The driver hands it the newest snapshot (if any), then every log segment after it in id order. Each file is
 //! read up to its first damage; the driver cuts the file there ([`SegmentScan::good_len`]). Records apply in file
-//! order, so the last word on anything is the last record about it.
+//! order, so the last word on anything is the last record about it: a `Channel` record in another epoch than the
+//! one known for its channel starts the log again, a `Forget` record drops it.
+//!
+//! Files of format version 1 name one epoch for every channel (their `Epoch` record); it becomes the epoch of each
+//! channel they hold, so a store written by an older build restores with every position still valid.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -39,9 +43,8 @@ pub struct RestoreReport {
     pub channels: usize,
     /// Events restored into history (after retention).
     pub events: usize,
-    /// The epoch every channel has.
-    pub epoch: String,
-    /// Whether the epoch is new: the files were empty, or damage means acknowledged events may be gone.
+    /// Whether every channel's epoch is new: the files held nothing, or damage means acknowledged events may be
+    /// gone. Otherwise every channel keeps the epoch its files name.
     pub epoch_changed: bool,
     /// Records read.
     pub records: usize,
@@ -50,6 +53,8 @@ pub struct RestoreReport {
 /// One channel as the files describe it so far.
 #[derive(Debug, Default)]
 struct ChannelLog {
+    /// `None` until a record names it (in a snapshot, the `Channel` record follows the events).
+    epoch: Option<String>,
     head: u64,
     entries: VecDeque<Kept>,
     /// The retained event, and its offset when it came as an event (so it is parsed once with its entry).
@@ -87,10 +92,13 @@ impl Body {
 #[derive(Debug)]
 pub struct Restorer {
     config: DurableConfig,
-    epoch: Option<String>,
+    /// The `Epoch` record of the version 1 file being read.
+    file_epoch: Option<String>,
     corrupt: bool,
     logs: BTreeMap<ChannelName, ChannelLog>,
     cursors: BTreeMap<(String, ChannelName), u64>,
+    /// The readers with a position (a handful).
+    readers: BTreeSet<String>,
     last_file: Option<u64>,
     records: usize,
     /// Bytes of the snapshot read, and of the log segments after it (the store's snapshot schedule goes on from
@@ -104,10 +112,11 @@ impl Restorer {
     pub fn new(config: DurableConfig) -> Restorer {
         Restorer {
             config,
-            epoch: None,
+            file_epoch: None,
             corrupt: false,
             logs: BTreeMap::new(),
             cursors: BTreeMap::new(),
+            readers: BTreeSet::new(),
             last_file: None,
             records: 0,
             snapshot_bytes: 0,
@@ -148,6 +157,7 @@ impl Restorer {
             });
         }
         check_header(file)?;
+        self.file_epoch = None;
         self.last_file = Some(self.last_file.map_or(id, |last| last.max(id)));
         let mut reader = RecordReader::lazy(file);
         let mut records = 0;
@@ -173,10 +183,36 @@ impl Restorer {
 
     fn apply(&mut self, record: Record) {
         match record {
-            Record::Epoch(epoch) => self.epoch = Some(epoch),
-            Record::Channel { channel, head } => {
+            Record::Epoch(epoch) => self.file_epoch = Some(epoch),
+            Record::Channel {
+                channel,
+                head,
+                epoch,
+            } => {
+                let epoch = epoch.or_else(|| self.file_epoch.clone());
                 let log = self.logs.entry(channel).or_default();
-                log.head = log.head.max(head);
+                match (&log.epoch, epoch) {
+                    (Some(known), Some(epoch)) if *known != epoch => {
+                        // A new log of the same name: the old one was forgotten.
+                        *log = ChannelLog {
+                            epoch: Some(epoch),
+                            head,
+                            ..ChannelLog::default()
+                        };
+                    }
+                    (_, epoch) => {
+                        if log.epoch.is_none() {
+                            log.epoch = epoch;
+                        }
+                        log.head = log.head.max(head);
+                    }
+                }
+            }
+            Record::Forget { channel } => {
+                self.logs.remove(&channel);
+                for reader in &self.readers {
+                    self.cursors.remove(&(reader.clone(), channel.clone()));
+                }
             }
             Record::Event {
                 channel,
@@ -200,6 +236,9 @@ impl Restorer {
                 channel,
                 offset,
             } => {
+                if !self.readers.contains(&name) {
+                    self.readers.insert(name.clone());
+                }
                 self.cursors.insert((name, channel), offset);
             }
             Record::Trim { channel, through } => {
@@ -223,6 +262,9 @@ impl Restorer {
     ) {
         let limit = self.config.history_size;
         let log = self.logs.entry(channel).or_default();
+        if log.epoch.is_none() {
+            log.epoch.clone_from(&self.file_epoch);
+        }
         if offset <= log.head {
             // Already known: the first record of an offset stands.
             return;
@@ -242,8 +284,8 @@ impl Restorer {
         log.head = log.head.max(offset);
     }
 
-    /// The store the files describe, at `now`. `fresh_epoch` is its epoch when the files named none or were
-    /// corrupt. Its first write creates the segment after the last one read.
+    /// The store the files describe, at `now`. `fresh_epoch` seeds the epochs of new logs, and of every log when the
+    /// files were corrupt. Its first write creates the segment after the last one read.
     pub fn finish(self, now: Timestamp, fresh_epoch: String) -> (DurableStore, RestoreReport) {
         // The events still kept are parsed now, the retained one with its entry when it is one.
         let mut unreadable = false;
@@ -278,15 +320,19 @@ impl Restorer {
                 state = body.parse();
                 unreadable |= state.is_none();
             }
-            logs.push((name, log.head, entries, state));
+            // A log whose epoch no record named is damage; it gets a new one.
+            unreadable |= log.epoch.is_none();
+            logs.push((name, log.epoch, log.head, entries, state));
         }
         let corrupt = self.corrupt || unreadable;
-        let epoch_changed = corrupt || self.epoch.is_none();
-        let epoch = match (corrupt, self.epoch) {
-            (false, Some(epoch)) => epoch,
-            _ => fresh_epoch,
-        };
-        let mut mem = MemoryStore::restored(epoch.clone(), self.config.retention(), now, logs);
+        let epoch_changed = corrupt || self.records == 0;
+        if corrupt {
+            // Any position may now name other events: every channel starts a new epoch.
+            for log in &mut logs {
+                log.1 = None;
+            }
+        }
+        let mut mem = MemoryStore::restored(fresh_epoch, self.config.retention(), now, logs);
         if !epoch_changed {
             // Positions in another epoch mean nothing; a webhook reader starts again from the oldest kept event.
             mem.set_cursors(self.cursors);
@@ -295,7 +341,6 @@ impl Restorer {
         let report = RestoreReport {
             channels: stats.channels,
             events: stats.events,
-            epoch,
             epoch_changed,
             records: self.records,
         };

@@ -39,7 +39,8 @@ enum Op {
         offset: u64,
         len: u32,
     },
-    /// The budget dropped history (already gone from memory; the record makes a restart agree).
+    /// The budget dropped history (already gone from memory; the record makes a restart agree), a log was
+    /// forgotten, or a new log begins (its epoch, before its first event).
     Trim { len: u32 },
 }
 
@@ -139,6 +140,8 @@ impl DurableStore {
         mem: MemoryStore,
         next_segment: u64,
     ) -> DurableStore {
+        let mut mem = mem;
+        mem.record_forgotten();
         let mut store = DurableStore {
             config,
             mem,
@@ -163,7 +166,7 @@ impl DurableStore {
         };
         if store.config.max_disk_bytes.is_some() {
             let mut footprint: BTreeMap<ChannelName, Footprint> = BTreeMap::new();
-            for (name, _, history, _) in store.mem.logs() {
+            for (name, _, _, history, _) in store.mem.logs() {
                 let fp = footprint.entry(name.clone()).or_default();
                 for entry in history {
                     let len = event_record_len(name, entry.offset, entry.at, &entry.event);
@@ -225,8 +228,18 @@ impl DurableStore {
         }
     }
 
+    /// Queues a `Forget` record for every log with events the memory store forgot, and drops its footprint.
+    fn record_forgotten(&mut self) {
+        for channel in self.mem.take_forgotten() {
+            if let Some(fp) = self.footprint.remove(&channel) {
+                self.live_bytes -= fp.bytes;
+            }
+            self.queue(&Record::Forget { channel }, |len| Op::Trim { len });
+        }
+    }
+
     /// Drops the oldest history until what is kept fits the budget.
-    fn enforce_budget(&mut self) {
+    fn enforce_budget(&mut self, now: Timestamp) {
         let Some(limit) = self.config.live_limit() else {
             return;
         };
@@ -237,7 +250,7 @@ impl DurableStore {
             let Some(first) = self.mem.first_kept(&name) else {
                 return;
             };
-            self.mem.trim_through(&name, first);
+            self.mem.trim_through(now, &name, first);
             self.sync_footprint(&name);
             let record = Record::Trim {
                 channel: name,
@@ -262,8 +275,7 @@ impl DurableStore {
         let covers = self.segment;
         self.snapshot_ready = Some(SnapshotJob {
             covers,
-            epoch: String::from(Store::epoch(&self.mem, &dummy_channel())),
-            store: self.mem.clone(),
+            store: alloc::boxed::Box::new(self.mem.clone()),
         });
         self.snapshot_running = Some((covers, self.log_bytes));
         self.log_bytes = 0;
@@ -277,12 +289,6 @@ impl DurableStore {
             self.segment_len = 0;
         }
     }
-}
-
-/// Any valid channel name: the epoch is the same for all.
-fn dummy_channel() -> ChannelName {
-    // "_" is a valid one-segment name.
-    ChannelName::new("_").unwrap_or_else(|_| unreachable!("a constant valid name"))
 }
 
 fn event_record_len(channel: &ChannelName, offset: u64, at: Timestamp, event: &Arc<Value>) -> u32 {
@@ -312,6 +318,18 @@ impl Store for DurableStore {
             None => self.mem.offset(channel) + 1,
         };
         self.assigned.insert(channel.clone(), offset);
+        // The log's epoch is fixed now (the event's record names its offset in it), and the log is kept until the
+        // append is written or dropped.
+        let epoch = String::from(self.mem.pend(channel));
+        if offset == 1 {
+            // A new log: its epoch goes before its first event, so a restore knows it from an older log's.
+            let record = Record::Channel {
+                channel: channel.clone(),
+                head: 0,
+                epoch: Some(epoch),
+            };
+            self.queue(&record, |len| Op::Trim { len });
+        }
         let record = Record::Event {
             channel: channel.clone(),
             offset,
@@ -365,8 +383,6 @@ impl Store for DurableStore {
         let mut bytes = Vec::with_capacity(len + if create { 64 } else { 0 });
         if create {
             bytes.extend_from_slice(&header());
-            Record::Epoch(String::from(Store::epoch(&self.mem, &dummy_channel())))
-                .encode(&mut bytes);
         }
         bytes.extend(self.queued.drain(..len));
         let batch = self.next_batch;
@@ -429,6 +445,7 @@ impl Store for DurableStore {
                             trimmed.push(name.clone());
                         });
                     debug_assert_eq!(kept, offset, "appends are written in order");
+                    self.mem.unpend(now, &channel);
                     if self.assigned.get(&channel) == Some(&offset) {
                         self.assigned.remove(&channel);
                     }
@@ -455,18 +472,24 @@ impl Store for DurableStore {
         for name in &trimmed {
             self.sync_footprint(name);
         }
-        self.enforce_budget();
+        self.enforce_budget(now);
+        self.record_forgotten();
         let _ = flight.create;
         self.consider_snapshot(now);
         appends
     }
 
-    fn handle_write_failed(&mut self, _now: Timestamp, batch: u64) -> usize {
+    fn handle_write_failed(&mut self, now: Timestamp, batch: u64) -> usize {
         if self.in_flight.take_if(|f| f.batch == batch).is_none() {
             return 0;
         }
         self.write_failed = true;
         let dropped = self.pending_appends();
+        for op in &self.ops {
+            if let Op::Append { channel, .. } = op {
+                self.mem.unpend(now, channel);
+            }
+        }
         self.ops.clear();
         self.queued.clear();
         self.assigned.clear();
@@ -592,16 +615,30 @@ impl Store for DurableStore {
         self.mem.next_expiry()
     }
 
+    fn hold(&mut self, channel: &ChannelName) {
+        self.mem.hold(channel);
+    }
+
+    fn release(&mut self, channel: &ChannelName) {
+        self.mem.release(channel);
+        self.record_forgotten();
+    }
+
+    fn admits(&self, channel: &ChannelName, max_channels: usize) -> bool {
+        self.mem.admits(channel, max_channels)
+    }
+
     fn expire(&mut self, now: Timestamp) {
         if self.config.max_disk_bytes.is_none() {
             self.mem.expire(now);
-            return;
+        } else {
+            let mut pruned = Vec::new();
+            self.mem.expire_each(now, |name| pruned.push(name.clone()));
+            for name in pruned {
+                self.sync_footprint(&name);
+            }
         }
-        let mut pruned = Vec::new();
-        self.mem.expire_each(now, |name| pruned.push(name.clone()));
-        for name in pruned {
-            self.sync_footprint(&name);
-        }
+        self.record_forgotten();
     }
 
     fn holds(&self, channel: &ChannelName) -> bool {

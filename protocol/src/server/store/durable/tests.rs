@@ -166,7 +166,9 @@ fn records_round_trip_and_every_torn_tail_is_found() {
         Record::Channel {
             channel: ch("a/b"),
             head: 7,
+            epoch: Some(String::from("e2")),
         },
+        Record::Forget { channel: ch("a/b") },
         Record::Event {
             channel: ch("a/b"),
             offset: 8,
@@ -374,7 +376,7 @@ fn restart_restores_epoch_offsets_history_state_and_cursors_through_snapshots_an
     );
     let (restored, report) = disk.restore(config(), ms(100));
     assert!(!report.epoch_changed);
-    assert_eq!(report.epoch, "E");
+    assert_eq!(restored.epoch(&ch("a")), store.epoch(&ch("a")));
     for name in ["a", "b/c", "d"] {
         let c = ch(name);
         assert_eq!(restored.state(&c), store.state(&c), "{name}");
@@ -390,7 +392,7 @@ fn restart_restores_epoch_offsets_history_state_and_cursors_through_snapshots_an
         );
     }
     let at = StreamPosition {
-        epoch: String::from("E"),
+        epoch: String::from(store.epoch(&ch("a"))),
         offset: 18,
     };
     assert_eq!(
@@ -740,4 +742,122 @@ fn the_memory_budget_bounds_what_is_served_and_what_is_restored() {
             "the newest event is kept: {newest:?}"
         );
     }
+}
+
+/// A file of format version 1: its header, its `Epoch` record (the epoch of every channel in it), then `records`.
+fn v1_file(epoch: &str, records: &[Record]) -> Vec<u8> {
+    let mut file = header().to_vec();
+    file[8..12].copy_from_slice(&1u32.to_le_bytes());
+    Record::Epoch(String::from(epoch)).encode(&mut file);
+    for record in records {
+        record.encode(&mut file);
+    }
+    file
+}
+
+fn event(channel: &str, offset: u64, retain: bool) -> Record {
+    Record::Event {
+        channel: ch(channel),
+        offset,
+        at: ms(offset),
+        retain,
+        event: Arc::new(json!(offset)),
+    }
+}
+
+#[test]
+fn files_of_format_version_1_restore_with_their_epoch_for_every_channel() {
+    let mut disk = Disk::default();
+    // A version 1 snapshot (its `Channel` records carry no epoch) and a version 1 segment after it.
+    let mut snapshot = v1_file("OLD", &[event("a", 1, false), event("a", 2, true)]);
+    Record::Channel {
+        channel: ch("a"),
+        head: 2,
+        epoch: None,
+    }
+    .encode(&mut snapshot);
+    Record::SnapshotEnd.encode(&mut snapshot);
+    disk.files.insert(
+        format!("{:016x}.snap", 1),
+        (snapshot.clone(), snapshot.len()),
+    );
+    let segment = v1_file("OLD", &[event("a", 3, false), event("b", 1, true)]);
+    disk.files
+        .insert(format!("{:016x}.log", 2), (segment.clone(), segment.len()));
+    let (mut store, report) = disk.restore(config(), ms(10));
+    assert!(!report.epoch_changed);
+    assert_eq!((report.channels, report.events), (2, 4));
+    for name in ["a", "b"] {
+        assert_eq!(store.epoch(&ch(name)), "OLD", "{name}");
+    }
+    let at = StreamPosition {
+        epoch: String::from("OLD"),
+        offset: 1,
+    };
+    assert_eq!(
+        store.replay(ms(10), &ch("a"), &at).map(|v| v.len()),
+        Some(2),
+        "a position from before the upgrade still recovers"
+    );
+    // The store writes version 2 from here on, and a restart reads both.
+    store.append_json(ms(11), &ch("a"), Arc::new(json!(4)), false);
+    store.append_json(ms(11), &ch("c"), Arc::new(json!(1)), false);
+    disk.drive(&mut store, ms(11));
+    let c_epoch = String::from(store.epoch(&ch("c")));
+    assert_ne!(c_epoch, "OLD", "a new channel gets an epoch of its own");
+    let (again, report) = disk.restore(config(), ms(12));
+    assert!(!report.epoch_changed);
+    assert_eq!(again.epoch(&ch("a")), "OLD");
+    assert_eq!(again.epoch(&ch("c")), c_epoch);
+    assert_eq!(again.offset(&ch("a")), 4);
+    assert_eq!(again.check(), Ok(()));
+}
+
+#[test]
+fn a_forgotten_channel_stays_forgotten_across_a_restart_and_its_next_log_has_a_new_epoch() {
+    let c = DurableConfig::new(100, Duration::from_millis(50));
+    let mut store = DurableStore::new(c.clone(), String::from("E"));
+    let mut disk = Disk::default();
+    for n in 1..=3u64 {
+        store.append_json(ms(n), &ch("gone"), Arc::new(json!(n)), false);
+        store.append_json(ms(n), &ch("kept"), Arc::new(json!(n)), n == 2);
+    }
+    disk.drive(&mut store, ms(3));
+    let gone_epoch = String::from(store.epoch(&ch("gone")));
+    let kept_epoch = String::from(store.epoch(&ch("kept")));
+    assert_ne!(gone_epoch, kept_epoch, "every log has its own epoch");
+    // History expires: `gone` keeps nothing and is forgotten (a `Forget` record); `kept` keeps its state.
+    store.expire(ms(100));
+    disk.drive(&mut store, ms(100));
+    assert_eq!(store.stats().channels, 1);
+    // Under a longer history TTL the old events would still be in time: only the record keeps `gone` away.
+    let longer = DurableConfig::new(100, Duration::from_secs(3600));
+    let (restored, _) = disk.clone().restore(longer.clone(), ms(101));
+    assert!(
+        !restored.holds(&ch("gone")),
+        "a forgotten log does not come back"
+    );
+    assert_eq!(restored.epoch(&ch("kept")), kept_epoch);
+    assert_eq!(restored.state(&ch("kept")).state, Some(json!(2)));
+    // The name's next log is a new one, in a new epoch, which a restart keeps.
+    store.append_json(ms(102), &ch("gone"), Arc::new(json!("again")), false);
+    disk.drive(&mut store, ms(102));
+    let new_epoch = String::from(store.epoch(&ch("gone")));
+    assert_ne!(new_epoch, gone_epoch);
+    assert_eq!(store.offset(&ch("gone")), 1);
+    let (restored, report) = disk.clone().restore(longer, ms(103));
+    assert!(!report.epoch_changed);
+    assert_eq!(restored.epoch(&ch("gone")), new_epoch);
+    assert_eq!(kept(&restored, ms(103), "gone"), vec![(1, json!("again"))]);
+    // So does a snapshot, whose `Channel` records carry each log's epoch.
+    let mut snapped = c.clone();
+    snapped.min_log_bytes = 1;
+    let (mut again, _) = disk.restore(snapped.clone(), ms(104));
+    again.append_json(ms(104), &ch("kept"), Arc::new(json!(4)), false);
+    disk.drive(&mut again, ms(104));
+    assert!(disk.snapshots > 0, "a snapshot was taken");
+    let (last, _) = disk.restore(snapped, ms(105));
+    assert_eq!(last.epoch(&ch("gone")), new_epoch);
+    assert_eq!(last.epoch(&ch("kept")), kept_epoch);
+    assert_eq!(last.check(), Ok(()));
 }

@@ -43,14 +43,13 @@ pub struct StoreWrite {
 pub struct SnapshotJob {
     /// The last log segment the snapshot replaces.
     pub covers: u64,
-    pub(super) epoch: String,
-    pub(super) store: MemoryStore,
+    pub(super) store: alloc::boxed::Box<MemoryStore>,
 }
 
-/// Two jobs are the same when they cover the same segments in the same epoch.
+/// Two jobs are the same when they cover the same segments.
 impl PartialEq for SnapshotJob {
     fn eq(&self, other: &SnapshotJob) -> bool {
-        self.covers == other.covers && self.epoch == other.epoch
+        self.covers == other.covers
     }
 }
 
@@ -68,8 +67,11 @@ impl SnapshotJob {
             Ok(())
         };
         buf.extend_from_slice(&header());
-        Record::Epoch(self.epoch.clone()).encode(&mut buf);
-        for (channel, head, history, state) in self.store.logs() {
+        for (channel, epoch, head, history, state) in self.store.logs() {
+            if head == 0 {
+                // Held by the hub, never published to: nothing to keep across a restart.
+                continue;
+            }
             let mut state_in_history = false;
             for entry in history {
                 let retain = state.is_some_and(|s| alloc::sync::Arc::ptr_eq(s, &entry.event));
@@ -98,6 +100,7 @@ impl SnapshotJob {
             Record::Channel {
                 channel: channel.clone(),
                 head,
+                epoch: Some(String::from(epoch)),
             }
             .encode(&mut buf);
             if buf.len() >= CHUNK {
