@@ -38,7 +38,7 @@ pub struct BenchArgs {
 pub enum BenchKind {
     /// N subscribers and M publishers on one channel: deliveries/s, latency, lost, duplicated and reordered events.
     Fanout(FanoutArgs),
-    /// N connections doing `ping` round trips back to back: round trips/s and latency.
+    /// N connections doing `ping` round trips, K in flight each: round trips/s and latency.
     Rpc(RpcArgs),
     /// N idle connections from 127.0.0.x source addresses: the server's resident memory per connection.
     Idle(IdleArgs),
@@ -103,9 +103,12 @@ pub struct FanoutArgs {
 pub struct RpcArgs {
     /// The server's native endpoint.
     pub url: String,
-    /// Connections, each with one request in flight.
+    /// Connections.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
+    /// Requests each connection keeps in flight (1: the next is sent when the last is answered).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub in_flight: u32,
     /// How long to run.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
