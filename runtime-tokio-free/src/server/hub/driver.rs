@@ -30,6 +30,7 @@ use switchboard_protocol::server::{
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, MessageId};
 
+use super::conn_map::ConnMap;
 use super::outbound::{Out, Outbound};
 use super::ws_frame::FrameCache;
 use crate::Runtime;
@@ -58,7 +59,7 @@ pub(crate) struct Core {
     /// The sans-IO hub.
     pub hub: Hub,
     /// Open WebSocket connections.
-    pub conns: HashMap<ConnId, ConnLink>,
+    pub conns: ConnMap<ConnLink>,
     /// Server requests the app API waits on, by connection and request id.
     pub waiters: HashMap<(ConnId, MessageId), Waiter>,
     /// Publishes (REST, app API) waiting for the store, by ticket.
@@ -129,7 +130,7 @@ impl<R: Runtime> HubHandle<R> {
             runtime: runtime.clone(),
             core: Mutex::new(Core {
                 hub,
-                conns: HashMap::new(),
+                conns: ConnMap::default(),
                 waiters: HashMap::new(),
                 publish_waiters: HashMap::new(),
                 deadline: Timestamp::MAX,
