@@ -208,7 +208,7 @@ pub async fn a_peers_close_is_answered_once_after_what_was_queued<R: Runtime>(rt
     use async_tungstenite::tungstenite::Message;
     use async_tungstenite::tungstenite::protocol::CloseFrame;
     use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
 
     bounded(&rt, TEST_TIMEOUT, async {
         let (server, addr) = start(&rt, test_config()).await;
