@@ -39,4 +39,5 @@ on_both_runtimes!(
     batch_publish_over_rest_is_all_or_none,
     batch_publish_over_native_websocket,
     presence_over_native_websocket_and_rest,
+    a_peers_close_is_answered_once_after_what_was_queued,
 );

@@ -1,5 +1,7 @@
-//! `bench fanout`: one publisher at a fixed rate, N subscribers; every event carries its sequence number and the
-//! publish time (unix µs), so each subscriber measures latency and counts lost and duplicated events itself.
+//! `bench fanout`: M publishers at a fixed rate (or as fast as the server acknowledges), N subscribers; every event
+//! carries its sequence number and the publish time (unix µs), so each subscriber measures latency and counts lost,
+//! duplicated and reordered events itself. Publisher p of M sends the sequence numbers p, p + M, p + 2M, …, so
+//! the order is checked per publisher (the only order the protocol promises across connections).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +26,10 @@ struct Seen {
     bits: Vec<u64>,
     delivered: u64,
     duplicated: u64,
+    /// Events that came after a later one of the same publisher.
+    reordered: u64,
+    /// The highest sequence number seen from each publisher.
+    last: Vec<Option<u64>>,
     /// Latencies in µs.
     latencies: Vec<u32>,
     last_micros: u64,
@@ -31,6 +37,13 @@ struct Seen {
 }
 
 impl Seen {
+    fn new(publishers: usize) -> Seen {
+        Seen {
+            last: vec![None; publishers],
+            ..Seen::default()
+        }
+    }
+
     fn record(&mut self, seq: u64, sent_micros: u64, now: u64) -> bool {
         self.delivered += 1;
         self.last_micros = now;
@@ -42,28 +55,50 @@ impl Seen {
         self.latencies.push(latency);
         if self.bits[word] & bit != 0 {
             self.duplicated += 1;
-            false
-        } else {
-            self.bits[word] |= bit;
-            true
+            return false;
         }
+        self.bits[word] |= bit;
+        let publishers = self.last.len().max(1) as u64;
+        let last = &mut self.last[(seq % publishers) as usize];
+        match *last {
+            Some(before) if seq < before => self.reordered += 1,
+            _ => *last = Some(seq),
+        }
+        true
     }
 
-    fn distinct_below(&self, published: u64) -> u64 {
-        (0..published)
-            .filter(|seq| {
-                self.bits
-                    .get((seq / 64) as usize)
-                    .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    /// How many of the sequence numbers sent (publisher p sent `sent[p]` of them) were seen.
+    fn distinct_of(&self, sent: &[u64]) -> u64 {
+        let publishers = sent.len() as u64;
+        let seen = |seq: u64| {
+            self.bits
+                .get((seq / 64) as usize)
+                .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+        };
+        (0..publishers)
+            .map(|p| {
+                (0..sent[p as usize])
+                    .filter(|k| seen(k * publishers + p))
+                    .count() as u64
             })
-            .count() as u64
+            .sum()
     }
+}
+
+/// What one publisher did: how many it sent, and its answers (counted until the bench stops everyone).
+struct Published {
+    sent: u64,
+    acks: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+    /// Ends when the bench stops; gives the first refusal.
+    ack_reader: smol::Task<Option<String>>,
 }
 
 /// Runs the fan-out bench.
 pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
     let target = Target::parse(&args.url, args.common.token.as_deref())?;
     let n = args.subscribers as usize;
+    let publishers = args.publishers as usize;
     net::raise_fd_limit();
     let ex = net::executor(args.common.threads);
 
@@ -100,7 +135,7 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
             let stop = stop_rx.clone();
             let distinct_total = distinct_total.clone();
             ex.spawn(async move {
-                let mut seen = Seen::default();
+                let mut seen = Seen::new(publishers);
                 let receive = receive(ws, &mut seen, &distinct_total);
                 futures_lite::future::or(receive, async {
                     let _ = stop.recv().await;
@@ -111,14 +146,144 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
         })
         .collect();
 
-    // 3. The publisher.
-    let mut publisher = target.connect(None).await?;
-    net::greeting(&mut publisher).await?;
-    let (mut sink, mut source) = publisher.split();
+    // 3. The publishers.
+    let mut conns = Vec::with_capacity(publishers);
+    for _ in 0..publishers {
+        let mut ws = target.connect(None).await?;
+        net::greeting(&mut ws).await?;
+        conns.push(ws);
+    }
+    let channel = serde_json::to_string(&args.channel).unwrap_or_default();
+    let cpu_before = CpuSample::take(args.common.server_pid)?;
+    let started = Instant::now();
+    let start_micros = unix_micros();
+    let plan = Plan {
+        publishers: publishers as u64,
+        rate: args.rate,
+        in_flight: args.in_flight as usize,
+        size: args.size as usize,
+        duration: args.duration,
+        started,
+        channel,
+    };
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(p, ws)| {
+            ex.spawn(publish(
+                ex.clone(),
+                ws,
+                p as u64,
+                plan.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let mut done = Vec::with_capacity(publishers);
+    for task in tasks {
+        done.push(task.await?);
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    let sent: Vec<u64> = done.iter().map(|d| d.sent).collect();
+    let published: u64 = sent.iter().sum();
+
+    // 4. Wait for the stragglers (bounded by --grace), then stop everyone.
+    let expected = published * n as u64;
+    let grace_end = Instant::now() + args.grace;
+    while distinct_total.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
+        smol::Timer::after(Duration::from_millis(10)).await;
+    }
+    let cpu_after = CpuSample::take(args.common.server_pid)?;
+    drop(stop_tx);
+    let (mut acks, mut refused, mut first_refusal) = (0, 0, None);
+    for publisher in done {
+        let refusal = publisher.ack_reader.await;
+        acks += publisher.acks.load(Ordering::Relaxed);
+        refused += publisher.refused.load(Ordering::Relaxed);
+        first_refusal = first_refusal.or(refusal);
+    }
+    let mut latencies = Vec::new();
+    let (mut delivered, mut distinct, mut duplicated, mut reordered, mut last_micros) =
+        (0, 0, 0, 0, start_micros);
+    let mut failed = Vec::new();
+    for receiver in receivers {
+        let seen = receiver.await;
+        delivered += seen.delivered;
+        duplicated += seen.duplicated;
+        reordered += seen.reordered;
+        distinct += seen.distinct_of(&sent);
+        last_micros = last_micros.max(seen.last_micros);
+        latencies.extend_from_slice(&seen.latencies);
+        failed.extend(seen.error);
+    }
+    let delivery_secs = (last_micros.saturating_sub(start_micros) as f64 / 1e6).max(publish_secs);
+    let lost = expected - distinct;
+    let mut summary = json!({
+        "bench": "fanout",
+        "subscribers": n,
+        "publishers": publishers,
+        "rate": args.rate,
+        "in_flight": args.in_flight,
+        "size": args.size,
+        "threads": args.common.threads,
+        "duration_s": publish_secs,
+        "published": published,
+        "published_per_sec": (published as f64 / publish_secs).round(),
+        "publish_acks": acks,
+        "publish_refused": refused,
+        "first_refusal": first_refusal,
+        "expected_deliveries": expected,
+        "delivered": delivered,
+        "lost": lost,
+        "duplicated": duplicated,
+        "reordered": reordered,
+        "delivered_per_sec": (delivered as f64 / delivery_secs).round(),
+        "latency": percentiles(&mut latencies),
+        "subscriber_errors": failed.len(),
+        "first_subscriber_error": failed.first(),
+    });
+    merge(
+        &mut summary,
+        cpu_before.per_operation(&cpu_after, delivered, "delivery"),
+    );
+    report(&summary)?;
+    if lost > 0 || duplicated > 0 || reordered > 0 {
+        return Err(CliError::Failed(format!(
+            "{lost} deliveries lost, {duplicated} duplicated, {reordered} reordered"
+        )));
+    }
+    Ok(())
+}
+
+/// What every publisher is told.
+#[derive(Clone)]
+struct Plan {
+    publishers: u64,
+    /// Events/s of all publishers together; 0: as fast as acknowledged.
+    rate: u32,
+    in_flight: usize,
+    size: usize,
+    duration: Duration,
+    started: Instant,
+    /// The channel, as a JSON string.
+    channel: String,
+}
+
+/// Publisher `p`: publishes its share of the sequence numbers until the plan's duration is over.
+async fn publish(
+    ex: Arc<smol::Executor<'static>>,
+    ws: Ws,
+    p: u64,
+    plan: Plan,
+    stop: smol::channel::Receiver<()>,
+) -> Result<Published, CliError> {
+    let (mut sink, mut source) = ws.split();
+    // One token per unacknowledged publish: the ack reader takes one back per answer.
+    let (tokens, taken) = smol::channel::bounded::<()>(plan.in_flight);
     let acks = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let ack_reader = {
-        let (acks, refused, stop) = (acks.clone(), refused.clone(), stop_rx.clone());
+        let (acks, refused) = (acks.clone(), refused.clone());
         ex.spawn(async move {
             let mut first_refusal = None;
             let read = async {
@@ -126,8 +291,10 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
                     let text = message.to_text().unwrap_or_default();
                     if text.starts_with(r#"{"type":"publish_res""#) {
                         acks.fetch_add(1, Ordering::Relaxed);
+                        let _ = taken.try_recv();
                     } else if text.starts_with(r#"{"type":"error""#) {
                         refused.fetch_add(1, Ordering::Relaxed);
+                        let _ = taken.try_recv();
                         first_refusal.get_or_insert_with(|| text.to_owned());
                     }
                 }
@@ -139,83 +306,52 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
             first_refusal
         })
     };
-    let cpu_before = CpuSample::take(args.common.server_pid)?;
-    let started = Instant::now();
-    let start_micros = unix_micros();
-    let mut published = 0u64;
-    let mut ticks = smol::Timer::interval(Duration::from_millis(1));
-    let channel = serde_json::to_string(&args.channel).unwrap_or_default();
-    while started.elapsed() < args.duration {
-        ticks.next().await;
-        let due =
-            (started.elapsed().as_micros() as u64).saturating_mul(u64::from(args.rate)) / 1_000_000;
-        while published < due {
-            let frame = publish_frame(&channel, published, args.size as usize);
+    let failed =
+        |e: async_tungstenite::tungstenite::Error| CliError::Failed(format!("publish failed: {e}"));
+    let mut k = 0u64;
+    let end = plan.started + plan.duration;
+    if plan.rate == 0 {
+        while Instant::now() < end {
+            if tokens.try_send(()).is_err() {
+                sink.flush().await.map_err(failed)?;
+                let room = async { tokens.send(()).await.is_ok() };
+                let timeout = async {
+                    smol::Timer::at(end).await;
+                    false
+                };
+                if !futures_lite::future::or(room, timeout).await {
+                    break;
+                }
+            }
+            let frame = publish_frame(&plan.channel, k * plan.publishers + p, plan.size);
             sink.feed(async_tungstenite::tungstenite::Message::text(frame))
                 .await
-                .map_err(|e| CliError::Failed(format!("publish failed: {e}")))?;
-            published += 1;
+                .map_err(failed)?;
+            k += 1;
         }
-        sink.flush()
-            .await
-            .map_err(|e| CliError::Failed(format!("publish failed: {e}")))?;
+    } else {
+        let mut ticks = smol::Timer::interval(Duration::from_millis(1));
+        while Instant::now() < end {
+            ticks.next().await;
+            let due = (plan.started.elapsed().as_micros() as u64)
+                .saturating_mul(u64::from(plan.rate))
+                / 1_000_000;
+            while k * plan.publishers + p < due {
+                let frame = publish_frame(&plan.channel, k * plan.publishers + p, plan.size);
+                sink.feed(async_tungstenite::tungstenite::Message::text(frame))
+                    .await
+                    .map_err(failed)?;
+                k += 1;
+            }
+        }
     }
-    let publish_secs = started.elapsed().as_secs_f64();
-
-    // 4. Wait for the stragglers (bounded by --grace), then stop everyone.
-    let expected = published * n as u64;
-    let grace_end = Instant::now() + args.grace;
-    while distinct_total.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
-        smol::Timer::after(Duration::from_millis(10)).await;
-    }
-    let cpu_after = CpuSample::take(args.common.server_pid)?;
-    drop(stop_tx);
-    let first_refusal = ack_reader.await;
-    let mut latencies = Vec::new();
-    let (mut delivered, mut distinct, mut duplicated, mut last_micros) = (0, 0, 0, start_micros);
-    let mut failed = Vec::new();
-    for receiver in receivers {
-        let seen = receiver.await;
-        delivered += seen.delivered;
-        duplicated += seen.duplicated;
-        distinct += seen.distinct_below(published);
-        last_micros = last_micros.max(seen.last_micros);
-        latencies.extend_from_slice(&seen.latencies);
-        failed.extend(seen.error);
-    }
-    let delivery_secs = (last_micros.saturating_sub(start_micros) as f64 / 1e6).max(publish_secs);
-    let lost = expected - distinct;
-    let mut summary = json!({
-        "bench": "fanout",
-        "subscribers": n,
-        "rate": args.rate,
-        "size": args.size,
-        "threads": args.common.threads,
-        "duration_s": publish_secs,
-        "published": published,
-        "publish_acks": acks.load(Ordering::Relaxed),
-        "publish_refused": refused.load(Ordering::Relaxed),
-        "first_refusal": first_refusal,
-        "expected_deliveries": expected,
-        "delivered": delivered,
-        "lost": lost,
-        "duplicated": duplicated,
-        "delivered_per_sec": (delivered as f64 / delivery_secs).round(),
-        "latency": percentiles(&mut latencies),
-        "subscriber_errors": failed.len(),
-        "first_subscriber_error": failed.first(),
-    });
-    merge(
-        &mut summary,
-        cpu_before.per_operation(&cpu_after, delivered, "delivery"),
-    );
-    report(&summary)?;
-    if lost > 0 || duplicated > 0 {
-        return Err(CliError::Failed(format!(
-            "{lost} deliveries lost, {duplicated} duplicated"
-        )));
-    }
-    Ok(())
+    sink.flush().await.map_err(failed)?;
+    Ok(Published {
+        sent: k,
+        acks,
+        refused,
+        ack_reader,
+    })
 }
 
 /// A `publish` frame whose event is exactly `size` bytes: `{"seq":N,"t":MICROS,"pad":"xx…"}`.
@@ -281,12 +417,24 @@ mod tests {
 
     #[test]
     fn duplicates_are_counted_once() {
-        let mut seen = Seen::default();
+        let mut seen = Seen::new(1);
         assert!(seen.record(0, 0, 10));
         assert!(seen.record(70, 0, 10));
         assert!(!seen.record(70, 0, 10));
-        assert_eq!((seen.delivered, seen.duplicated), (3, 1));
-        assert_eq!(seen.distinct_below(71), 2);
-        assert_eq!(seen.distinct_below(70), 1);
+        assert_eq!((seen.delivered, seen.duplicated, seen.reordered), (3, 1, 0));
+        assert_eq!(seen.distinct_of(&[71]), 2);
+        assert_eq!(seen.distinct_of(&[70]), 1);
+    }
+
+    #[test]
+    fn order_is_checked_per_publisher() {
+        // Two publishers: 0, 2, 4… and 1, 3, 5…; interleaving them is in order, going back within one is not.
+        let mut seen = Seen::new(2);
+        for seq in [1, 0, 3, 2, 6, 4, 5] {
+            seen.record(seq, 0, 10);
+        }
+        assert_eq!((seen.duplicated, seen.reordered), (0, 1), "4 after 6");
+        assert_eq!(seen.distinct_of(&[4, 3]), 7);
+        assert_eq!(seen.distinct_of(&[4, 4]), 7, "7 was never seen");
     }
 }

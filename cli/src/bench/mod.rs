@@ -36,9 +36,9 @@ pub struct BenchArgs {
 /// The bench subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BenchKind {
-    /// N subscribers and one publisher on one channel: deliveries/s, latency, lost and duplicated events.
+    /// N subscribers and M publishers on one channel: deliveries/s, latency, lost, duplicated and reordered events.
     Fanout(FanoutArgs),
-    /// N connections doing `ping` round trips back to back: round trips/s and latency.
+    /// N connections doing `ping` round trips, K in flight each: round trips/s and latency.
     Rpc(RpcArgs),
     /// N idle connections from 127.0.0.x source addresses: the server's resident memory per connection.
     Idle(IdleArgs),
@@ -71,9 +71,17 @@ pub struct FanoutArgs {
     /// Subscriber connections.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub subscribers: u32,
-    /// Events published per second.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Events published per second, all publishers together; 0: as fast as the server acknowledges them, each
+    /// publisher keeping at most `--in-flight` unacknowledged.
+    #[arg(long, default_value_t = 100)]
     pub rate: u32,
+    /// Publisher connections (publisher p sends the sequence numbers p, p + N, p + 2N, …; subscribers check
+    /// each publisher's order).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub publishers: u32,
+    /// With `--rate 0`: publishes each publisher keeps unacknowledged.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub in_flight: u32,
     /// Size of each event (the JSON value published), in bytes; at least 48.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(48..))]
     pub size: u32,
@@ -95,9 +103,12 @@ pub struct FanoutArgs {
 pub struct RpcArgs {
     /// The server's native endpoint.
     pub url: String,
-    /// Connections, each with one request in flight.
+    /// Connections.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
+    /// Requests each connection keeps in flight (1: the next is sent when the last is answered).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub in_flight: u32,
     /// How long to run.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,

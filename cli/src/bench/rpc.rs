@@ -1,6 +1,10 @@
-//! `bench rpc`: N connections, each with one `ping` in flight, back to back, for the duration.
+//! `bench rpc`: N connections, each keeping K `ping`s in flight (sending the next as each is answered), for the
+//! duration. The server answers a connection's requests in order, so each answer is matched to the oldest ping.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
 
 use serde_json::json;
 
@@ -42,7 +46,7 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
     let tasks: Vec<_> = ready
         .into_iter()
         .enumerate()
-        .map(|(i, ws)| ex.spawn(trips(ws, i, deadline)))
+        .map(|(i, ws)| ex.spawn(trips(ws, i, args.in_flight as usize, deadline)))
         .collect();
     let mut latencies = Vec::new();
     let (mut done, mut errors) = (0u64, Vec::new());
@@ -57,6 +61,7 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
     let mut summary = json!({
         "bench": "rpc",
         "connections": args.connections,
+        "in_flight": args.in_flight,
         "threads": args.common.threads,
         "duration_s": secs,
         "round_trips": done,
@@ -79,39 +84,70 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Ping round trips until `deadline`.
-async fn trips(mut ws: Ws, conn: usize, deadline: Instant) -> Trips {
+/// Ping round trips, `in_flight` at a time, until `deadline`.
+async fn trips(mut ws: Ws, conn: usize, in_flight: usize, deadline: Instant) -> Trips {
     let mut trips = Trips::default();
-    let mut pongs = Vec::new();
-    while Instant::now() < deadline {
-        let id = format!("{conn}.{}", trips.done);
-        let text = json!({"type": "ping", "message_id": id, "data": {}}).to_string();
-        let sent = Instant::now();
-        let answer = net::request(&mut ws, text, &id, |other| {
-            pongs.extend(net::pong_for(other));
-        })
-        .await;
-        match answer {
-            Ok(answer) if answer.starts_with(r#"{"type":"ping_res""#) => {
-                let micros = sent.elapsed().min(Duration::from_secs(3600)).as_micros();
-                trips.latencies.push(micros as u32);
-                trips.done += 1;
-            }
-            Ok(answer) => {
-                trips.error = Some(format!("unexpected answer: {answer}"));
-                break;
-            }
-            Err(e) => {
-                trips.error = Some(e.to_string());
-                break;
-            }
-        }
-        for pong in pongs.drain(..) {
-            if let Err(e) = net::send(&mut ws, pong).await {
-                trips.error = Some(e.to_string());
-                return trips;
-            }
-        }
+    if let Err(e) = run_trips(&mut ws, conn, in_flight, deadline, &mut trips).await {
+        trips.error = Some(e);
     }
     trips
+}
+
+async fn run_trips(
+    ws: &mut Ws,
+    conn: usize,
+    in_flight: usize,
+    deadline: Instant,
+    trips: &mut Trips,
+) -> Result<(), String> {
+    use async_tungstenite::tungstenite::Message;
+    let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
+    let mut next = 0u64;
+    let ping = |n: u64| {
+        Message::text(
+            json!({"type": "ping", "message_id": format!("{conn}.{n}"), "data": {}}).to_string(),
+        )
+    };
+    for _ in 0..in_flight {
+        ws.feed(ping(next)).await.map_err(|e| e.to_string())?;
+        sent_at.push_back(Instant::now());
+        next += 1;
+    }
+    ws.flush().await.map_err(|e| e.to_string())?;
+    while !sent_at.is_empty() {
+        // Pings go out with one flush per burst of answers, not one per answer.
+        let ready = match ws.next().now_or_never() {
+            Some(ready) => ready,
+            None => {
+                ws.flush().await.map_err(|e| e.to_string())?;
+                ws.next().await
+            }
+        };
+        let message = match ready {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return Err(format!("read failed: {e}")),
+            None => return Err("closed by the server".to_owned()),
+        };
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        if text.starts_with(r#"{"type":"ping_res""#) {
+            let sent = sent_at.pop_front().unwrap_or_else(Instant::now);
+            let micros = sent.elapsed().min(Duration::from_secs(3600)).as_micros();
+            trips.latencies.push(micros as u32);
+            trips.done += 1;
+            if Instant::now() < deadline {
+                ws.feed(ping(next)).await.map_err(|e| e.to_string())?;
+                sent_at.push_back(Instant::now());
+                next += 1;
+            }
+        } else if let Some(pong) = net::pong_for(text) {
+            ws.feed(Message::text(pong))
+                .await
+                .map_err(|e| e.to_string())?;
+        } else {
+            return Err(format!("unexpected answer: {text}"));
+        }
+    }
+    Ok(())
 }

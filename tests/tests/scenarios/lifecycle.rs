@@ -200,3 +200,55 @@ pub async fn in_memory_transport_serves_the_same_protocol<R: Runtime>(rt: R) {
     })
     .await
 }
+
+/// A client that closes first gets exactly one close frame back (its own code, echoed), after the events queued
+/// before it, and then the end of the stream: the server's answer to the peer's close goes through the same queue
+/// as its frames, and nothing follows it.
+pub async fn a_peers_close_is_answered_once_after_what_was_queued<R: Runtime>(rt: R) {
+    use async_tungstenite::tungstenite::Message;
+    use async_tungstenite::tungstenite::protocol::CloseFrame;
+    use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use futures_util::StreamExt;
+
+    bounded(&rt, TEST_TIMEOUT, async {
+        let (server, addr) = start(&rt, test_config()).await;
+        let mut client = WsClient::connect(&rt, addr, "/api/ws").await;
+        client.connected().await;
+        let res = client
+            .request("subscribe", json!({"channel": "feed"}))
+            .await;
+        assert_eq!(res["type"], "subscribe_res", "{res}");
+        for i in 1..=3 {
+            server
+                .publish("feed", json!({"i": i}), false)
+                .await
+                .unwrap();
+        }
+        let ws = client.inner();
+        ws.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+        let mut events = Vec::new();
+        let mut closes = Vec::new();
+        while let Some(next) = ws.next().await {
+            match next.expect("a clean close, no error") {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == "event" {
+                        events.push(value);
+                    }
+                }
+                Message::Close(frame) => closes.push(frame),
+                _ => {}
+            }
+        }
+        assert_eq!(offsets(&events), vec![1, 2, 3], "queued before the close");
+        assert_eq!(closes.len(), 1, "one close frame: {closes:?}");
+        assert_eq!(closes[0].as_ref().map(|f| f.code), Some(CloseCode::Normal));
+        server.shutdown().await;
+    })
+    .await
+}

@@ -3,17 +3,20 @@
 //!
 //! Every input goes through [`HubHandle::with`]: lock, call the hub, then drain `poll_output()` until `Timeout` while
 //! still holding the lock, so the frames of one connection reach its writer queue in exactly the order the hub
-//! produced them, whichever task drained them. Routing never blocks: frames go to an unbounded per-connection queue
-//! (the hub bounds it with `max_queued_bytes` and closes slow consumers with 1013), a close goes to the writer's
-//! one-shot close slot, completed server requests go to their waiter, other events go to the event task (which
-//! runs application callbacks outside the lock), publishes are also told to the publish observer (the webhook
-//! sender's queue), and the deadline goes to the one timer task.
+//! produced them, whichever task drained them. Routing never blocks: each frame is framed once as WebSocket bytes
+//! (a fan-out's subscribers of one dialect share them: [`FrameCache`]) and goes to the connection's unbounded
+//! [`Outbound`] queue (the hub bounds it with `max_queued_bytes` and closes slow consumers with 1013), a close goes
+//! to the same queue behind them, completed server requests go to their waiter, other events go to the event task
+//! (which runs application callbacks outside the lock), publishes are also told to the publish observer (the
+//! webhook sender's queue), and the deadline goes to the one timer task. The writers whose queues went from empty
+//! to non-empty are woken once each, after the lock is let go.
 //!
 //! With a data directory the hub runs over the durable store: its writes and snapshots go to the storage
 //! [`Writer`] (a thread of its own), whose reports come back through [`HubHandle::with`] like any other input.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Waker;
 use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
@@ -25,11 +28,14 @@ use switchboard_protocol::server::{
     StorageError,
 };
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
+use switchboard_protocol::wire::{ChannelName, MessageId};
 
 pub(crate) mod cluster_link;
 
 use self::cluster_link::ClusterLink;
+use super::conn_map::ConnMap;
+use super::outbound::{Out, Outbound};
+use super::ws_frame::FrameCache;
 use crate::Runtime;
 use crate::redis::engine::Engine;
 use crate::server::storage::report::Report;
@@ -42,10 +48,8 @@ pub(crate) type ListenerId = u64;
 /// What the driver keeps for one open WebSocket connection.
 #[derive(Debug)]
 pub(crate) struct ConnLink {
-    /// The writer's frame queue.
-    pub frames: mpsc::UnboundedSender<Arc<str>>,
-    /// The writer's close slot; taken when the hub closes the connection.
-    pub close: Option<oneshot::Sender<(CloseCode, String)>>,
+    /// The writer's queue: frames, then the close.
+    pub outbound: Arc<Outbound>,
     /// The listener it came through.
     pub listener: Option<ListenerId>,
 }
@@ -59,7 +63,7 @@ pub(crate) struct Core {
     /// The sans-IO hub.
     pub hub: Hub,
     /// Open WebSocket connections.
-    pub conns: HashMap<ConnId, ConnLink>,
+    pub conns: ConnMap<ConnLink>,
     /// Server requests the app API waits on, by connection and request id.
     pub waiters: HashMap<(ConnId, MessageId), Waiter>,
     /// Publishes (REST, app API) waiting for the store, by ticket.
@@ -70,6 +74,10 @@ pub(crate) struct Core {
     timer_wake: mpsc::Sender<()>,
     /// The durable store's file IO (with a data directory).
     pub writer: Option<Writer>,
+    /// The frames built in the current drain, by the hub's text.
+    frames: FrameCache,
+    /// Writers to wake once the lock is let go.
+    wake: Vec<Waker>,
 }
 
 /// Called for every publish the hub reports, with the hub locked: it must only note the event and never block.
@@ -132,12 +140,14 @@ impl<R: Runtime> HubHandle<R> {
             runtime: runtime.clone(),
             core: Mutex::new(Core {
                 hub,
-                conns: HashMap::new(),
+                conns: ConnMap::default(),
                 waiters: HashMap::new(),
                 publish_waiters: HashMap::new(),
                 deadline: Timestamp::MAX,
                 timer_wake: timer_tx,
                 writer,
+                frames: FrameCache::default(),
+                wake: Vec::new(),
             }),
             events: events_tx,
             on_published,
@@ -170,6 +180,12 @@ impl<R: Runtime> HubHandle<R> {
         let mut core = self.lock();
         let out = f(&mut core, now);
         self.drain(&mut core);
+        core.frames.clear();
+        let wake = std::mem::take(&mut core.wake);
+        drop(core);
+        for waker in wake {
+            waker.wake();
+        }
         out
     }
 
@@ -239,13 +255,22 @@ impl<R: Runtime> HubHandle<R> {
             match core.hub.poll_output() {
                 HubOutput::Transmit { conn, frame } => {
                     if let Some(link) = core.conns.get(&conn) {
-                        // A closed queue means the writer is gone; the hub hears of it from the writer's teardown.
-                        let _ = link.frames.unbounded_send(frame);
+                        let item = Out::Data {
+                            frame: core.frames.framed(&frame),
+                            text_len: frame.len(),
+                        };
+                        let (waker, written) = link.outbound.push(item);
+                        core.wake.extend(waker);
+                        // What the writer wrote since the hub last heard, told while the lock is held anyway.
+                        if written > 0 {
+                            core.hub.handle_sent(conn, written);
+                        }
                     }
                 }
                 HubOutput::Close { conn, code, reason } => {
-                    if let Some(close) = core.conns.get_mut(&conn).and_then(|l| l.close.take()) {
-                        let _ = close.send((code, reason));
+                    if let Some(link) = core.conns.get(&conn) {
+                        let waker = link.outbound.close(code.as_u16(), &reason);
+                        core.wake.extend(waker);
                     }
                 }
                 HubOutput::Event(HubEvent::RequestCompleted { conn, id, outcome }) => {

@@ -2,36 +2,43 @@
 //!
 //! - The **reader** runs every text and binary frame through the connection's `Intake` (size check, rate limit,
 //!   decoding: no lock needed) and feeds the typed result to `handle_inbound`, pings and pongs to
-//!   `handle_activity` (tungstenite answers pings itself). A message over `max_message_bytes`, a framing violation
-//!   or text that is not UTF-8 fails tungstenite's read; the reader then asks the hub to close with 1009, 1002 or
-//!   1007 ([`super::read_failure`]). When it ends it hands its half of the socket back to the writer.
-//! - The **writer** owns the connection's lifecycle. It waits for frames, feeds as many as are queued (up to a
-//!   batch cap), flushes once and reports the flushed bytes with `handle_sent`: frames the hub handed out but that
-//!   are stuck behind a peer that does not read count against `max_queued_bytes`. When the hub closes the
-//!   connection, the writer delivers what was queued before the close, then the close frame, then waits (bounded by
-//!   `close_timeout`) for the peer's answering close, draining and discarding anything the peer still sends so the
-//!   close frame is not lost to a TCP reset. Finally it tells the hub the transport is gone.
+//!   `handle_activity`. tungstenite reads the socket's read half ([`ReadSide`]); its answers to pings and to the
+//!   peer's close go into the connection's [`Outbound`] queue. A message over `max_message_bytes`, a framing
+//!   violation or text that is not UTF-8 fails tungstenite's read; the reader then asks the hub to close with
+//!   1009, 1002 or 1007 ([`super::read_failure`]). When it ends it hands its half of the socket back to the writer.
+//! - The **writer** owns the socket's write half and the connection's lifecycle. It sleeps until the outbound
+//!   queue goes from empty to non-empty, takes everything queued, writes it with vectored writes (the frames'
+//!   bytes as the driver built them, once per publish: [`super::ws_frame`]), flushes once, and tells the
+//!   outbound queue how many of the hub's bytes went out; the driver passes that on with `handle_sent` the next
+//!   time it queues a frame for the connection (the reader before each message it hands the hub, the writer itself
+//!   past [`REPORT_BYTES`]), so frames stuck behind a peer that does not read count against `max_queued_bytes`.
+//!   When the hub closes the connection, the writer delivers what was queued before the close, then the close
+//!   frame, then waits (bounded by `close_timeout`) for the peer's answering close, draining and discarding
+//!   anything the peer still sends so the close frame is not lost to a TCP reset. Finally it tells the hub the
+//!   transport is gone.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
-use async_tungstenite::tungstenite::Error as WsError;
+use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::Role;
-use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
-use futures_channel::{mpsc, oneshot};
+use futures_channel::oneshot;
 use futures_io::{AsyncRead, AsyncWrite};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use futures_util::future::{FutureExt, poll_fn};
-use futures_util::{Sink, StreamExt, select_biased};
+use futures_util::StreamExt;
+use futures_util::future::poll_fn;
+use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _, WriteHalf};
 use switchboard_protocol::server::{ConnId, Dialect, Intake, Permissions, Trust};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::CloseCode;
 
 use super::driver::{ConnLink, HubHandle, ListenerId};
+use super::frame_writer::FrameWriter;
+use super::outbound::{Outbound, Taken};
 use super::read_failure::close_for_read_error;
+use super::read_side::ReadSide;
 use crate::Runtime;
 use crate::deadline::{until_stopped, with_deadline};
 use crate::signal::Trigger;
@@ -49,9 +56,9 @@ pub(crate) struct SessionLimits {
 /// Bytes of tungstenite's read buffer per server socket (and the most read per syscall).
 pub const READ_BUFFER_BYTES: usize = 2 * 1024;
 
-/// The tungstenite configuration for server sockets: small buffers (the driver batches writes itself) and
-/// `max_message_bytes` as both the message and the frame limit, so an over-size message fails the read and the
-/// connection is closed with 1009.
+/// The tungstenite configuration for server sockets: a small read buffer and `max_message_bytes` as both the
+/// message and the frame limit, so an over-size message fails the read and the connection is closed with 1009.
+/// tungstenite writes only its own small answers (pong, close), straight into the outbound queue.
 ///
 /// The read buffer is [`READ_BUFFER_BYTES`]: tungstenite zero-fills all of it before every read, so all of it is
 /// resident for every idle connection (docs/BENCHMARKS.md, "memory per idle connection"). Bigger messages still
@@ -59,25 +66,25 @@ pub const READ_BUFFER_BYTES: usize = 2 * 1024;
 pub fn websocket_config(max_message_bytes: usize) -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = READ_BUFFER_BYTES;
-    config.write_buffer_size = 16 * 1024;
+    config.write_buffer_size = 0;
     config.max_write_buffer_size = usize::MAX;
     config.max_message_size = Some(max_message_bytes);
     config.max_frame_size = Some(max_message_bytes);
     config
 }
 
-/// Most frames fed before one flush.
-const MAX_BATCH_FRAMES: usize = 256;
-/// Most bytes fed before one flush.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Counted bytes written past which the writer tells the hub itself rather than waiting for the next frame or
+/// message to carry the count (so the hub's account of a connection is never more than this behind).
+const REPORT_BYTES: usize = 64 * 1024;
 /// Messages the reader handles before yielding to other tasks.
 const READS_PER_YIELD: usize = 64;
-/// Longest close reason on the wire (a close frame's payload is at most 125 bytes, 2 of them the code).
-const MAX_CLOSE_REASON: usize = 123;
+
+/// The reader's tungstenite stream.
+type Reading<S> = WebSocketStream<ReadSide<S>>;
 
 /// How the reader ended.
 struct ReaderEnd<S> {
-    half: WebSocketReceiver<S>,
+    ws: Reading<S>,
     /// The peer finished the close handshake or closed the stream: nothing left to drain.
     clean: bool,
 }
@@ -101,18 +108,19 @@ pub(crate) async fn run<R, S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = websocket_config(limits.max_message_bytes);
-    let ws =
-        WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
-    let (sink, source) = ws.split();
-    let (frames_tx, frames_rx) = mpsc::unbounded();
-    let (close_tx, close_rx) = oneshot::channel();
+    let (read, write) = stream.split();
+    let outbound = Arc::new(Outbound::default());
+    let side = ReadSide {
+        read,
+        outbound: outbound.clone(),
+    };
+    let ws = WebSocketStream::from_partially_read(side, leftover, Role::Server, Some(config)).await;
     let (conn, intake) = shared.with(|core, now| {
         let (conn, intake) = core.hub.handle_open(now, dialect, permissions, trust);
         core.conns.insert(
             conn,
             ConnLink {
-                frames: frames_tx,
-                close: Some(close_tx),
+                outbound: outbound.clone(),
                 listener,
             },
         );
@@ -130,12 +138,13 @@ pub(crate) async fn run<R, S>(
         shared.clone(),
         conn,
         intake,
-        source,
+        ws,
+        outbound.clone(),
         stop_reader.clone(),
         reader_tx,
     );
     shared.runtime.spawn(Box::pin(reader));
-    write_loop(&shared, limits, conn, sink, frames_rx, close_rx, reader_rx).await;
+    write_loop(&shared, limits, conn, write, &outbound, reader_rx).await;
     stop_reader.fire();
     shared.with(|core, now| {
         core.conns.remove(&conn);
@@ -148,7 +157,8 @@ async fn read_loop<R, S>(
     shared: Arc<HubHandle<R>>,
     conn: ConnId,
     mut intake: Intake,
-    mut source: WebSocketReceiver<S>,
+    mut ws: Reading<S>,
+    outbound: Arc<Outbound>,
     stop: Trigger,
     done: oneshot::Sender<ReaderEnd<S>>,
 ) where
@@ -156,8 +166,15 @@ async fn read_loop<R, S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut handled = 0usize;
+    // What the peer asks is judged on an up-to-date account of what it has been sent (a replay must fit).
+    let report = |core: &mut super::driver::Core| {
+        let written = outbound.take_written();
+        if written > 0 {
+            core.hub.handle_sent(conn, written);
+        }
+    };
     let clean = loop {
-        let Some(next) = until_stopped(&stop, source.next()).await else {
+        let Some(next) = until_stopped(&stop, ws.next()).await else {
             break true;
         };
         match next {
@@ -166,16 +183,23 @@ async fn read_loop<R, S>(
             // to hand it the typed message.
             Some(Ok(Message::Text(text))) => {
                 let inbound = intake.text(shared.runtime.now(), text.as_str());
-                shared.with(|core, now| core.hub.handle_inbound(now, conn, inbound));
+                shared.with(|core, now| {
+                    report(core);
+                    core.hub.handle_inbound(now, conn, inbound)
+                });
             }
             Some(Ok(Message::Binary(data))) => {
                 let inbound = intake.binary(shared.runtime.now(), data.len());
-                shared.with(|core, now| core.hub.handle_inbound(now, conn, inbound));
+                shared.with(|core, now| {
+                    report(core);
+                    core.hub.handle_inbound(now, conn, inbound)
+                });
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
                 shared.with(|core, now| core.hub.handle_activity(now, conn));
             }
-            // tungstenite queues the answering close; the next read flushes it and ends the stream.
+            // tungstenite queues the answering close; the next read hands it to the outbound queue and ends the
+            // stream.
             Some(Ok(Message::Close(_) | Message::Frame(_))) => {}
             Some(Err(e)) => {
                 tracing::debug!(%conn, error = %e, "websocket read failed");
@@ -191,178 +215,153 @@ async fn read_loop<R, S>(
             futures_lite::future::yield_now().await;
         }
     };
-    let _ = done.send(ReaderEnd {
-        half: source,
-        clean,
-    });
+    let _ = done.send(ReaderEnd { ws, clean });
 }
 
 /// Why the writer stopped writing frames.
 enum WriterEnd<S> {
-    /// The hub closed the connection.
-    Close(CloseCode, String),
-    /// The reader ended first (the peer went away or broke the protocol).
+    /// The hub closed the connection: the close frame is queued.
+    Close,
+    /// The reader ended first, cleanly (the peer closed): its answering close, if any, is queued.
     ReaderGone,
-    /// Writing failed, or the driver dropped the queue.
-    Broken(Option<ReaderEnd<S>>),
+    /// Writing failed, or the reader ended on an error with no close to send.
+    Broken(Option<Box<ReaderEnd<S>>>),
+}
+
+/// What one turn of the writer saw.
+enum Turn<S> {
+    /// Everything taken is written and flushed.
+    Wrote,
+    Ended(WriterEnd<S>),
+    Failed(std::io::Error),
 }
 
 async fn write_loop<R, S>(
     shared: &HubHandle<R>,
     limits: SessionLimits,
     conn: ConnId,
-    mut sink: WebSocketSender<S>,
-    mut frames: mpsc::UnboundedReceiver<Arc<str>>,
-    close_rx: oneshot::Receiver<(CloseCode, String)>,
+    sink: WriteHalf<S>,
+    outbound: &Outbound,
     reader_rx: oneshot::Receiver<ReaderEnd<S>>,
 ) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut close_rx = close_rx.fuse();
-    let mut reader_rx = reader_rx.fuse();
-    let mut pending: Option<Arc<str>> = None;
+    let mut writer = FrameWriter::new(sink);
+    let mut reader_rx = Some(reader_rx);
     let end = loop {
-        if pending.is_none() {
-            select_biased! {
-                close = close_rx => break match close {
-                    Ok((code, reason)) => WriterEnd::Close(code, reason),
-                    Err(_) => WriterEnd::Broken(None),
-                },
-                frame = frames.next() => match frame {
-                    Some(frame) => pending = Some(frame),
-                    None => break WriterEnd::Broken(None),
-                },
-                end = reader_rx => break match end {
-                    Ok(end) if !end.clean => WriterEnd::Broken(Some(end)),
-                    _ => WriterEnd::ReaderGone,
-                },
+        let mut written = 0usize;
+        let turn = poll_fn(|cx| {
+            if writer.queue.is_empty() {
+                match outbound.poll_take(cx, &mut writer.queue) {
+                    Poll::Ready(Taken::Closing) => {
+                        return Poll::Ready(Turn::Ended(WriterEnd::Close));
+                    }
+                    Poll::Ready(Taken::Frames) => {}
+                    Poll::Pending => {}
+                }
+            } else if outbound.poll_closing(cx).is_ready() {
+                return Poll::Ready(Turn::Ended(WriterEnd::Close));
             }
+            if let Some(rx) = reader_rx.as_mut()
+                && let Poll::Ready(end) = Pin::new(rx).poll(cx)
+            {
+                reader_rx = None;
+                return Poll::Ready(Turn::Ended(match end {
+                    Ok(end) if !end.clean => WriterEnd::Broken(Some(Box::new(end))),
+                    _ => WriterEnd::ReaderGone,
+                }));
+            }
+            if writer.queue.is_empty() {
+                return Poll::Pending;
+            }
+            match writer.poll_write_all(cx, &mut written) {
+                Poll::Ready(Ok(())) => Poll::Ready(Turn::Wrote),
+                Poll::Ready(Err(e)) => Poll::Ready(Turn::Failed(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        if written > 0 && outbound.written(written) >= REPORT_BYTES {
+            let written = outbound.take_written();
+            shared.with(|core, _| core.hub.handle_sent(conn, written));
         }
-        let batch = send_batch(&mut sink, &mut frames, &mut pending).fuse();
-        futures_util::pin_mut!(batch);
-        select_biased! {
-            close = close_rx => break match close {
-                Ok((code, reason)) => WriterEnd::Close(code, reason),
-                Err(_) => WriterEnd::Broken(None),
-            },
-            sent = batch => match sent {
-                Ok((bytes, open)) => {
-                    if bytes > 0 {
-                        shared.with(|core, _| core.hub.handle_sent(conn, bytes));
-                    }
-                    if !open {
-                        break WriterEnd::Broken(None);
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(%conn, error = %e, "websocket write failed");
-                    break WriterEnd::Broken(None);
-                }
-            },
-            end = reader_rx => break match end {
-                Ok(end) if !end.clean => WriterEnd::Broken(Some(end)),
-                _ => WriterEnd::ReaderGone,
-            },
+        match turn {
+            Turn::Wrote => {}
+            Turn::Ended(end) => break end,
+            Turn::Failed(e) => {
+                tracing::debug!(%conn, error = %e, "websocket write failed");
+                break WriterEnd::Broken(None);
+            }
         }
     };
     match end {
-        WriterEnd::Close(code, reason) => {
+        WriterEnd::Close => {
             let deadline = shared.runtime.now() + limits.close_timeout;
-            let closing = send_close(&mut sink, &mut frames, pending.take(), code, &reason);
             // The closing futures are boxed: inline they would size every session's future for its whole life.
-            if with_deadline(&shared.runtime, deadline, Box::pin(closing))
-                .await
-                .is_none()
+            if with_deadline(
+                &shared.runtime,
+                deadline,
+                Box::pin(write_out(&mut writer, outbound)),
+            )
+            .await
+            .is_none_or(|r| r.is_err())
             {
                 tracing::debug!(%conn, "close frame not delivered in time");
             }
-            Box::pin(linger(shared, sink, reader_rx, deadline)).await;
+            if let Some(rx) = reader_rx {
+                Box::pin(linger(shared, writer.into_sink(), rx, deadline)).await;
+            }
+        }
+        WriterEnd::ReaderGone => {
+            // The peer closed: its answer (queued by tungstenite) goes out, then the connection ends.
+            let deadline = shared.runtime.now() + limits.close_timeout;
+            let _ = with_deadline(
+                &shared.runtime,
+                deadline,
+                Box::pin(write_out(&mut writer, outbound)),
+            )
+            .await;
         }
         WriterEnd::Broken(Some(end)) => {
             // A read failure the peer gets no close frame for: do not reset it mid-message either.
             let deadline = shared.runtime.now() + limits.close_timeout;
-            Box::pin(drain_raw(shared, sink, end, deadline)).await;
+            Box::pin(drain_raw(shared, writer.into_sink(), *end, deadline)).await;
         }
-        WriterEnd::ReaderGone | WriterEnd::Broken(None) => {}
+        WriterEnd::Broken(None) => {}
     }
 }
 
-/// Feeds queued frames while the sink takes them without waiting (up to the batch caps), then flushes once.
-/// Gives the bytes flushed and whether the queue is still open. Cancel-safe: a frame leaves `pending` only when
-/// the sink has room for it, and fed frames stay in tungstenite's buffer.
-async fn send_batch<S>(
-    sink: &mut WebSocketSender<S>,
-    frames: &mut mpsc::UnboundedReceiver<Arc<str>>,
-    pending: &mut Option<Arc<str>>,
-) -> Result<(usize, bool), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut bytes = 0usize;
-    let mut count = 0usize;
-    let mut open = true;
-    loop {
-        if pending.is_none() {
-            match frames.try_recv() {
-                Ok(frame) => *pending = Some(frame),
-                Err(e) if e.is_closed() => {
-                    open = false;
-                    break;
+/// Writes everything queued, up to the close frame that sealed the queue.
+async fn write_out<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
+    outbound: &Outbound,
+) -> std::io::Result<()> {
+    let mut written = 0usize;
+    poll_fn(|cx| {
+        loop {
+            if writer.queue.is_empty() {
+                // Ready whether closing or not; nothing taken means nothing is left.
+                let _ = outbound.poll_take(cx, &mut writer.queue);
+                if writer.queue.is_empty() {
+                    return Poll::Ready(Ok(()));
                 }
-                Err(_) => break,
+            }
+            match writer.poll_write_all(cx, &mut written) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
             }
         }
-        if count >= MAX_BATCH_FRAMES || bytes >= MAX_BATCH_BYTES {
-            break;
-        }
-        poll_fn(|cx| Pin::new(&mut *sink).poll_ready(cx)).await?;
-        let Some(frame) = pending.take() else { break };
-        bytes += frame.len();
-        count += 1;
-        Pin::new(&mut *sink).start_send(Message::text(&*frame))?;
-    }
-    poll_fn(|cx| Pin::new(&mut *sink).poll_flush(cx)).await?;
-    Ok((bytes, open))
-}
-
-/// Delivers the frames queued before the close, then the close frame, and flushes.
-async fn send_close<S>(
-    sink: &mut WebSocketSender<S>,
-    frames: &mut mpsc::UnboundedReceiver<Arc<str>>,
-    mut pending: Option<Arc<str>>,
-    code: CloseCode,
-    reason: &str,
-) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    loop {
-        let frame = match pending.take() {
-            Some(f) => f,
-            None => match frames.try_recv() {
-                Ok(f) => f,
-                Err(_) => break,
-            },
-        };
-        poll_fn(|cx| Pin::new(&mut *sink).poll_ready(cx)).await?;
-        Pin::new(&mut *sink).start_send(Message::text(&*frame))?;
-    }
-    let frame = CloseFrame {
-        code: WsCloseCode::from(code.as_u16()),
-        reason: truncate(reason, MAX_CLOSE_REASON).into(),
-    };
-    poll_fn(|cx| Pin::new(&mut *sink).poll_ready(cx)).await?;
-    Pin::new(&mut *sink).start_send(Message::Close(Some(frame)))?;
-    poll_fn(|cx| Pin::new(&mut *sink).poll_flush(cx)).await
+    })
+    .await
 }
 
 /// After our close frame: waits for the reader to see the peer's answering close; if the reader stopped on an
 /// error instead, reads and discards what the peer still sends. Bounded by `deadline`.
 async fn linger<R, S>(
     shared: &HubHandle<R>,
-    sink: WebSocketSender<S>,
-    reader_rx: futures_util::future::Fuse<oneshot::Receiver<ReaderEnd<S>>>,
+    sink: WriteHalf<S>,
+    reader_rx: oneshot::Receiver<ReaderEnd<S>>,
     deadline: Timestamp,
 ) where
     R: Runtime,
@@ -374,23 +373,20 @@ async fn linger<R, S>(
     }
 }
 
-/// Reads and discards the raw stream until end of stream or `deadline`.
+/// Ends our direction, then reads and discards the raw stream until end of stream or `deadline`.
 async fn drain_raw<R, S>(
     shared: &HubHandle<R>,
-    sink: WebSocketSender<S>,
+    mut sink: WriteHalf<S>,
     end: ReaderEnd<S>,
     deadline: Timestamp,
 ) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Ok(ws) = WebSocketStream::reunite(sink, end.half) else {
-        return;
-    };
-    let mut raw = ws.into_inner();
+    let mut raw = end.ws.into_inner().read;
     let drain = async {
         // Our close frame is out: end our direction so the peer, having answered it, closes too.
-        let _ = raw.close().await;
+        let _ = sink.close().await;
         let mut scratch = vec![0u8; 8192];
         while let Ok(n) = raw.read(&mut scratch).await {
             if n == 0 {
@@ -399,27 +395,4 @@ async fn drain_raw<R, S>(
         }
     };
     let _ = with_deadline(&shared.runtime, deadline, drain).await;
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate;
-
-    #[test]
-    fn close_reasons_are_cut_on_char_boundaries() {
-        assert_eq!(truncate("abc", 5), "abc");
-        assert_eq!(truncate("abcdef", 3), "abc");
-        assert_eq!(truncate("aé", 2), "a");
-    }
 }
