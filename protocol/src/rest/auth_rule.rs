@@ -50,9 +50,13 @@ impl Route {
                 action: Action::Subscribe,
                 channel,
             },
-            Route::NativeSocket | Route::ProjectSocket { .. } | Route::ChannelPayloadSocket => {
-                AuthRule::Token
-            }
+            // A stream's grants are checked channel by channel before it starts (`sse_request`).
+            Route::NativeSocket
+            | Route::ProjectSocket { .. }
+            | Route::ChannelPayloadSocket
+            | Route::ChannelStream { .. }
+            | Route::ChannelsStream
+            | Route::ProjectStream { .. } => AuthRule::Token,
             Route::Health
             | Route::Live
             | Route::Ready

@@ -4,6 +4,7 @@
 use alloc::string::String;
 use core::fmt;
 
+use super::sse::{SseOpen, SseState};
 use crate::wire::ChannelName;
 
 /// What a connection speaks, with what its endpoint carried (PROTOCOL §5–§6). The driver picks it from the URL.
@@ -21,6 +22,9 @@ pub enum Dialect {
     },
     /// `/ws`: `{channel, payload}`.
     ChannelPayload,
+    /// A Server-Sent Events stream (PROTOCOL §5.4): one or several channels, or a project's channel in the
+    /// project-stream dialect's messages, resuming from the position the request carried.
+    Sse(SseOpen),
 }
 
 impl Dialect {
@@ -30,6 +34,7 @@ impl Dialect {
             Dialect::Native => DialectKind::Native,
             Dialect::ProjectStream { .. } => DialectKind::ProjectStream,
             Dialect::ChannelPayload => DialectKind::ChannelPayload,
+            Dialect::Sse(open) => open.kind(),
         }
     }
 }
@@ -43,23 +48,40 @@ pub enum DialectKind {
     ProjectStream,
     /// The channel-payload dialect.
     ChannelPayload,
+    /// Server-Sent Events carrying channel events.
+    Sse,
+    /// Server-Sent Events carrying the project-stream dialect's messages.
+    ProjectSse,
 }
 
 impl DialectKind {
     /// Every dialect.
-    pub const ALL: [DialectKind; 3] = [
+    pub const ALL: [DialectKind; DialectKind::COUNT] = [
         DialectKind::Native,
         DialectKind::ProjectStream,
         DialectKind::ChannelPayload,
+        DialectKind::Sse,
+        DialectKind::ProjectSse,
     ];
 
-    /// `"native"`, `"project_stream"` or `"channel_payload"` (the keys of the connections route's `by_dialect`).
+    /// How many dialects there are.
+    pub const COUNT: usize = 5;
+
+    /// `"native"`, `"project_stream"`, `"channel_payload"`, `"sse"` or `"project_stream_sse"` (the keys of the
+    /// connections route's `by_dialect`).
     pub const fn as_str(self) -> &'static str {
         match self {
             DialectKind::Native => "native",
             DialectKind::ProjectStream => "project_stream",
             DialectKind::ChannelPayload => "channel_payload",
+            DialectKind::Sse => "sse",
+            DialectKind::ProjectSse => "project_stream_sse",
         }
+    }
+
+    /// Whether connections of this kind are Server-Sent Events streams (written to, never read from).
+    pub const fn is_sse(self) -> bool {
+        matches!(self, DialectKind::Sse | DialectKind::ProjectSse)
     }
 
     pub(crate) fn index(self) -> usize {
@@ -83,6 +105,8 @@ pub(crate) enum ConnDialect {
         channel: Option<ChannelName>,
     },
     ChannelPayload,
+    /// A Server-Sent Events stream and where it is in each of its channels.
+    Sse(SseState),
 }
 
 impl ConnDialect {
@@ -91,6 +115,7 @@ impl ConnDialect {
             ConnDialect::Native => DialectKind::Native,
             ConnDialect::ProjectStream { .. } => DialectKind::ProjectStream,
             ConnDialect::ChannelPayload => DialectKind::ChannelPayload,
+            ConnDialect::Sse(state) => state.kind(),
         }
     }
 }

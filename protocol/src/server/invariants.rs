@@ -164,7 +164,7 @@ impl Hub {
             if ch.is_unused() {
                 return Err(format!("{name}: unused channel kept"));
             }
-            let mut counts = [0usize; 3];
+            let mut counts = [0usize; super::DialectKind::COUNT];
             for (&id, &kind) in &ch.subscribers {
                 counts[kind.index()] += 1;
                 if !self

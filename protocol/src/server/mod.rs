@@ -128,6 +128,8 @@ mod reply;
 mod routing;
 mod server_requests;
 mod sessions;
+mod sse;
+mod sse_open;
 mod stats;
 pub mod store;
 mod timers;
@@ -148,6 +150,7 @@ pub use permissions::{Action, Permissions, pattern_matches};
 pub use presence::Presence;
 pub use principal::Principal;
 pub use publish_outcome::{Publish, PublishTicket, StorageError};
+pub use sse::{SSE_RETRY_MS, SseOpen, SseResume, SseTarget};
 pub use stats::{DialectCounts, HubStats};
 pub use store::{
     Appended, ChannelState, DurableConfig, DurableStore, FsyncPolicy, HistoryPage, MemoryStore,

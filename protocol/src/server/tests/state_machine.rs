@@ -300,6 +300,8 @@ impl Sut {
                 project_id: "p".to_owned(),
                 since: project_since,
             },
+
+            DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
         };
         // The project stream subscribes inside `handle_open`: its expectations are set before, and the client is
         // registered before anything is drained.
@@ -383,6 +385,7 @@ impl Sut {
                 self.text(conn, &text);
             }
             DialectKind::ProjectStream => {}
+            DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
         }
     }
 
@@ -565,6 +568,7 @@ impl Sut {
                 }
                 other => panic!("unexpected {other}: {v}"),
             },
+            DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
         }
     }
 
@@ -728,6 +732,7 @@ impl StateMachineTest for HubTest {
                         CHANNELS[ch]
                     ),
                     DialectKind::ProjectStream => return sut,
+                    DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
                 };
                 sut.text(conn, &text);
             }
@@ -811,6 +816,7 @@ impl StateMachineTest for HubTest {
                         DialectKind::Native => sut.subscribe(conn, ch, Some(pos)),
                         DialectKind::ChannelPayload => sut.subscribe(conn, ch, None),
                         DialectKind::ProjectStream => {}
+                        DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
                     }
                 }
                 if let Some(c) = sut.clients.get(&conn) {
