@@ -108,7 +108,8 @@ impl Hub {
         };
         self.send_frame(conn, Arc::from(opening_block(SSE_RETRY_MS, &id)));
         if let Some(project_id) = &project_id {
-            let connected = ProjectStreamMessage::connected(project_id, now.as_millis());
+            let mut connected = ProjectStreamMessage::connected(project_id, now.as_millis());
+            connected.message = Some(String::from("event stream established"));
             let block = event_block(None, &connected.event_type, &connected.encode());
             self.send_frame(conn, Arc::from(block));
         }

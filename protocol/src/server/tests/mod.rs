@@ -8,6 +8,7 @@ mod caller_identity;
 mod durable_publish;
 mod presence;
 mod reserved_channels;
+mod sse_streams;
 mod state_machine;
 mod table;
 mod token_refresh;
@@ -230,8 +231,14 @@ impl Harness {
                     }
                     let line = format!("{} <- {}", self.name_of(conn), frame);
                     self.record(line);
-                    let value: Value = serde_json::from_str(&frame)
-                        .unwrap_or_else(|e| panic!("hub sent invalid JSON {frame}: {e}"));
+                    // A Server-Sent Events stream's frames are text blocks (never starting with `{`), kept as
+                    // strings.
+                    let value: Value = if !frame.starts_with('{') {
+                        Value::String(String::from(&*frame))
+                    } else {
+                        serde_json::from_str(&frame)
+                            .unwrap_or_else(|e| panic!("hub sent invalid JSON {frame}: {e}"))
+                    };
                     self.frames.entry(conn).or_default().push_back(value);
                 }
                 HubOutput::Close { conn, code, reason } => {

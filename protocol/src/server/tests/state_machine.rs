@@ -301,7 +301,9 @@ impl Sut {
                 since: project_since,
             },
 
-            DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
+            DialectKind::Sse | DialectKind::ProjectSse => {
+                unreachable!("the model opens no streams")
+            }
         };
         // The project stream subscribes inside `handle_open`: its expectations are set before, and the client is
         // registered before anything is drained.
@@ -385,7 +387,9 @@ impl Sut {
                 self.text(conn, &text);
             }
             DialectKind::ProjectStream => {}
-            DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
+            DialectKind::Sse | DialectKind::ProjectSse => {
+                unreachable!("the model opens no streams")
+            }
         }
     }
 
@@ -568,7 +572,9 @@ impl Sut {
                 }
                 other => panic!("unexpected {other}: {v}"),
             },
-            DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
+            DialectKind::Sse | DialectKind::ProjectSse => {
+                unreachable!("the model opens no streams")
+            }
         }
     }
 
@@ -732,7 +738,9 @@ impl StateMachineTest for HubTest {
                         CHANNELS[ch]
                     ),
                     DialectKind::ProjectStream => return sut,
-                    DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
+                    DialectKind::Sse | DialectKind::ProjectSse => {
+                        unreachable!("the model opens no streams")
+                    }
                 };
                 sut.text(conn, &text);
             }
@@ -816,7 +824,9 @@ impl StateMachineTest for HubTest {
                         DialectKind::Native => sut.subscribe(conn, ch, Some(pos)),
                         DialectKind::ChannelPayload => sut.subscribe(conn, ch, None),
                         DialectKind::ProjectStream => {}
-                        DialectKind::Sse | DialectKind::ProjectSse => unreachable!("the model opens no streams"),
+                        DialectKind::Sse | DialectKind::ProjectSse => {
+                            unreachable!("the model opens no streams")
+                        }
                     }
                 }
                 if let Some(c) = sut.clients.get(&conn) {
