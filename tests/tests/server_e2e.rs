@@ -37,4 +37,9 @@ on_both_runtimes!(
     batch_publish_over_rest_is_all_or_none,
     batch_publish_over_native_websocket,
     presence_over_native_websocket_and_rest,
+    event_streams_resume_without_gap_or_duplicate,
+    event_streams_of_several_channels_and_of_a_project,
+    event_streams_resync_or_refuse_bad_positions,
+    event_streams_check_tokens_grants_origins_and_limits,
+    slow_event_stream_is_closed_and_recovers,
 );

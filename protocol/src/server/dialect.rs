@@ -4,7 +4,9 @@
 use alloc::string::String;
 use core::fmt;
 
-use super::sse::{SseOpen, SseState};
+use alloc::sync::Arc;
+
+use super::sse_stream::{SseOpen, SseState, SseTarget};
 use crate::wire::ChannelName;
 
 /// What a connection speaks, with what its endpoint carried (PROTOCOL §5–§6). The driver picks it from the URL.
@@ -34,7 +36,10 @@ impl Dialect {
             Dialect::Native => DialectKind::Native,
             Dialect::ProjectStream { .. } => DialectKind::ProjectStream,
             Dialect::ChannelPayload => DialectKind::ChannelPayload,
-            Dialect::Sse(open) => open.kind(),
+            Dialect::Sse(open) => match open.target {
+                SseTarget::Channels(_) => DialectKind::Sse,
+                SseTarget::Project(_) => DialectKind::ProjectSse,
+            },
         }
     }
 }
@@ -115,7 +120,24 @@ impl ConnDialect {
             ConnDialect::Native => DialectKind::Native,
             ConnDialect::ProjectStream { .. } => DialectKind::ProjectStream,
             ConnDialect::ChannelPayload => DialectKind::ChannelPayload,
-            ConnDialect::Sse(state) => state.kind(),
+            ConnDialect::Sse(state) if state.project_id.is_some() => DialectKind::ProjectSse,
+            ConnDialect::Sse(_) => DialectKind::Sse,
+        }
+    }
+}
+
+impl ConnDialect {
+    /// The frame of a fanned-out event for a connection of this dialect: the shared one, or a stream's own copy.
+    pub(crate) fn frame_for(
+        &mut self,
+        channel: &ChannelName,
+        epoch: &str,
+        offset: u64,
+        shared: &Arc<str>,
+    ) -> Arc<str> {
+        match self {
+            ConnDialect::Sse(state) => state.frame_for(channel, epoch, offset, shared),
+            _ => Arc::clone(shared),
         }
     }
 }

@@ -19,7 +19,7 @@ use super::intake::Intake;
 use super::output::HubEvent;
 use super::permissions::Permissions;
 use super::routing::Ending;
-use super::sse::{SseResume, SseState};
+use super::sse_stream::{SseResume, SseState};
 use super::trust::Trust;
 use crate::time::Timestamp;
 use crate::wire::project_stream::project_channel;

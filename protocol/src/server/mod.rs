@@ -130,6 +130,7 @@ mod server_requests;
 mod sessions;
 mod sse;
 mod sse_open;
+mod sse_stream;
 mod stats;
 pub mod store;
 mod timers;
@@ -150,7 +151,7 @@ pub use permissions::{Action, Permissions, pattern_matches};
 pub use presence::Presence;
 pub use principal::Principal;
 pub use publish_outcome::{Publish, PublishTicket, StorageError};
-pub use sse::{SSE_RETRY_MS, SseOpen, SseResume, SseTarget};
+pub use sse_stream::{SSE_RETRY_MS, SseOpen, SseResume, SseTarget};
 pub use stats::{DialectCounts, HubStats};
 pub use store::{
     Appended, ChannelState, DurableConfig, DurableStore, FsyncPolicy, HistoryPage, MemoryStore,

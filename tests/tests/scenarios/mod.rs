@@ -3,6 +3,7 @@
 mod app_api;
 mod batch_publish;
 mod dialects;
+mod event_streams;
 mod heartbeat;
 mod http_routes;
 mod lifecycle;
@@ -16,6 +17,7 @@ mod trust;
 pub use app_api::*;
 pub use batch_publish::*;
 pub use dialects::*;
+pub use event_streams::*;
 pub use heartbeat::*;
 pub use http_routes::*;
 pub use lifecycle::*;

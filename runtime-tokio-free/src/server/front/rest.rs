@@ -212,6 +212,8 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             {"name": "native", "path": "/api/ws"},
             {"name": "project_stream", "path": "/api/v1/ws/projects/{project_id}/stream"},
             {"name": "channel_payload", "path": "/ws"},
+            {"name": "sse", "path": "/api/v1/channels/{channel}/sse"},
+            {"name": "project_stream_sse", "path": "/api/v1/projects/{project_id}/sse"},
         ],
         "limits": {
             "max_message_bytes": hub.max_message_bytes,
@@ -240,7 +242,7 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "max_history_page": MAX_PAGE_LIMIT,
         },
         "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
-                     "rate_limit", "token_auth", "rest", "metrics", "presence"],
+                     "rate_limit", "token_auth", "rest", "metrics", "presence", "sse"],
         "auth_required": c.verifier.is_some(),
         "storage": crate::server::storage::info(c),
     })

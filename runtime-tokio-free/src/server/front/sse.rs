@@ -207,53 +207,70 @@ async fn write_loop<R, W>(
 {
     let mut close_rx = close_rx.fuse();
     let mut batch: Vec<u8> = Vec::new();
+    // Written but not yet flushed when the close came: finished before what is still queued.
+    let mut unfinished: Vec<u8> = Vec::new();
     loop {
-        select_biased! {
-            _ = close_rx => {
-                // What was queued before the close still goes out, if the client takes it in time.
-                batch.clear();
-                while let Ok(frame) = frames.try_recv() {
-                    batch.extend_from_slice(frame.as_bytes());
-                }
-                let deadline = shared.runtime.now() + close_timeout;
-                let flush = async {
-                    writer.write_all(&batch).await?;
-                    writer.flush().await
-                };
-                let _ = with_deadline(&shared.runtime, deadline, flush).await;
-                return;
+        let frame = select_biased! {
+            _ = close_rx => break,
+            frame = frames.next() => frame,
+        };
+        let Some(frame) = frame else { return };
+        batch.clear();
+        batch.extend_from_slice(frame.as_bytes());
+        while batch.len() < MAX_BATCH_BYTES {
+            match frames.try_recv() {
+                Ok(frame) => batch.extend_from_slice(frame.as_bytes()),
+                Err(_) => break,
             }
-            frame = frames.next() => {
-                let Some(frame) = frame else { return };
-                batch.clear();
-                batch.extend_from_slice(frame.as_bytes());
-                while batch.len() < MAX_BATCH_BYTES {
-                    match frames.try_recv() {
-                        Ok(frame) => batch.extend_from_slice(frame.as_bytes()),
-                        Err(_) => break,
+        }
+        let mut written = 0usize;
+        let write = async {
+            while written < batch.len() {
+                match writer.write(&batch[written..]).await {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => written += n,
+                    Err(e) => return Err(e),
+                }
+            }
+            writer.flush().await
+        }
+        .fuse();
+        futures_util::pin_mut!(write);
+        select_biased! {
+            // Closed (a slow consumer, or a shutdown) in the middle of a write: the rest of it still goes out
+            // below, bounded in time.
+            _ = close_rx => {}
+            result = write => {
+                match result {
+                    Ok(()) => {
+                        let bytes = batch.len();
+                        shared.with(|core, _| core.hub.handle_sent(conn, bytes));
+                        continue;
                     }
-                }
-                let write = async {
-                    writer.write_all(&batch).await?;
-                    writer.flush().await
-                }
-                .fuse();
-                futures_util::pin_mut!(write);
-                select_biased! {
-                    // Closed while the client was not taking the bytes (a slow consumer): the stream ends here.
-                    _ = close_rx => return,
-                    written = write => match written {
-                        Ok(()) => {
-                            let bytes = batch.len();
-                            shared.with(|core, _| core.hub.handle_sent(conn, bytes));
-                        }
-                        Err(e) => {
-                            tracing::debug!(%conn, error = %e, "event stream write failed");
-                            return;
-                        }
-                    },
+                    Err(e) => {
+                        tracing::debug!(%conn, error = %e, "event stream write failed");
+                        return;
+                    }
                 }
             }
         }
+        unfinished.extend_from_slice(&batch[written..]);
+        break;
+    }
+    // What was queued before the close still goes out, if the client takes it in time: the browser's
+    // `Last-Event-ID` then asks only for what came after.
+    while let Ok(frame) = frames.try_recv() {
+        unfinished.extend_from_slice(frame.as_bytes());
+    }
+    let deadline = shared.runtime.now() + close_timeout;
+    let flush = async {
+        writer.write_all(&unfinished).await?;
+        writer.flush().await
+    };
+    if with_deadline(&shared.runtime, deadline, flush)
+        .await
+        .is_none()
+    {
+        tracing::debug!(%conn, "event stream: queued events not delivered in time");
     }
 }
