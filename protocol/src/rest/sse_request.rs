@@ -1,4 +1,4 @@
-//! What a Server-Sent Events request must carry, decided before its response starts (PROTOCOL §5.4): the token
+//! What a Server-Sent Events request must carry, decided before its response starts (PROTOCOL §8): the token
 //! (header, `?token=`, or the [`STREAM_TOKEN_COOKIE`] cookie, since `EventSource` cannot set headers), the
 //! channels, where to resume, the grants on every channel, the CORS answer, and the response head.
 //!

@@ -24,7 +24,7 @@ pub enum Dialect {
     },
     /// `/ws`: `{channel, payload}`.
     ChannelPayload,
-    /// A Server-Sent Events stream (PROTOCOL §5.4): one or several channels, or a project's channel in the
+    /// A Server-Sent Events stream (PROTOCOL §8): one or several channels, or a project's channel in the
     /// project-stream dialect's messages, resuming from the position the request carried.
     Sse(SseOpen),
 }

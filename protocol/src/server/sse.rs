@@ -1,4 +1,4 @@
-//! The bytes of a Server-Sent Events stream's hub connection (PROTOCOL §5.4): a channel event's shared frame per
+//! The bytes of a Server-Sent Events stream's hub connection (PROTOCOL §8): a channel event's shared frame per
 //! stream dialect, an error block, and the keep-alive comment every heartbeat. Where a stream is and how a
 //! many-channel stream's own ids are made is [`sse_stream`](super::sse_stream)'s.
 

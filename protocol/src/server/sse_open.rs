@@ -1,4 +1,4 @@
-//! The start of a Server-Sent Events stream (PROTOCOL §5.4): subscribe to each channel, recovering from the
+//! The start of a Server-Sent Events stream (PROTOCOL §8): subscribe to each channel, recovering from the
 //! position the request carried exactly as a native `subscribe` with `since` does ([`recovery`](super::recovery)),
 //! then send, in this order:
 //!

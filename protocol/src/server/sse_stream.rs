@@ -1,4 +1,4 @@
-//! A Server-Sent Events stream as the hub keeps it (PROTOCOL §5.4): what it asks for at open ([`SseOpen`]) and
+//! A Server-Sent Events stream as the hub keeps it (PROTOCOL §8): what it asks for at open ([`SseOpen`]) and
 //! where it is in each of its channels ([`SseState`]).
 //!
 //! Fan-out encodes an event once per dialect, and a stream's frame carries the event's own position as its `id:`

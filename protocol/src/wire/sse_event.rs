@@ -1,4 +1,4 @@
-//! The text of a Server-Sent Events stream (PROTOCOL §5.4; the format is the HTML standard's "server-sent
+//! The text of a Server-Sent Events stream (PROTOCOL §8; the format is the HTML standard's "server-sent
 //! events"): event blocks (`id:`, `event:`, `data:`, a blank line), the opening block (`retry:` and the starting
 //! `id:`, no data, so the browser records the position without dispatching anything), keep-alive comments, and the
 //! event name a channel event goes out under.
@@ -14,7 +14,7 @@ use crate::wire::ChannelName;
 /// A keep-alive: a comment line, ignored by the browser, that keeps proxies from timing the stream out.
 pub const KEEP_ALIVE: &str = ":\n\n";
 
-/// The event name of a position that could not be resumed (PROTOCOL §5.4).
+/// The event name of a position that could not be resumed (PROTOCOL §8).
 pub const RESYNC: &str = "resync";
 
 /// The event name of a refusal or a server error on the stream.

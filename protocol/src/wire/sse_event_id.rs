@@ -1,4 +1,4 @@
-//! The `id:` of a Server-Sent Events stream (PROTOCOL §5.4): where the stream is in every channel it carries, so
+//! The `id:` of a Server-Sent Events stream (PROTOCOL §8): where the stream is in every channel it carries, so
 //! that the `Last-Event-ID` a reconnecting browser sends back is enough to resume all of them.
 //!
 //! The text is one entry per channel, in the order of the stream's channels (the order of the `channel`

@@ -1,4 +1,4 @@
-//! Server-Sent Events streams (PROTOCOL §5.4), read byte for byte as a browser's `EventSource` would: resuming
+//! Server-Sent Events streams (PROTOCOL §8), read byte for byte as a browser's `EventSource` would: resuming
 //! with `Last-Event-ID` and `?since=` after a dropped connection and a restarted listener (no gap, no duplicate),
 //! several channels in one stream, the project stream, `resync`, the checks before the stream starts (token from
 //! the query or the cookie, grants per channel, origins, connection limits), the counts in `/api/connections` and

@@ -1,4 +1,4 @@
-//! Transcripts of Server-Sent Events streams (PROTOCOL §5.4): the opening block, live events with their ids, the
+//! Transcripts of Server-Sent Events streams (PROTOCOL §8): the opening block, live events with their ids, the
 //! replay after a position (no gap, no duplicate), `resync` when the position cannot be replayed, a stream of
 //! several channels and its own ids, keep-alives, the slow-consumer close, the project stream, and a refusal.
 

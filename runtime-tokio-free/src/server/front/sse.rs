@@ -1,4 +1,4 @@
-//! A Server-Sent Events stream (PROTOCOL §5.4), served: the checks before the `200` (drain state, `Origin`, the
+//! A Server-Sent Events stream (PROTOCOL §8), served: the checks before the `200` (drain state, `Origin`, the
 //! connection limits, the token from the header, `?token=` or the cookie, the stream's channels and resume point,
 //! the grants on every channel; all decided by [`switchboard_protocol::rest::sse_request`]), then the stream as a
 //! hub connection of its own dialect.
