@@ -40,6 +40,7 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
     }
     crate::limits::apply(&args.limits, &mut config)?;
     crate::storage::apply(&args.storage, &mut config);
+    config.dashboard = !args.no_ui;
     Ok(config)
 }
 
@@ -63,6 +64,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     writeln!(stdout, "listening on {addr}")?;
     stdout.flush()?;
     let ws = if args.security.tls() { "wss" } else { "ws" };
+    let http = if args.security.tls() { "https" } else { "http" };
+    if !args.no_ui {
+        tracing::info!(dashboard = %format!("{http}://{addr}/"), "the dashboard is served");
+    }
     tracing::info!(%addr, ws = %format!("{ws}://{addr}/api/ws"), auth = args.security.requires_auth(), "switchboard is serving");
     shutdown.wait().await;
     tracing::info!("shutting down");
@@ -89,8 +94,10 @@ mod tests {
             webhook_channels: Vec::new(),
             limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
+            no_ui: true,
         };
         let config = config(&args).unwrap();
+        assert!(!config.dashboard, "--no-ui");
         assert_eq!(config.hub.history_size, 5);
         assert_eq!(config.hub.history_ttl, Duration::from_millis(1500));
         assert_eq!(config.hub.heartbeat, ServerConfig::default().hub.heartbeat);
@@ -113,7 +120,9 @@ mod tests {
             security: crate::security::SecurityArgs::default(),
             limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
+            no_ui: false,
         };
+        assert!(config(&args).unwrap().dashboard);
         let webhook = config(&args).unwrap().webhook.unwrap();
         assert_eq!(webhook.url, "http://127.0.0.1:9/hook");
         assert_eq!(webhook.secret, b"s3cret");

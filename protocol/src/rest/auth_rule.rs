@@ -57,7 +57,14 @@ impl Route {
             | Route::ChannelStream { .. }
             | Route::ChannelsStream
             | Route::ProjectStream { .. } => AuthRule::Token,
-            Route::Health
+            Route::CallChannel { channel } => AuthRule::Allowed {
+                action: Action::Call,
+                channel,
+            },
+            // The list is filtered by the token's subscribe grants (`channel_list`).
+            Route::ListChannels => AuthRule::Token,
+            Route::Dashboard
+            | Route::Health
             | Route::Live
             | Route::Ready
             | Route::Info

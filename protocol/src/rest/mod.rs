@@ -18,8 +18,10 @@
 
 pub mod answer;
 pub mod auth_rule;
+pub mod call_route;
 pub mod error_reply;
 pub mod limits;
+pub mod page;
 pub mod query;
 pub mod read_error;
 pub mod reply;

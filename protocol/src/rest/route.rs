@@ -85,6 +85,15 @@ pub enum Route {
         /// The project's channel, `projects/{id}`.
         channel: ChannelName,
     },
+    /// `GET /` or `GET /ui`: the dashboard page (when the server serves it).
+    Dashboard,
+    /// `GET /api/v1/channels`: the channels with subscribers or a server, with offsets and subscriber counts.
+    ListChannels,
+    /// `POST /api/v1/channels/{channel}/call`: a routed call made over HTTP, `{method, params}`.
+    CallChannel {
+        /// The channel.
+        channel: ChannelName,
+    },
 }
 
 impl Route {
@@ -148,6 +157,8 @@ pub fn match_route(method: &str, raw_path: &str) -> Result<Route, NoRoute> {
         "/api/ws" => (Route::NativeSocket, &["GET"]),
         "/ws" => (Route::ChannelPayloadSocket, &["GET"]),
         "/api/v1/sse" => (Route::ChannelsStream, &["GET"]),
+        "/" | "/ui" => (Route::Dashboard, &["GET", "HEAD"]),
+        "/api/v1/channels" => (Route::ListChannels, &["GET", "HEAD"]),
         path => return route_with_params(method, path),
     };
     check_method(method, allow).map_err(NoRoute::Unmatched)?;
@@ -169,6 +180,12 @@ fn route_with_params(method: &str, path: &str) -> Result<Route, NoRoute> {
         if let Some(raw) = rest.strip_suffix("/state") {
             allowed(&["GET", "HEAD"])?;
             return Ok(Route::ChannelState {
+                channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
+            });
+        }
+        if let Some(raw) = rest.strip_suffix("/call") {
+            allowed(&["POST"])?;
+            return Ok(Route::CallChannel {
                 channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
             });
         }
@@ -464,6 +481,19 @@ mod tests {
             })
         );
         assert!(route("GET", "/api/v1/sse").unwrap().is_stream());
+        assert_eq!(route("GET", "/"), Ok(Route::Dashboard));
+        assert_eq!(route("HEAD", "/ui"), Ok(Route::Dashboard));
+        assert_eq!(route("GET", "/api/v1/channels"), Ok(Route::ListChannels));
+        assert_eq!(
+            route("POST", "/api/v1/channels/projects/p1/call"),
+            Ok(Route::CallChannel {
+                channel: ch("projects/p1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/a/call").unwrap_err().status,
+            405
+        );
         assert!(!route("GET", "/api/ws").unwrap().is_stream());
         assert_eq!(route("POST", "/api/v1/sse").unwrap_err().status, 405);
         assert_eq!(

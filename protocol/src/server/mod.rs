@@ -98,6 +98,7 @@
 //!   driver in the frame it transmits and in [`HubStats::errors_sent`].
 
 mod channel;
+mod channel_list;
 mod channel_payload;
 mod config;
 mod conn_table;
@@ -140,6 +141,7 @@ mod trust;
 #[cfg(test)]
 mod tests;
 
+pub use channel_list::ChannelSummary;
 pub use config::HubConfig;
 pub use conn_table::ConnId;
 pub use connection::Connection;

@@ -55,6 +55,8 @@ pub struct ServerConfig {
     /// a trailing `/` ignored). Empty (the default): any. An upgrade with another `Origin` is answered 403; one
     /// without an `Origin` header (not a browser) is let through to the token check.
     pub allowed_origins: Vec<String>,
+    /// Serve the dashboard page at `/` and `/ui` (default off; `switchboard serve` turns it on unless `--no-ui`).
+    pub dashboard: bool,
     /// TLS for every listener (feature `tls`): accepted TCP streams are wrapped in it before the HTTP front, so
     /// the port serves `https://` and `wss://`. `None` (the default): plain TCP.
     #[cfg(feature = "tls")]
@@ -98,6 +100,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
             allowed_origins: Vec::new(),
+            dashboard: false,
             #[cfg(feature = "tls")]
             tls: None,
             webhook: None,
@@ -156,6 +159,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("allowed_origins", &self.allowed_origins)
+            .field("dashboard", &self.dashboard)
             .field("webhook", &self.webhook)
             .field("data_dir", &self.data_dir)
             .field("fsync", &self.fsync)

@@ -6,7 +6,9 @@
 
 pub(crate) mod accept_errors;
 pub mod authenticator;
+pub(crate) mod call;
 pub(crate) mod conn;
+pub(crate) mod dashboard;
 pub(crate) mod head;
 pub(crate) mod limits;
 pub(crate) mod listener;
