@@ -42,4 +42,5 @@ on_both_runtimes!(
     event_streams_resync_or_refuse_bad_positions,
     event_streams_check_tokens_grants_origins_and_limits,
     slow_event_stream_is_closed_and_recovers,
+    dashboard_page_channel_list_and_call_route,
 );

@@ -2,6 +2,7 @@
 
 mod app_api;
 mod batch_publish;
+mod dashboard;
 mod dialects;
 mod event_streams;
 mod heartbeat;
@@ -16,6 +17,7 @@ mod trust;
 
 pub use app_api::*;
 pub use batch_publish::*;
+pub use dashboard::*;
 pub use dialects::*;
 pub use event_streams::*;
 pub use heartbeat::*;
