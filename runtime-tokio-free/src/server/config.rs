@@ -45,11 +45,11 @@ pub struct ServerConfig {
     /// Checks tokens at the WebSocket handshake and on the channel routes; `None` (the default) lets everyone in
     /// with every permission.
     pub verifier: Option<Arc<dyn TokenVerifier>>,
-    /// Most WebSocket connections open at once (default 10,000). An upgrade past it is answered 503 before the
-    /// upgrade. 0 turns the limit off.
+    /// Most WebSocket connections and event streams open at once (default 10,000). An upgrade or a stream past it
+    /// is answered 503 before it starts. 0 turns the limit off.
     pub max_connections: usize,
-    /// Most WebSocket connections open at once from one IP address (default 1,000). An upgrade past it is
-    /// answered 429 before the upgrade. 0 turns the limit off.
+    /// Most WebSocket connections and event streams open at once from one IP address (default 1,000). An upgrade
+    /// or a stream past it is answered 429 before it starts. 0 turns the limit off.
     pub max_connections_per_ip: usize,
     /// The `Origin` values a WebSocket upgrade may carry, e.g. `https://app.example.com` (compared without case,
     /// a trailing `/` ignored). Empty (the default): any. An upgrade with another `Origin` is answered 403; one
