@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// Rate limits, untrusted and trusted.
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
+    /// Do not serve the dashboard page at / and /ui.
+    #[arg(long, env = "SWITCHBOARD_NO_UI")]
+    pub no_ui: bool,
     /// Durable history.
     #[command(flatten)]
     pub storage: crate::storage::StorageArgs,

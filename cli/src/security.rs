@@ -33,10 +33,10 @@ pub struct SecurityArgs {
     /// The TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Most WebSocket connections at once; past it, upgrades get HTTP 503 (0: no limit).
+    /// Most WebSocket connections and event streams at once; past it, upgrades and streams get HTTP 503 (0: no limit).
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Most WebSocket connections at once from one IP address; past it, upgrades get HTTP 429 (0: no limit).
+    /// Most WebSocket connections and event streams at once from one IP address; past it, HTTP 429 (0: no limit).
     #[arg(
         long,
         env = "SWITCHBOARD_MAX_CONNECTIONS_PER_IP",

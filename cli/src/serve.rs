@@ -41,6 +41,7 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
     crate::limits::apply(&args.limits, &mut config)?;
     crate::storage::apply(&args.storage, &mut config);
     crate::cluster::apply(&args.cluster, &mut config)?;
+    config.dashboard = !args.no_ui;
     Ok(config)
 }
 
@@ -64,6 +65,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     writeln!(stdout, "listening on {addr}")?;
     stdout.flush()?;
     let ws = if args.security.tls() { "wss" } else { "ws" };
+    let http = if args.security.tls() { "https" } else { "http" };
+    if !args.no_ui {
+        tracing::info!(dashboard = %format!("{http}://{addr}/"), "the dashboard is served");
+    }
     tracing::info!(%addr, ws = %format!("{ws}://{addr}/api/ws"), auth = args.security.requires_auth(), "switchboard is serving");
     if let Some(cluster) = &server.config().cluster {
         let url = &cluster.redis.url;
@@ -95,8 +100,10 @@ mod tests {
             limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
             cluster: crate::cluster::ClusterArgs::default(),
+            no_ui: true,
         };
         let config = config(&args).unwrap();
+        assert!(!config.dashboard, "--no-ui");
         assert_eq!(config.hub.history_size, 5);
         assert_eq!(config.hub.history_ttl, Duration::from_millis(1500));
         assert_eq!(config.hub.heartbeat, ServerConfig::default().hub.heartbeat);
@@ -120,7 +127,9 @@ mod tests {
             limits: crate::limits::LimitArgs::default(),
             storage: crate::storage::StorageArgs::default(),
             cluster: crate::cluster::ClusterArgs::default(),
+            no_ui: false,
         };
+        assert!(config(&args).unwrap().dashboard);
         let webhook = config(&args).unwrap().webhook.unwrap();
         assert_eq!(webhook.url, "http://127.0.0.1:9/hook");
         assert_eq!(webhook.secret, b"s3cret");

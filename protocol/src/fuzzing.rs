@@ -52,6 +52,17 @@ pub fn project_stream_decode(data: &[u8]) {
     }
 }
 
+/// A Server-Sent Events id (`Last-Event-ID`, `?since=`): decode never panics; whatever decodes round-trips through
+/// encode, and an encoded id never holds a line break or NUL (it would end the `id:` line).
+pub fn sse_event_id(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    if let Ok(id) = wire::sse_event_id::SseEventId::decode(text) {
+        let encoded = id.encode();
+        assert!(!encoded.contains(['\n', '\r', '\0']));
+        assert_eq!(wire::sse_event_id::SseEventId::decode(&encoded), Ok(id));
+    }
+}
+
 /// Channel-payload dialect: requests and server messages.
 pub fn channel_payload_decode(data: &[u8]) {
     let Some(text) = text(data) else { return };
@@ -127,6 +138,10 @@ mod tests {
             auth_verify(s);
             project_stream_decode(s);
             channel_payload_decode(s);
+            sse_event_id(s);
+        }
+        for s in ["e:1,:2,3", ":1", "a%0A:1", "%", "1,,2"] {
+            sse_event_id(s.as_bytes());
         }
     }
 }

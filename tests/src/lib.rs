@@ -12,6 +12,7 @@
 pub mod http;
 pub mod redis_server;
 pub mod sim;
+pub mod sse;
 pub mod ws;
 
 use std::future::Future;

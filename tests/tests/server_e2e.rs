@@ -40,4 +40,10 @@ on_both_runtimes!(
     batch_publish_over_native_websocket,
     presence_over_native_websocket_and_rest,
     a_peers_close_is_answered_once_after_what_was_queued,
+    event_streams_resume_without_gap_or_duplicate,
+    event_streams_of_several_channels_and_of_a_project,
+    event_streams_resync_or_refuse_bad_positions,
+    event_streams_check_tokens_grants_origins_and_limits,
+    slow_event_stream_is_closed_and_recovers,
+    dashboard_page_channel_list_and_call_route,
 );

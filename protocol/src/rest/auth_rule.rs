@@ -50,10 +50,21 @@ impl Route {
                 action: Action::Subscribe,
                 channel,
             },
-            Route::NativeSocket | Route::ProjectSocket { .. } | Route::ChannelPayloadSocket => {
-                AuthRule::Token
-            }
-            Route::Health
+            // A stream's grants are checked channel by channel before it starts (`sse_request`).
+            Route::NativeSocket
+            | Route::ProjectSocket { .. }
+            | Route::ChannelPayloadSocket
+            | Route::ChannelStream { .. }
+            | Route::ChannelsStream
+            | Route::ProjectStream { .. } => AuthRule::Token,
+            Route::CallChannel { channel } => AuthRule::Allowed {
+                action: Action::Call,
+                channel,
+            },
+            // The list is filtered by the token's subscribe grants (`channel_list`).
+            Route::ListChannels => AuthRule::Token,
+            Route::Dashboard
+            | Route::Health
             | Route::Live
             | Route::Ready
             | Route::Info

@@ -18,13 +18,16 @@
 
 pub mod answer;
 pub mod auth_rule;
+pub mod call_route;
 pub mod error_reply;
 pub mod limits;
+pub mod page;
 pub mod query;
 pub mod read_error;
 pub mod reply;
 pub mod request_head;
 pub mod route;
+pub mod sse_request;
 pub mod validate;
 
 pub use auth_rule::{AuthRule, TokenCheck, authorize, unrouted};
@@ -35,6 +38,9 @@ pub use read_error::RequestReadError;
 pub use reply::{Reply, reason_phrase};
 pub use request_head::{BodyFraming, MAX_HEADERS, RequestHead};
 pub use route::{NoRoute, Route, channel_from_path, match_route, project_from_path, route};
+pub use sse_request::{
+    STREAM_TOKEN_COOKIE, check_stream, cors_origin, stream_head, stream_open, stream_token,
+};
 pub use validate::{
     BatchBody, PageQuery, PublishBody, PublishRequest, history_query, publish_body,
     publish_request, stream_since,

@@ -71,9 +71,40 @@ pub enum Route {
     },
     /// `GET /ws`: channel payload upgrade.
     ChannelPayloadSocket,
+    /// `GET /api/v1/channels/{channel}/sse`: one channel's Server-Sent Events stream.
+    ChannelStream {
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// `GET /api/v1/sse?channel=a&channel=b`: a stream of several channels (named in the query).
+    ChannelsStream,
+    /// `GET /api/v1/projects/{id}/sse`: a project's stream, in the project-stream dialect's messages.
+    ProjectStream {
+        /// The project id, decoded.
+        project_id: String,
+        /// The project's channel, `projects/{id}`.
+        channel: ChannelName,
+    },
+    /// `GET /` or `GET /ui`: the dashboard page (when the server serves it).
+    Dashboard,
+    /// `GET /api/v1/channels`: the channels with subscribers or a server, with offsets and subscriber counts.
+    ListChannels,
+    /// `POST /api/v1/channels/{channel}/call`: a routed call made over HTTP, `{method, params}`.
+    CallChannel {
+        /// The channel.
+        channel: ChannelName,
+    },
 }
 
 impl Route {
+    /// Whether this route is a Server-Sent Events stream (answered by the stream writer, not as a REST reply).
+    pub fn is_stream(&self) -> bool {
+        matches!(
+            self,
+            Route::ChannelStream { .. } | Route::ChannelsStream | Route::ProjectStream { .. }
+        )
+    }
+
     /// Whether this route is a WebSocket endpoint.
     pub fn is_socket(&self) -> bool {
         matches!(
@@ -125,6 +156,9 @@ pub fn match_route(method: &str, raw_path: &str) -> Result<Route, NoRoute> {
         "/metrics" => (Route::Metrics, &["GET", "HEAD"]),
         "/api/ws" => (Route::NativeSocket, &["GET"]),
         "/ws" => (Route::ChannelPayloadSocket, &["GET"]),
+        "/api/v1/sse" => (Route::ChannelsStream, &["GET"]),
+        "/" | "/ui" => (Route::Dashboard, &["GET", "HEAD"]),
+        "/api/v1/channels" => (Route::ListChannels, &["GET", "HEAD"]),
         path => return route_with_params(method, path),
     };
     check_method(method, allow).map_err(NoRoute::Unmatched)?;
@@ -149,6 +183,18 @@ fn route_with_params(method: &str, path: &str) -> Result<Route, NoRoute> {
                 channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
             });
         }
+        if let Some(raw) = rest.strip_suffix("/call") {
+            allowed(&["POST"])?;
+            return Ok(Route::CallChannel {
+                channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
+            });
+        }
+        if let Some(raw) = rest.strip_suffix("/sse") {
+            allowed(&["GET"])?;
+            return Ok(Route::ChannelStream {
+                channel: channel_from_path(raw).map_err(NoRoute::BadName)?,
+            });
+        }
         if let Some(raw) = rest.strip_suffix("/presence") {
             allowed(&["GET", "HEAD"])?;
             return Ok(Route::ChannelPresence {
@@ -160,21 +206,32 @@ fn route_with_params(method: &str, path: &str) -> Result<Route, NoRoute> {
     let project = path
         .strip_prefix("/api/v1/ws/projects/")
         .and_then(|r| r.strip_suffix("/stream"))
-        .map(|id| (id, true))
+        .map(|id| (id, Some(true)))
         .or_else(|| {
             let r = path.strip_prefix("/api/v1/projects/")?;
+            if let Some(raw_id) = r.strip_suffix("/sse") {
+                return Some((raw_id, None));
+            }
             r.strip_suffix("/stream")
-                .map(|id| (id, true))
-                .or_else(|| r.strip_suffix("/connections").map(|id| (id, false)))
+                .map(|id| (id, Some(true)))
+                .or_else(|| r.strip_suffix("/connections").map(|id| (id, Some(false))))
         });
     match project {
-        Some((raw_id, true)) => {
+        Some((raw_id, None)) => {
+            allowed(&["GET"])?;
+            let (project_id, channel) = project_from_path(raw_id).map_err(NoRoute::BadName)?;
+            Ok(Route::ProjectStream {
+                project_id,
+                channel,
+            })
+        }
+        Some((raw_id, Some(true))) => {
             allowed(&["GET"])?;
             let project_id =
                 percent_decode(raw_id, false).map_err(|e| NoRoute::BadName(ErrorReply::from(e)))?;
             Ok(Route::ProjectSocket { project_id })
         }
-        Some((raw_id, false)) => {
+        Some((raw_id, Some(false))) => {
             allowed(&["GET", "HEAD"])?;
             let (project_id, channel) = project_from_path(raw_id).map_err(NoRoute::BadName)?;
             Ok(Route::ProjectConnections {
@@ -399,6 +456,53 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn stream_routes() {
+        assert_eq!(
+            route("GET", "/api/v1/channels/projects%2Fp1/sse"),
+            Ok(Route::ChannelStream {
+                channel: ch("projects/p1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/a/sse/sse"),
+            Ok(Route::ChannelStream {
+                channel: ch("a/sse")
+            })
+        );
+        assert_eq!(route("GET", "/api/v1/sse"), Ok(Route::ChannelsStream));
+        assert_eq!(
+            route("GET", "/api/v1/projects/p1/sse"),
+            Ok(Route::ProjectStream {
+                project_id: "p1".to_owned(),
+                channel: ch("projects/p1"),
+            })
+        );
+        assert!(route("GET", "/api/v1/sse").unwrap().is_stream());
+        assert_eq!(route("GET", "/"), Ok(Route::Dashboard));
+        assert_eq!(route("HEAD", "/ui"), Ok(Route::Dashboard));
+        assert_eq!(route("GET", "/api/v1/channels"), Ok(Route::ListChannels));
+        assert_eq!(
+            route("POST", "/api/v1/channels/projects/p1/call"),
+            Ok(Route::CallChannel {
+                channel: ch("projects/p1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/v1/channels/a/call").unwrap_err().status,
+            405
+        );
+        assert!(!route("GET", "/api/ws").unwrap().is_stream());
+        assert_eq!(route("POST", "/api/v1/sse").unwrap_err().status, 405);
+        assert_eq!(
+            route("POST", "/api/v1/channels/a/sse").unwrap_err().status,
+            405
+        );
+        let bad = match_route("GET", "/api/v1/projects/a%20b/sse").unwrap_err();
+        assert!(bad.needs_token());
+        assert_eq!(bad.into_reply().code, "INVALID_CHANNEL");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub(crate) struct Channel {
     /// Subscribers and the dialect each speaks.
     pub(crate) subscribers: BTreeMap<ConnId, DialectKind>,
     /// Subscribers per dialect, indexed by [`DialectKind::index`].
-    pub(crate) by_dialect: [usize; 3],
+    pub(crate) by_dialect: [usize; DialectKind::COUNT],
     /// The connection that answers `call`s.
     pub(crate) server: Option<ConnId>,
     /// Subscribers that asked for `join`/`leave` notifications (`subscribe` with `presence: true`); empty means
@@ -70,7 +70,7 @@ mod tests {
         assert!(ch.subscribe(a, DialectKind::Native));
         assert!(!ch.subscribe(a, DialectKind::Native));
         assert!(ch.subscribe(b, DialectKind::ChannelPayload));
-        assert_eq!(ch.by_dialect, [1, 0, 1]);
+        assert_eq!(ch.by_dialect, [1, 0, 1, 0, 0]);
         assert!(!ch.is_unused());
         assert!(ch.unsubscribe(a));
         assert!(!ch.unsubscribe(a));

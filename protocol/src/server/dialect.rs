@@ -4,6 +4,9 @@
 use alloc::string::String;
 use core::fmt;
 
+use alloc::sync::Arc;
+
+use super::sse_stream::{SseOpen, SseState, SseTarget};
 use crate::wire::ChannelName;
 
 /// What a connection speaks, with what its endpoint carried (PROTOCOL §5–§6). The driver picks it from the URL.
@@ -21,6 +24,9 @@ pub enum Dialect {
     },
     /// `/ws`: `{channel, payload}`.
     ChannelPayload,
+    /// A Server-Sent Events stream (PROTOCOL §8): one or several channels, or a project's channel in the
+    /// project-stream dialect's messages, resuming from the position the request carried.
+    Sse(SseOpen),
 }
 
 impl Dialect {
@@ -30,6 +36,10 @@ impl Dialect {
             Dialect::Native => DialectKind::Native,
             Dialect::ProjectStream { .. } => DialectKind::ProjectStream,
             Dialect::ChannelPayload => DialectKind::ChannelPayload,
+            Dialect::Sse(open) => match open.target {
+                SseTarget::Channels(_) => DialectKind::Sse,
+                SseTarget::Project(_) => DialectKind::ProjectSse,
+            },
         }
     }
 }
@@ -43,23 +53,40 @@ pub enum DialectKind {
     ProjectStream,
     /// The channel-payload dialect.
     ChannelPayload,
+    /// Server-Sent Events carrying channel events.
+    Sse,
+    /// Server-Sent Events carrying the project-stream dialect's messages.
+    ProjectSse,
 }
 
 impl DialectKind {
     /// Every dialect.
-    pub const ALL: [DialectKind; 3] = [
+    pub const ALL: [DialectKind; DialectKind::COUNT] = [
         DialectKind::Native,
         DialectKind::ProjectStream,
         DialectKind::ChannelPayload,
+        DialectKind::Sse,
+        DialectKind::ProjectSse,
     ];
 
-    /// `"native"`, `"project_stream"` or `"channel_payload"` (the keys of the connections route's `by_dialect`).
+    /// How many dialects there are.
+    pub const COUNT: usize = 5;
+
+    /// `"native"`, `"project_stream"`, `"channel_payload"`, `"sse"` or `"project_stream_sse"` (the keys of the
+    /// connections route's `by_dialect`).
     pub const fn as_str(self) -> &'static str {
         match self {
             DialectKind::Native => "native",
             DialectKind::ProjectStream => "project_stream",
             DialectKind::ChannelPayload => "channel_payload",
+            DialectKind::Sse => "sse",
+            DialectKind::ProjectSse => "project_stream_sse",
         }
+    }
+
+    /// Whether connections of this kind are Server-Sent Events streams (written to, never read from).
+    pub const fn is_sse(self) -> bool {
+        matches!(self, DialectKind::Sse | DialectKind::ProjectSse)
     }
 
     pub(crate) fn index(self) -> usize {
@@ -83,6 +110,8 @@ pub(crate) enum ConnDialect {
         channel: Option<ChannelName>,
     },
     ChannelPayload,
+    /// A Server-Sent Events stream and where it is in each of its channels.
+    Sse(SseState),
 }
 
 impl ConnDialect {
@@ -91,6 +120,24 @@ impl ConnDialect {
             ConnDialect::Native => DialectKind::Native,
             ConnDialect::ProjectStream { .. } => DialectKind::ProjectStream,
             ConnDialect::ChannelPayload => DialectKind::ChannelPayload,
+            ConnDialect::Sse(state) if state.project_id.is_some() => DialectKind::ProjectSse,
+            ConnDialect::Sse(_) => DialectKind::Sse,
+        }
+    }
+}
+
+impl ConnDialect {
+    /// The frame of a fanned-out event for a connection of this dialect: the shared one, or a stream's own copy.
+    pub(crate) fn frame_for(
+        &mut self,
+        channel: &ChannelName,
+        epoch: &str,
+        offset: u64,
+        shared: &Arc<str>,
+    ) -> Arc<str> {
+        match self {
+            ConnDialect::Sse(state) => state.frame_for(channel, epoch, offset, shared),
+            _ => Arc::clone(shared),
         }
     }
 }

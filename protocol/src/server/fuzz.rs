@@ -136,17 +136,65 @@ pub fn hub_ops(data: &[u8]) {
         };
         match op % 16 {
             0 | 1 => {
-                let dialect = match next().unwrap_or(0) % 6 {
+                let dialect = match next().unwrap_or(0) % 8 {
                     0..=2 => Dialect::Native,
                     3 => Dialect::ChannelPayload,
                     4 => Dialect::ProjectStream {
                         project_id: String::from("p"),
                         since: next().map(u64::from),
                     },
-                    _ => Dialect::ProjectStream {
+                    5 => Dialect::ProjectStream {
                         project_id: String::from("bad id"),
                         since: None,
                     },
+                    kind => {
+                        // An event stream of one or two channels (or the project's), resuming from a position
+                        // that may be current, stale, in another epoch, the wrong length, or unreadable.
+                        let b = next().unwrap_or(0);
+                        let epoch = ChannelName::new("a")
+                            .map(|a| String::from(hub.epoch(&a)))
+                            .unwrap_or_default();
+                        let entry =
+                            |offset: u8, other: bool| crate::wire::sse_event_id::SsePosition {
+                                epoch: if other {
+                                    String::from("0ther")
+                                } else {
+                                    epoch.clone()
+                                },
+                                offset: u64::from(offset % 8),
+                            };
+                        let target = if kind == 6 {
+                            let first =
+                                ChannelName::new(["a", "b/c", "projects/p"][usize::from(b % 3)]);
+                            let second =
+                                ChannelName::new(["projects/p", "a"][usize::from(b / 3 % 2)]);
+                            let mut channels: Vec<ChannelName> = first.into_iter().collect();
+                            if b & 0x40 != 0
+                                && let Ok(second) = second
+                                && !channels.contains(&second)
+                            {
+                                channels.push(second);
+                            }
+                            super::SseTarget::Channels(channels)
+                        } else {
+                            super::SseTarget::Project(String::from(if b & 1 == 0 {
+                                "p"
+                            } else {
+                                "bad id"
+                            }))
+                        };
+                        let r = next().unwrap_or(0);
+                        let resume = match r % 4 {
+                            0 => super::SseResume::Fresh,
+                            1 => super::SseResume::Unreadable,
+                            _ => super::SseResume::From(crate::wire::sse_event_id::SseEventId(
+                                (0..1 + usize::from(r >> 7))
+                                    .map(|i| entry(r.wrapping_add(i as u8), r & 0x20 != 0))
+                                    .collect(),
+                            )),
+                        };
+                        Dialect::Sse(super::SseOpen { target, resume })
+                    }
                 };
                 let grants = next().unwrap_or(0);
                 let permissions = match grants % 8 {

@@ -79,6 +79,9 @@ impl Heartbeat {
                 heartbeat,
                 heartbeat.map(|h| h.saturating_add(config.heartbeat_timeout)),
             ),
+            // A stream's keep-alive comment goes out every heartbeat; its client never speaks, so it is never
+            // closed for silence (a dead one is found when a write fails).
+            DialectKind::Sse | DialectKind::ProjectSse => (heartbeat, None),
             _ => (None, config.edge_idle_timeout.filter(|d| !d.is_zero())),
         };
         Heartbeat {

@@ -105,6 +105,8 @@ impl Intake {
                     wait,
                 },
             },
+            // A stream takes no messages; a driver that read one anyway gets it refused like a binary frame.
+            DialectKind::Sse | DialectKind::ProjectSse => self.binary(now, text.len()),
         }
     }
 

@@ -167,7 +167,7 @@ impl Hub {
             if !self.store.holds(name) {
                 return Err(format!("{name}: routed, but the store holds no log of it"));
             }
-            let mut counts = [0usize; 3];
+            let mut counts = [0usize; super::DialectKind::COUNT];
             for (&id, &kind) in &ch.subscribers {
                 counts[kind.index()] += 1;
                 if !self

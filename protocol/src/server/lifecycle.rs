@@ -19,6 +19,7 @@ use super::intake::Intake;
 use super::output::HubEvent;
 use super::permissions::Permissions;
 use super::routing::Ending;
+use super::sse_stream::{SseResume, SseState};
 use super::trust::Trust;
 use crate::time::Timestamp;
 use crate::wire::project_stream::project_channel;
@@ -42,8 +43,13 @@ impl Hub {
         let app_id = self.fresh_app_id();
         let kind = dialect.kind();
         let intake = Intake::new(&self.config, kind, trust, now);
+        let mut sse_resume = None;
         let (conn_dialect, since) = match dialect {
             Dialect::Native => (ConnDialect::Native, None),
+            Dialect::Sse(open) => {
+                sse_resume = Some(open.resume);
+                (ConnDialect::Sse(SseState::new(&open.target)), None)
+            }
             Dialect::ProjectStream { project_id, since } => {
                 let channel = project_channel(&project_id).ok();
                 (
@@ -88,6 +94,9 @@ impl Hub {
                 }
             }
             DialectKind::ChannelPayload => {}
+            DialectKind::Sse | DialectKind::ProjectSse => {
+                self.open_sse(now, id, sse_resume.unwrap_or(SseResume::Fresh));
+            }
         }
         self.reap(now);
         (id, intake)

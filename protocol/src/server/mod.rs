@@ -98,6 +98,7 @@
 //!   driver in the frame it transmits and in [`HubStats::errors_sent`].
 
 mod channel;
+mod channel_list;
 mod channel_payload;
 mod cluster;
 mod config;
@@ -131,6 +132,9 @@ mod reply;
 mod routing;
 mod server_requests;
 mod sessions;
+mod sse;
+mod sse_open;
+mod sse_stream;
 mod stats;
 pub mod store;
 mod timers;
@@ -140,6 +144,7 @@ mod trust;
 #[cfg(test)]
 mod tests;
 
+pub use channel_list::ChannelSummary;
 pub use cluster::{EngineCommand, EngineFailure, EngineTicket};
 pub use config::{DEFAULT_MAX_CHANNELS, HubConfig};
 pub use conn_table::ConnId;
@@ -152,6 +157,7 @@ pub use permissions::{Action, Permissions, pattern_matches};
 pub use presence::Presence;
 pub use principal::Principal;
 pub use publish_outcome::{Publish, PublishTicket, StorageError};
+pub use sse_stream::{SSE_RETRY_MS, SseOpen, SseResume, SseTarget};
 pub use stats::{DialectCounts, HubStats};
 pub use store::{
     Appended, ChannelState, DurableConfig, DurableStore, FsyncPolicy, HistoryPage, MemoryStore,

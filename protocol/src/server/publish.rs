@@ -227,7 +227,7 @@ impl Hub {
         if let Some(ch) = self.channels.get(name) {
             let epoch =
                 super::cluster::view::epoch_of(self.cluster.as_deref(), self.store.as_ref(), name);
-            let mut frames: [Option<Arc<str>>; 3] = [None, None, None];
+            let mut frames: [Option<Arc<str>>; DialectKind::COUNT] = Default::default();
             for kind in DialectKind::ALL {
                 if ch.subscribers_of(kind) > 0 {
                     frames[kind.index()] =
@@ -238,7 +238,8 @@ impl Hub {
             for (&id, &kind) in &ch.subscribers {
                 if let Some(frame) = &frames[kind.index()]
                     && let Some(conn) = self.conns.get_mut(id)
-                    && self.outbox.transmit(id, conn, Arc::clone(frame))
+                    && let frame = conn.dialect.frame_for(name, epoch, *offset, frame)
+                    && self.outbox.transmit(id, conn, frame)
                 {
                     delivered += 1;
                 }
@@ -279,6 +280,9 @@ pub(super) fn event_frame(
         DialectKind::ProjectStream => {
             let project_id = channel.strip_prefix(PROJECT_PREFIX)?;
             ProjectStreamMessage::from_event(project_id, offset, event, now.as_millis()).encode()
+        }
+        DialectKind::Sse | DialectKind::ProjectSse => {
+            return super::sse::stream_event_frame(kind, epoch, now, channel, offset, event);
         }
     };
     Some(Arc::from(text))

@@ -148,6 +148,7 @@ impl Connection {
                 timestamp: unix_seconds_f64(now.as_millis()),
             }
             .encode(),
+            ConnDialect::Sse(_) => super::sse::error_block(code, message, details),
         }
     }
 
@@ -167,6 +168,9 @@ impl Connection {
             }
             ConnDialect::ChannelPayload => {
                 ChannelPayloadMessage::from_decode_error(err, now.as_millis()).encode()
+            }
+            ConnDialect::Sse(_) => {
+                super::sse::error_block(err.code(), &alloc::format!("{err}"), None)
             }
         }
     }

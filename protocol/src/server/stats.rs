@@ -12,6 +12,10 @@ pub struct DialectCounts {
     pub project_stream: usize,
     /// Channel-payload connections.
     pub channel_payload: usize,
+    /// Server-Sent Events streams of channel events.
+    pub sse: usize,
+    /// Server-Sent Events streams in the project-stream dialect.
+    pub project_stream_sse: usize,
 }
 
 impl DialectCounts {
@@ -21,6 +25,8 @@ impl DialectCounts {
             DialectKind::Native => self.native,
             DialectKind::ProjectStream => self.project_stream,
             DialectKind::ChannelPayload => self.channel_payload,
+            DialectKind::Sse => self.sse,
+            DialectKind::ProjectSse => self.project_stream_sse,
         }
     }
 
@@ -29,6 +35,8 @@ impl DialectCounts {
             DialectKind::Native => self.native += 1,
             DialectKind::ProjectStream => self.project_stream += 1,
             DialectKind::ChannelPayload => self.channel_payload += 1,
+            DialectKind::Sse => self.sse += 1,
+            DialectKind::ProjectSse => self.project_stream_sse += 1,
         }
     }
 }

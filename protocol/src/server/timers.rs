@@ -131,6 +131,9 @@ impl Hub {
             c.indexed_at = None;
             while let Some(due) = self.conns.get_mut(id).and_then(|c| c.poll_timer(now)) {
                 match due {
+                    Due::Ping if self.conns.get(id).is_some_and(|c| c.kind().is_sse()) => {
+                        self.send_keep_alive(id);
+                    }
                     Due::Ping => {
                         let ping = ServerMessage::ServerPing {
                             timestamp: now.as_millis(),

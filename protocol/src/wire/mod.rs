@@ -21,6 +21,8 @@ mod server_message;
 
 pub mod channel_payload;
 pub mod project_stream;
+pub mod sse_event;
+pub mod sse_event_id;
 
 pub use caller::Caller;
 pub use client_message::{

@@ -45,16 +45,18 @@ pub struct ServerConfig {
     /// Checks tokens at the WebSocket handshake and on the channel routes; `None` (the default) lets everyone in
     /// with every permission.
     pub verifier: Option<Arc<dyn TokenVerifier>>,
-    /// Most WebSocket connections open at once (default 10,000). An upgrade past it is answered 503 before the
-    /// upgrade. 0 turns the limit off.
+    /// Most WebSocket connections and event streams open at once (default 10,000). An upgrade or a stream past it
+    /// is answered 503 before it starts. 0 turns the limit off.
     pub max_connections: usize,
-    /// Most WebSocket connections open at once from one IP address (default 1,000). An upgrade past it is
-    /// answered 429 before the upgrade. 0 turns the limit off.
+    /// Most WebSocket connections and event streams open at once from one IP address (default 1,000). An upgrade
+    /// or a stream past it is answered 429 before it starts. 0 turns the limit off.
     pub max_connections_per_ip: usize,
     /// The `Origin` values a WebSocket upgrade may carry, e.g. `https://app.example.com` (compared without case,
     /// a trailing `/` ignored). Empty (the default): any. An upgrade with another `Origin` is answered 403; one
     /// without an `Origin` header (not a browser) is let through to the token check.
     pub allowed_origins: Vec<String>,
+    /// Serve the dashboard page at `/` and `/ui` (default off; `switchboard serve` turns it on unless `--no-ui`).
+    pub dashboard: bool,
     /// TLS for every listener (feature `tls`): accepted TCP streams are wrapped in it before the HTTP front, so
     /// the port serves `https://` and `wss://`. `None` (the default): plain TCP.
     #[cfg(feature = "tls")]
@@ -101,6 +103,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
             allowed_origins: Vec::new(),
+            dashboard: false,
             #[cfg(feature = "tls")]
             tls: None,
             webhook: None,
@@ -160,6 +163,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("allowed_origins", &self.allowed_origins)
+            .field("dashboard", &self.dashboard)
             .field("webhook", &self.webhook)
             .field("data_dir", &self.data_dir)
             .field("fsync", &self.fsync)

@@ -30,7 +30,7 @@ pub async fn http_routes_and_their_errors<R: Runtime>(rt: R) {
         let info = http::get(&rt, addr, "/api/info").await.json();
         assert_eq!(info["name"], "switchboard");
         assert_eq!(info["protocol"], 1);
-        assert_eq!(info["dialects"].as_array().unwrap().len(), 3);
+        assert_eq!(info["dialects"].as_array().unwrap().len(), 5);
         assert_eq!(info["limits"]["max_message_bytes"], 1024 * 1024);
         assert_eq!(info["limits"]["max_http_body_bytes"], 4 * 1024);
         assert!(info["features"].as_array().unwrap().contains(&json!("recovery")));
@@ -49,7 +49,7 @@ pub async fn http_routes_and_their_errors<R: Runtime>(rt: R) {
         assert_eq!(c["active_connections"], 3, "{c}");
         assert_eq!(
             c["by_dialect"],
-            json!({"native": 1, "project_stream": 1, "channel_payload": 1})
+            json!({"native": 1, "project_stream": 1, "channel_payload": 1, "sse": 0, "project_stream_sse": 0})
         );
         assert!(c["apps"].as_array().unwrap().contains(&json!(app_id)));
         let p = http::get(&rt, addr, "/api/v1/projects/p9/connections").await;

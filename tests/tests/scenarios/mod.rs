@@ -2,7 +2,9 @@
 
 mod app_api;
 mod batch_publish;
+mod dashboard;
 mod dialects;
+mod event_streams;
 mod forgetting;
 mod heartbeat;
 mod http_routes;
@@ -16,7 +18,9 @@ mod trust;
 
 pub use app_api::*;
 pub use batch_publish::*;
+pub use dashboard::*;
 pub use dialects::*;
+pub use event_streams::*;
 pub use forgetting::*;
 pub use heartbeat::*;
 pub use http_routes::*;

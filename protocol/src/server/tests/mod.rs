@@ -10,6 +10,7 @@ mod durable_publish;
 mod forget;
 mod presence;
 mod reserved_channels;
+mod sse_streams;
 mod state_machine;
 mod table;
 mod token_refresh;
@@ -245,8 +246,14 @@ impl Harness {
                     }
                     let line = format!("{} <- {}", self.name_of(conn), frame);
                     self.record(line);
-                    let value: Value = serde_json::from_str(&frame)
-                        .unwrap_or_else(|e| panic!("hub sent invalid JSON {frame}: {e}"));
+                    // A Server-Sent Events stream's frames are text blocks (never starting with `{`), kept as
+                    // strings.
+                    let value: Value = if !frame.starts_with('{') {
+                        Value::String(String::from(&*frame))
+                    } else {
+                        serde_json::from_str(&frame)
+                            .unwrap_or_else(|e| panic!("hub sent invalid JSON {frame}: {e}"))
+                    };
                     self.frames.entry(conn).or_default().push_back(value);
                 }
                 HubOutput::Close { conn, code, reason } => {
@@ -377,6 +384,7 @@ impl Harness {
 
     fn record(&mut self, line: String) {
         let line = normalise_epochs(&line, &mut self.epochs);
+        let line = normalise_sse_ids(&line, &mut self.epochs);
         let line = normalise_uuids(&line, &mut self.ids);
         self.log.push(line);
     }
@@ -425,6 +433,38 @@ fn normalise_uuids(line: &str, ids: &mut BTreeMap<String, usize>) -> String {
 }
 
 /// Names every `"epoch":"…"` value (escaped in a frame's JSON or not) by order of appearance: `E`, `E2`, `E3`…
+/// Every epoch in a Server-Sent Events `id:` line (`epoch:offset` entries separated by `,`) as `E`, `E2`, … in the
+/// numbering [`normalise_epochs`] uses.
+fn normalise_sse_ids(line: &str, epochs: &mut BTreeMap<String, usize>) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("id: ") {
+        let start = at + 4;
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find('\n').unwrap_or(rest.len());
+        let entries: Vec<String> = rest[..end]
+            .split(',')
+            .map(|entry| match entry.rsplit_once(':') {
+                Some((epoch, offset)) if !epoch.is_empty() => {
+                    let next = epochs.len() + 1;
+                    let n = *epochs.entry(epoch.to_owned()).or_insert(next);
+                    if n == 1 {
+                        format!("E:{offset}")
+                    } else {
+                        format!("E{n}:{offset}")
+                    }
+                }
+                _ => entry.to_owned(),
+            })
+            .collect();
+        out.push_str(&entries.join(","));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn normalise_epochs(line: &str, epochs: &mut BTreeMap<String, usize>) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;

@@ -300,6 +300,10 @@ impl Sut {
                 project_id: "p".to_owned(),
                 since: project_since,
             },
+
+            DialectKind::Sse | DialectKind::ProjectSse => {
+                unreachable!("the model opens no streams")
+            }
         };
         // The project stream subscribes inside `handle_open`: its expectations are set before, and the client is
         // registered before anything is drained.
@@ -383,6 +387,9 @@ impl Sut {
                 self.text(conn, &text);
             }
             DialectKind::ProjectStream => {}
+            DialectKind::Sse | DialectKind::ProjectSse => {
+                unreachable!("the model opens no streams")
+            }
         }
     }
 
@@ -566,6 +573,9 @@ impl Sut {
                 }
                 other => panic!("unexpected {other}: {v}"),
             },
+            DialectKind::Sse | DialectKind::ProjectSse => {
+                unreachable!("the model opens no streams")
+            }
         }
     }
 
@@ -729,6 +739,9 @@ impl StateMachineTest for HubTest {
                         CHANNELS[ch]
                     ),
                     DialectKind::ProjectStream => return sut,
+                    DialectKind::Sse | DialectKind::ProjectSse => {
+                        unreachable!("the model opens no streams")
+                    }
                 };
                 sut.text(conn, &text);
             }
@@ -812,6 +825,9 @@ impl StateMachineTest for HubTest {
                         DialectKind::Native => sut.subscribe(conn, ch, Some(pos)),
                         DialectKind::ChannelPayload => sut.subscribe(conn, ch, None),
                         DialectKind::ProjectStream => {}
+                        DialectKind::Sse | DialectKind::ProjectSse => {
+                            unreachable!("the model opens no streams")
+                        }
                     }
                 }
                 if let Some(c) = sut.clients.get(&conn) {

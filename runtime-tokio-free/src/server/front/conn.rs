@@ -23,6 +23,7 @@ use super::Front;
 use super::head::parse_head;
 use super::limits::{ConnSlot, check_origin};
 use super::rest;
+use super::sse;
 use super::upgrade::{check_upgrade, switching_protocols};
 use crate::Runtime;
 use crate::deadline::with_deadline;
@@ -126,6 +127,18 @@ pub(crate) async fn serve<R, S>(
                     return;
                 }
             }
+        }
+        if let Ok(r) = &routed
+            && r.is_stream()
+        {
+            let Some(accepted) = sse::start(&front, &mut stream, &head, r, peer).await else {
+                return;
+            };
+            drop(guard);
+            // A task of its own, as for a WebSocket: the stream holds only its own state.
+            let stream_task = sse::run(front.clone(), stream, accepted, listener);
+            front.runtime.spawn(Box::pin(stream_task));
+            return;
         }
         let response = match routed {
             Ok(r) => rest::handle(&front, &r, &head, &body, peer.map(|p| p.ip())).await,

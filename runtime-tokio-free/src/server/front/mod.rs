@@ -1,12 +1,14 @@
 //! The HTTP/1.1 front: listeners ([`listener`]) and TLS ([`tls`]), one task per connection ([`conn`]) that reads
 //! request heads ([`head`]) and bodies, checks WebSocket upgrades ([`upgrade`]) against the limits and the
 //! `Origin` allowlist ([`limits`]) and the token ([`verifier`], [`authenticator`]), answers the REST routes
-//! ([`rest`], with the decisions of [`switchboard_protocol::rest`]) and hands upgraded streams to the hub's
-//! WebSocket sessions. [`Front`] is what those tasks share.
+//! ([`rest`], with the decisions of [`switchboard_protocol::rest`]), hands upgraded streams to the hub's
+//! WebSocket sessions and serves Server-Sent Events streams ([`sse`]). [`Front`] is what those tasks share.
 
 pub(crate) mod accept_errors;
 pub mod authenticator;
+pub(crate) mod call;
 pub(crate) mod conn;
+pub(crate) mod dashboard;
 pub(crate) mod head;
 pub(crate) mod limits;
 pub(crate) mod listener;
@@ -14,6 +16,7 @@ pub(crate) mod metrics;
 pub(crate) mod rate;
 pub(crate) mod refresh;
 pub(crate) mod rest;
+pub(crate) mod sse;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub(crate) mod upgrade;

@@ -8,10 +8,12 @@ use switchboard_protocol::rest::{
     self, AuthRule, ErrorReply, MAX_LISTED_APPS, MAX_PAGE_LIMIT, PublishRequest, Reply,
     RequestHead, Route, TokenCheck, answer, authorize,
 };
-use switchboard_protocol::server::{DialectKind, Permissions, Trust};
+use switchboard_protocol::server::{Action, DialectKind, Permissions, Trust};
 use switchboard_protocol::wire::PROTOCOL_VERSION;
 
 use super::Front;
+use super::call;
+use super::dashboard;
 use super::metrics;
 use super::verifier::TokenRefusal;
 use crate::Runtime;
@@ -38,19 +40,21 @@ async fn execute<R: Runtime>(
     peer: Option<std::net::IpAddr>,
 ) -> Result<Reply, ErrorReply> {
     let rule = route.auth_rule();
-    if let AuthRule::Allowed { .. } = rule {
+    // The permissions and trust of a route that needs a token, for the routes that act with them.
+    let mut granted: Option<(Permissions, Trust)> = None;
+    if let AuthRule::Allowed { .. } | AuthRule::Token = rule {
         let check = check_token(front, head)?;
-        if let Route::PublishEvent { .. } = route {
+        let loopback = peer.is_some_and(|ip| ip.is_loopback());
+        let trust = check.trust(loopback);
+        if let Route::PublishEvent { .. } | Route::CallChannel { .. } = route {
             // Before the permission check: an untrusted flood is refused with 429 whatever its token says.
-            let loopback = peer.is_some_and(|ip| ip.is_loopback());
-            let trust = check.trust(loopback);
             if let Err(wait) = front.rate.check(peer, trust, front.runtime.now()) {
                 return Err(ErrorReply::rate_limited(
                     u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 ));
             }
         }
-        authorize(rule, check)?;
+        granted = Some((authorize(rule, check)?, trust));
     }
     let hub = &front.hub;
     match route {
@@ -185,6 +189,28 @@ async fn execute<R: Runtime>(
             let presence = hub.read(|core, _| core.hub.presence(channel));
             Ok(answer::presence(channel, &presence))
         }
+        Route::Dashboard if front.config.dashboard => Ok(dashboard::reply()),
+        Route::Dashboard => Err(ErrorReply::not_found()),
+        Route::ListChannels => {
+            let permissions = granted
+                .map(|(p, _)| p)
+                .unwrap_or_else(Permissions::allow_all);
+            let list = hub.read(|core, _| {
+                core.hub.channel_list(MAX_LISTED_APPS, |name| {
+                    permissions.allows(Action::Subscribe, name)
+                })
+            });
+            let channels: Vec<Value> = list
+                .iter()
+                .map(|c| json!({"channel": c.channel.as_str(), "offset": c.offset, "subscribers": c.subscribers, "serving": c.served}))
+                .collect();
+            Ok(Reply::json(200, &json!({ "channels": channels })))
+        }
+        Route::CallChannel { channel } => {
+            let (permissions, trust) =
+                granted.unwrap_or_else(|| (Permissions::allow_all(), Trust::Trusted));
+            call::call(front, channel, body, permissions, trust).await
+        }
         Route::NativeSocket | Route::ProjectSocket { .. } | Route::ChannelPayloadSocket => Err(
             ErrorReply::bad_request("this endpoint needs a WebSocket upgrade"),
         ),
@@ -255,6 +281,8 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             {"name": "native", "path": "/api/ws"},
             {"name": "project_stream", "path": "/api/v1/ws/projects/{project_id}/stream"},
             {"name": "channel_payload", "path": "/ws"},
+            {"name": "sse", "path": "/api/v1/channels/{channel}/sse"},
+            {"name": "project_stream_sse", "path": "/api/v1/projects/{project_id}/sse"},
         ],
         "limits": {
             "max_message_bytes": hub.max_message_bytes,
@@ -284,7 +312,7 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "max_history_page": MAX_PAGE_LIMIT,
         },
         "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
-                     "rate_limit", "token_auth", "rest", "metrics", "presence"],
+                     "rate_limit", "token_auth", "rest", "metrics", "presence", "sse"],
         "auth_required": c.verifier.is_some(),
         "storage": crate::server::storage::info(c),
     })

@@ -28,7 +28,7 @@ use switchboard_protocol::server::{
     StorageError,
 };
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{ChannelName, MessageId};
+use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
 pub(crate) mod cluster_link;
 
@@ -52,6 +52,18 @@ pub(crate) struct ConnLink {
     pub outbound: Arc<Outbound>,
     /// The listener it came through.
     pub listener: Option<ListenerId>,
+    /// A connection that is no WebSocket (an event stream, the HTTP call route): the hub's frames go to it as
+    /// they are, and its close to its slot; `outbound` is then unused.
+    pub raw: Option<RawLink>,
+}
+
+/// The writer of a connection that is no WebSocket: the hub's frames as text, and the close.
+#[derive(Debug)]
+pub(crate) struct RawLink {
+    /// The writer's frame queue.
+    pub frames: mpsc::UnboundedSender<Arc<str>>,
+    /// The writer's close slot; taken when the hub closes the connection.
+    pub close: Option<oneshot::Sender<(CloseCode, String)>>,
 }
 
 /// A `send_request` waiting for its `RequestCompleted`.
@@ -254,7 +266,10 @@ impl<R: Runtime> HubHandle<R> {
         loop {
             match core.hub.poll_output() {
                 HubOutput::Transmit { conn, frame } => {
-                    if let Some(link) = core.conns.get(&conn) {
+                    if let Some(raw) = core.conns.get(&conn).and_then(|l| l.raw.as_ref()) {
+                        // A closed queue means the writer is gone; the hub hears of it from its teardown.
+                        let _ = raw.frames.unbounded_send(frame);
+                    } else if let Some(link) = core.conns.get(&conn) {
                         let item = Out::Data {
                             frame: core.frames.framed(&frame),
                             text_len: frame.len(),
@@ -268,7 +283,11 @@ impl<R: Runtime> HubHandle<R> {
                     }
                 }
                 HubOutput::Close { conn, code, reason } => {
-                    if let Some(link) = core.conns.get(&conn) {
+                    if let Some(raw) = core.conns.get_mut(&conn).and_then(|l| l.raw.as_mut()) {
+                        if let Some(close) = raw.close.take() {
+                            let _ = close.send((code, reason));
+                        }
+                    } else if let Some(link) = core.conns.get(&conn) {
                         let waker = link.outbound.close(code.as_u16(), &reason);
                         core.wake.extend(waker);
                     }

@@ -36,7 +36,7 @@ pub(crate) fn render(out: &mut String, stats: &HubStats, by_dialect: DialectCoun
         out,
         "switchboard_connections",
         "gauge",
-        "Open WebSocket connections by dialect.",
+        "Open connections (WebSockets and event streams) by dialect.",
         &dialects,
     );
     metric(

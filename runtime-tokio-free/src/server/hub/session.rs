@@ -122,6 +122,7 @@ pub(crate) async fn run<R, S>(
             ConnLink {
                 outbound: outbound.clone(),
                 listener,
+                raw: None,
             },
         );
         if stopping.fired() {
