@@ -1,0 +1,231 @@
+"""The Python package against a real `switchboard serve`: every test is bounded by asyncio.wait_for and stops what
+it starts (the server fixture, the clients, the proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, List, Optional, TypeVar
+
+import pytest
+
+import switchboard
+from switchboard import Event, Resync
+
+from conftest import CuttingProxy
+
+T = TypeVar("T")
+LIMIT = 30.0
+
+
+def run(coro: Awaitable[T], limit: float = LIMIT) -> T:
+    """Runs one test body on a fresh loop, failing it after `limit` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, limit))  # type: ignore[arg-type]
+
+
+def fast(url: str, token: Optional[str] = None, **options: Any) -> switchboard.Client:
+    """A client that reconnects quickly (tests cut connections on purpose)."""
+    options.setdefault("reconnect_first", 0.05)
+    options.setdefault("reconnect_max", 0.2)
+    return switchboard.Client(url, token, **options)
+
+
+def test_subscribe_publish_receive_and_get_state(server: Any) -> None:
+    async def body() -> None:
+        async with fast(server.url) as sub_client, fast(server.url) as pub_client:
+            sub = await sub_client.subscribe("projects/p1")
+            offsets = [
+                await pub_client.publish("projects/p1", {"event_type": "log", "data": {"n": n}}, retain=True)
+                for n in range(3)
+            ]
+            assert offsets == [1, 2, 3]
+            got = [await sub.get() for _ in range(3)]
+            assert all(isinstance(ev, Event) for ev in got)
+            assert [ev.offset for ev in got] == offsets
+            assert [ev.event["data"]["n"] for ev in got] == [0, 1, 2]
+            assert {ev.channel for ev in got} == {"projects/p1"}
+            state = await sub_client.get_state("projects/p1")
+            assert state.offset == 3 and state.state == {"event_type": "log", "data": {"n": 2}}
+            assert state.epoch == got[0].epoch
+            assert isinstance(sub_client.app_id, str) and sub_client.app_id
+
+    run(body())
+
+
+def test_every_event_exactly_once_in_order_across_connection_cuts(server: Any) -> None:
+    """A subscriber behind a proxy that cuts its connection again and again receives 1,000 events exactly once, in
+    order: the machine resubscribes with `since` and drops what it already delivered."""
+
+    async def body() -> None:
+        proxy = await CuttingProxy(server.addr).start()
+        try:
+            async with fast(proxy.url) as subscriber, fast(server.url) as publisher:
+                sub = await subscriber.subscribe("projects/cut")
+                received: List[int] = []
+                total = 1000
+
+                async def publish_all() -> None:
+                    for n in range(total):
+                        await publisher.publish("projects/cut", {"n": n})
+                        if n % 150 == 75:
+                            # Cut a live connection, not a reconnect still under way.
+                            await subscriber.wait_connected()
+                            assert proxy.cut() > 0
+                            # Let the cut land mid-stream, then keep publishing while the subscriber is away.
+                            await asyncio.sleep(0.01)
+
+                publishing = asyncio.ensure_future(publish_all())
+                while len(received) < total:
+                    # Bounded per item, so a failed publisher fails the test at once rather than at the limit.
+                    item = await asyncio.wait_for(sub.get(), 15)
+                    assert not isinstance(item, Resync), "the server's history covers the gap: no resync"
+                    assert isinstance(item, Event)
+                    received.append(item.event["n"])
+                await publishing
+                assert received == list(range(total))
+                assert proxy.connections >= 7, f"only {proxy.connections} connections: the cuts did not land"
+        finally:
+            await proxy.stop()
+
+    run(body(), 120)
+
+
+def test_call_between_two_clients(server: Any) -> None:
+    async def body() -> None:
+        async with fast(server.url) as worker, fast(server.url) as caller:
+            seen: List[Any] = []
+
+            async def handler(method: str, params: Any, who: Optional[switchboard.Caller]) -> Any:
+                seen.append(who)
+                if method == "status":
+                    return {"ok": True, "verbose": params["verbose"]}
+                raise switchboard.HandlerError("NOT_FOUND", f"no method {method}")
+
+            await worker.serve("projects/p1", handler)
+            result = await caller.call("projects/p1", "status", {"verbose": True}, timeout=10)
+            assert result == {"ok": True, "verbose": True}
+            assert seen[0] is not None and seen[0].app_id == caller.app_id
+
+            # A code outside the contract reaches the caller as INTERNAL_ERROR with the handler's code in details.
+            with pytest.raises(switchboard.InternalServerError) as raised:
+                await caller.call("projects/p1", "missing")
+            assert raised.value.details["code"] == "NOT_FOUND"
+            assert "no method missing" in raised.value.message
+
+    run(body())
+
+
+def test_a_handler_raising_reaches_the_caller_as_an_error(server: Any) -> None:
+    async def body() -> None:
+        async with fast(server.url) as worker, fast(server.url) as caller:
+
+            def handler(method: str, params: Any, who: Any) -> Any:
+                if method == "forbidden":
+                    raise switchboard.HandlerError("FORBIDDEN", "not for you")
+                raise RuntimeError("the model crashed")
+
+            await worker.serve("projects/p2", handler)
+            with pytest.raises(switchboard.InternalServerError) as raised:
+                await caller.call("projects/p2", "run")
+            assert "RuntimeError: the model crashed" in raised.value.message
+            assert raised.value.details["code"] == "HANDLER_ERROR"
+            with pytest.raises(switchboard.ForbiddenError) as forbidden:
+                await caller.call("projects/p2", "forbidden")
+            assert forbidden.value.message == "not for you"
+            assert isinstance(forbidden.value, switchboard.SwitchboardError)
+
+    run(body())
+
+
+def test_no_handler_and_request_timeout(server: Any) -> None:
+    async def body() -> None:
+        async with fast(server.url) as worker, fast(server.url) as caller:
+            with pytest.raises(switchboard.NoHandlerError) as raised:
+                await caller.call("projects/nobody", "status")
+            assert raised.value.code == "NO_HANDLER"
+
+            release = asyncio.Event()
+
+            async def slow(method: str, params: Any, who: Any) -> Any:
+                await release.wait()
+                return "late"
+
+            await worker.serve("projects/slow", slow)
+            with pytest.raises(switchboard.RequestTimeout):
+                await caller.call("projects/slow", "wait", timeout=0.3)
+            release.set()
+            # The late answer is dropped by the machine; the client goes on working.
+            assert await caller.publish("projects/slow", {"after": "timeout"}) == 1
+
+    run(body())
+
+
+def test_forbidden_with_an_api_key_and_a_refused_token(make_server: Any) -> None:
+    server = make_server("--api-key", "reader:subscribe=projects/*")
+
+    async def body() -> None:
+        async with fast(server.url, token="reader") as client:
+            await client.subscribe("projects/p1")
+            with pytest.raises(switchboard.ForbiddenError) as raised:
+                await client.publish("projects/p1", {"x": 1})
+            assert raised.value.code == "FORBIDDEN" and raised.value.message
+
+        # A token the server does not know: the upgrade is refused, the machine gives up at once.
+        with pytest.raises(switchboard.ConnectionRejected) as rejected:
+            async with fast(server.url, token="wrong"):
+                pass
+        assert "401" in str(rejected.value)
+        assert isinstance(rejected.value, switchboard.ClientClosed)
+
+    run(body())
+
+
+def test_bad_input_is_refused_before_anything_is_sent(server: Any) -> None:
+    async def body() -> None:
+        async with fast(server.url) as client:
+            with pytest.raises(ValueError):
+                await client.subscribe("no spaces allowed")
+            with pytest.raises(ValueError):
+                await client.publish("", {"x": 1})
+            with pytest.raises(TypeError):
+                await client.publish("projects/p1", {"when": object()})
+            with pytest.raises(ValueError):
+                await client.publish("projects/p1", None)
+            with pytest.raises(ValueError):
+                await client.publish("projects/p1", float("nan"))
+            # Nothing of the above went out: the first publish is offset 1.
+            assert await client.publish("projects/p1", {"ok": True}) == 1
+
+    run(body())
+
+
+def test_closed_client_refuses_and_ends_subscriptions(server: Any) -> None:
+    async def body() -> None:
+        client = fast(server.url)
+        await client.start()
+        sub = await client.subscribe("projects/p1")
+        await client.close()
+        assert client.is_closed
+        with pytest.raises(StopAsyncIteration):
+            await sub.get()
+        with pytest.raises(switchboard.ClientClosed):
+            await client.publish("projects/p1", {"x": 1})
+        await client.close()
+
+    run(body())
+
+
+def test_sync_client(server: Any) -> None:
+    with switchboard.SyncClient(server.url, timeout=20, reconnect_first=0.05) as worker, switchboard.SyncClient(
+        server.url, timeout=20
+    ) as client:
+        worker.serve("projects/sync", lambda method, params, who: {"method": method, "params": params})
+        sub = client.subscribe("projects/sync")
+        assert client.publish("projects/sync", {"n": 1}, retain=True) == 1
+        assert client.publish("projects/sync", {"n": 2}) == 2
+        first, second = next(sub), sub.get(timeout=10)
+        assert isinstance(first, Event) and isinstance(second, Event)
+        assert (first.offset, second.offset) == (1, 2)
+        assert client.get_state("projects/sync").state == {"n": 1}
+        assert client.call("projects/sync", "echo", [1, 2]) == {"method": "echo", "params": [1, 2]}
+        with pytest.raises(switchboard.NoHandlerError):
+            client.call("projects/none", "echo")
