@@ -22,12 +22,13 @@ BIN = Path(os.environ.get("SWITCHBOARD_BIN", ROOT / "target" / "debug" / "switch
 class Server:
     """A running `switchboard serve`; `url` is its native WebSocket endpoint."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, bind: str = "127.0.0.1:0") -> None:
         if not BIN.exists():
             raise RuntimeError(f"no switchboard binary at {BIN}: build it (cargo build --bin switchboard)")
+        self.args = args
         self._out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--bind", "127.0.0.1:0", *args],
+            [str(BIN), "serve", "--bind", bind, *args],
             stdout=self._out,
             stderr=subprocess.DEVNULL,
         )
@@ -46,6 +47,12 @@ class Server:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("switchboard serve did not print its address")
+
+    def restart(self) -> None:
+        """Stops the server and starts it again on the same address with the same flags."""
+        self.stop()
+        again = Server(*self.args, bind=self.addr)
+        self.proc, self._out = again.proc, again._out
 
     def stop(self) -> None:
         if self.proc.poll() is None:
