@@ -224,6 +224,11 @@ impl Core {
         )?))
     }
 
+    /// `refresh`: presents a fresh token on the open connection.
+    pub fn refresh(&mut self, now_us: u64, token: &str) -> Result<String, Refusal> {
+        Ok(id_text(self.machine.refresh(at(now_us), token)?))
+    }
+
     /// Answers a server request: `Ok(result as JSON text)` or `Err((code, message))`.
     pub fn respond(
         &mut self,

@@ -141,6 +141,10 @@ impl Machine {
             .map_err(raise)
     }
 
+    fn refresh(&mut self, now: u64, token: &str) -> PyResult<String> {
+        self.core.refresh(now, token).map_err(raise)
+    }
+
     fn respond_ok(&mut self, now: u64, id: &str, result: &str) -> PyResult<()> {
         self.core.respond(now, id, Ok(result)).map_err(raise)
     }

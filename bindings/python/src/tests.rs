@@ -297,3 +297,14 @@ fn every_fail_reason_has_a_kind() {
         json!({"kind": "closed"})
     );
 }
+
+#[test]
+fn refresh_sends_the_token() {
+    let mut core = open(&Knobs::default());
+    let id = core.refresh(10, "fresh-token").unwrap();
+    let sent = transmitted(&drain(&mut core));
+    assert_eq!(
+        sent,
+        vec![json!({"type": "refresh", "message_id": id, "data": {"token": "fresh-token"}})]
+    );
+}

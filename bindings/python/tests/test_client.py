@@ -213,6 +213,56 @@ def test_forbidden_with_an_api_key_and_a_refused_token(make_server: Any) -> None
     run(body())
 
 
+async def publish_until_sent(client: switchboard.Client, channel: str, event: Any) -> int:
+    """Publishes once the client has a live connection: a publish caught on a connection that was just cut fails as
+    `Disconnected` (never re-sent), and is issued again."""
+    while True:
+        try:
+            return await client.publish(channel, event)
+        except switchboard.Disconnected:
+            await asyncio.sleep(0.01)
+
+
+def test_refresh_and_the_token_provider_change_the_grants(make_server: Any) -> None:
+    server = make_server(
+        "--api-key", "reader:subscribe=projects/*", "--api-key", "writer:subscribe=projects/*,publish=projects/*"
+    )
+
+    async def body() -> None:
+        proxy = await CuttingProxy(server.addr).start()
+        try:
+            async with fast(proxy.url, token="reader") as client:
+                with pytest.raises(switchboard.ForbiddenError):
+                    await client.publish("projects/p1", {"n": 0})
+                # An API key does not expire.
+                assert await client.refresh("writer") is None
+                assert await client.publish("projects/p1", {"n": 1}) == 1
+                with pytest.raises(switchboard.ForbiddenError):
+                    await client.refresh("nobody")
+                # The reconnect after a cut presents the refreshed token: publishing is still allowed.
+                assert proxy.cut() > 0
+                assert await publish_until_sent(client, "projects/p1", {"n": 2}) == 2
+                assert proxy.connections == 2
+
+            asked: List[str] = []
+
+            async def provider() -> str:
+                asked.append("writer")
+                return "writer"
+
+            async with fast(proxy.url, token="reader", token_provider=provider) as client:
+                with pytest.raises(switchboard.ForbiddenError):
+                    await client.publish("projects/p1", {"n": 3})
+                assert asked == [], "the first dial uses the token given"
+                assert proxy.cut() > 0
+                assert await publish_until_sent(client, "projects/p1", {"n": 3}) == 3
+                assert asked, "the reconnect asked the provider"
+        finally:
+            await proxy.stop()
+
+    run(body())
+
+
 def test_bad_input_is_refused_before_anything_is_sent(server: Any) -> None:
     async def body() -> None:
         async with fast(server.url) as client:

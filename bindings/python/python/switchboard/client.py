@@ -31,6 +31,7 @@ from .errors import (
     ClientClosed,
     ConnectionRejected,
     HandlerError,
+    ServerError,
     SubscriptionLost,
     SwitchboardError,
     from_fail_reason,
@@ -102,6 +103,9 @@ class Client:
         max_queued: how many commands the offline queue holds (default 1000).
         seed: seeds message ids and reconnect jitter (default: from ``os.urandom``).
         on_notification: called with each ``notification`` frame's data (a dict).
+        token_provider: a function (plain or ``async``) returning a fresh token. It is asked before every
+            reconnect, and when the server warns that the token expires soon (then the token is presented on the
+            open connection with ``refresh``).
     """
 
     def __init__(
@@ -118,11 +122,15 @@ class Client:
         max_queued: Optional[int] = None,
         seed: Optional[int] = None,
         on_notification: Optional[Callable[[Dict[str, Any]], None]] = None,
+        token_provider: Optional[Callable[[], Union[str, Awaitable[str]]]] = None,
     ) -> None:
         if not (url.startswith("ws://") or url.startswith("wss://")):
             raise ValueError(f"the URL must start with ws:// or wss://: {url!r}")
         self.url = url
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers: Dict[str, str] = {}
+        self._set_token(token)
+        self._token_provider = token_provider
+        self._dialed = False
         self._knobs: Dict[str, Any] = {
             "request_timeout_ms": _ms(request_timeout),
             "connect_timeout_ms": _ms(connect_timeout),
@@ -299,6 +307,27 @@ class Client:
                 self._handlers[channel] = previous
             raise
 
+    async def refresh(self, token: str) -> Optional[int]:
+        """Presents a fresh token: the open connection takes its grants and expiry (subscriptions and ``serve``
+        registrations it does not allow end), and every later reconnect presents it. Returns the milliseconds until
+        the connection expires (``None``: never).
+
+        Raises:
+            ForbiddenError: the server refused the token; the connection keeps its old grants, and reconnects
+                present the old token.
+        """
+        previous = dict(self._headers)
+        self._set_token(token)
+        try:
+            answer = await self._ask(lambda m, now: m.refresh(now, token))
+        except ServerError:
+            # A refused token is not presented again: reconnects keep the one that works.
+            self._headers.clear()
+            self._headers.update(previous)
+            raise
+        expires = answer["data"].get("expires_in_ms")
+        return None if expires is None else int(expires)
+
     async def request(
         self, request_type: str, data: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None
     ) -> Dict[str, Any]:
@@ -311,6 +340,37 @@ class Client:
 
     # ------------------------------------------------------------------------------------------------------------
     # Issuing and answering
+
+    def _set_token(self, token: Optional[str]) -> None:
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        else:
+            self._headers.pop("Authorization", None)
+
+    async def _fresh_token(self) -> Optional[str]:
+        """The provider's newest token, or ``None`` without a provider (or when it fails)."""
+        if self._token_provider is None:
+            return None
+        try:
+            token = self._token_provider()
+            if inspect.isawaitable(token):
+                token = await token
+        except Exception:  # noqa: BLE001 - a failing provider leaves the current token in place
+            log.warning("the token provider failed", exc_info=True)
+            return None
+        if token:
+            self._set_token(token)
+        return token or None
+
+    async def _refresh_from_provider(self) -> None:
+        token = await self._fresh_token()
+        if token is None:
+            log.warning("the token expires soon and no fresh token came; the server will close the connection then")
+            return
+        try:
+            await self.refresh(token)
+        except SwitchboardError as e:
+            log.warning("refresh refused: %s", e)
 
     def _live(self) -> _native.Machine:
         if self._machine is None:
@@ -434,6 +494,9 @@ class Client:
         link.dial = asyncio.ensure_future(self._open(link))
 
     async def _open(self, link: _Link) -> None:
+        if self._dialed:
+            await self._fresh_token()
+        self._dialed = True
         try:
             ws = await connect(
                 self.url,
@@ -520,8 +583,10 @@ class Client:
             task = link.writer
         else:
             task = asyncio.ensure_future(link.ws.close(code, reason))
-        self._closing_links.add(task)
-        task.add_done_callback(self._closing_links.discard)
+        for waited in (task, link.reader):
+            if waited is not None and not waited.done():
+                self._closing_links.add(waited)
+                waited.add_done_callback(self._closing_links.discard)
 
     # ------------------------------------------------------------------------------------------------------------
     # Events
@@ -579,7 +644,8 @@ class Client:
             if self._on_notification is not None:
                 self._on_notification({k: v for k, v in ev.items() if k != "kind"})
         elif kind == "token_expiring":
-            log.warning("the token expires in %s ms; the server closes the connection then", ev["expires_in_ms"])
+            log.info("the token expires in %s ms", ev["expires_in_ms"])
+            self._spawn(self._refresh_from_provider())
         else:
             log.debug("%s", ev)
         if self._machine is not None and self._machine.is_closed() and kind != "gave_up":
