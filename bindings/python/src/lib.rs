@@ -20,6 +20,14 @@ mod tests;
 
 use pyo3::prelude::*;
 
+/// Every error code of the contract, in its table's order: the Python side checks it has an exception for each.
+pub fn error_codes() -> Vec<&'static str> {
+    switchboard_protocol::wire::ErrorCode::ALL
+        .iter()
+        .map(|code| code.as_str())
+        .collect()
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -29,5 +37,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "PROTOCOL_VERSION",
         switchboard_protocol::wire::PROTOCOL_VERSION,
     )?;
+    m.add("ERROR_CODES", error_codes())?;
     Ok(())
 }

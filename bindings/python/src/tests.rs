@@ -308,3 +308,10 @@ fn refresh_sends_the_token() {
         vec![json!({"type": "refresh", "message_id": id, "data": {"token": "fresh-token"}})]
     );
 }
+
+#[test]
+fn error_codes_are_the_wire_strings() {
+    let codes = crate::error_codes();
+    assert!(codes.contains(&"FORBIDDEN") && codes.contains(&"NO_HANDLER"));
+    assert_eq!(codes.len(), ErrorCode::ALL.len());
+}

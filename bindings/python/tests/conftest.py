@@ -97,6 +97,7 @@ class CuttingProxy:
         self._server: Optional[asyncio.base_events.Server] = None
         self._writers: Set[asyncio.StreamWriter] = set()
         self.connections = 0
+        self.holding = False
         self.url = ""
 
     async def start(self) -> "CuttingProxy":
@@ -107,6 +108,10 @@ class CuttingProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        if self.holding:
+            # Down: the connection is dropped before it reaches the server, so the client keeps retrying.
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -130,6 +135,13 @@ class CuttingProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.discard(writer)
         self._writers.discard(up_writer)
+
+    def hold(self) -> None:
+        """From now on, new connections are dropped at once (the server looks down) until `release()`."""
+        self.holding = True
+
+    def release(self) -> None:
+        self.holding = False
 
     def cut(self) -> int:
         """Drops every open connection; returns how many sockets were cut."""

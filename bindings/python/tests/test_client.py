@@ -123,6 +123,42 @@ def test_every_event_exactly_once_across_a_server_restart(make_server: Any, tmp_
     run(body(), 60)
 
 
+def test_a_gap_the_server_cannot_replay_yields_resync(make_server: Any) -> None:
+    """With a history of 5 events, a subscriber away for 20 sees a Resync item, then the live events: never a silent
+    gap."""
+    server = make_server("--history-size", "5")
+
+    async def body() -> None:
+        proxy = await CuttingProxy(server.addr).start()
+        try:
+            async with fast(proxy.url) as subscriber, fast(server.url) as publisher:
+                sub = await subscriber.subscribe("projects/gap")
+                assert await publisher.publish("projects/gap", {"n": 1}) == 1
+                first = await asyncio.wait_for(sub.get(), 10)
+                assert isinstance(first, Event) and first.offset == 1
+                proxy.hold()
+                assert proxy.cut() > 0
+                for n in range(2, 22):
+                    await publisher.publish("projects/gap", {"n": n})
+                proxy.release()
+                resync = await asyncio.wait_for(sub.get(), 15)
+                assert resync == Resync(channel="projects/gap")
+                await publisher.publish("projects/gap", {"n": 22})
+                # What the server still held may be replayed; past the resync, offsets only go forward.
+                offsets = []
+                while not offsets or offsets[-1] < 22:
+                    item = await asyncio.wait_for(sub.get(), 15)
+                    assert isinstance(item, Event), item
+                    offsets.append(item.offset)
+                assert offsets == sorted(set(offsets)) and offsets[0] > 2
+                state = await subscriber.get_state("projects/gap")
+                assert state.offset == 22
+        finally:
+            await proxy.stop()
+
+    run(body())
+
+
 def test_call_between_two_clients(server: Any) -> None:
     async def body() -> None:
         async with fast(server.url) as worker, fast(server.url) as caller:
@@ -280,6 +316,20 @@ def test_bad_input_is_refused_before_anything_is_sent(server: Any) -> None:
             assert await client.publish("projects/p1", {"ok": True}) == 1
 
     run(body())
+
+
+def test_every_wire_code_has_its_exception() -> None:
+    from switchboard import _native
+    from switchboard.errors import ServerError, server_error
+
+    for code in _native.ERROR_CODES:
+        error = server_error(code, "text", {"k": 1})
+        assert type(error) is not ServerError, f"no exception class for {code}"
+        assert error.code == code and error.message == "text" and error.details == {"k": 1}
+        assert isinstance(error, switchboard.SwitchboardError)
+    assert isinstance(server_error("REQUEST_TIMEOUT", "late"), switchboard.RequestTimeout)
+    unknown = server_error("FUTURE_CODE", "new")
+    assert type(unknown) is ServerError and unknown.code == "FUTURE_CODE"
 
 
 def test_closed_client_refuses_and_ends_subscriptions(server: Any) -> None:

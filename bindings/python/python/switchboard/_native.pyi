@@ -1,9 +1,11 @@
 """Type stub of the extension module: the sans-IO client machine (Rust). Times are microseconds on one monotonic
 clock; JSON crosses as text."""
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 PROTOCOL_VERSION: int
+ERROR_CODES: List[str]
+"""Every error code of the contract."""
 
 class MachineClosed(Exception): ...
 
