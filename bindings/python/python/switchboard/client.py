@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
@@ -74,7 +74,7 @@ class _Link:
         self.reader: Optional["asyncio.Task[None]"] = None
         self.writer: Optional["asyncio.Task[None]"] = None
         # Frames to send, in order; a (code, reason) tuple closes the socket after the frames before it.
-        self.outbox: "asyncio.Queue[Union[str, tuple]]" = asyncio.Queue()
+        self.outbox: "asyncio.Queue[Union[str, Tuple[int, str]]]" = asyncio.Queue()
 
 
 class Client:
