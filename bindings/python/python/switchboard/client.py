@@ -163,7 +163,12 @@ class Client:
     # Lifecycle
 
     async def __aenter__(self) -> "Client":
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            # Refused, or cancelled while still connecting: stop what was started.
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
