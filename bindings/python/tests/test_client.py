@@ -4,6 +4,7 @@ it starts (the server fixture, the clients, the proxy)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any, Awaitable, List, Optional, TypeVar
 
 import pytest
@@ -314,6 +315,45 @@ def test_bad_input_is_refused_before_anything_is_sent(server: Any) -> None:
                 await client.publish("projects/p1", float("nan"))
             # Nothing of the above went out: the first publish is offset 1.
             assert await client.publish("projects/p1", {"ok": True}) == 1
+
+    run(body())
+
+
+def test_commands_issued_offline_go_out_after_the_reconnect(server: Any) -> None:
+    async def body() -> None:
+        proxy = await CuttingProxy(server.addr).start()
+        try:
+            async with fast(proxy.url) as client:
+                proxy.hold()
+                assert proxy.cut() > 0
+                while client.is_connected:
+                    await asyncio.sleep(0.01)
+                # Offline: the publish waits in the machine's queue; nothing fails.
+                publishing = asyncio.ensure_future(client.publish("projects/offline", {"queued": True}))
+                await asyncio.sleep(0.3)
+                assert not publishing.done()
+                proxy.release()
+                assert await asyncio.wait_for(publishing, 10) == 1
+                state = await client.get_state("projects/offline")
+                assert state.state is None and state.offset == 1
+        finally:
+            await proxy.stop()
+
+    run(body())
+
+
+def test_an_unreachable_server_is_retried_until_the_caller_gives_up() -> None:
+    async def body() -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        client = fast(f"ws://127.0.0.1:{port}/api/ws")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.__aenter__(), 0.5)
+        # The cancelled start stopped the client.
+        assert client.is_closed
+        with pytest.raises(switchboard.ClientClosed):
+            await client.publish("projects/p1", {"x": 1})
 
     run(body())
 
