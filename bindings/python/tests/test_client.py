@@ -279,7 +279,7 @@ def test_refresh_and_the_token_provider_change_the_grants(make_server: Any) -> N
                 # The reconnect after a cut presents the refreshed token: publishing is still allowed.
                 assert proxy.cut() > 0
                 assert await publish_until_sent(client, "projects/p1", {"n": 2}) == 2
-                assert proxy.connections == 2
+                assert proxy.connections >= 2
 
             asked: List[str] = []
 
