@@ -145,14 +145,7 @@ pub async fn event_streams_of_several_channels_and_of_a_project<R: Runtime>(rt: 
         publish(&server, "b", 2..=2).await;
         let got = events(&mut s, 3).await;
         let ids: Vec<_> = got.iter().map(|b| b.id.clone().unwrap()).collect();
-        assert_eq!(
-            ids,
-            vec![
-                both(1, 1),
-                both(2, 1),
-                both(2, 2)
-            ]
-        );
+        assert_eq!(ids, vec![both(1, 1), both(2, 1), both(2, 2)]);
         assert_eq!(got[2].json()["channel"], "b");
         drop(s);
         publish(&server, "b", 3..=3).await;
