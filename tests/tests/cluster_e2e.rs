@@ -63,6 +63,25 @@ async fn events<R: Runtime>(ws: &mut WsClient<R, R::Tcp>, count: usize) -> Vec<(
     got
 }
 
+/// Waits (up to 2 s) until Redis holds `key` (`exists`) or not; whether it came to that.
+async fn key_becomes<R: Runtime>(
+    runtime: &R,
+    redis: &RedisServer,
+    key: &str,
+    exists: bool,
+) -> bool {
+    let want = if exists { ":1" } else { ":0" };
+    for _ in 0..200 {
+        if redis.command(&["EXISTS", key]) == want {
+            return true;
+        }
+        runtime
+            .sleep_until(runtime.now() + Duration::from_millis(10))
+            .await;
+    }
+    false
+}
+
 async fn rest_publish<R: Runtime>(
     runtime: &R,
     addr: SocketAddr,
@@ -96,17 +115,10 @@ mod scenarios {
             let mut caller = WsClient::connect(&runtime, addr_b, "/api/ws").await;
             let caller_app = caller.connected().await;
             // The registration is written by the worker's node after its serve_res: wait for it to be there.
-            let mut registered = false;
-            for _ in 0..200 {
-                if redis.command(&["EXISTS", "switchboard:s:jobs/9"]) == ":1" {
-                    registered = true;
-                    break;
-                }
-                runtime
-                    .sleep_until(runtime.now() + Duration::from_millis(10))
-                    .await;
-            }
-            assert!(registered, "node a registered as the server of jobs/9");
+            assert!(
+                key_becomes(&runtime, &redis, "switchboard:s:jobs/9", true).await,
+                "node a registered as the server of jobs/9"
+            );
             let id = caller
                 .send_request(
                     "call",
@@ -143,17 +155,10 @@ mod scenarios {
 
             // The worker leaves: its node removes the registration, and a call finds nobody.
             worker.close().await;
-            let mut removed = false;
-            for _ in 0..200 {
-                if redis.command(&["EXISTS", "switchboard:s:jobs/9"]) == ":0" {
-                    removed = true;
-                    break;
-                }
-                runtime
-                    .sleep_until(runtime.now() + Duration::from_millis(10))
-                    .await;
-            }
-            assert!(removed, "the registration went with the worker");
+            assert!(
+                key_becomes(&runtime, &redis, "switchboard:s:jobs/9", false).await,
+                "the registration went with the worker"
+            );
             let refused = caller
                 .request("call", json!({"channel": "jobs/9", "method": "cancel"}))
                 .await;
