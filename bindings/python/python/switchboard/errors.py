@@ -99,6 +99,12 @@ class StorageUnavailableError(ServerError):
     code = "STORAGE_UNAVAILABLE"
 
 
+class ChannelLimitError(ServerError):
+    """``CHANNEL_LIMIT``: publishing would start a channel past the server's ``--max-channels``."""
+
+    code = "CHANNEL_LIMIT"
+
+
 class RequestTimeout(SwitchboardError):
     """No answer in time: the request's own timeout ran out on the client."""
 
@@ -166,6 +172,7 @@ _BY_CODE: Dict[str, Type[ServerError]] = {
         RateLimitedError,
         InternalServerError,
         StorageUnavailableError,
+        ChannelLimitError,
     )
 }
 
