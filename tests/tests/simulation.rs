@@ -308,41 +308,46 @@ fn planted_feed_fault_is_caught() {
     const MAX_SEEDS: u64 = 50;
     let settings =
         sim::Settings::from_env(MAX_SEEDS, 4 * DEFAULT_STEPS).expect("valid SIM_* variables");
-    /// With the planted stale epoch (a channel forgotten and published to again keeps its first log's epoch), the
-    /// simulation must notice within a bounded number of seeds, and what it notices must be that fault: the new log's
-    /// offsets restarting under an epoch the truth already holds events of. Run it in a build of its own:
-    /// `cargo test -p switchboard-tests --release --features _internal_planted_stale_epoch --test simulation -- --exact planted_stale_epoch_is_caught --nocapture`.
-    #[cfg(feature = "_internal_planted_stale_epoch")]
-    #[test]
-    fn planted_stale_epoch_is_caught() {
-        /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
-        const MAX_SEEDS: u64 = 50;
-        let settings =
-            sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
+    assert!(
+        settings.seeds.len() as u64 <= MAX_SEEDS,
+        "the proof is about at most {MAX_SEEDS} seeds"
+    );
+    let reports = sim::cluster::run(&settings);
+    let failed: Vec<_> = reports.iter().filter(|r| r.violation.is_some()).collect();
+    assert!(
+        !failed.is_empty(),
+        "the planted feed fault went unnoticed in {MAX_SEEDS} seeds"
+    );
+    for report in &failed {
+        let what = report.violation.as_deref().unwrap_or_default();
         assert!(
-            settings.seeds.len() as u64 <= MAX_SEEDS,
-            "the proof is about at most {MAX_SEEDS} seeds"
-        );
-        let reports = sim::cluster::run(&settings);
-        let failed: Vec<_> = reports.iter().filter(|r| r.violation.is_some()).collect();
-        assert!(
-            !failed.is_empty(),
-            "the planted feed fault went unnoticed in {MAX_SEEDS} seeds"
-        );
-        for report in &failed {
-            let what = report.violation.as_deref().unwrap_or_default();
-            assert!(
-                what.contains(": gap without resync: "),
-                "cluster seed {} broke something other than the planted gap: {what}",
-                report.seed
-            );
-        }
-        println!(
-            "sim: the planted feed fault was caught first by cluster seed {} ({} of {MAX_SEEDS} seeds failed)",
-            failed[0].seed,
-            failed.len()
+            what.contains(": gap without resync: "),
+            "cluster seed {} broke something other than the planted gap: {what}",
+            report.seed
         );
     }
+    println!(
+        "sim: the planted feed fault was caught first by cluster seed {} ({} of {MAX_SEEDS} seeds failed)",
+        failed[0].seed,
+        failed.len()
+    );
+}
+
+/// With the planted stale epoch (a channel forgotten and published to again keeps its first log's epoch), the
+/// simulation must notice within a bounded number of seeds, and what it notices must be that fault: the new log's
+/// offsets restarting under an epoch the truth already holds events of. Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features _internal_planted_stale_epoch --test simulation -- --exact planted_stale_epoch_is_caught --nocapture`.
+#[cfg(feature = "_internal_planted_stale_epoch")]
+#[test]
+fn planted_stale_epoch_is_caught() {
+    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
+    const MAX_SEEDS: u64 = 50;
+    let settings =
+        sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
+    assert!(
+        settings.seeds.len() as u64 <= MAX_SEEDS,
+        "the proof is about at most {MAX_SEEDS} seeds"
+    );
     let summary = sim::run(&settings);
     println!("{summary}");
     assert!(
