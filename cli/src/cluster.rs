@@ -11,7 +11,7 @@ use crate::error::CliError;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ClusterArgs {
     /// Be one node of a cluster: every node started with the same Redis shares every channel (offsets, history,
-    /// retained state; see docs/SCALING.md). redis://[user:password@]host:port[/db], or rediss:// for TLS.
+    /// retained state; see docs/SCALING.md). `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
     /// Default: a single node, channels in memory.
     #[arg(long, env = "SWITCHBOARD_REDIS_URL", value_name = "URL")]
     pub redis: Option<String>,

@@ -1,5 +1,5 @@
 //! The cluster's live feeds under faults: 2 or 3 nodes, each with a real
-//! [`LiveFeed`](switchboard_protocol::redis::engine::LiveFeed), over a simulated engine.
+//! `LiveFeed`, over a simulated engine.
 //!
 //! The engine model does what the Redis scripts do (`protocol::redis::engine::{publish, read}`): per channel an
 //! epoch (a fresh one on the first publish, or on a read that places a feed, when the channel has none), an offset
