@@ -131,12 +131,13 @@ pub(crate) async fn serve<R, S>(
         if let Ok(r) = &routed
             && r.is_stream()
         {
-            let Some(accepted) = sse::start(&front, &mut stream, &head, r, peer).await else {
+            let Some(accepted) = sse::start(&front, &mut stream, &head, r, peer, listener).await
+            else {
                 return;
             };
             drop(guard);
             // A task of its own, as for a WebSocket: the stream holds only its own state.
-            let stream_task = sse::run(front.clone(), stream, accepted, listener);
+            let stream_task = sse::run(front.clone(), stream, accepted);
             front.runtime.spawn(Box::pin(stream_task));
             return;
         }

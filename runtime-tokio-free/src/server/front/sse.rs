@@ -34,21 +34,34 @@ use crate::server::hub::driver::{ConnLink, HubHandle, ListenerId, RawLink};
 /// Most bytes written before one flush.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-/// An accepted stream request, its `200` head written.
-pub(crate) struct Accepted {
+/// A checked stream request, before the hub hears of it.
+struct Checked {
     open: SseOpen,
     permissions: Permissions,
     trust: Trust,
     slot: ConnSlot,
 }
 
+/// An accepted stream: a hub connection already (so nothing published after the `200` is missed), its `200` head
+/// written, its frames queued for [`run`].
+pub(crate) struct Accepted {
+    conn: ConnId,
+    frames: mpsc::UnboundedReceiver<Arc<str>>,
+    close_rx: oneshot::Receiver<(CloseCode, String)>,
+    slot: ConnSlot,
+}
+
 /// Checks a stream request and writes its `200` head, or its error answer (then `None`: the caller closes).
+///
+/// The stream joins the hub before its head is written: a client that publishes once it has the `200` (or learns
+/// of it from one that has) finds its event in the stream.
 pub(crate) async fn start<R, S>(
     front: &Front<R>,
     stream: &mut S,
     head: &RequestHead,
     route: &Route,
     peer: Option<std::net::SocketAddr>,
+    listener: Option<ListenerId>,
 ) -> Option<Accepted>
 where
     R: Runtime,
@@ -56,9 +69,9 @@ where
 {
     let origin = cors_origin(&front.config.allowed_origins, head);
     let (bytes, accepted) = match prepare(front, head, route, peer) {
-        Ok(accepted) => {
+        Ok(checked) => {
             front.metrics.count(200);
-            (stream_head(origin), Some(accepted))
+            (stream_head(origin), Some(join(front, checked, listener)))
         }
         Err(error) => {
             front.metrics.count(error.status);
@@ -78,8 +91,62 @@ where
     };
     match with_deadline(&front.runtime, deadline, write).await {
         Some(Ok(())) => accepted,
-        _ => None,
+        _ => {
+            if let Some(accepted) = accepted {
+                leave(&front.hub, accepted.conn);
+            }
+            None
+        }
     }
+}
+
+/// Opens the stream's hub connection; its frames wait in the queue until [`run`] writes them.
+fn join<R: Runtime>(front: &Front<R>, checked: Checked, listener: Option<ListenerId>) -> Accepted {
+    let Checked {
+        open,
+        permissions,
+        trust,
+        slot,
+    } = checked;
+    let (frames_tx, frames) = mpsc::unbounded();
+    let (close_tx, close_rx) = oneshot::channel();
+    let stopping = front.stopping.clone();
+    let conn = front.hub.with(|core, now| {
+        let (conn, _intake) = core
+            .hub
+            .handle_open(now, Dialect::Sse(open), permissions, trust);
+        core.conns.insert(
+            conn,
+            ConnLink {
+                outbound: Default::default(),
+                raw: Some(RawLink {
+                    frames: frames_tx,
+                    close: Some(close_tx),
+                }),
+                listener,
+            },
+        );
+        if stopping.fired() {
+            core.hub
+                .close(now, conn, CloseCode::GoingAway, "server going away");
+        }
+        conn
+    });
+    tracing::debug!(%conn, "event stream open");
+    Accepted {
+        conn,
+        frames,
+        close_rx,
+        slot,
+    }
+}
+
+/// The stream's transport is gone: the hub forgets the connection.
+fn leave<R: Runtime>(shared: &HubHandle<R>, conn: ConnId) {
+    shared.with(|core, now| {
+        core.conns.remove(&conn);
+        core.hub.handle_transport_closed(now, conn);
+    });
 }
 
 fn prepare<R: Runtime>(
@@ -87,7 +154,7 @@ fn prepare<R: Runtime>(
     head: &RequestHead,
     route: &Route,
     peer: Option<std::net::SocketAddr>,
-) -> Result<Accepted, ErrorReply> {
+) -> Result<Checked, ErrorReply> {
     if front.is_draining() {
         return Err(ErrorReply::unavailable("the server is shutting down"));
     }
@@ -99,7 +166,7 @@ fn prepare<R: Runtime>(
     let permissions = authorize(AuthRule::Token, check)?;
     let open = stream_open(route, head)?;
     check_stream(&open, &permissions, front.config.hub.max_subscriptions)?;
-    Ok(Accepted {
+    Ok(Checked {
         open,
         permissions,
         trust,
@@ -124,47 +191,18 @@ fn check_token<R: Runtime>(front: &Front<R>, head: &RequestHead) -> Result<Token
 }
 
 /// Runs an accepted stream until the hub closes it or the client goes away.
-pub(crate) async fn run<R, S>(
-    front: Arc<Front<R>>,
-    stream: S,
-    accepted: Accepted,
-    listener: Option<ListenerId>,
-) where
+pub(crate) async fn run<R, S>(front: Arc<Front<R>>, stream: S, accepted: Accepted)
+where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Accepted {
-        open,
-        permissions,
-        trust,
+        conn,
+        mut frames,
+        close_rx,
         slot,
     } = accepted;
     let shared = front.hub.clone();
-    let (frames_tx, mut frames) = mpsc::unbounded();
-    let (close_tx, close_rx) = oneshot::channel();
-    let stopping = front.stopping.clone();
-    let conn = shared.with(|core, now| {
-        let (conn, _intake) = core
-            .hub
-            .handle_open(now, Dialect::Sse(open), permissions, trust);
-        core.conns.insert(
-            conn,
-            ConnLink {
-                outbound: Default::default(),
-                raw: Some(RawLink {
-                    frames: frames_tx,
-                    close: Some(close_tx),
-                }),
-                listener,
-            },
-        );
-        if stopping.fired() {
-            core.hub
-                .close(now, conn, CloseCode::GoingAway, "server going away");
-        }
-        conn
-    });
-    tracing::debug!(%conn, "event stream open");
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let gone = async {
         let mut scratch = [0u8; 512];
@@ -189,10 +227,7 @@ pub(crate) async fn run<R, S>(
     .await;
     let deadline = shared.runtime.now() + close_timeout;
     let _ = with_deadline(&shared.runtime, deadline, writer.close()).await;
-    shared.with(|core, now| {
-        core.conns.remove(&conn);
-        core.hub.handle_transport_closed(now, conn);
-    });
+    leave(&shared, conn);
     drop(slot);
     tracing::debug!(%conn, "event stream closed");
 }
