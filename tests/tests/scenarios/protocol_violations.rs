@@ -126,6 +126,7 @@ fn parse_frame(buf: &[u8]) -> Option<(ServerFrame, usize)> {
 async fn close_code_for<R: Runtime>(
     rt: &R,
     addr: std::net::SocketAddr,
+    what: &str,
     bytes: &[u8],
     pipelined: bool,
 ) -> u16 {
@@ -145,7 +146,7 @@ async fn close_code_for<R: Runtime>(
         let code = loop {
             let frame = read_frame(&mut stream, &mut buf)
                 .await
-                .expect("a close frame before the end of the stream");
+                .unwrap_or_else(|| panic!("a close frame before the end of the stream ({what})"));
             if frame.opcode == 0x8 {
                 assert!(frame.payload.len() >= 2, "the close frame has a code");
                 break u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
@@ -166,14 +167,14 @@ pub async fn protocol_violations_get_a_close_frame<R: Runtime>(rt: R) {
         let (server, addr) = start(&rt, test_config()).await;
         for (what, bytes, want) in violations() {
             assert_eq!(
-                close_code_for(&rt, addr, &bytes, false).await,
+                close_code_for(&rt, addr, what, &bytes, false).await,
                 want,
                 "{what}"
             );
         }
         let unmasked = frame(0x81, b"hello", false);
         assert_eq!(
-            close_code_for(&rt, addr, &unmasked, true).await,
+            close_code_for(&rt, addr, "pipelined", &unmasked, true).await,
             1002,
             "pipelined"
         );
