@@ -86,8 +86,18 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
     /// Sent as `Authorization: Bearer <token>` on the WebSocket upgrade.
-    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
     pub token: Option<String>,
+    /// Read the token from this file, and read it again whenever the connection needs a fresh one (the server
+    /// warns that the token expires soon, or before a reconnect): a long `sub` or `demo` outlives any one token
+    /// as long as something keeps the file current.
+    #[arg(long, env = "SWITCHBOARD_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// For wss:// URLs: trust only the CA certificate(s) in this PEM file instead of the public web roots.
     #[arg(long, env = "SWITCHBOARD_CA_FILE")]
     pub ca_file: Option<std::path::PathBuf>,

@@ -1,11 +1,12 @@
 //! Setting up the client a command uses, and telling why a connection could not be made.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use switchboard_runtime::client::{
-    Client, ClientOptions, ConnectionState, RequestError, StateChanges,
+    Client, ClientOptions, ConnectionState, RequestError, StateChanges, TokenProvider,
 };
 use switchboard_runtime::sdk::TlsConfig;
 use switchboard_smol::SmolRuntime;
@@ -26,6 +27,10 @@ pub enum Patience {
 pub fn client(url: &str, connection: &ConnectArgs, patience: Patience) -> Result<Client, CliError> {
     let mut options = ClientOptions::default();
     options.token = connection.token.clone();
+    if let Some(path) = &connection.token_file {
+        options.token = Some(read_token(path)?);
+        options.token_provider = Some(token_file_provider(path.clone()));
+    }
     if let Some(path) = &connection.ca_file {
         let pem = std::fs::read(path)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
@@ -39,6 +44,33 @@ pub fn client(url: &str, connection: &ConnectArgs, patience: Patience) -> Result
         options.protocol.request_timeout = Duration::from_secs(15);
     }
     Ok(Client::connect(SmolRuntime::new(), url, options)?)
+}
+
+/// The token in `path`: its content without surrounding whitespace, which must not be empty.
+fn read_token(path: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!("cannot read --token-file {}: {e}", path.display()))
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--token-file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(token.to_owned())
+}
+
+/// Reads `path` each time the client asks. A file that cannot be read (being replaced, or gone) keeps the token the
+/// client has, with a warning: the next ask tries again.
+fn token_file_provider(path: PathBuf) -> TokenProvider {
+    TokenProvider::new(move || match read_token(&path) {
+        Ok(token) => Some(token),
+        Err(e) => {
+            tracing::warn!(error = %e, "keeping the current token");
+            None
+        }
+    })
 }
 
 /// Runs a one-shot request; when it fails because the client gave up connecting, says why.

@@ -148,3 +148,74 @@ fn tls_flags_serve_wss_for_clients_with_the_ca_file() {
     assert!(server.wait().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A token for every channel, expiring at `exp` (unix seconds).
+fn token_until(exp: u64) -> String {
+    use switchboard_protocol::auth::{ChannelGrants, Claims};
+    let grants = ChannelGrants::parse_spec("all=**").expect("a valid spec");
+    Hs256Key::new(SECRET.as_bytes())
+        .expect("a valid secret")
+        .sign(&Claims::new("ada", exp).with_channels(grants))
+}
+
+/// `--token-file`: the first token was accepted inside the server's 30 s leeway and lapses about 2 s later; warned
+/// ahead of that, `sub` reads the file again and refreshes with the fresh token written there meanwhile, so it
+/// still follows the channel well after the first token is gone (the lapsed token would be refused on a reconnect).
+#[test]
+fn a_sub_reads_its_token_file_again_and_outlives_its_first_token() {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(&file, format!("{}\n", token_until(now - 28))).unwrap();
+
+    let mut server = Proc::spawn(
+        &["serve", "--bind", "127.0.0.1:0", "--auth-secret", SECRET],
+        &[],
+    );
+    let url = format!("ws://{}/api/ws", listening_on(&server));
+    let mut sub = Proc::spawn(
+        &[
+            "sub",
+            &url,
+            "jobs/1",
+            "--json",
+            "--token-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    sub.stderr_until("subscribed");
+    // Replaced whole, as a secret manager does, so a read never sees half a token.
+    let fresh = token_until(now + 600);
+    let staged = dir.join("token.new");
+    std::fs::write(&staged, &fresh).unwrap();
+    std::fs::rename(&staged, &file).unwrap();
+    // Past the first token's lapse (exp + leeway, about 2 s after it was made).
+    std::thread::sleep(std::time::Duration::from_secs(4));
+
+    let published = run(&["pub", &url, "jobs/1", r#"{"n":1}"#, "--token", &fresh]);
+    assert_eq!(published.code, Some(0), "{}", published.stderr);
+    assert_eq!(
+        sub.json_line(),
+        serde_json::json!({"channel": "jobs/1", "offset": 1, "event": {"n": 1}})
+    );
+    let empty = run(&[
+        "state",
+        &url,
+        "jobs/1",
+        "--token-file",
+        "/nonexistent/token",
+    ]);
+    assert_eq!(empty.code, Some(2), "{}", empty.stderr);
+    assert!(empty.stderr.contains("--token-file"), "{}", empty.stderr);
+
+    sub.signal("INT");
+    sub.wait();
+    server.signal("TERM");
+    assert!(server.wait().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
