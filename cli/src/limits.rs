@@ -82,6 +82,11 @@ pub struct LimitArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_CHANNELS", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_channels: u64,
+    /// Members listed in one presence answer (native `presence`, REST `/presence`); `count` is always the true
+    /// number and the serving connection is always listed.
+    #[arg(long, env = "SWITCHBOARD_MAX_PRESENCE_MEMBERS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_presence_members: u64,
 
     /// How long before a token-authenticated connection's token expires (its `exp` plus the 30 s leeway) the
     /// server sends it `token_expiring`, in ms (halfway through a shorter lifetime; 0: no warning). Unless
@@ -124,6 +129,7 @@ impl Default for LimitArgs {
             history_bytes: wide(config.hub.history_bytes),
             history_total_bytes: wide(config.hub.history_total_bytes),
             max_channels: wide(config.hub.max_channels),
+            max_presence_members: wide(config.hub.max_presence_members),
 
             token_expiry_warning_ms: u64::try_from(config.hub.token_expiry_warning.as_millis())
                 .unwrap_or(u64::MAX),
@@ -153,6 +159,7 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError
     config.hub.history_bytes = size("history-bytes", args.history_bytes)?;
     config.hub.history_total_bytes = size("history-total-bytes", args.history_total_bytes)?;
     config.hub.max_channels = size("max-channels", args.max_channels)?;
+    config.hub.max_presence_members = size("max-presence-members", args.max_presence_members)?;
 
     config.hub.token_expiry_warning = Duration::from_millis(args.token_expiry_warning_ms);
     config.max_head_bytes = size("max-head-bytes", args.max_head_bytes)?;
@@ -234,6 +241,7 @@ mod tests {
             "--history-bytes=15",
             "--history-total-bytes=16K",
             "--max-channels=17",
+            "--max-presence-members=18",
         ])
         .unwrap();
         let mut config = ServerConfig::default();
@@ -266,9 +274,10 @@ mod tests {
             [
                 config.hub.history_bytes,
                 config.hub.history_total_bytes,
-                config.hub.max_channels
+                config.hub.max_channels,
+                config.hub.max_presence_members
             ],
-            [15, 16 * 1024, 17]
+            [15, 16 * 1024, 17, 18]
         );
 
         let args = parsed(&["--token-expiry-warning-ms=15"]).unwrap();
@@ -290,6 +299,7 @@ mod tests {
             "--history-total-bytes=0M",
             "--history-bytes=lots",
             "--max-channels=0",
+            "--max-presence-members=0",
         ] {
             assert!(parsed(&[bad]).is_err(), "{bad}");
         }

@@ -2,6 +2,8 @@
 
 use core::time::Duration;
 
+use crate::wire::PRESENCE_MEMBERS_MAX;
+
 /// [`HubConfig::history_bytes`]'s default: 16 MiB.
 pub(crate) const DEFAULT_HISTORY_BYTES: usize = 16 * 1024 * 1024;
 /// [`HubConfig::history_total_bytes`]'s default: 256 MiB.
@@ -68,6 +70,9 @@ pub struct HubConfig {
     /// refused with `CHANNEL_LIMIT`. Idle channels (no subscriber, server, history or retained state) are forgotten
     /// and do not count.
     pub max_channels: usize,
+    /// Members listed in one presence answer (default [`PRESENCE_MEMBERS_MAX`]); `count` is always the true
+    /// number, and the serving connection is always listed.
+    pub max_presence_members: usize,
     /// Seeds every random choice: the epochs, app ids, message ids, session ids and the heartbeat spread.
     pub seed: u64,
 }
@@ -93,6 +98,7 @@ impl Default for HubConfig {
             max_sessions: 100,
             token_expiry_warning: Duration::from_secs(60),
             max_channels: DEFAULT_MAX_CHANNELS,
+            max_presence_members: PRESENCE_MEMBERS_MAX,
             seed: 0,
         }
     }

@@ -98,6 +98,8 @@ pub fn hub_ops(data: &[u8]) {
         token_expiry_warning: Duration::from_secs(2),
         // Small enough that publishes to new channels are refused, and idle channels are forgotten to make room.
         max_channels: 3,
+        // Small enough that presence answers leave members out.
+        max_presence_members: 2,
         seed: 1,
     };
     let mut now = Timestamp::from_millis(1_700_000_000_000);

@@ -20,8 +20,8 @@ use super::channel::Channel;
 use super::conn_table::ConnId;
 use super::connection::Connection;
 use crate::wire::{
-    Caller, ChannelName, Member, MessageId, PRESENCE_JOIN, PRESENCE_LEAVE, PRESENCE_MEMBERS_MAX,
-    ServerFrame, ServerMessage,
+    Caller, ChannelName, Member, MessageId, PRESENCE_JOIN, PRESENCE_LEAVE, ServerFrame,
+    ServerMessage,
 };
 
 /// A channel's presence at one moment.
@@ -32,7 +32,8 @@ pub struct Presence {
     pub count: usize,
     /// Whether a connection that is not closing serves it.
     pub serving: bool,
-    /// The members, at most [`PRESENCE_MEMBERS_MAX`], in connection order.
+    /// The members, at most [`HubConfig::max_presence_members`](super::HubConfig::max_presence_members), in
+    /// connection order.
     pub members: Vec<Member>,
 }
 
@@ -117,7 +118,7 @@ impl Hub {
                     .copied()
                     .filter(|&id| Some(id) != server),
             )
-            .take(PRESENCE_MEMBERS_MAX)
+            .take(self.config.max_presence_members.max(1))
             .collect();
         ids.sort();
         let members = ids

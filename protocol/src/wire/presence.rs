@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use super::caller::Caller;
 
-/// Most members one `presence_res` (or the REST presence route) lists; `count` is always the true number.
+/// Most members one `presence_res` (or the REST presence route) lists by default (`--max-presence-members`);
+/// `count` is always the true number.
 pub const PRESENCE_MEMBERS_MAX: usize = 100;
 
 /// `notification_type` of the notification sent when a connection joins a channel, or a member's `serving` changes.

@@ -189,8 +189,23 @@ fn a_takeover_tells_who_serves_now_and_what_became_of_the_previous_server() {
 
 #[test]
 fn the_presence_request_counts_everyone_lists_at_most_the_cap_and_always_the_server() {
-    let mut h = Harness::new(quiet());
-    let n = PRESENCE_MEMBERS_MAX + 5;
+    assert_eq!(quiet().max_presence_members, PRESENCE_MEMBERS_MAX);
+    presence_cap(quiet());
+}
+
+#[test]
+fn the_presence_cap_is_the_configured_one() {
+    presence_cap(HubConfig {
+        max_presence_members: 3,
+        ..quiet()
+    });
+}
+
+/// `cap + 5` subscribers, then a server: every answer counts them all and lists `cap`, the server among them.
+fn presence_cap(config: HubConfig) {
+    let cap = config.max_presence_members;
+    let mut h = Harness::new(config);
+    let n = cap + 5;
     for i in 0..n {
         let name = format!("s{i}");
         h.open(&name, Dialect::Native);
@@ -214,7 +229,7 @@ fn the_presence_request_counts_everyone_lists_at_most_the_cap_and_always_the_ser
     assert_eq!(res["data"]["count"], n);
     assert_eq!(res["data"]["serving"], false);
     let members = res["data"]["members"].as_array().expect("members");
-    assert_eq!(members.len(), PRESENCE_MEMBERS_MAX);
+    assert_eq!(members.len(), cap);
     assert!(members.iter().all(|m| m["serving"] == false));
     // The server came last and is beyond the cap, yet listed.
     h.open("worker", Dialect::Native);
@@ -226,7 +241,7 @@ fn the_presence_request_counts_everyone_lists_at_most_the_cap_and_always_the_ser
     assert_eq!(res["data"]["count"], n + 1);
     assert_eq!(res["data"]["serving"], true);
     let members = res["data"]["members"].as_array().expect("members");
-    assert_eq!(members.len(), PRESENCE_MEMBERS_MAX);
+    assert_eq!(members.len(), cap);
     let worker = app_id(&h, "worker");
     assert_eq!(
         members

@@ -293,6 +293,7 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "history_bytes": hub.history_bytes,
             "history_total_bytes": hub.history_total_bytes,
             "max_channels": hub.max_channels,
+            "max_presence_members": hub.max_presence_members,
             "request_timeout_ms": hub.request_timeout.as_millis() as u64,
             "rate_per_sec": hub.rate_per_sec,
             "rate_burst": hub.rate_burst,
