@@ -13,6 +13,7 @@ use switchboard_runtime::Runtime;
 use switchboard_runtime::redis::{RedisOptions, RedisUrl};
 use switchboard_runtime::server::{ClusterConfig, Server, ServerConfig};
 use switchboard_tests::redis_server::RedisServer;
+use switchboard_tests::sse;
 use switchboard_tests::ws::WsClient;
 use switchboard_tests::{TEST_TIMEOUT, bounded, http, on_both_runtimes};
 
@@ -316,9 +317,68 @@ mod scenarios {
         })
         .await;
     }
+
+    /// A browser's event stream that moves to another node (behind a load balancer) resumes there from its
+    /// `Last-Event-ID`: the node loads the channels first, so the stream gets exactly what it missed, then live
+    /// events published on either node.
+    pub async fn an_event_stream_resumes_on_another_node_from_its_last_event_id<R: Runtime>(
+        runtime: R,
+    ) {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let (a, addr_a) = node(&runtime, &redis, "a").await;
+            let (b, addr_b) = node(&runtime, &redis, "b").await;
+            let path = "/api/v1/sse?channel=feed&channel=other";
+            let mut first = sse::open(&runtime, addr_a, path, &[])
+                .await
+                .expect("a stream on node a");
+            first.next().await.expect("the opening block");
+            for n in 1..=3 {
+                rest_publish(&runtime, addr_a, "feed", json!({ "event": { "n": n } })).await;
+            }
+            rest_publish(&runtime, addr_b, "other", json!({ "event": { "n": 1 } })).await;
+            let mut seen = Vec::new();
+            while seen.len() < 2 {
+                seen.push(first.next_event().await.expect("an event on node a"));
+            }
+            // Gone after two of the four events: the browser comes back, to node b, with the last id it got.
+            let last_id = seen[1].id.clone().expect("an id");
+            drop(first);
+            let mut moved = sse::open(&runtime, addr_b, path, &[("Last-Event-ID", &last_id)])
+                .await
+                .expect("a stream on node b");
+            rest_publish(&runtime, addr_a, "feed", json!({ "event": { "n": 4 } })).await;
+            let mut rest = Vec::new();
+            while rest.len() < 3 {
+                let block = moved.next_event().await.expect("an event on node b");
+                let data: Value = serde_json::from_str(&block.data).expect("JSON data");
+                rest.push((
+                    data["channel"].as_str().expect("a channel").to_owned(),
+                    data["offset"].as_u64().expect("an offset"),
+                ));
+            }
+            rest.sort();
+            assert_eq!(
+                rest,
+                [
+                    ("feed".to_owned(), 3),
+                    ("feed".to_owned(), 4),
+                    ("other".to_owned(), 1)
+                ],
+                "what it missed and what came after, nothing twice"
+            );
+            drop(moved);
+            a.shutdown().await;
+            b.shutdown().await;
+        })
+        .await;
+    }
 }
 
 on_both_runtimes!(scenarios;
+    an_event_stream_resumes_on_another_node_from_its_last_event_id,
     a_call_on_one_node_reaches_the_worker_on_another_and_its_answer_comes_back,
     every_node_delivers_every_publish_and_a_client_resumes_on_another_node,
     a_node_whose_feed_is_cut_in_the_middle_still_delivers_every_event_once,

@@ -95,7 +95,10 @@ impl Hub {
             }
             DialectKind::ChannelPayload => {}
             DialectKind::Sse | DialectKind::ProjectSse => {
-                self.open_sse(now, id, sse_resume.unwrap_or(SseResume::Fresh));
+                let resume = sse_resume.unwrap_or(SseResume::Fresh);
+                if let Some(resume) = self.cluster_admit_sse(id, resume) {
+                    self.open_sse(now, id, resume);
+                }
             }
         }
         self.reap(now);
@@ -145,7 +148,7 @@ impl Hub {
         let Some(conn) = self.conns.remove(id) else {
             return;
         };
-        self.cluster_forget(id);
+        self.cluster_forget(id, &conn.dialect);
         if self.app_ids.get(&conn.app_id) == Some(&id) {
             self.app_ids.remove(&conn.app_id);
         }

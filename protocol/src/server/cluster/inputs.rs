@@ -9,9 +9,11 @@ use serde_json::{Map, Value};
 
 use super::super::Hub;
 use super::super::conn_table::ConnId;
+use super::super::dialect::ConnDialect;
 use super::super::intake::Inbound;
 use super::super::publish_answer::{Answer, Kept};
 use super::super::routing::{Ending, Pending, error_data};
+use super::super::sse_stream::SseResume;
 use super::{EngineCommand, EngineFailure, EngineTicket, Mirror, Waiting};
 use crate::redis::engine::StoredEvent;
 use crate::time::Timestamp;
@@ -48,8 +50,25 @@ impl Hub {
             .is_some()
     }
 
+    /// Whether an event stream's open may be handled now; otherwise it waits for its channels, all loaded at once.
+    pub(in crate::server) fn cluster_admit_sse(
+        &mut self,
+        conn: ConnId,
+        resume: SseResume,
+    ) -> Option<SseResume> {
+        match self.hold_or_pass(conn, Waiting::SseOpen { resume }) {
+            Some(Waiting::SseOpen { resume }) => Some(resume),
+            _ => None,
+        }
+    }
+
     fn hold_or_pass(&mut self, conn: ConnId, waiting: Waiting) -> Option<Waiting> {
         let needs = self.needs_load(conn, &waiting);
+        // A stream's channels load side by side rather than one read after another.
+        let more = match &waiting {
+            Waiting::SseOpen { .. } => self.sse_unloaded(conn),
+            _ => Vec::new(),
+        };
         let Some(cluster) = self.cluster.as_deref_mut() else {
             return Some(waiting);
         };
@@ -63,7 +82,34 @@ impl Hub {
         };
         cluster.waiting.insert(conn, VecDeque::from([waiting]));
         cluster.load(&channel, conn);
+        for channel in &more {
+            cluster.load(channel, conn);
+        }
         None
+    }
+
+    /// The channels of `conn`'s event stream this node does not hold.
+    fn sse_unloaded(&self, conn: ConnId) -> Vec<ChannelName> {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return Vec::new();
+        };
+        sse_channels(self.conns.get(conn).map(|c| &c.dialect))
+            .iter()
+            .filter(|channel| cluster.mirror(channel).is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Whether an event stream waiting to open needs `channel`: it stays followed meanwhile, or the stream would
+    /// wait for it again.
+    fn awaited_by_a_stream(&self, channel: &ChannelName) -> bool {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return false;
+        };
+        cluster.waiting.iter().any(|(conn, queue)| {
+            matches!(queue.front(), Some(Waiting::SseOpen { .. }))
+                && sse_channels(self.conns.get(*conn).map(|c| &c.dialect)).contains(channel)
+        })
     }
 
     /// The channel `waiting` needs loaded before it can be handled, if this node does not hold it.
@@ -81,6 +127,7 @@ impl Hub {
             }))) => channel.clone(),
             Waiting::Inbound(Inbound::ProjectStream(Ok(ProjectStreamRequest::GetState)))
             | Waiting::ProjectOpen { .. } => self.project_of(conn)?.1?,
+            Waiting::SseOpen { .. } => self.sse_unloaded(conn).into_iter().next()?,
             Waiting::Inbound(_) => return None,
         };
         cluster.mirror(&channel).is_none().then_some(channel)
@@ -151,6 +198,7 @@ impl Hub {
             match next {
                 Waiting::Inbound(inbound) => self.dispatch_inbound(now, conn, inbound),
                 Waiting::ProjectOpen { since } => self.open_project_stream(now, conn, since),
+                Waiting::SseOpen { resume } => self.open_sse(now, conn, resume),
             }
         }
     }
@@ -286,7 +334,8 @@ impl Hub {
         let subscribed = self
             .channels
             .get(channel)
-            .is_some_and(|ch| !ch.subscribers.is_empty());
+            .is_some_and(|ch| !ch.subscribers.is_empty())
+            || self.awaited_by_a_stream(channel);
         let Some(cluster) = self.cluster.as_deref_mut() else {
             return;
         };
@@ -300,10 +349,20 @@ impl Hub {
         }
     }
 
-    /// A connection is gone: nothing of it waits any more.
-    pub(in crate::server) fn cluster_forget(&mut self, conn: ConnId) {
-        if let Some(cluster) = self.cluster.as_deref_mut() {
-            cluster.waiting.remove(&conn);
+    /// A connection is gone (`dialect` was its): nothing of it waits any more, and the channels its event stream
+    /// waited for are let go unless something else holds them.
+    pub(in crate::server) fn cluster_forget(&mut self, conn: ConnId, dialect: &ConnDialect) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let stream_waited = cluster
+            .waiting
+            .remove(&conn)
+            .is_some_and(|queue| matches!(queue.front(), Some(Waiting::SseOpen { .. })));
+        if stream_waited {
+            for channel in sse_channels(Some(dialect)) {
+                self.cluster_release(channel);
+            }
         }
     }
 }
@@ -444,4 +503,12 @@ impl Hub {
 /// An event from the engine; one that is not JSON was not written by a node and is skipped.
 fn parse(event: &[u8]) -> Option<Value> {
     serde_json::from_slice(event).ok()
+}
+
+/// An event stream's channels (none for another dialect).
+fn sse_channels(dialect: Option<&ConnDialect>) -> &[ChannelName] {
+    match dialect {
+        Some(ConnDialect::Sse(state)) => &state.channels,
+        _ => &[],
+    }
 }

@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 use super::conn_table::ConnId;
 use super::intake::Inbound;
 use super::publish_answer::Answer;
+use super::sse_stream::SseResume;
 use crate::wire::{Caller, ChannelName, MessageId};
 
 pub(crate) use mirror::{Mirror, Retention};
@@ -125,7 +126,13 @@ pub enum EngineFailure {
 #[derive(Debug)]
 pub(crate) enum Waiting {
     Inbound(Inbound),
-    ProjectOpen { since: Option<u64> },
+    ProjectOpen {
+        since: Option<u64>,
+    },
+    /// An event stream's open: it waits until every one of its channels is loaded (they are loaded together).
+    SseOpen {
+        resume: SseResume,
+    },
 }
 
 /// What a hub in cluster mode keeps besides what every hub keeps.

@@ -342,3 +342,112 @@ fn calls_cross_nodes_through_the_engine_and_their_answers_come_back() {
     );
     h.assert_clean();
 }
+
+fn sse(channels: &[&str], resume: crate::server::SseResume) -> Dialect {
+    Dialect::Sse(crate::server::SseOpen {
+        target: crate::server::SseTarget::Channels(channels.iter().map(|c| ch(c)).collect()),
+        resume,
+    })
+}
+
+/// A resume id from positions in epoch `ep1`.
+fn resume_from(offsets: &[u64]) -> crate::server::SseResume {
+    use crate::wire::sse_event_id::{SseEventId, SsePosition};
+    crate::server::SseResume::From(SseEventId(
+        offsets
+            .iter()
+            .map(|&offset| SsePosition {
+                epoch: String::from("ep1"),
+                offset,
+            })
+            .collect(),
+    ))
+}
+
+#[test]
+fn an_event_stream_opens_once_all_its_channels_are_loaded_and_resumes_from_the_nodes_copy() {
+    let mut h = node();
+    h.open("s", sse(&["a", "b"], resume_from(&[1, 0])));
+    // Both channels load side by side; the stream says nothing until both are in.
+    let got: Vec<String> = h
+        .take()
+        .into_iter()
+        .filter(|l| !l.starts_with("event "))
+        .collect();
+    assert_transcript(got, &["engine follow a", "engine follow b"]);
+    h.engine.clear();
+    following(
+        &mut h,
+        "a",
+        "ep1",
+        2,
+        vec![stored(1, false), stored(2, false)],
+    );
+    // `a` stays followed while the stream waits for `b` (letting it go would make the stream wait for it again).
+    assert_transcript(h.take(), &[]);
+    assert!(h.engine.is_empty(), "{:?}", h.engine);
+    following(&mut h, "b", "ep1", 1, vec![stored(1, false)]);
+    assert_transcript(
+        h.take(),
+        &[
+            "s <- retry: 1000\nid: E:1,:0\n\n",
+            "s <- id: E:2,:0\nevent: message\ndata: {\"channel\":\"a\",\"offset\":2,\"event\":{\"n\":2}}\n\n",
+            "s <- id: E:2,:1\nevent: message\ndata: {\"channel\":\"b\",\"offset\":1,\"event\":{\"n\":1}}\n\n",
+        ],
+    );
+    deliver(&mut h, "b", "ep1", 2);
+    assert_transcript(
+        h.take(),
+        &[
+            "s <- id: E:2,:2\nevent: message\ndata: {\"channel\":\"b\",\"offset\":2,\"event\":{\"n\":2}}\n\n",
+        ],
+    );
+    // The stream gone, the node follows neither channel.
+    let conn = h.conn("s");
+    h.hub.handle_transport_closed(h.now, conn);
+    h.drain();
+    h.take();
+    let mut commands: Vec<String> = h
+        .engine
+        .drain(..)
+        .map(|c| alloc::format!("{c:?}"))
+        .collect();
+    commands.sort();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert!(
+        commands.iter().all(|c| c.starts_with("Unfollow")),
+        "{commands:?}"
+    );
+    h.assert_clean();
+}
+
+#[test]
+fn an_event_stream_that_leaves_while_waiting_lets_its_loaded_channels_go() {
+    let mut h = node();
+    h.open("s", sse(&["a", "b"], crate::server::SseResume::Fresh));
+    h.take();
+    h.engine.clear();
+    following(&mut h, "a", "ep1", 0, vec![]);
+    assert!(h.engine.is_empty(), "{:?}", h.engine);
+    let conn = h.conn("s");
+    h.hub.handle_transport_closed(h.now, conn);
+    h.drain();
+    h.take();
+    // `a` (loaded for the stream) is let go at once; `b` when its load comes back to nobody.
+    assert_eq!(
+        h.engine
+            .drain(..)
+            .map(|c| alloc::format!("{c:?}"))
+            .collect::<Vec<_>>(),
+        ["Unfollow { channel: ChannelName(\"a\") }"]
+    );
+    following(&mut h, "b", "ep1", 0, vec![]);
+    assert_eq!(
+        h.engine
+            .drain(..)
+            .map(|c| alloc::format!("{c:?}"))
+            .collect::<Vec<_>>(),
+        ["Unfollow { channel: ChannelName(\"b\") }"]
+    );
+    h.assert_clean();
+}
