@@ -128,10 +128,15 @@ pub struct PubArgs {
     pub url: String,
     /// The channel.
     pub channel: String,
-    /// The event, as JSON (any value but null).
-    #[arg(value_parser = parse_json)]
-    pub event: Value,
-    /// Make the event the channel's retained state.
+    /// The event, as JSON (any value but null). Not with --batch.
+    #[arg(value_parser = parse_json, required_unless_present = "batch", conflicts_with = "batch")]
+    pub event: Option<Value>,
+    /// Publish the events read from stdin, one JSON value per line, in batches of whatever has arrived (up to
+    /// 1,000 events each); prints `FIRST-LAST` offsets per batch. Ends at the end of stdin.
+    #[arg(long)]
+    pub batch: bool,
+    /// Make the event the channel's retained state (with --batch: the last line; each line then goes out once the
+    /// next one arrives or stdin ends).
     #[arg(long)]
     pub retain: bool,
     #[command(flatten)]

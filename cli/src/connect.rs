@@ -78,9 +78,18 @@ pub async fn one_shot<T>(
     client: &Client,
     request: impl Future<Output = Result<T, RequestError>>,
 ) -> Result<T, CliError> {
+    let outcome = explained(client, request).await;
+    client.close().await;
+    outcome
+}
+
+/// Runs a request; when it fails because the client gave up connecting, says why.
+pub async fn explained<T>(
+    client: &Client,
+    request: impl Future<Output = Result<T, RequestError>>,
+) -> Result<T, CliError> {
     let mut states = client.state_changes();
     let outcome = request.await;
-    client.close().await;
     match outcome {
         Ok(value) => Ok(value),
         Err(RequestError::Closed) => {

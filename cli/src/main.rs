@@ -16,6 +16,7 @@ mod history;
 mod limits;
 mod logging;
 mod progress;
+mod pub_batch;
 mod requests;
 mod security;
 mod serve;

@@ -7,14 +7,17 @@ use crate::args::{CallArgs, PubArgs, StateArgs};
 use crate::connect::{Patience, client, one_shot};
 use crate::error::CliError;
 
-/// `switchboard pub URL CHANNEL JSON [--retain]`.
+/// `switchboard pub URL CHANNEL JSON [--retain]`, or `--batch` from stdin.
 pub async fn publish(args: PubArgs) -> Result<(), CliError> {
     let client = client(&args.url, &args.connection, Patience::OneShot)?;
-    let offset = one_shot(
-        &client,
-        client.publish(&args.channel, args.event, args.retain),
-    )
-    .await?;
+    let Some(event) = args.event else {
+        let stdin = smol::io::BufReader::new(smol::Unblock::new(std::io::stdin()));
+        let outcome =
+            crate::pub_batch::publish_lines(&client, &args.channel, args.retain, stdin).await;
+        client.close().await;
+        return outcome;
+    };
+    let offset = one_shot(&client, client.publish(&args.channel, event, args.retain)).await?;
     println!("{offset}");
     Ok(())
 }

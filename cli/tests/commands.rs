@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::json;
-use support::{Proc, run, serve};
+use support::{Proc, run, run_with_stdin, serve};
 
 /// A subscriber prints what two publishes sent, one JSON object a line; `pub` prints offsets, `state` the retained
 /// event. SIGINT stops `sub` cleanly.
@@ -98,5 +98,55 @@ fn unreachable_server_exits_1() {
         finished.stderr.contains("could not connect"),
         "{}",
         finished.stderr
+    );
+}
+
+/// `pub --batch`: the lines of stdin, published in order in batches of at most 1,000 (the printed ranges are
+/// consecutive and cover every line), the last one retained with `--retain`; a line that is not JSON stops it with
+/// the line's number, after publishing what came before it.
+#[test]
+fn pub_batch_publishes_stdin_lines_in_order() {
+    let (_server, url) = serve(&[]);
+    let mut input = String::new();
+    for n in 1..=2500 {
+        input.push_str(&format!("{{\"n\":{n}}}\n"));
+        if n == 7 {
+            input.push('\n');
+        }
+    }
+    let done = run_with_stdin(
+        &["pub", &url, "logs", "--batch", "--retain"],
+        input.as_bytes(),
+    );
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let mut next = 1u64;
+    for line in &done.stdout {
+        let (first, last) = line.split_once('-').expect("FIRST-LAST");
+        let (first, last): (u64, u64) = (first.parse().unwrap(), last.parse().unwrap());
+        assert_eq!(first, next, "{:?}", done.stdout);
+        assert!(last >= first && last - first < 1000, "{line}");
+        next = last + 1;
+    }
+    assert_eq!(next, 2501, "{:?}", done.stdout);
+    let state = run(&["state", &url, "logs"]);
+    let state: serde_json::Value = serde_json::from_str(&state.stdout[0]).expect("JSON");
+    assert_eq!(
+        (state["offset"].clone(), state["state"].clone()),
+        (json!(2500), json!({"n": 2500}))
+    );
+
+    let bad = run_with_stdin(
+        &["pub", &url, "bad", "--batch"],
+        b"{\"n\":1}\nnot json\n{\"n\":3}\n",
+    );
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("line 2"), "{}", bad.stderr);
+    assert_eq!(bad.stdout, ["1-1"]);
+    let refused = run(&["pub", &url, "logs"]);
+    assert_eq!(
+        refused.code,
+        Some(2),
+        "an event or --batch: {}",
+        refused.stderr
     );
 }

@@ -42,7 +42,12 @@ impl Proc {
 
     /// Starts `command` (which runs the binary, perhaps through a shell that sets limits first) with its output
     /// piped; `name` is how failures call it. `RUST_LOG` is `info` unless the command sets it.
-    pub fn start(mut command: Command, name: String) -> Proc {
+    pub fn start(command: Command, name: String) -> Proc {
+        Proc::start_with(command, name, Stdio::null())
+    }
+
+    /// Like [`start`](Self::start), with `stdin` as the child's stdin.
+    pub fn start_with(mut command: Command, name: String, stdin: Stdio) -> Proc {
         if !command
             .get_envs()
             .any(|(key, _)| key == std::ffi::OsStr::new("RUST_LOG"))
@@ -50,7 +55,7 @@ impl Proc {
             command.env("RUST_LOG", "info");
         }
         command
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command
@@ -217,7 +222,24 @@ pub fn run(args: &[&str]) -> Finished {
 
 /// Runs a command to its end with extra environment variables.
 pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Finished {
-    let mut proc = Proc::spawn(args, env);
+    finish(Proc::spawn(args, env))
+}
+
+/// Runs a command to its end with `input` as its stdin.
+pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Finished {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    let mut proc = Proc::start_with(command, args.join(" "), Stdio::piped());
+    let mut stdin = proc.child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    // Written from a thread of its own, so a child that stops reading cannot block the test.
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    finish(proc)
+}
+
+fn finish(mut proc: Proc) -> Finished {
     let status = proc.wait();
     // The reader threads finish once the pipes close; give them the moment they need.
     let mut stdout = Vec::new();
