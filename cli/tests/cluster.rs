@@ -393,3 +393,59 @@ fn check_attempts(
         "numbers out of order: {attempts:?}"
     );
 }
+
+/// Redis without persistence restarted: every channel is gone, so a subscriber on node A cannot get back what it
+/// had not seen. It is told (`sub` logs the resync its client reports, `recovered: false`) and then receives what
+/// node B publishes from then on, in order.
+#[test]
+fn a_redis_restart_without_persistence_resyncs_subscribers() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let url = redis.url(0);
+    let a = Node::start(&url, "node-a");
+    let b = Node::start(&url, "node-b");
+    let channel = "jobs/forgotten";
+    let sub = subscriber(&a.ws_url(), channel);
+    let mut http = Http::new(&b.addr);
+    for n in 0..5 {
+        let event = json!({"event_type": "log", "data": {"n": n}});
+        let answer = http.publish(channel, &event, false).expect("publish");
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+    }
+    let before = read_events(&sub, |seen| seen.len() == 5);
+    assert_consecutive(&before);
+
+    redis.restart();
+    a.wait_ready(200);
+    b.wait_ready(200);
+    // Node A finds the channel gone once its feed is back, and its subscriber is resynchronised.
+    sub.stderr_until("some events were lost");
+    let mut n = 5;
+    let deadline = Instant::now() + STEP;
+    while n < 10 {
+        let event = json!({"event_type": "log", "data": {"n": n}});
+        match http.publish(channel, &event, false) {
+            Ok(answer) if answer.status == 201 => n += 1,
+            outcome => {
+                assert!(
+                    Instant::now() < deadline,
+                    "publishing did not resume: {outcome:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let after = read_events(&sub, |seen| {
+        seen.last().is_some_and(|last| last.data["n"] == 9)
+    });
+    assert_consecutive(&after);
+    let numbers: Vec<u64> = after
+        .iter()
+        .map(|s| s.data["n"].as_u64().expect("n"))
+        .collect();
+    assert!(
+        numbers.ends_with(&[5, 6, 7, 8, 9]) && numbers.iter().all(|&n| n >= 5),
+        "after the restart: {numbers:?}"
+    );
+}

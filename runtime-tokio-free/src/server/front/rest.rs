@@ -234,6 +234,7 @@ fn engine_unavailable(error: &crate::redis::engine::EngineError) -> ErrorReply {
         "STORAGE_UNAVAILABLE",
         "the engine could not be read; try again",
     )
+    .with_header("Retry-After", "1")
 }
 
 /// Runs the verifier, if any, on the request's token. The verifier's own words stay in the server's log: the
