@@ -51,3 +51,25 @@ impl LinkStatus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_since_the_start_then_up_then_down_since_the_first_failure() {
+        let status = LinkStatus::new(Timestamp::from_millis(10));
+        assert_eq!(status.down_since(), Some(Timestamp::from_millis(10)));
+        assert!(!status.is_up());
+        status.set_up();
+        assert!(status.is_up());
+        assert_eq!(status.down_since(), None);
+        status.set_down(Timestamp::from_millis(20));
+        // Every failed dial after it reports down again; the outage began at the first.
+        status.set_down(Timestamp::from_millis(30));
+        assert_eq!(status.down_since(), Some(Timestamp::from_millis(20)));
+        let reader = status.clone();
+        status.set_up();
+        assert!(reader.is_up());
+    }
+}
