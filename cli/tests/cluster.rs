@@ -223,6 +223,8 @@ fn acknowledged_events_survive_a_redis_restart_and_subscribers_resume() {
     let acked: Arc<Mutex<Vec<(u64, Attempt)>>> = Arc::default();
     let failed: Arc<Mutex<Vec<(Attempt, String, Duration)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
+    // The publisher stops when the test ends, also when it fails.
+    let _stop_publisher = StopOnDrop(stop.clone());
     let publisher = {
         let (addr, acked, failed, stop) =
             (b.addr.clone(), acked.clone(), failed.clone(), stop.clone());
@@ -350,6 +352,15 @@ fn acknowledged_events_survive_a_redis_restart_and_subscribers_resume() {
             .map(|(offset, event)| (offset, event["data"].clone()))
             .collect();
         assert_eq!(events, expected, "history on {}", node.addr);
+    }
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
