@@ -4,9 +4,12 @@
 //! The binary is `redis-server` on `PATH`, or `SWITCHBOARD_REDIS_SERVER`. Where it is missing, [`RedisServer::start`]
 //! answers `None` and the test says on stderr that it did not run — unless `SWITCHBOARD_REQUIRE_REDIS=1` (CI sets
 //! it), where a missing binary fails the test.
+//!
+//! The file uses nothing but std, so the `switchboard` binary's process tests (cli/tests) include it as well.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     password: Option<String>,
+    /// Where a persistent server keeps its append-only file (`None`: it keeps nothing).
+    data_dir: Option<PathBuf>,
 }
 
 impl RedisServer {
@@ -34,12 +39,33 @@ impl RedisServer {
             child: None,
             port: 0,
             password: password.map(Into::into),
+            data_dir: None,
         };
+        server.spawn_on_a_free_port();
+        Some(server)
+    }
+
+    /// Starts a server that keeps every write in an append-only file in `dir`, synced to disk before it answers
+    /// (`--appendonly yes --appendfsync always`): what it acknowledged survives [`kill`](Self::kill) and
+    /// [`start_again`](Self::start_again). `None` where the binary is missing.
+    pub fn start_persistent(dir: &Path) -> Option<RedisServer> {
+        binary()?;
+        let mut server = RedisServer {
+            child: None,
+            port: 0,
+            password: None,
+            data_dir: Some(dir.to_owned()),
+        };
+        server.spawn_on_a_free_port();
+        Some(server)
+    }
+
+    fn spawn_on_a_free_port(&mut self) {
         // Another process may take the free port before redis-server binds it: try a few.
         for _ in 0..5 {
-            server.port = free_port();
-            if server.spawn() {
-                return Some(server);
+            self.port = free_port();
+            if self.spawn() {
+                return;
             }
         }
         panic!("redis-server did not start on any of five free ports");
@@ -66,9 +92,15 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (empty: it keeps nothing on disk).
+    /// Starts the server again on the same port (empty: it keeps nothing on disk), unless it is
+    /// [persistent](Self::start_persistent).
     pub fn restart(&mut self) {
         self.kill();
+        self.start_again();
+    }
+
+    /// Starts a [killed](Self::kill) server again on the same port, with what its data directory holds.
+    pub fn start_again(&mut self) {
         assert!(
             self.spawn(),
             "redis-server did not start again on port {}",
@@ -112,9 +144,16 @@ impl RedisServer {
         let mut command = Command::new(binary);
         command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--loglevel", "warning", "--dir"])
-            .arg(std::env::temp_dir())
+            .args(["--save", "", "--daemonize", "no", "--loglevel", "warning"]);
+        match &self.data_dir {
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir),
+            None => command
+                .args(["--appendonly", "no", "--dir"])
+                .arg(std::env::temp_dir()),
+        };
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

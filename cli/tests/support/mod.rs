@@ -11,8 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cluster;
 pub mod data_dir;
 pub mod native;
+pub mod proxy;
+// The Redis starter of the workspace's test crate (std only), shared rather than copied.
+#[path = "../../../tests/src/redis_server.rs"]
+pub mod redis_server;
 pub mod rest;
 
 /// The binary under test.

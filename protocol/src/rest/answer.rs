@@ -23,12 +23,33 @@ pub fn live() -> Reply {
     Reply::json(200, &json!({"status": "alive"}))
 }
 
-/// `GET /health/ready`: 200 with the counts, or 503 while the server drains.
-pub fn ready(draining: bool, connections: usize, channels: usize) -> Reply {
-    if draining {
+/// Why `GET /health/ready` answers 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotReady {
+    /// The server drains (a graceful shutdown).
+    ShuttingDown,
+    /// A node of a cluster has lost its connection to Redis: publishes fail and live delivery waits until it is
+    /// back.
+    StorageUnavailable,
+}
+
+impl NotReady {
+    /// The `reason` in the body.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NotReady::ShuttingDown => "shutting_down",
+            NotReady::StorageUnavailable => "storage_unavailable",
+        }
+    }
+}
+
+/// `GET /health/ready`: 200 with the counts, or 503 with why the server is not ready.
+pub fn ready(not_ready: Option<NotReady>, connections: usize, channels: usize) -> Reply {
+    if let Some(why) = not_ready {
         Reply::json(
             503,
-            &json!({"status": "not_ready", "reason": "shutting_down", "connections": connections, "channels": channels}),
+            &json!({"status": "not_ready", "reason": why.reason(), "connections": connections, "channels": channels}),
         )
     } else {
         Reply::json(
@@ -233,7 +254,7 @@ mod tests {
             (200, json!({"status": "healthy", "version": "1.2.3"}))
         );
         assert_eq!(body(&live()), json!({"status": "alive"}));
-        let r = ready(false, 2, 3);
+        let r = ready(None, 2, 3);
         assert_eq!(
             (r.status, body(&r)),
             (
@@ -241,12 +262,20 @@ mod tests {
                 json!({"status": "ready", "connections": 2, "channels": 3})
             )
         );
-        let r = ready(true, 2, 3);
+        let r = ready(Some(NotReady::ShuttingDown), 2, 3);
         assert_eq!(
             (r.status, body(&r)),
             (
                 503,
                 json!({"status": "not_ready", "reason": "shutting_down", "connections": 2, "channels": 3})
+            )
+        );
+        let r = ready(Some(NotReady::StorageUnavailable), 2, 3);
+        assert_eq!(
+            (r.status, body(&r)),
+            (
+                503,
+                json!({"status": "not_ready", "reason": "storage_unavailable", "connections": 2, "channels": 3})
             )
         );
         let r = project_connections("p1", 4);

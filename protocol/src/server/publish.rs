@@ -151,13 +151,19 @@ impl Hub {
     /// Tells the publisher its event was not stored (`STORAGE_UNAVAILABLE`; REST: 503).
     pub(super) fn refuse_unstored(&mut self, now: Timestamp, answer: Answer) {
         self.counters.storage_failures += 1;
+        // A node of a cluster cannot tell a publish Redis never ran from one whose answer was lost.
+        let (message, error) = if self.is_clustered() {
+            (UNCONFIRMED, StorageError::Unconfirmed)
+        } else {
+            (STORAGE_FAILED, StorageError::WriteFailed)
+        };
         match answer {
             Answer::Native { conn, id } | Answer::NativeBatch { conn, id, .. } => self.send_error(
                 now,
                 conn,
                 Some(id),
                 ErrorCode::StorageUnavailable,
-                STORAGE_FAILED,
+                message,
                 None,
             ),
             Answer::Edge { conn } => self.send_error(
@@ -165,12 +171,12 @@ impl Hub {
                 conn,
                 None,
                 ErrorCode::StorageUnavailable,
-                STORAGE_FAILED,
+                message,
                 None,
             ),
             Answer::Ticket(ticket) => self.outbox.event(HubEvent::PublishDone {
                 ticket,
-                outcome: Err(StorageError::WriteFailed),
+                outcome: Err(error),
             }),
             Answer::Silent => {}
         }
@@ -254,6 +260,7 @@ impl Hub {
 }
 
 const STORAGE_FAILED: &str = "the event could not be stored; it was not published";
+const UNCONFIRMED: &str = "redis did not confirm the publish; the event may or may not have been stored (check the channel's history before publishing it again)";
 
 /// A publish waiting for the store's write.
 #[derive(Debug)]

@@ -22,4 +22,10 @@ pub enum StorageError {
     /// The store's write failed (a full disk, an IO error: the server's log says which); nothing was published.
     #[error("the event could not be stored; it was not published")]
     WriteFailed,
+    /// A node of a cluster: Redis did not confirm the publish (unreachable, the connection lost after the publish
+    /// was sent, no answer in time). The event may or may not have been stored.
+    #[error(
+        "redis did not confirm the publish; the event may or may not have been stored (check the channel's history before publishing it again)"
+    )]
+    Unconfirmed,
 }

@@ -4,6 +4,7 @@ use futures_channel::{mpsc, oneshot};
 use switchboard_protocol::redis::{Command, Mode, RedisError, Reply};
 
 use super::driver::{Driver, Op};
+use super::link_status::LinkStatus;
 use super::options::RedisOptions;
 use crate::Runtime;
 
@@ -12,6 +13,7 @@ use crate::Runtime;
 #[derive(Debug, Clone)]
 pub struct RedisClient {
     ops: mpsc::UnboundedSender<Op>,
+    status: LinkStatus,
 }
 
 impl std::fmt::Debug for Op {
@@ -24,9 +26,28 @@ impl RedisClient {
     /// Starts the connection's task on `runtime` (it dials at once; commands wait for it).
     pub fn start<R: Runtime>(runtime: R, options: RedisOptions) -> RedisClient {
         let (ops, receiver) = mpsc::unbounded();
-        let driver = Driver::new(runtime.clone(), options, Mode::Commands, receiver, None);
+        let status = LinkStatus::new(runtime.now());
+        let driver = Driver::new(
+            runtime.clone(),
+            options,
+            Mode::Commands,
+            receiver,
+            None,
+            status.clone(),
+        );
         runtime.spawn(Box::pin(driver.run()));
-        RedisClient { ops }
+        RedisClient { ops, status }
+    }
+
+    /// Whether the connection is up (logged in) right now.
+    pub fn is_up(&self) -> bool {
+        self.status.is_up()
+    }
+
+    /// Since when the connection has been down (before its first connection: since it started), or `None` while
+    /// it is up.
+    pub fn down_since(&self) -> Option<switchboard_protocol::time::Timestamp> {
+        self.status.down_since()
     }
 
     /// Sends `command` and waits for its reply. An error reply is [`RedisError::Refused`].

@@ -13,11 +13,13 @@ use futures_channel::{mpsc, oneshot};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::StreamExt;
 use switchboard_protocol::redis::{
-    Command, Event, Output, RedisConnection, RedisError, Reply, RequestId,
+    Command, Event, Mode, Output, RedisConnection, RedisError, Reply, RequestId,
 };
 use switchboard_protocol::rng::Rng;
+use switchboard_protocol::time::Timestamp;
 
 use super::dial::{Stream, dial};
+use super::link_status::LinkStatus;
 use super::options::RedisOptions;
 use super::pub_sub_event::PubSubEvent;
 use crate::client::alarm::Alarm;
@@ -53,15 +55,25 @@ pub(crate) struct Driver<R: Runtime> {
     waiting: HashMap<RequestId, oneshot::Sender<Result<Reply, RedisError>>>,
     events: Option<mpsc::UnboundedSender<PubSubEvent>>,
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// Whether the connection is logged in, for the handles to read (a node's readiness).
+    status: LinkStatus,
+    /// What the connection is for, in logs.
+    role: &'static str,
+    /// Since when the connection is down after having been up (`None` while up, or before the first `Up`): one
+    /// warning when it goes, one line when it is back, and the failed dials between only at debug level.
+    down_since: Option<Timestamp>,
+    /// The connection was up at least once.
+    ever_up: bool,
 }
 
 impl<R: Runtime> Driver<R> {
     pub(crate) fn new(
         runtime: R,
         options: RedisOptions,
-        mode: switchboard_protocol::redis::Mode,
+        mode: Mode,
         ops: mpsc::UnboundedReceiver<Op>,
         events: Option<mpsc::UnboundedSender<PubSubEvent>>,
+        status: LinkStatus,
     ) -> Driver<R> {
         let machine = RedisConnection::new(
             options.config(mode),
@@ -84,6 +96,13 @@ impl<R: Runtime> Driver<R> {
             waiting: HashMap::new(),
             events,
             close_waiters: Vec::new(),
+            status,
+            role: match mode {
+                Mode::Commands => "commands",
+                Mode::PubSub => "pub/sub",
+            },
+            down_since: None,
+            ever_up: false,
         }
     }
 
@@ -145,11 +164,32 @@ impl<R: Runtime> Driver<R> {
                 return;
             }
             Event::Up => {
-                tracing::info!(url = %self.options.url, "connected to redis");
+                self.status.set_up();
+                let (url, role) = (&self.options.url, self.role);
+                match self.down_since.take() {
+                    Some(since) => {
+                        let down_ms = u64::try_from((self.runtime.now() - since).as_millis())
+                            .unwrap_or(u64::MAX);
+                        tracing::warn!(%url, role, down_ms, "redis is back: connection up again");
+                    }
+                    None => tracing::info!(%url, role, "connected to redis"),
+                }
+                self.ever_up = true;
                 PubSubEvent::Up
             }
             Event::Down(reason) => {
-                tracing::warn!(url = %self.options.url, %reason, "redis connection down");
+                self.status.set_down(self.runtime.now());
+                let (url, role) = (&self.options.url, self.role);
+                if self.down_since.is_none() {
+                    self.down_since = Some(self.runtime.now());
+                    if self.ever_up {
+                        tracing::warn!(%url, role, %reason, "redis connection lost; reconnecting (publishes fail with STORAGE_UNAVAILABLE meanwhile)");
+                    } else {
+                        tracing::warn!(%url, role, %reason, "cannot reach redis; retrying");
+                    }
+                } else {
+                    tracing::debug!(%url, role, %reason, "redis still unreachable");
+                }
                 PubSubEvent::Down(reason.to_string())
             }
             Event::Subscribed { channel } => PubSubEvent::Subscribed(channel),

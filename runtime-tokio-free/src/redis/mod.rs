@@ -17,6 +17,7 @@ mod client;
 mod dial;
 mod driver;
 pub mod engine;
+mod link_status;
 mod options;
 mod pub_sub_event;
 mod subscriber;

@@ -4,6 +4,7 @@ use futures_channel::{mpsc, oneshot};
 use switchboard_protocol::redis::Mode;
 
 use super::driver::{Driver, Op};
+use super::link_status::LinkStatus;
 use super::options::RedisOptions;
 use super::pub_sub_event::PubSubEvent;
 use crate::Runtime;
@@ -13,6 +14,7 @@ use crate::Runtime;
 #[derive(Debug, Clone)]
 pub struct RedisSubscriber {
     ops: mpsc::UnboundedSender<Op>,
+    status: LinkStatus,
 }
 
 impl RedisSubscriber {
@@ -23,15 +25,27 @@ impl RedisSubscriber {
     ) -> (RedisSubscriber, mpsc::UnboundedReceiver<PubSubEvent>) {
         let (ops, receiver) = mpsc::unbounded();
         let (events, heard) = mpsc::unbounded();
+        let status = LinkStatus::new(runtime.now());
         let driver = Driver::new(
             runtime.clone(),
             options,
             Mode::PubSub,
             receiver,
             Some(events),
+            status.clone(),
         );
         runtime.spawn(Box::pin(driver.run()));
-        (RedisSubscriber { ops }, heard)
+        (RedisSubscriber { ops, status }, heard)
+    }
+
+    /// Whether the connection is up (logged in) right now.
+    pub fn is_up(&self) -> bool {
+        self.status.is_up()
+    }
+
+    /// A reader of [`is_up`](Self::is_up) that does not keep the connection open.
+    pub(crate) fn status(&self) -> LinkStatus {
+        self.status.clone()
     }
 
     /// Subscribes to `channel` ([`PubSubEvent::Subscribed`] says when it is live).

@@ -142,8 +142,14 @@ impl<R: Runtime> Server<R> {
         let durable = storage::open(&config, runtime.now())?;
         let on_disk = durable.is_some();
         let engine = config.cluster.as_ref().map(|cluster| {
+            let mut redis = cluster.redis.clone();
+            if redis.connection.client_name.is_none() {
+                // Named in CLIENT LIST; and the name's handshake needs Redis to answer, so a frozen Redis whose
+                // kernel still accepts connections never passes for one that is up (readiness, publishes).
+                redis = redis.client_name(&format!("switchboard-{}", cluster.node_id));
+            }
             let options = EngineOptions {
-                redis: cluster.redis.clone(),
+                redis,
                 prefix: cluster.prefix.clone(),
                 history_size: config.hub.history_size,
                 history_ttl: config.hub.history_ttl,

@@ -27,6 +27,7 @@ pub use registry::{REGISTRATION_TTL, Registry};
 use self::feed_task::{FeedOp, FeedTask};
 use self::reads::read_channel;
 use self::scripts::SharedScript;
+use super::link_status::LinkStatus;
 use super::{RedisClient, RedisOptions, RedisSubscriber};
 use crate::Runtime;
 
@@ -60,6 +61,8 @@ struct Inner {
     history_size: usize,
     history_ttl_ms: u64,
     feed: mpsc::UnboundedSender<FeedOp>,
+    /// The pub/sub connection's [`RedisSubscriber::is_up`] (the feed task owns the connection).
+    feed_up: LinkStatus,
 }
 
 impl Engine {
@@ -71,6 +74,7 @@ impl Engine {
     ) -> (Engine, mpsc::UnboundedReceiver<EngineEvent>) {
         let commands = RedisClient::start(runtime.clone(), options.redis.clone());
         let (subscriber, heard) = RedisSubscriber::start(runtime.clone(), options.redis.clone());
+        let feed_up = subscriber.status();
         let keys = Keys::new(&options.prefix);
         let read = SharedScript::new(READ_SCRIPT);
         let (feed, ops) = mpsc::unbounded();
@@ -97,9 +101,21 @@ impl Engine {
                 history_size: options.history_size,
                 history_ttl_ms: u64::try_from(options.history_ttl.as_millis()).unwrap_or(u64::MAX),
                 feed,
+                feed_up,
             }),
         };
         (engine, delivered)
+    }
+
+    /// Whether both connections to Redis (commands, and the pub/sub of the live feed) are up right now: while
+    /// either is down, publishes fail and live delivery waits.
+    pub fn is_connected(&self) -> bool {
+        self.inner.commands.is_up() && self.inner.feed_up.is_up()
+    }
+
+    /// Since when the connection for commands (publishes, reads) has been down, or `None` while it is up.
+    pub fn commands_down_since(&self) -> Option<switchboard_protocol::time::Timestamp> {
+        self.inner.commands.down_since()
     }
 
     /// Publishes `events` (JSON text, at least one) on `channel`, at consecutive offsets given in Redis, and keeps

@@ -62,11 +62,16 @@ async fn execute<R: Runtime>(
         Route::Live => Ok(answer::live()),
         Route::Ready => {
             let stats = hub.read(|core, _| core.hub.stats());
-            Ok(answer::ready(
-                front.is_draining(),
-                stats.connections,
-                stats.channels,
-            ))
+            // A node cut off from Redis can publish nothing and deliver nothing new: a load balancer should send
+            // new clients elsewhere until it is back (its open connections stay; they resume then).
+            let not_ready = if front.is_draining() {
+                Some(answer::NotReady::ShuttingDown)
+            } else if hub.engine().is_some_and(|engine| !engine.is_connected()) {
+                Some(answer::NotReady::StorageUnavailable)
+            } else {
+                None
+            };
+            Ok(answer::ready(not_ready, stats.connections, stats.channels))
         }
         Route::Info => Ok(Reply::json(200, &info(front))),
         Route::Connections => {
@@ -229,6 +234,7 @@ fn engine_unavailable(error: &crate::redis::engine::EngineError) -> ErrorReply {
         "STORAGE_UNAVAILABLE",
         "the engine could not be read; try again",
     )
+    .with_header("Retry-After", "1")
 }
 
 /// Runs the verifier, if any, on the request's token. The verifier's own words stay in the server's log: the

@@ -17,7 +17,17 @@ use switchboard_protocol::wire::ChannelName;
 
 use super::HubHandle;
 use crate::Runtime;
+use crate::redis::RedisError;
 use crate::redis::engine::{Engine, EngineError, EngineEvent, Registry};
+
+/// The longest a publish waits for Redis before its publisher is answered `STORAGE_UNAVAILABLE`: long enough to
+/// ride out a reconnection (a Redis restart, a failover, a dropped connection), short enough for a publisher to
+/// hear of an outage within seconds. The Redis connection alone answers within its own timeouts (5 s waiting for a
+/// connection, 5 s for a reply), but a publish may chain two commands (loading the script again after a Redis
+/// restart) and wait for a connection that comes up only to go silent: this bounds the whole. A publish cut off
+/// here may still run later (it is on its way to Redis): its outcome is unknown, like a command lost with its
+/// connection. Once Redis has been unreachable for this long, publishes are refused at once, without waiting.
+pub(crate) const PUBLISH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A node's way to the cluster: the engine (channels) and the registry (who serves what, the nodes' inboxes).
 #[derive(Debug, Clone)]
@@ -92,16 +102,39 @@ pub(crate) fn carry_out<R: Runtime>(
             retain_last,
             fresh_epoch,
         } => {
+            let now = runtime.now();
+            // Redis has been unreachable for longer than a publish may wait: this one would only wait the whole
+            // deadline too. Answer at once (it was never sent, so it is not stored) until the connection is back.
+            if let Some(since) = engine.commands_down_since()
+                && now - since >= PUBLISH_DEADLINE
+            {
+                let error = EngineError::Redis(RedisError::Unavailable(now - since));
+                let outcome = Err(failure(&channel, &error));
+                // Not from here: the hub is busy handing out this very command.
+                runtime.spawn(Box::pin(async move { report(&hub, ticket, outcome) }));
+                return;
+            }
             let engine = engine.clone();
-            let now_ms = runtime.now().as_millis();
+            let now_ms = now.as_millis();
+            let deadline = runtime.sleep_until(now + PUBLISH_DEADLINE);
             runtime.spawn(Box::pin(async move {
                 let events: Vec<Vec<u8>> = events
                     .iter()
                     .map(|event| serde_json::to_vec(&**event).unwrap_or_default())
                     .collect();
-                let outcome = engine
-                    .publish(&channel, &events, retain_last, &fresh_epoch, now_ms)
-                    .await
+                let publish = async {
+                    engine
+                        .publish(&channel, &events, retain_last, &fresh_epoch, now_ms)
+                        .await
+                };
+                let outcome = futures_util::future::select(Box::pin(publish), deadline).await;
+                let outcome = match outcome {
+                    futures_util::future::Either::Left((result, _)) => result,
+                    futures_util::future::Either::Right(((), _)) => Err(EngineError::Redis(
+                        RedisError::Unavailable(PUBLISH_DEADLINE),
+                    )),
+                };
+                let outcome = outcome
                     .map(|published| (published.first_offset, published.last_offset))
                     .map_err(|error| failure(&channel, &error));
                 report(&hub, ticket, outcome);
@@ -113,7 +146,17 @@ pub(crate) fn carry_out<R: Runtime>(
 }
 
 fn failure(channel: &ChannelName, error: &EngineError) -> EngineFailure {
-    tracing::warn!(%channel, %error, "a publish through the engine failed");
+    // Every failure is answered STORAGE_UNAVAILABLE: a publish cut off after it was written (`Lost`, or past the
+    // deadline) may have been stored all the same, which the answer's message and PROTOCOL.md say.
+    match error {
+        // Redis being unreachable is logged once by its connection; each publish it fails only at debug level.
+        EngineError::Redis(RedisError::Unavailable(_) | RedisError::Backlog(_)) => {
+            tracing::debug!(%channel, %error, "a publish through the engine failed: answered STORAGE_UNAVAILABLE")
+        }
+        _ => {
+            tracing::warn!(%channel, %error, "a publish through the engine failed: answered STORAGE_UNAVAILABLE")
+        }
+    }
     match error {
         EngineError::Redis(_) => EngineFailure::Unavailable,
         _ => EngineFailure::Refused,
@@ -182,9 +225,12 @@ pub(crate) async fn feed_task<R: Runtime>(
                 }
                 Err(error) => tracing::warn!(%error, "a message on this node's inbox no node sent"),
             },
-            EngineEvent::Up => tracing::info!("engine: Redis pub/sub connection up"),
+            // The connection logs its own going and coming back once each; every failed dial comes here too.
+            EngineEvent::Up => {
+                tracing::info!("engine: Redis pub/sub connection up; the feed reads what it missed")
+            }
             EngineEvent::Down(reason) => {
-                tracing::warn!(%reason, "engine: Redis pub/sub connection down; the feed fills the gap when it is back")
+                tracing::debug!(%reason, "engine: Redis pub/sub connection down; the feed fills the gap when it is back")
             }
             #[allow(unreachable_patterns)]
             _ => {}
