@@ -73,7 +73,7 @@ pub use switchboard_protocol::server::FsyncPolicy;
 pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
-use crate::redis::engine::{Engine, EngineOptions, REGISTRATION_TTL, Registry};
+use crate::redis::engine::{Engine, EngineOptions, Members, Registry};
 use crate::signal::Trigger;
 use front::Front;
 use front::listener::Listeners;
@@ -114,6 +114,9 @@ impl<R: Runtime> std::fmt::Debug for Server<R> {
             .finish_non_exhaustive()
     }
 }
+
+/// How long a shutting-down node waits for Redis to drop its counts.
+const LEAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl<R: Runtime> Server<R> {
     /// A server with its hub, timer and event tasks running, and no listener yet.
@@ -158,10 +161,15 @@ impl<R: Runtime> Server<R> {
                 runtime.clone(),
                 &engine,
                 cluster.node_id.clone(),
-                REGISTRATION_TTL,
+                cluster.ttl,
             );
+            let members = Members::new(&engine, cluster.node_id.clone(), cluster.ttl);
             (
-                hub::driver::cluster_link::ClusterLink { engine, registry },
+                hub::driver::cluster_link::ClusterLink {
+                    engine,
+                    registry,
+                    members,
+                },
                 events,
             )
         });
@@ -199,6 +207,13 @@ impl<R: Runtime> Server<R> {
             runtime.spawn(Box::pin(hub::driver::cluster_link::feed_task(
                 Arc::downgrade(&hub),
                 events,
+            )));
+        }
+        if let Some(members) = hub.members() {
+            runtime.spawn(Box::pin(hub::driver::cluster_counts::refresh_task(
+                runtime.clone(),
+                Arc::downgrade(&hub),
+                members.clone(),
             )));
         }
         if let Some(verifier) = config.verifier.clone() {
@@ -324,6 +339,21 @@ impl<R: Runtime> Server<R> {
             }
             let tick = now + std::time::Duration::from_millis(10);
             runtime.sleep_until(tick.min(deadline)).await;
+        }
+        if let Some(members) = self.hub.members() {
+            // Bounded: with Redis down the entry simply expires.
+            let leave = async { Some(members.leave().await) };
+            let give_up = async {
+                runtime.sleep_until(runtime.now() + LEAVE_TIMEOUT).await;
+                None
+            };
+            match futures_lite::future::or(leave, give_up).await {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "could not remove this node's counts from Redis; they expire")
+                }
+                None => tracing::warn!("Redis did not answer; this node's counts expire"),
+            }
         }
         self.close_storage().await;
     }

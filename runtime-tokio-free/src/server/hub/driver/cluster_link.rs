@@ -17,13 +17,15 @@ use switchboard_protocol::wire::ChannelName;
 
 use super::HubHandle;
 use crate::Runtime;
-use crate::redis::engine::{Engine, EngineError, EngineEvent, Registry};
+use crate::redis::engine::{Engine, EngineError, EngineEvent, Members, Registry};
 
-/// A node's way to the cluster: the engine (channels) and the registry (who serves what, the nodes' inboxes).
+/// A node's way to the cluster: the engine (channels), the registry (who serves what, the nodes' inboxes) and the
+/// members (the live nodes and their counts).
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterLink {
     pub(crate) engine: Engine,
     pub(crate) registry: Registry,
+    pub(crate) members: Members,
 }
 
 /// Carries out one of the hub's engine commands; answers come back to the hub through `hub`.
