@@ -79,7 +79,7 @@ use front::Front;
 use front::listener::Listeners;
 use hub::app_api::AppRegistry;
 use hub::driver::HubHandle;
-use webhooks::sender::WebhookSender;
+use webhooks::sender::{Intake, WebhookSender};
 
 /// A running server. Cheap to clone: clones share the hub.
 ///
@@ -135,15 +135,39 @@ impl<R: Runtime> Server<R> {
     /// on it is refused with [`DataDirError::InUse`]) and its history read back, with blocking file IO, before
     /// anything is served. Without a data directory it cannot fail.
     pub fn open(runtime: R, mut config: ServerConfig) -> Result<Server<R>, DataDirError> {
-        if config.cluster.is_some() && (config.data_dir.is_some() || config.webhook.is_some()) {
-            tracing::error!(
-                "a node of a cluster keeps no data directory and sends no webhooks: both are ignored"
-            );
+        if config.cluster.is_some() && config.data_dir.is_some() {
+            tracing::error!("a node of a cluster keeps no data directory: it is ignored");
             config.data_dir = None;
-            config.webhook = None;
         }
         let durable = storage::open(&config, runtime.now())?;
         let on_disk = durable.is_some();
+        let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
+            Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
+                runtime.clone(),
+                webhook,
+                endpoint,
+                config.hub.seed,
+                on_disk,
+                config
+                    .cluster
+                    .as_ref()
+                    .map(|_| config.hub.history_size.max(1)),
+            )),
+            Some((Err(e), webhook)) => {
+                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
+                None
+            }
+            None => None,
+        };
+        let (webhooks, observer, tap, publishes) = match webhook {
+            Some((sender, Intake::Observer(observer), publishes)) => {
+                (Some(sender), Some(observer), None, Some(publishes))
+            }
+            Some((sender, Intake::Tap(tap), publishes)) => {
+                (Some(sender), None, Some(tap), Some(publishes))
+            }
+            None => (None, None, None, None),
+        };
         let engine = config.cluster.as_ref().map(|cluster| {
             let options = EngineOptions {
                 redis: cluster.redis.clone(),
@@ -169,6 +193,7 @@ impl<R: Runtime> Server<R> {
                     engine,
                     registry,
                     members,
+                    on_published: tap,
                 },
                 events,
             )
@@ -178,24 +203,6 @@ impl<R: Runtime> Server<R> {
             None => (None, None),
         };
         let config = Arc::new(config);
-        let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
-            Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
-                runtime.clone(),
-                webhook,
-                endpoint,
-                config.hub.seed,
-                on_disk,
-            )),
-            Some((Err(e), webhook)) => {
-                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
-                None
-            }
-            None => None,
-        };
-        let (webhooks, observer, publishes) = match webhook {
-            Some((sender, observer, publishes)) => (Some(sender), Some(observer), Some(publishes)),
-            None => (None, None, None),
-        };
         let (hub, events) = HubHandle::start(
             runtime.clone(),
             config.hub.clone(),
