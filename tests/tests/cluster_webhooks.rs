@@ -105,7 +105,7 @@ fn serve(
                     v["offset"].as_u64().unwrap(),
                 );
                 let mut failed = failed.lock().unwrap();
-                if key.1 % 5 == 0 && !failed.contains(&key) {
+                if key.1.is_multiple_of(5) && !failed.contains(&key) {
                     failed.push(key);
                     503
                 } else {
