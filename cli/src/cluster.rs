@@ -49,11 +49,6 @@ pub fn apply(args: &ClusterArgs, config: &mut ServerConfig) -> Result<(), CliErr
                 .into(),
         ));
     }
-    if config.webhook.is_some() {
-        return Err(CliError::Usage(
-            "--redis and --webhook together: webhooks are not sent by a cluster yet".into(),
-        ));
-    }
     let mut url = RedisUrl::parse(url).map_err(|e| CliError::Usage(format!("--redis: {e}")))?;
     if let Some(password) = &args.redis_password
         && url.password.is_none()
@@ -130,5 +125,16 @@ mod tests {
             "--data-dir with --redis"
         );
         assert!(apply(&args(Some("http://h"), None), &mut ServerConfig::default()).is_err());
+        let mut hooked = ServerConfig {
+            webhook: Some(switchboard_runtime::server::WebhookConfig::new(
+                "http://127.0.0.1:1/hook",
+                "s",
+            )),
+            ..ServerConfig::default()
+        };
+        assert!(
+            apply(&args(Some("redis://h"), None), &mut hooked).is_ok(),
+            "a node of a cluster sends webhooks"
+        );
     }
 }

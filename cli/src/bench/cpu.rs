@@ -56,16 +56,18 @@ pub struct CpuSample {
 }
 
 impl CpuSample {
-    /// Reads both now. A server pid `/proc` cannot read is the caller's mistake.
-    pub fn take(server_pid: Option<u32>) -> Result<CpuSample, crate::error::CliError> {
-        let server = match server_pid {
-            None => None,
-            Some(pid) => Some(process_cpu(Some(pid)).ok_or_else(|| {
+    /// Reads both now; the server's is the sum over `server_pids` (the nodes of a cluster), `None` without any.
+    /// A server pid `/proc` cannot read is the caller's mistake.
+    pub fn take(server_pids: &[u32]) -> Result<CpuSample, crate::error::CliError> {
+        let mut server = None;
+        for &pid in server_pids {
+            let cpu = process_cpu(Some(pid)).ok_or_else(|| {
                 crate::error::CliError::Usage(format!(
                     "--server-pid {pid}: no such process, or /proc cannot be read"
                 ))
-            })?),
-        };
+            })?;
+            server = Some(server.unwrap_or(Duration::ZERO) + cpu);
+        }
         Ok(CpuSample {
             server,
             bench: process_cpu(None),

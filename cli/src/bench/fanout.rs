@@ -97,6 +97,14 @@ struct Published {
 /// Runs the fan-out bench.
 pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
     let target = Target::parse(&args.url, args.common.token.as_deref())?;
+    let subscribe_to = if args.subscribe_url.is_empty() {
+        vec![target.clone()]
+    } else {
+        args.subscribe_url
+            .iter()
+            .map(|url| Target::parse(url, args.common.token.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let n = args.subscribers as usize;
     let publishers = args.publishers as usize;
     net::raise_fd_limit();
@@ -106,9 +114,10 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
     let mut subscribers: Vec<Ws> = Vec::with_capacity(n);
     while subscribers.len() < n {
         let batch = SETUP_CONCURRENCY.min(n - subscribers.len());
+        let first = subscribers.len();
         let tasks: Vec<_> = (0..batch)
             .map(|i| {
-                let target = target.clone();
+                let target = subscribe_to[(first + i) % subscribe_to.len()].clone();
                 let channel = args.channel.clone();
                 ex.spawn(async move {
                     let mut ws = target.connect(None).await?;
@@ -154,7 +163,8 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
         conns.push(ws);
     }
     let channel = serde_json::to_string(&args.channel).unwrap_or_default();
-    let cpu_before = CpuSample::take(args.common.server_pid)?;
+    let cpu_before = CpuSample::take(&args.common.server_pid)?;
+    let redis_before = redis_cpu(args.redis_pid)?;
     let started = Instant::now();
     let start_micros = unix_micros();
     let plan = Plan {
@@ -193,7 +203,8 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
     while distinct_total.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
         smol::Timer::after(Duration::from_millis(10)).await;
     }
-    let cpu_after = CpuSample::take(args.common.server_pid)?;
+    let cpu_after = CpuSample::take(&args.common.server_pid)?;
+    let redis_after = redis_cpu(args.redis_pid)?;
     drop(stop_tx);
     let (mut acks, mut refused, mut first_refusal) = (0, 0, None);
     for publisher in done {
@@ -246,6 +257,15 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
         &mut summary,
         cpu_before.per_operation(&cpu_after, delivered, "delivery"),
     );
+    if let (Some(before), Some(after)) = (redis_before, redis_after)
+        && delivered > 0
+    {
+        summary["redis_cpu_us_per_delivery"] =
+            json!(after.saturating_sub(before).as_secs_f64() * 1e6 / delivered as f64);
+    }
+    if subscribe_to.len() > 1 {
+        summary["subscribe_urls"] = json!(subscribe_to.len());
+    }
     report(&summary)?;
     if lost > 0 || duplicated > 0 || reordered > 0 {
         return Err(CliError::Failed(format!(
@@ -253,6 +273,18 @@ pub async fn run(args: FanoutArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// A `redis-server`'s CPU time, when its pid was given.
+fn redis_cpu(pid: Option<u32>) -> Result<Option<Duration>, CliError> {
+    match pid {
+        None => Ok(None),
+        Some(pid) => super::cpu::process_cpu(Some(pid)).map(Some).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--redis-pid {pid}: no such process, or /proc cannot be read"
+            ))
+        }),
+    }
 }
 
 /// What every publisher is told.

@@ -59,8 +59,9 @@ pub struct Common {
     #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// The server's process id: its CPU time (from /proc) over the run is reported per delivery or round trip.
+    /// Repeat it for the nodes of a cluster: their CPU times are summed.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
 }
 
 /// `switchboard bench fanout`.
@@ -94,6 +95,13 @@ pub struct FanoutArgs {
     /// The channel.
     #[arg(long, default_value = "bench/fanout")]
     pub channel: String,
+    /// Where the subscribers connect, in turn (repeat it to split them over the nodes of a cluster). Default: the
+    /// publishers' URL.
+    #[arg(long, value_name = "URL")]
+    pub subscribe_url: Vec<String>,
+    /// A `redis-server`'s process id: its CPU time over the run is reported per delivery, apart from the server's.
+    #[arg(long, value_name = "PID")]
+    pub redis_pid: Option<u32>,
     #[command(flatten)]
     pub common: Common,
 }

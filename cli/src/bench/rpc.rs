@@ -40,7 +40,7 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
     for conn in conns {
         ready.push(conn.await?);
     }
-    let cpu_before = CpuSample::take(args.common.server_pid)?;
+    let cpu_before = CpuSample::take(&args.common.server_pid)?;
     let started = Instant::now();
     let deadline = started + args.duration;
     let tasks: Vec<_> = ready
@@ -57,7 +57,7 @@ pub async fn run(args: RpcArgs) -> Result<(), CliError> {
         errors.extend(trips.error);
     }
     let secs = started.elapsed().as_secs_f64();
-    let cpu_after = CpuSample::take(args.common.server_pid)?;
+    let cpu_after = CpuSample::take(&args.common.server_pid)?;
     let mut summary = json!({
         "bench": "rpc",
         "connections": args.connections,

@@ -363,6 +363,20 @@ impl Hub {
             .map_or(0, |ch| ch.subscribers.len())
     }
 
+    /// Every channel under `prefix` with subscribers, and how many (all dialects), in name order (a cluster's
+    /// node counts: see docs/SCALING.md).
+    pub fn subscriber_counts<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a ChannelName, usize)> + 'a {
+        self.channels
+            .iter()
+            .filter(move |(name, ch)| {
+                name.as_str().starts_with(prefix) && !ch.subscribers.is_empty()
+            })
+            .map(|(name, ch)| (name, ch.subscribers.len()))
+    }
+
     /// Records that the reader `name` (the webhook sender) has every event of `channel` up to `offset`; a
     /// durable store keeps it across restarts.
     pub fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {

@@ -1,9 +1,10 @@
 //! [`ClusterConfig`]: how a server becomes one node of a cluster ([`ServerConfig::cluster`](super::ServerConfig::cluster));
 //! the hub's side is `Hub::clustered`, the link between the two is the driver's `cluster_link`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::redis::RedisOptions;
+use crate::redis::engine::REGISTRATION_TTL;
 
 /// How a node reaches the engine it shares with the other nodes.
 #[derive(Debug, Clone)]
@@ -14,6 +15,10 @@ pub struct ClusterConfig {
     pub prefix: String,
     /// This node's id (in `/api/info` and logs).
     pub node_id: String,
+    /// How long this node's entries in Redis (its serve registrations, its counts) live after their last refresh;
+    /// they are refreshed every third of it. How long a node that died is still counted, and calls still sent to
+    /// it. Default: [`REGISTRATION_TTL`].
+    pub ttl: Duration,
 }
 
 impl ClusterConfig {
@@ -24,6 +29,7 @@ impl ClusterConfig {
             redis,
             prefix: "switchboard".into(),
             node_id,
+            ttl: REGISTRATION_TTL,
         }
     }
 }

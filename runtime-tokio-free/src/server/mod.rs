@@ -73,13 +73,13 @@ pub use switchboard_protocol::server::FsyncPolicy;
 pub use webhooks::WebhookConfig;
 
 use crate::Runtime;
-use crate::redis::engine::{Engine, EngineOptions, REGISTRATION_TTL, Registry};
+use crate::redis::engine::{Engine, EngineOptions, Members, Registry};
 use crate::signal::Trigger;
 use front::Front;
 use front::listener::Listeners;
 use hub::app_api::AppRegistry;
 use hub::driver::HubHandle;
-use webhooks::sender::WebhookSender;
+use webhooks::sender::{Intake, WebhookSender};
 
 /// A running server. Cheap to clone: clones share the hub.
 ///
@@ -115,6 +115,9 @@ impl<R: Runtime> std::fmt::Debug for Server<R> {
     }
 }
 
+/// How long a shutting-down node waits for Redis to drop its counts.
+const LEAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl<R: Runtime> Server<R> {
     /// A server with its hub, timer and event tasks running, and no listener yet.
     ///
@@ -132,15 +135,39 @@ impl<R: Runtime> Server<R> {
     /// on it is refused with [`DataDirError::InUse`]) and its history read back, with blocking file IO, before
     /// anything is served. Without a data directory it cannot fail.
     pub fn open(runtime: R, mut config: ServerConfig) -> Result<Server<R>, DataDirError> {
-        if config.cluster.is_some() && (config.data_dir.is_some() || config.webhook.is_some()) {
-            tracing::error!(
-                "a node of a cluster keeps no data directory and sends no webhooks: both are ignored"
-            );
+        if config.cluster.is_some() && config.data_dir.is_some() {
+            tracing::error!("a node of a cluster keeps no data directory: it is ignored");
             config.data_dir = None;
-            config.webhook = None;
         }
         let durable = storage::open(&config, runtime.now())?;
         let on_disk = durable.is_some();
+        let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
+            Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
+                runtime.clone(),
+                webhook,
+                endpoint,
+                config.hub.seed,
+                on_disk,
+                config
+                    .cluster
+                    .as_ref()
+                    .map(|_| config.hub.history_size.max(1)),
+            )),
+            Some((Err(e), webhook)) => {
+                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
+                None
+            }
+            None => None,
+        };
+        let (webhooks, observer, tap, publishes) = match webhook {
+            Some((sender, Intake::Observer(observer), publishes)) => {
+                (Some(sender), Some(observer), None, Some(publishes))
+            }
+            Some((sender, Intake::Tap(tap), publishes)) => {
+                (Some(sender), None, Some(tap), Some(publishes))
+            }
+            None => (None, None, None, None),
+        };
         let engine = config.cluster.as_ref().map(|cluster| {
             let mut redis = cluster.redis.clone();
             if redis.connection.client_name.is_none() {
@@ -164,10 +191,16 @@ impl<R: Runtime> Server<R> {
                 runtime.clone(),
                 &engine,
                 cluster.node_id.clone(),
-                REGISTRATION_TTL,
+                cluster.ttl,
             );
+            let members = Members::new(&engine, cluster.node_id.clone(), cluster.ttl);
             (
-                hub::driver::cluster_link::ClusterLink { engine, registry },
+                hub::driver::cluster_link::ClusterLink {
+                    engine,
+                    registry,
+                    members,
+                    on_published: tap,
+                },
                 events,
             )
         });
@@ -176,24 +209,6 @@ impl<R: Runtime> Server<R> {
             None => (None, None),
         };
         let config = Arc::new(config);
-        let webhook = match config.webhook.clone().map(|w| (w.validate(), w)) {
-            Some((Ok(endpoint), webhook)) => Some(WebhookSender::new(
-                runtime.clone(),
-                webhook,
-                endpoint,
-                config.hub.seed,
-                on_disk,
-            )),
-            Some((Err(e), webhook)) => {
-                tracing::error!(url = %webhook.url, error = %e, "invalid webhook configuration; no webhooks will be delivered");
-                None
-            }
-            None => None,
-        };
-        let (webhooks, observer, publishes) = match webhook {
-            Some((sender, observer, publishes)) => (Some(sender), Some(observer), Some(publishes)),
-            None => (None, None, None),
-        };
         let (hub, events) = HubHandle::start(
             runtime.clone(),
             config.hub.clone(),
@@ -205,6 +220,13 @@ impl<R: Runtime> Server<R> {
             runtime.spawn(Box::pin(hub::driver::cluster_link::feed_task(
                 Arc::downgrade(&hub),
                 events,
+            )));
+        }
+        if let Some(members) = hub.members() {
+            runtime.spawn(Box::pin(hub::driver::cluster_counts::refresh_task(
+                runtime.clone(),
+                Arc::downgrade(&hub),
+                members.clone(),
             )));
         }
         if let Some(verifier) = config.verifier.clone() {
@@ -330,6 +352,21 @@ impl<R: Runtime> Server<R> {
             }
             let tick = now + std::time::Duration::from_millis(10);
             runtime.sleep_until(tick.min(deadline)).await;
+        }
+        if let Some(members) = self.hub.members() {
+            // Bounded: with Redis down the entry simply expires.
+            let leave = async { Some(members.leave().await) };
+            let give_up = async {
+                runtime.sleep_until(runtime.now() + LEAVE_TIMEOUT).await;
+                None
+            };
+            match futures_lite::future::or(leave, give_up).await {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "could not remove this node's counts from Redis; they expire")
+                }
+                None => tracing::warn!("Redis did not answer; this node's counts expire"),
+            }
         }
         self.close_storage().await;
     }

@@ -53,6 +53,22 @@ impl Keys {
         key
     }
 
+    /// A node's counts ([`NodeCounts`](super::node_counts::NodeCounts)): a string with a time-to-live.
+    pub fn counts(&self, node: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + 3 + node.len());
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(b":c:");
+        key.extend_from_slice(node.as_bytes());
+        key
+    }
+
+    /// The sorted set of the nodes with counts, scored with the time their entries expire (unix ms).
+    pub fn nodes(&self) -> Vec<u8> {
+        let mut key = self.prefix.as_bytes().to_vec();
+        key.extend_from_slice(b":nodes");
+        key
+    }
+
     /// The channel a topic name belongs to, if it is one of ours.
     pub fn channel_of_topic(&self, topic: &[u8]) -> Option<ChannelName> {
         let rest = topic

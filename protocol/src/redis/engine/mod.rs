@@ -10,6 +10,9 @@
 //! | `{prefix}:p:{channel}` | pub/sub channel | every publication, as `{epoch} {offset} {event JSON}` |
 //! | `{prefix}:s:{channel}` | string, with a time-to-live | who serves the channel: `{node} {registration}` ([registry]) |
 //!
+//! Per node: `{prefix}:c:{node}`, a string with a time-to-live (the node's counts, [node_counts]), and one sorted
+//! set `{prefix}:nodes` of the nodes with counts.
+//!
 //! **Offsets are given in Redis**, by the [publish script](publish): one `EVALSHA` reads or creates the epoch,
 //! increments the offset, appends to the stream (trimmed to the history size with `MAXLEN`, its key expiring after
 //! the history time-to-live), keeps the retained state and publishes, atomically, so every node sees one order.
@@ -22,6 +25,7 @@
 pub mod feed;
 pub mod inbox;
 pub mod keys;
+pub mod node_counts;
 pub mod publication;
 pub mod publish;
 pub mod read;
@@ -31,6 +35,7 @@ pub mod script;
 pub use feed::{FeedConfig, FeedOutput, LiveFeed};
 pub use inbox::InboxMessage;
 pub use keys::Keys;
+pub use node_counts::NodeCounts;
 pub use publication::Publication;
 pub use publish::{PUBLISH_SCRIPT, PublishRequest, Published};
 pub use read::{ChannelRead, READ_SCRIPT, ReadRequest, Replay, StoredEvent};

@@ -17,6 +17,8 @@
 //!   they reconnect, resubscribe with their position and learn `recovered: false`.
 //!
 //! Routed calls, presence and webhooks stay node-local here: docs/SCALING.md says what that means for a deployment.
+//! (`HubEvent::Published` comes from the feed's deliveries on every node that follows the channel: the runtime's
+//! webhook sender takes a node's own publishes from the engine's answers instead.)
 
 mod inputs;
 mod mirror;

@@ -7,6 +7,7 @@
 
 mod error;
 mod feed_task;
+mod members;
 mod reads;
 mod registry;
 mod scripts;
@@ -22,6 +23,7 @@ use switchboard_protocol::wire::ChannelName;
 
 pub use error::EngineError;
 pub use feed_task::EngineEvent;
+pub use members::Members;
 pub use registry::{REGISTRATION_TTL, Registry};
 
 use self::feed_task::{FeedOp, FeedTask};

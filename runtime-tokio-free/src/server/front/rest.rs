@@ -17,6 +17,7 @@ use super::dashboard;
 use super::metrics;
 use super::verifier::TokenRefusal;
 use crate::Runtime;
+use crate::server::hub::driver::cluster_counts::cluster_counts;
 
 /// Answers a non-WebSocket route.
 pub(crate) async fn handle<R: Runtime>(
@@ -73,8 +74,23 @@ async fn execute<R: Runtime>(
             };
             Ok(answer::ready(not_ready, stats.connections, stats.channels))
         }
-        Route::Info => Ok(Reply::json(200, &info(front))),
+        Route::Info => {
+            let mut info = info(front);
+            if let Some(members) = hub.members() {
+                let (_, nodes) = cluster_counts(hub, members).await;
+                info["cluster"]["nodes"] = json!(nodes);
+            }
+            Ok(Reply::json(200, &info))
+        }
         Route::Connections => {
+            if let Some(members) = hub.members() {
+                let (sum, nodes) = cluster_counts(hub, members).await;
+                return Ok(Reply::json(
+                    200,
+                    &json!({"active_connections": sum.connections, "by_dialect": sum.by_dialect,
+                            "apps": sum.apps, "nodes": nodes}),
+                ));
+            }
             let (stats, apps) = hub.read(|core, _| {
                 let apps: Vec<String> = core
                     .hub
@@ -97,7 +113,13 @@ async fn execute<R: Runtime>(
             project_id,
             channel,
         } => {
-            let n = hub.read(|core, _| core.hub.subscriber_count(channel));
+            let n = match hub.members() {
+                Some(members) => {
+                    let (sum, _) = cluster_counts(hub, members).await;
+                    sum.subscribers.get(channel.as_str()).copied().unwrap_or(0) as usize
+                }
+                None => hub.read(|core, _| core.hub.subscriber_count(channel)),
+            };
             Ok(answer::project_connections(project_id, n))
         }
         Route::Metrics => {

@@ -30,6 +30,7 @@ use switchboard_protocol::server::{
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
 
+pub(crate) mod cluster_counts;
 pub(crate) mod cluster_link;
 
 use self::cluster_link::ClusterLink;
@@ -37,7 +38,7 @@ use super::conn_map::ConnMap;
 use super::outbound::{Out, Outbound};
 use super::ws_frame::FrameCache;
 use crate::Runtime;
-use crate::redis::engine::Engine;
+use crate::redis::engine::{Engine, Members};
 use crate::server::storage::report::Report;
 use crate::server::storage::writer::{Job, Writer};
 use crate::server::storage::{DataDirError, Durable};
@@ -177,6 +178,11 @@ impl<R: Runtime> HubHandle<R> {
     /// The engine, on a node of a cluster.
     pub fn engine(&self) -> Option<&Engine> {
         self.cluster.as_ref().map(|link| &link.engine)
+    }
+
+    /// The cluster's members, on a node of a cluster.
+    pub fn members(&self) -> Option<&Members> {
+        self.cluster.as_ref().map(|link| &link.members)
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {

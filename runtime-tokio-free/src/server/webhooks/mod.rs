@@ -39,7 +39,12 @@
 //! `history_size`/`history_ttl` (and the byte budgets) to ride out longer outages. In memory, pending deliveries end with the process; with
 //! a [data directory](super::ServerConfig::data_dir) the sender keeps its place per channel in the store and resumes
 //! from it after a restart (at least once, in offset order).
+//!
+//! On a node of a cluster (`ServerConfig::cluster`) each node sends the webhooks of the events it published
+//! itself, from the engine's answers, holding them until delivered (at most `history_size` per channel): each
+//! event's webhook goes out once across the cluster (docs/SCALING.md, "Webhooks from a cluster").
 
+mod own_events;
 pub(crate) mod sender;
 
 use std::fmt;

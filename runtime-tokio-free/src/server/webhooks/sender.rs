@@ -2,6 +2,11 @@
 //! reads the events it asks for from the hub's history, sends its requests (each on a task of its own, so up to
 //! `max_concurrent` are in flight), feeds back their answers, and sleeps until its next retry time.
 //!
+//! On a node of a cluster the sender is not told the hub's publishes (every node hears every event from the
+//! engine's feed, and all would send it) but this node's own, from the engine's answers to them, and reads their
+//! events from [`OwnEvents`] instead of the history: each event's webhook goes out once in the cluster, from the
+//! node that took the publish.
+//!
 //! Over a data directory the sender also keeps its place: once per channel it records the position it starts
 //! from, and after each event it is done with (delivered, given up on or skipped) the event's offset, as the hub's
 //! cursor `webhook:<url>`. At start it resumes every channel whose cursor is behind the channel's last offset, so
@@ -22,8 +27,10 @@ use switchboard_protocol::webhook::{DeliveryOutput, DeliveryScheduler};
 use switchboard_protocol::wire::ChannelName;
 
 use super::WebhookConfig;
+use super::own_events::{OwnEvent, OwnEvents};
 use crate::Runtime;
 use crate::sdk::{Endpoint, H1Transport, HttpTransport};
+use crate::server::hub::driver::cluster_link::PublishTap;
 use crate::server::hub::driver::{HubHandle, PublishObserver};
 
 /// How one request went.
@@ -53,6 +60,17 @@ pub(crate) struct WebhookSender<R: Runtime> {
     scheduler: Mutex<DeliveryScheduler>,
     /// The hub cursor the sender keeps its place in, when the store keeps it across restarts.
     cursor: Option<String>,
+    /// On a node of a cluster: this node's published events, which the sender delivers instead of the history.
+    own: Option<Arc<Mutex<OwnEvents>>>,
+}
+
+/// How a sender learns of publishes: from the hub (one node), or from the engine's answers to this node's
+/// publishes (a node of a cluster).
+pub(crate) enum Intake {
+    /// Give it to the hub's driver.
+    Observer(PublishObserver),
+    /// Give it to the cluster link.
+    Tap(PublishTap),
 }
 
 impl<R: Runtime> fmt::Debug for WebhookSender<R> {
@@ -67,29 +85,63 @@ impl<R: Runtime> fmt::Debug for WebhookSender<R> {
 pub(crate) struct Publishes(mpsc::UnboundedReceiver<(ChannelName, u64)>);
 
 impl<R: Runtime> WebhookSender<R> {
-    /// A sender and the publish observer to give the hub's driver; start it with [`WebhookSender::run`].
+    /// A sender and how it learns of publishes; start it with [`WebhookSender::run`]. `cluster`: on a node of a
+    /// cluster, how many of its own events to hold per channel at most.
     pub fn new(
         runtime: R,
         config: WebhookConfig,
         endpoint: Endpoint,
         seed: u64,
         keep_place: bool,
-    ) -> (Arc<WebhookSender<R>>, PublishObserver, Publishes) {
+        cluster: Option<usize>,
+    ) -> (Arc<WebhookSender<R>>, Intake, Publishes) {
         let (tx, rx) = mpsc::unbounded();
         let scheduler =
             DeliveryScheduler::new(config.scheduler_config(seed ^ 0x7765_6268_6f6f_6b73));
+        let own = cluster.map(|per_channel| Arc::new(Mutex::new(OwnEvents::new(per_channel))));
+        let intake = match &own {
+            Some(own) => {
+                let own = own.clone();
+                let config = config.clone();
+                Intake::Tap(PublishTap::new(move |channel, epoch, first, events| {
+                    if !config.matches(channel.as_str()) {
+                        return;
+                    }
+                    let epoch: Arc<str> = epoch.into();
+                    let mut own = own.lock().unwrap_or_else(|e| e.into_inner());
+                    for (offset, event) in (first..).zip(events) {
+                        let number = own.push(
+                            channel,
+                            OwnEvent {
+                                epoch: epoch.clone(),
+                                offset,
+                                event: event.clone(),
+                            },
+                        );
+                        let _ = tx.unbounded_send((channel.clone(), number));
+                    }
+                }))
+            }
+            // Only a note on a queue: the hub's lock is held.
+            None => Intake::Observer(Box::new(move |channel, offset| {
+                let _ = tx.unbounded_send((channel.clone(), offset));
+            })),
+        };
         let sender = Arc::new(WebhookSender {
             endpoint,
             transport: H1Transport::new(runtime),
             scheduler: Mutex::new(scheduler),
             cursor: keep_place.then(|| format!("webhook:{}", config.url)),
             config,
+            own,
         });
-        // Only a note on a queue: the hub's lock is held.
-        let observer: PublishObserver = Box::new(move |channel, offset| {
-            let _ = tx.unbounded_send((channel.clone(), offset));
-        });
-        (sender, observer, Publishes(rx))
+        (sender, intake, Publishes(rx))
+    }
+
+    fn own(&self) -> Option<MutexGuard<'_, OwnEvents>> {
+        self.own
+            .as_ref()
+            .map(|own| own.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn lock(&self) -> MutexGuard<'_, DeliveryScheduler> {
@@ -285,22 +337,36 @@ impl<R: Runtime> WebhookSender<R> {
             match s.poll_output() {
                 DeliveryOutput::Fetch { channel, after } => {
                     let hub = hub.upgrade()?;
-                    let (epoch, next) = hub.read(|core, now| {
-                        let page = core.hub.history(now, &channel, Some(after), 1);
-                        (page.epoch, page.events.into_iter().next())
-                    });
-                    let offset = next.map(|(offset, event)| {
+                    // The number the scheduler knows the event by, and the event.
+                    let next = match self.own() {
+                        Some(mut own) => own.take(&channel, after),
+                        None => hub.read(|core, now| {
+                            let page = core.hub.history(now, &channel, Some(after), 1);
+                            let epoch: Arc<str> = page.epoch.as_str().into();
+                            page.events.into_iter().next().map(|(offset, event)| {
+                                (
+                                    offset,
+                                    OwnEvent {
+                                        epoch,
+                                        offset,
+                                        event,
+                                    },
+                                )
+                            })
+                        }),
+                    };
+                    let number = next.map(|(number, event)| {
                         let body = json!({
                             "type": "channel_event",
                             "channel": channel.as_str(),
-                            "epoch": epoch,
-                            "offset": offset,
-                            "event": &*event,
+                            "epoch": &*event.epoch,
+                            "offset": event.offset,
+                            "event": &*event.event,
                         });
                         bodies.insert(channel.clone(), body.to_string());
-                        offset
+                        number
                     });
-                    s.handle_fetched(runtime.now(), &channel, offset);
+                    s.handle_fetched(runtime.now(), &channel, number);
                 }
                 DeliveryOutput::Send {
                     channel,
@@ -328,6 +394,9 @@ impl<R: Runtime> WebhookSender<R> {
                 } => {
                     bodies.remove(&channel);
                     last_failure.remove(&channel);
+                    if let Some(mut own) = self.own() {
+                        own.finish(&channel, offset);
+                    }
                     self.place(hub, &channel, offset, false);
                 }
                 DeliveryOutput::Abandoned {
@@ -337,8 +406,20 @@ impl<R: Runtime> WebhookSender<R> {
                 } => {
                     bodies.remove(&channel);
                     let why = last_failure.remove(&channel).unwrap_or_default();
-                    tracing::warn!(%channel, offset, url = %self.config.url, %why, ?reason, "webhook delivery given up");
+                    // On a node of a cluster `offset` is the scheduler's number: log the event's offset.
+                    let event_offset = match self.own() {
+                        Some(mut own) => {
+                            let event_offset = own.offset_of(&channel, offset);
+                            own.finish(&channel, offset);
+                            event_offset
+                        }
+                        None => Some(offset),
+                    };
+                    tracing::warn!(%channel, offset = ?event_offset, url = %self.config.url, %why, ?reason, "webhook delivery given up");
                     self.place(hub, &channel, offset, false);
+                }
+                DeliveryOutput::Skipped { channel, from, to } if self.own.is_some() => {
+                    tracing::warn!(%channel, count = to - from + 1, "webhook events dropped from this node's queue before delivery (more than the history size waiting); skipped");
                 }
                 DeliveryOutput::Skipped { channel, from, to } => {
                     tracing::warn!(%channel, from, to, "webhook events left the history before delivery; skipped");

@@ -18,7 +18,7 @@ use switchboard_protocol::wire::ChannelName;
 use super::HubHandle;
 use crate::Runtime;
 use crate::redis::RedisError;
-use crate::redis::engine::{Engine, EngineError, EngineEvent, Registry};
+use crate::redis::engine::{Engine, EngineError, EngineEvent, Members, Registry};
 
 /// The longest a publish waits for Redis before its publisher is answered `STORAGE_UNAVAILABLE`: long enough to
 /// ride out a reconnection (a Redis restart, a failover, a dropped connection), short enough for a publisher to
@@ -29,11 +29,36 @@ use crate::redis::engine::{Engine, EngineError, EngineEvent, Registry};
 /// connection. Once Redis has been unreachable for this long, publishes are refused at once, without waiting.
 pub(crate) const PUBLISH_DEADLINE: Duration = Duration::from_secs(5);
 
-/// A node's way to the cluster: the engine (channels) and the registry (who serves what, the nodes' inboxes).
+/// A node's way to the cluster: the engine (channels), the registry (who serves what, the nodes' inboxes) and the
+/// members (the live nodes and their counts).
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterLink {
     pub(crate) engine: Engine,
     pub(crate) registry: Registry,
+    pub(crate) members: Members,
+    /// Told of every publish this node took (the webhook sender's intake on a node of a cluster).
+    pub(crate) on_published: Option<PublishTap>,
+}
+
+/// Told of a publish this node took, once the engine has given it offsets: the channel, its epoch, the first
+/// event's offset and the events (at consecutive offsets). Called off the hub's lock; it must not block.
+#[derive(Clone)]
+pub(crate) struct PublishTap(Arc<PublishTapFn>);
+
+type PublishTapFn = dyn Fn(&ChannelName, &str, u64, &[Arc<Value>]) + Send + Sync;
+
+impl PublishTap {
+    pub(crate) fn new(
+        tap: impl Fn(&ChannelName, &str, u64, &[Arc<Value>]) + Send + Sync + 'static,
+    ) -> PublishTap {
+        PublishTap(Arc::new(tap))
+    }
+}
+
+impl std::fmt::Debug for PublishTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublishTap")
+    }
 }
 
 /// Carries out one of the hub's engine commands; answers come back to the hub through `hub`.
@@ -115,16 +140,17 @@ pub(crate) fn carry_out<R: Runtime>(
                 return;
             }
             let engine = engine.clone();
+            let tap = link.on_published.clone();
             let now_ms = now.as_millis();
             let deadline = runtime.sleep_until(now + PUBLISH_DEADLINE);
             runtime.spawn(Box::pin(async move {
-                let events: Vec<Vec<u8>> = events
+                let encoded: Vec<Vec<u8>> = events
                     .iter()
                     .map(|event| serde_json::to_vec(&**event).unwrap_or_default())
                     .collect();
                 let publish = async {
                     engine
-                        .publish(&channel, &events, retain_last, &fresh_epoch, now_ms)
+                        .publish(&channel, &encoded, retain_last, &fresh_epoch, now_ms)
                         .await
                 };
                 let outcome = futures_util::future::select(Box::pin(publish), deadline).await;
@@ -135,7 +161,14 @@ pub(crate) fn carry_out<R: Runtime>(
                     )),
                 };
                 let outcome = outcome
-                    .map(|published| (published.first_offset, published.last_offset))
+                    .map(|published| {
+                        // This node took the publish: it alone tells the webhook sender (every node delivers
+                        // the events from the feed, so the hub's own publish events would fire on each).
+                        if let Some(tap) = &tap {
+                            (tap.0)(&channel, &published.epoch, published.first_offset, &events);
+                        }
+                        (published.first_offset, published.last_offset)
+                    })
                     .map_err(|error| failure(&channel, &error));
                 report(&hub, ticket, outcome);
             }));
