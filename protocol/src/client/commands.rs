@@ -105,6 +105,7 @@ impl ClientMachine {
             channel,
             event,
             retain,
+            idempotency_key: None,
         };
         self.issue(now, message, Kind::Plain, None)
     }
@@ -131,6 +132,7 @@ impl ClientMachine {
             channel,
             events,
             retain_last,
+            idempotency_key: None,
         };
         self.issue(now, message, Kind::Plain, None)
     }

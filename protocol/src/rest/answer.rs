@@ -218,6 +218,7 @@ mod tests {
         match p {
             Publish::Done(offset) => offset,
             Publish::Pending(t) => panic!("the memory store kept {t:?} pending"),
+            Publish::Duplicate { .. } => panic!("no key, no duplicate"),
         }
     }
 

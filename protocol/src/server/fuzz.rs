@@ -98,6 +98,10 @@ pub fn hub_ops(data: &[u8]) {
         token_expiry_warning: Duration::from_secs(2),
         // Small enough that publishes to new channels are refused, and idle channels are forgotten to make room.
         max_channels: 3,
+        // Small enough that keys are pushed out by the caps and by the window.
+        dedupe_window: Duration::from_secs(4),
+        dedupe_keys_per_channel: 2,
+        dedupe_keys: 3,
         seed: 1,
     };
     let mut now = Timestamp::from_millis(1_700_000_000_000);

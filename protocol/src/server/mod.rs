@@ -104,6 +104,7 @@ mod cluster;
 mod config;
 mod conn_table;
 mod connection;
+mod dedupe;
 mod dialect;
 mod error;
 mod forget;
@@ -111,6 +112,7 @@ mod forget;
 #[cfg_attr(docsrs, doc(cfg(feature = "_internal_test_exports")))]
 pub mod fuzz;
 mod heartbeat;
+mod idempotent;
 mod inputs;
 mod intake;
 #[cfg(any(test, feature = "_internal_test_exports"))]
@@ -146,7 +148,9 @@ mod tests;
 
 pub use channel_list::ChannelSummary;
 pub use cluster::{EngineCommand, EngineFailure, EngineTicket};
-pub use config::{DEFAULT_MAX_CHANNELS, HubConfig};
+pub use config::{
+    DEFAULT_DEDUPE_KEYS, DEFAULT_DEDUPE_KEYS_PER_CHANNEL, DEFAULT_MAX_CHANNELS, HubConfig,
+};
 pub use conn_table::ConnId;
 pub use connection::Connection;
 pub use dialect::{Dialect, DialectKind};
@@ -211,6 +215,8 @@ pub struct Hub {
     refresh_check: Option<token_refresh::InstalledCheck>,
     /// A node of a cluster: channels live in the engine ([`Hub::clustered`]).
     cluster: Option<Box<cluster::Cluster>>,
+    /// Idempotency keys seen within the dedupe window.
+    dedupe: dedupe::Dedupe,
 }
 
 impl fmt::Debug for Hub {
@@ -257,6 +263,11 @@ impl Hub {
     }
 
     fn build(config: HubConfig, rng: Rng, store: Box<dyn Store>) -> Hub {
+        let dedupe = dedupe::Dedupe::new(dedupe::Bounds {
+            window: config.dedupe_window,
+            per_channel: config.dedupe_keys_per_channel,
+            total: config.dedupe_keys,
+        });
         Hub {
             config,
             rng,
@@ -275,6 +286,7 @@ impl Hub {
             next_ticket: 1,
             refresh_check: None,
             cluster: None,
+            dedupe,
         }
     }
 

@@ -248,7 +248,7 @@ impl Hub {
             return;
         };
         match outcome {
-            Ok((first, _last)) => self.answer_published(&channel, first, answer),
+            Ok((first, _last)) => self.answer_published(now, &channel, first, answer),
             Err(_) => self.refuse_unstored(now, answer),
         }
         self.reap(now);
