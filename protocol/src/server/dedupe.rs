@@ -199,7 +199,7 @@ impl Dedupe {
     }
 
     /// Keys whose publish is in flight.
-    #[cfg(any(test, feature = "_internal_test_exports"))]
+    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.entries.len() - self.order.len()
     }
