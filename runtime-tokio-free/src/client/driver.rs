@@ -289,7 +289,10 @@ impl<R: Runtime> Driver<R> {
                         channel,
                         event,
                         retain,
-                    } => self.machine.publish(now, &channel, event, retain),
+                        key,
+                    } => self
+                        .machine
+                        .publish_keyed(now, &channel, event, retain, key),
                     Op::PublishBatch {
                         channel,
                         events,
