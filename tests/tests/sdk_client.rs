@@ -227,7 +227,8 @@ fn publish_retries_with_one_idempotency_key<B: Backend>() {
             scripted(vec![
                 Reply::error(500, "INTERNAL", "boom"),
                 // Kept, but the answer comes too late: the client times out and resends.
-                Reply::json(201, json!({"channel": "c", "offset": 1})).after(Duration::from_secs(3)),
+                Reply::json(201, json!({"channel": "c", "offset": 1}))
+                    .after(Duration::from_secs(3)),
                 Reply::json(200, json!({"channel": "c", "offset": 1, "duplicate": true})),
                 Reply::json(201, json!({"channel": "c", "offset": 2})),
             ]),

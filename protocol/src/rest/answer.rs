@@ -280,7 +280,10 @@ mod tests {
         let channel = ChannelName::new("a/b").unwrap();
         let d = duplicate(&channel, 7);
         assert_eq!(d.status, 200);
-        assert_eq!(body(&d), json!({"channel": "a/b", "offset": 7, "duplicate": true}));
+        assert_eq!(
+            body(&d),
+            json!({"channel": "a/b", "offset": 7, "duplicate": true})
+        );
         let d = duplicate_batch(&channel, 7, 9);
         assert_eq!(
             (d.status, &body(&d)["last_offset"], &body(&d)["duplicate"]),

@@ -62,9 +62,7 @@ fn body_key(
         Some(Value::String(key)) => IdempotencyKey::new(key)
             .map(Some)
             .map_err(|e| ErrorReply::validation(format!("idempotency_key is invalid: {e}"))),
-        Some(_) => Err(ErrorReply::validation(
-            "idempotency_key must be a string",
-        )),
+        Some(_) => Err(ErrorReply::validation("idempotency_key must be a string")),
     }
 }
 

@@ -131,11 +131,9 @@ async fn execute<R: Runtime>(
                     .publish_batch(channel, batch.events, batch.retain_last, key)
                     .await
                 {
-                    Ok(Ok(stored)) if stored.duplicate => Ok(answer::duplicate_batch(
-                        channel,
-                        stored.first,
-                        stored.last,
-                    )),
+                    Ok(Ok(stored)) if stored.duplicate => {
+                        Ok(answer::duplicate_batch(channel, stored.first, stored.last))
+                    }
                     Ok(stored) => answer::stored_batch(channel, count, stored.map(|s| s.first)),
                     Err(refused) => answer::published_batch(channel, count, Err(refused)),
                 }

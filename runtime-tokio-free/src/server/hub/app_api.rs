@@ -323,7 +323,11 @@ impl<R: Runtime> Server<R> {
         retain: bool,
     ) -> Result<u64, PublishError> {
         let channel = ChannelName::new(channel)?;
-        Ok(self.hub.publish(&channel, event, retain, None).await??.first)
+        Ok(self
+            .hub
+            .publish(&channel, event, retain, None)
+            .await??
+            .first)
     }
 
     /// [`publish`](Self::publish) with an idempotency key: when the channel saw `key` within the dedupe window
@@ -338,7 +342,10 @@ impl<R: Runtime> Server<R> {
     ) -> Result<Stored, PublishError> {
         let channel = ChannelName::new(channel)?;
         let key = IdempotencyKey::new(key).map_err(PublishError::InvalidKey)?;
-        Ok(self.hub.publish(&channel, event, retain, Some(key)).await??)
+        Ok(self
+            .hub
+            .publish(&channel, event, retain, Some(key))
+            .await??)
     }
 
     /// Publishes `events` on a channel at consecutive offsets, all or none (an empty batch, one over
