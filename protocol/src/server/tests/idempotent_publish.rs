@@ -387,3 +387,40 @@ fn on_a_cluster_node_a_duplicate_waits_for_the_engine_and_then_needs_no_engine()
     );
     assert!(h.engine.is_empty());
 }
+
+#[test]
+fn on_a_cluster_node_a_key_another_node_published_is_a_duplicate_from_the_engine() {
+    let mut h = Harness::clustered(HubConfig {
+        history_ttl: Duration::ZERO,
+        ..quiet()
+    });
+    h.open("pub", Dialect::Native);
+    h.take();
+    h.text("pub", &keyed("p1", "jobs", 1, "k"));
+    let Some(EngineCommand::Publish {
+        ticket,
+        idempotency_key,
+        dedupe_window,
+        ..
+    }) = h.engine.pop_front()
+    else {
+        panic!("an engine publish");
+    };
+    assert_eq!(
+        (idempotency_key, dedupe_window),
+        (key("k"), Duration::from_secs(300))
+    );
+    // The key was set by another node: the engine published nothing and names the original's range.
+    h.hub.handle_engine_duplicate(h.now, ticket, 3, 4);
+    h.drain();
+    h.text("pub", &keyed("p2", "jobs", 1, "k"));
+    assert_transcript(
+        h.take(),
+        &[
+            "engine publish #1 jobs [{\"n\":1}] retain_last=false",
+            "pub <- {\"type\":\"publish_res\",\"message_id\":\"p1\",\"data\":{\"channel\":\"jobs\",\"offset\":3,\"duplicate\":true}}",
+            "pub <- {\"type\":\"publish_res\",\"message_id\":\"p2\",\"data\":{\"channel\":\"jobs\",\"offset\":3,\"duplicate\":true}}",
+        ],
+    );
+    assert!(h.engine.is_empty(), "the node remembers the key too");
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use serde_json::Value;
-use switchboard_protocol::redis::engine::InboxMessage;
+use switchboard_protocol::redis::engine::{InboxMessage, Published};
 use switchboard_protocol::rest::limits::MAX_PAGE_BYTES;
 use switchboard_protocol::server::{
     ChannelState, EngineCommand, EngineFailure, EngineTicket, HistoryPage,
@@ -91,6 +91,8 @@ pub(crate) fn carry_out<R: Runtime>(
             events,
             retain_last,
             fresh_epoch,
+            idempotency_key,
+            dedupe_window,
         } => {
             let engine = engine.clone();
             let now_ms = runtime.now().as_millis();
@@ -99,12 +101,21 @@ pub(crate) fn carry_out<R: Runtime>(
                     .iter()
                     .map(|event| serde_json::to_vec(&**event).unwrap_or_default())
                     .collect();
+                let key = idempotency_key.as_ref().map(|key| (key, dedupe_window));
                 let outcome = engine
-                    .publish(&channel, &events, retain_last, &fresh_epoch, now_ms)
+                    .publish_keyed(&channel, &events, retain_last, &fresh_epoch, now_ms, key)
                     .await
-                    .map(|published| (published.first_offset, published.last_offset))
                     .map_err(|error| failure(&channel, &error));
-                report(&hub, ticket, outcome);
+                match outcome {
+                    Ok(published) if published.duplicate => {
+                        report_duplicate(&hub, ticket, &published)
+                    }
+                    other => report(
+                        &hub,
+                        ticket,
+                        other.map(|published| (published.first_offset, published.last_offset)),
+                    ),
+                }
             }));
         }
         #[allow(unreachable_patterns)]
@@ -127,6 +138,18 @@ fn report<R: Runtime>(
 ) {
     if let Some(hub) = hub.upgrade() {
         hub.with(|core, now| core.hub.handle_engine_published(now, ticket, outcome));
+    }
+}
+
+/// The engine held the publish's idempotency key: nothing was published.
+fn report_duplicate<R: Runtime>(
+    hub: &Weak<HubHandle<R>>,
+    ticket: EngineTicket,
+    published: &Published,
+) {
+    let (first, last) = (published.first_offset, published.last_offset);
+    if let Some(hub) = hub.upgrade() {
+        hub.with(|core, now| core.hub.handle_engine_duplicate(now, ticket, first, last));
     }
 }
 
