@@ -320,4 +320,73 @@ mod tests {
             Seen::Fresh
         );
     }
+
+    /// Against a reference model (a map of keys to their range and when they settled, read through the window;
+    /// caps large enough not to bind): every lookup answers as the model does, whatever the interleaving of
+    /// publishes that are kept, publishes that fail, and time passing.
+    mod model {
+        use super::*;
+        use alloc::collections::BTreeMap;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// A publish with key `k` on channel `c`, kept (`true`) or failed.
+            Publish {
+                c: u8,
+                k: u8,
+                kept: bool,
+            },
+            Advance(u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0u8..2, 0u8..4, prop::bool::weighted(0.8)).prop_map(|(c, k, kept)| Op::Publish {
+                    c,
+                    k,
+                    kept
+                }),
+                (0u64..80).prop_map(Op::Advance),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn lookups_agree_with_a_map_read_through_the_window(ops in prop::collection::vec(op(), 1..60)) {
+                let mut table = table(1000, 1000);
+                let mut model: BTreeMap<(u8, u8), (u64, u64, u64)> = BTreeMap::new();
+                let (mut now, mut next_offset) = (0u64, 1u64);
+                for op in ops {
+                    match op {
+                        Op::Advance(ms) => now += ms,
+                        Op::Publish { c, k, kept } => {
+                            let (channel, k_name) = (ch(&alloc::format!("c{c}")), key(&alloc::format!("k{k}")));
+                            let seen = table.check(T(now), &channel, &k_name, Some("e"), &Answer::Silent);
+                            let live = model.get(&(c, k)).filter(|&&(_, _, at)| at + 100 > now);
+                            match live {
+                                Some(&(first, last, _)) => prop_assert_eq!(seen, Seen::Duplicate { first, last }),
+                                None => {
+                                    prop_assert_eq!(seen, Seen::Fresh);
+                                    if kept {
+                                        let (first, last) = (next_offset, next_offset + 1);
+                                        next_offset += 2;
+                                        table.settle(T(now), &channel, &k_name, Some("e".into()), first, last);
+                                        model.insert((c, k), (first, last, now));
+                                    } else {
+                                        table.forget(&channel, &k_name);
+                                        model.remove(&(c, k));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let live = model.values().filter(|&&(_, _, at)| at + 100 > now).count();
+                    table.expire(T(now));
+                    prop_assert_eq!(table.settled(), live);
+                    prop_assert_eq!(table.in_flight(), 0);
+                }
+            }
+        }
+    }
 }
