@@ -95,7 +95,9 @@ fn first_output_is_connect_then_the_connect_deadline() {
 #[test]
 fn publish_goes_out_and_its_answer_is_a_response_with_the_offset() {
     let mut core = open(&Knobs::default());
-    let id = core.publish(10, "projects/p1", r#"{"n":1}"#, true, Some("k-1")).unwrap();
+    let id = core
+        .publish(10, "projects/p1", r#"{"n":1}"#, true, Some("k-1"))
+        .unwrap();
     let sent = transmitted(&drain(&mut core));
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["type"], "publish");

@@ -50,7 +50,8 @@
 //!   the writer flushed a `Transmit`, [`handle_transport_closed`](Hub::handle_transport_closed) when the socket is
 //!   gone (either side), and [`handle_timeout`](Hub::handle_timeout) when the deadline of the last
 //!   [`HubOutput::Timeout`] is reached.
-//! - **Commands**, for the embedding application and the REST routes: [`publish`](Hub::publish),
+//! - **Commands**, for the embedding application and the REST routes: [`publish`](Hub::publish) (and, with an
+//!   idempotency key, [`publish_keyed`](Hub::publish_keyed) and [`publish_batch_keyed`](Hub::publish_batch_keyed)),
 //!   [`send_request`](Hub::send_request), [`notify`](Hub::notify), [`register_custom_type`](Hub::register_custom_type)
 //!   and [`respond`](Hub::respond), [`close`](Hub::close), [`shutdown`](Hub::shutdown). A command never fails for
 //!   want of draining: outputs queue until polled.
