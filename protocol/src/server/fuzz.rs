@@ -42,6 +42,8 @@ const TEMPLATES: &[&str] = &[
     r#"{"channel":"subscription","payload":{"action":"unsubscribe","channel":"{c}"}}"#,
     r#"{"channel":"{c}","payload":{"y":2}}"#,
     r#"{"type":"refresh","message_id":"{i}","data":{"token":"{c}"}}"#,
+    r#"{"type":"publish","message_id":"{i}","data":{"channel":"{c}","event":1,"idempotency_key":"k1"}}"#,
+    r#"{"type":"publish","message_id":"{i}","data":{"channel":"{c}","events":[1,2],"idempotency_key":"k2"}}"#,
 ];
 
 const CHANNELS: &[&str] = &[
@@ -285,8 +287,12 @@ pub fn hub_ops(data: &[u8]) {
                     1 => Value::String("x".repeat(600)),
                     _ => Value::from(id),
                 };
+                let key = match next().unwrap_or(0) % 4 {
+                    0 => None,
+                    k => crate::wire::IdempotencyKey::new(alloc::format!("k{k}")).ok(),
+                };
                 if let Ok(channel) = ChannelName::new(channel) {
-                    let _ = hub.publish(now, &channel, event, op % 2 == 0);
+                    let _ = hub.publish_keyed(now, &channel, event, op % 2 == 0, key);
                     let _ = hub.history(now, &channel, next().map(u64::from), 3);
                 }
             }
