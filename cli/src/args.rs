@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
+use switchboard_protocol::wire::IdempotencyKey;
 
 /// Switchboard: a real-time hub where backends stream progress to dashboards and take requests back.
 #[derive(Debug, Parser)]
@@ -139,8 +140,18 @@ pub struct PubArgs {
     /// next one arrives or stdin ends).
     #[arg(long)]
     pub retain: bool,
+    /// The publish's idempotency key (1 to 128 bytes; default: a random one): a publish whose key the channel saw
+    /// within the server's dedupe window publishes nothing and prints the original offset. Give the same key to
+    /// re-run a publish that may have landed.
+    #[arg(long, value_parser = parse_key, value_name = "KEY", conflicts_with = "batch")]
+    pub idempotency_key: Option<IdempotencyKey>,
     #[command(flatten)]
     pub connection: ConnectArgs,
+}
+
+/// An idempotency key flag.
+fn parse_key(text: &str) -> Result<IdempotencyKey, String> {
+    IdempotencyKey::new(text).map_err(|e| format!("an idempotency key {e}"))
 }
 
 /// `switchboard call`.

@@ -87,6 +87,20 @@ pub struct LimitArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_PRESENCE_MEMBERS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_presence_members: u64,
+    /// How long a publish's idempotency key is remembered on its channel, in seconds: a publish with the same key
+    /// within it publishes nothing and is answered with the original offsets (`duplicate: true`). 0: keys are
+    /// ignored.
+    #[arg(long, env = "SWITCHBOARD_DEDUPE_WINDOW_SECS", default_value_t = 300)]
+    pub dedupe_window_secs: u64,
+    /// Idempotency keys one channel remembers at once; past it its oldest is forgotten.
+    #[arg(long, env = "SWITCHBOARD_DEDUPE_KEYS_PER_CHANNEL", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub dedupe_keys_per_channel: u64,
+    /// Idempotency keys the server remembers at once, all channels together (each costs about 100 bytes plus its
+    /// key and channel name); past it the oldest is forgotten.
+    #[arg(long, env = "SWITCHBOARD_DEDUPE_KEYS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub dedupe_keys: u64,
 
     /// How long before a token-authenticated connection's token expires (its `exp` plus the 30 s leeway) the
     /// server sends it `token_expiring`, in ms (halfway through a shorter lifetime; 0: no warning). Unless
@@ -130,6 +144,9 @@ impl Default for LimitArgs {
             history_total_bytes: wide(config.hub.history_total_bytes),
             max_channels: wide(config.hub.max_channels),
             max_presence_members: wide(config.hub.max_presence_members),
+            dedupe_window_secs: config.hub.dedupe_window.as_secs(),
+            dedupe_keys_per_channel: wide(config.hub.dedupe_keys_per_channel),
+            dedupe_keys: wide(config.hub.dedupe_keys),
 
             token_expiry_warning_ms: u64::try_from(config.hub.token_expiry_warning.as_millis())
                 .unwrap_or(u64::MAX),
@@ -160,6 +177,10 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError
     config.hub.history_total_bytes = size("history-total-bytes", args.history_total_bytes)?;
     config.hub.max_channels = size("max-channels", args.max_channels)?;
     config.hub.max_presence_members = size("max-presence-members", args.max_presence_members)?;
+    config.hub.dedupe_window = Duration::from_secs(args.dedupe_window_secs);
+    config.hub.dedupe_keys_per_channel =
+        size("dedupe-keys-per-channel", args.dedupe_keys_per_channel)?;
+    config.hub.dedupe_keys = size("dedupe-keys", args.dedupe_keys)?;
 
     config.hub.token_expiry_warning = Duration::from_millis(args.token_expiry_warning_ms);
     config.max_head_bytes = size("max-head-bytes", args.max_head_bytes)?;
@@ -242,6 +263,9 @@ mod tests {
             "--history-total-bytes=16K",
             "--max-channels=17",
             "--max-presence-members=18",
+            "--dedupe-window-secs=18",
+            "--dedupe-keys-per-channel=19",
+            "--dedupe-keys=20",
         ])
         .unwrap();
         let mut config = ServerConfig::default();
@@ -279,6 +303,11 @@ mod tests {
             ],
             [15, 16 * 1024, 17, 18]
         );
+        assert_eq!(config.hub.dedupe_window, Duration::from_secs(18));
+        assert_eq!(
+            [config.hub.dedupe_keys_per_channel, config.hub.dedupe_keys],
+            [19, 20]
+        );
 
         let args = parsed(&["--token-expiry-warning-ms=15"]).unwrap();
         apply(&args, &mut config).unwrap();
@@ -300,6 +329,8 @@ mod tests {
             "--history-bytes=lots",
             "--max-channels=0",
             "--max-presence-members=0",
+            "--dedupe-keys=0",
+            "--dedupe-keys-per-channel=0",
         ] {
             assert!(parsed(&[bad]).is_err(), "{bad}");
         }

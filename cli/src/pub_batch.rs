@@ -6,10 +6,11 @@ use futures_lite::future::poll_once;
 use futures_lite::io::AsyncBufReadExt;
 use futures_lite::{AsyncBufRead, StreamExt};
 use serde_json::Value;
-use switchboard_runtime::client::Client;
+use switchboard_runtime::client::{Client, RequestError};
 
 use crate::connect::explained;
 use crate::error::CliError;
+use crate::requests::random_key;
 
 /// Most events in one batch (the server's limit).
 pub const MAX_EVENTS: usize = 1000;
@@ -77,10 +78,31 @@ pub async fn publish_lines(
             }
         }
         let retain_last = retain && failure.is_none();
-        let offsets = explained(client, client.publish_batch(channel, batch, retain_last)).await?;
+        let offsets = explained(client, keyed(client, channel, batch, retain_last)).await?;
         println!("{}-{}", offsets.start(), offsets.end());
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// Publishes one batch under a fresh idempotency key, sent once more under it when the connection drops or the
+/// answer times out (it is then unknown whether the batch landed): it lands once either way.
+async fn keyed(
+    client: &Client,
+    channel: &str,
+    batch: Vec<Value>,
+    retain_last: bool,
+) -> Result<std::ops::RangeInclusive<u64>, RequestError> {
+    let key = random_key();
+    let mut resent = false;
+    loop {
+        let sent = client
+            .publish_batch_with_key(channel, batch.clone(), retain_last, key.clone())
+            .await;
+        match sent {
+            Err(RequestError::Disconnected | RequestError::TimedOut) if !resent => resent = true,
+            other => return other.map(|published| published.offsets),
+        }
+    }
 }
 
 fn parse(line: &str) -> Result<Value, String> {

@@ -2,12 +2,17 @@
 //! line of stdout.
 
 use serde_json::json;
+use switchboard_protocol::rng::Rng;
+use switchboard_protocol::wire::{IdempotencyKey, MessageId};
+use switchboard_runtime::client::RequestError;
 
 use crate::args::{CallArgs, PubArgs, StateArgs};
 use crate::connect::{Patience, client, one_shot};
 use crate::error::CliError;
 
-/// `switchboard pub URL CHANNEL JSON [--retain]`, or `--batch` from stdin.
+/// `switchboard pub URL CHANNEL JSON [--retain] [--idempotency-key KEY]`, or `--batch` from stdin. The publish
+/// carries an idempotency key (a random one unless given): when the connection drops or the answer times out, it
+/// is not known whether the event landed, so it is sent once more under the same key, and lands once either way.
 pub async fn publish(args: PubArgs) -> Result<(), CliError> {
     let client = client(&args.url, &args.connection, Patience::OneShot)?;
     let Some(event) = args.event else {
@@ -17,9 +22,39 @@ pub async fn publish(args: PubArgs) -> Result<(), CliError> {
         client.close().await;
         return outcome;
     };
-    let offset = one_shot(&client, client.publish(&args.channel, event, args.retain)).await?;
-    println!("{offset}");
+    let key = args.idempotency_key.unwrap_or_else(random_key);
+    let attempts = async {
+        let mut resent = false;
+        loop {
+            let sent = client
+                .publish_with_key(&args.channel, event.clone(), args.retain, key.clone())
+                .await;
+            match sent {
+                Err(RequestError::Disconnected | RequestError::TimedOut) if !resent => {
+                    resent = true;
+                }
+                other => return other,
+            }
+        }
+    };
+    let published = one_shot(&client, attempts).await?;
+    if published.duplicate {
+        eprintln!("duplicate: the key was seen within the dedupe window; nothing was published");
+    }
+    println!("{}", published.offset);
     Ok(())
+}
+
+/// A random idempotency key, from the process's randomness.
+pub fn random_key() -> IdempotencyKey {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seed = std::collections::hash_map::RandomState::new().hash_one(nanos);
+    let id = MessageId::random(&mut Rng::from_seed(seed));
+    IdempotencyKey::new(id.into_string()).expect("a UUID is a valid key")
 }
 
 /// `switchboard call URL CHANNEL METHOD [JSON]`.

@@ -49,6 +49,43 @@ fn call_without_a_handler_fails() {
     assert!(call.stdout.is_empty());
 }
 
+/// `pub` with `--idempotency-key`: a re-run with the same key prints the original offset and publishes nothing; a
+/// run without one gets a random key, so it always publishes.
+#[test]
+fn pub_with_the_same_idempotency_key_lands_once() {
+    let (_server, url) = serve(&[]);
+    let keyed = [
+        "pub",
+        &url,
+        "jobs",
+        r#"{"n":1}"#,
+        "--idempotency-key",
+        "job-7",
+    ];
+    let first = run(&keyed);
+    assert_eq!(
+        (first.code, first.stdout.clone()),
+        (Some(0), vec!["1".to_owned()]),
+        "{}",
+        first.stderr
+    );
+    let again = run(&keyed);
+    assert_eq!(
+        (again.code, again.stdout.clone()),
+        (Some(0), vec!["1".to_owned()]),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.contains("duplicate"), "{}", again.stderr);
+    for expected in ["2", "3"] {
+        let unkeyed = run(&["pub", &url, "jobs", r#"{"n":2}"#]);
+        assert_eq!(unkeyed.stdout, [expected], "{}", unkeyed.stderr);
+    }
+    let state = run(&["state", &url, "jobs"]);
+    let state: serde_json::Value = serde_json::from_str(&state.stdout[0]).expect("JSON");
+    assert_eq!(state["offset"], 3);
+}
+
 /// Mistakes in the command line exit 2 before any network traffic.
 #[test]
 fn usage_mistakes_exit_2() {
@@ -57,6 +94,14 @@ fn usage_mistakes_exit_2() {
         &["pub", "ws://127.0.0.1:9/api/ws", "news", "not json"],
         &["pub", "ws://127.0.0.1:9/api/ws", "bad channel", "1"],
         &["pub", "ws://127.0.0.1:9/api/ws", "news", "null"],
+        &[
+            "pub",
+            "ws://127.0.0.1:9/api/ws",
+            "news",
+            "1",
+            "--idempotency-key",
+            "",
+        ],
         &[
             "sub",
             "wss://127.0.0.1:9/api/ws",

@@ -98,6 +98,52 @@ async fn rest_publish<R: Runtime>(
 mod scenarios {
     use super::*;
 
+    /// A publish retried on another node (its key in the body on one, in the header on the other) lands once:
+    /// the second node answers 200 with the first one's offset and `duplicate: true`, and a subscriber on a third
+    /// path sees the event once.
+    pub async fn a_publish_retried_on_another_node_lands_once<R: Runtime>(runtime: R) {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let (a, addr_a) = node(&runtime, &redis, "a").await;
+            let (b, addr_b) = node(&runtime, &redis, "b").await;
+            let mut watcher = WsClient::connect(&runtime, addr_a, "/api/ws").await;
+            watcher.connected().await;
+            subscribe(&mut watcher, "jobs/9", None).await;
+
+            let body = json!({"event": {"n": 1}, "idempotency_key": "retry-me"});
+            let first = rest_publish(&runtime, addr_a, "jobs/9", body).await;
+            assert_eq!(first["offset"], 1, "{first}");
+            let retry = json!({"event": {"n": 1}}).to_string();
+            let again = http::request(
+                &runtime,
+                addr_b,
+                "POST",
+                "/api/v1/channels/jobs%2F9/events",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Idempotency-Key", "retry-me"),
+                ],
+                Some(retry.as_bytes()),
+            )
+            .await;
+            assert_eq!(
+                (again.status, again.json()),
+                (
+                    200,
+                    json!({"channel": "jobs/9", "offset": 1, "duplicate": true})
+                )
+            );
+            let next = rest_publish(&runtime, addr_b, "jobs/9", json!({"event": {"n": 2}})).await;
+            assert_eq!(next["offset"], 2, "{next}");
+            assert_eq!(events(&mut watcher, 2).await, [(1, 1), (2, 2)]);
+            a.shutdown().await;
+            b.shutdown().await;
+        })
+        .await;
+    }
+
     pub async fn a_call_on_one_node_reaches_the_worker_on_another_and_its_answer_comes_back<
         R: Runtime,
     >(
@@ -379,6 +425,7 @@ mod scenarios {
 
 on_both_runtimes!(scenarios;
     an_event_stream_resumes_on_another_node_from_its_last_event_id,
+    a_publish_retried_on_another_node_lands_once,
     a_call_on_one_node_reaches_the_worker_on_another_and_its_answer_comes_back,
     every_node_delivers_every_publish_and_a_client_resumes_on_another_node,
     a_node_whose_feed_is_cut_in_the_middle_still_delivers_every_event_once,

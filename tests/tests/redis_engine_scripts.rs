@@ -8,7 +8,7 @@ use switchboard_protocol::redis::engine::{
     ChannelRead, Keys, PUBLISH_SCRIPT, Publication, PublishRequest, Published, READ_SCRIPT,
     REFRESH_SCRIPT, REMOVE_SCRIPT, ReadRequest, Registration, Replay, Script,
 };
-use switchboard_protocol::wire::ChannelName;
+use switchboard_protocol::wire::{ChannelName, IdempotencyKey};
 use switchboard_runtime::Runtime;
 use switchboard_runtime::redis::{
     PubSubEvent, RedisClient, RedisError, RedisOptions, RedisSubscriber, RedisUrl,
@@ -34,6 +34,10 @@ struct Publisher {
 }
 
 impl Publisher {
+    fn client(&self) -> &RedisClient {
+        &self.client
+    }
+
     fn new(client: RedisClient) -> Publisher {
         Publisher {
             client,
@@ -45,6 +49,16 @@ impl Publisher {
     }
 
     async fn publish(&mut self, channel: &ChannelName, events: &[&str], retain: bool) -> Published {
+        self.publish_keyed(channel, events, retain, None).await
+    }
+
+    async fn publish_keyed(
+        &mut self,
+        channel: &ChannelName,
+        events: &[&str],
+        retain: bool,
+        key: Option<(&IdempotencyKey, u64)>,
+    ) -> Published {
         let events: Vec<Vec<u8>> = events.iter().map(|e| e.as_bytes().to_vec()).collect();
         let request = PublishRequest {
             channel,
@@ -54,6 +68,8 @@ impl Publisher {
             history_size: self.history_size,
             history_ttl_ms: self.history_ttl_ms,
             now_ms: 1_000_000,
+            idempotency_key: key.map(|(key, _)| key),
+            dedupe_window_ms: key.map_or(0, |(_, ms)| ms),
         };
         loop {
             match self
@@ -104,7 +120,8 @@ mod scenarios {
                 Published {
                     epoch: "e-first".into(),
                     first_offset: 1,
-                    last_offset: 1
+                    last_offset: 1,
+                    duplicate: false,
                 }
             );
             let batch = one.publish(&jobs, &["{}", "{}", "{}"], false).await;
@@ -127,6 +144,8 @@ mod scenarios {
                     history_size: 1000,
                     history_ttl_ms: 0,
                     now_ms: 1_000_000,
+                    idempotency_key: None,
+                    dedupe_window_ms: 0,
                 };
                 let command = request.command(&script, &keys);
                 let client = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -230,6 +249,76 @@ mod scenarios {
         .await;
     }
 
+    /// A publish with an idempotency key: repeated (from several connections at once, as retries reaching several
+    /// nodes would) it is published once and every other answer is a duplicate with the original's range; the key
+    /// lapses with its window, is per channel, and a key of an earlier epoch does not answer.
+    pub async fn an_idempotency_key_is_checked_and_set_with_the_publish<R: Runtime>(runtime: R) {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        bounded(&runtime, TEST_TIMEOUT, async {
+            let jobs = channel("jobs/k");
+            let key = IdempotencyKey::new("retry-1").unwrap();
+            let mut first = Publisher::new(client(&runtime, &server));
+            first.publish(&jobs, &["0"], false).await;
+            let mut publishers: Vec<Publisher> = (0..4)
+                .map(|_| Publisher::new(client(&runtime, &server)))
+                .collect();
+            let answers = join_all(
+                publishers
+                    .iter_mut()
+                    .map(|p| p.publish_keyed(&jobs, &["1", "2"], false, Some((&key, 60_000)))),
+            )
+            .await;
+            let fresh: Vec<&Published> = answers.iter().filter(|a| !a.duplicate).collect();
+            assert_eq!(fresh.len(), 1, "{answers:?}");
+            assert!(
+                answers
+                    .iter()
+                    .all(|a| (a.first_offset, a.last_offset) == (2, 3) && a.epoch == "e-first"),
+                "{answers:?}"
+            );
+            let now = read(first.client(), &jobs, Some(0)).await;
+            assert_eq!(offsets(&now), [1, 2, 3]);
+
+            // Per channel: the same key elsewhere publishes.
+            let other = first
+                .publish_keyed(&channel("jobs/other"), &["9"], false, Some((&key, 60_000)))
+                .await;
+            assert_eq!((other.first_offset, other.duplicate), (1, false));
+
+            // The window: a key kept 1 ms is gone soon after.
+            let short = IdempotencyKey::new("short").unwrap();
+            first
+                .publish_keyed(&jobs, &["4"], false, Some((&short, 1)))
+                .await;
+            let dedupe_key = String::from_utf8(Keys::new("sbtest").dedupe(&jobs, &short)).unwrap();
+            loop {
+                if server.command(&["EXISTS", &dedupe_key]) == ":0" {
+                    break;
+                }
+                let at = runtime.now() + std::time::Duration::from_millis(5);
+                runtime.sleep_until(at).await;
+            }
+            let again = first
+                .publish_keyed(&jobs, &["4"], false, Some((&short, 1)))
+                .await;
+            assert_eq!((again.first_offset, again.duplicate), (5, false));
+
+            // The channel is lost and starts a new epoch: the old key's offsets do not answer.
+            let meta = String::from_utf8(Keys::new("sbtest").meta(&jobs)).unwrap();
+            let history = String::from_utf8(Keys::new("sbtest").history(&jobs)).unwrap();
+            assert_eq!(server.command(&["DEL", &meta, &history]), ":2");
+            let mut second = Publisher::new(client(&runtime, &server));
+            let after = second
+                .publish_keyed(&jobs, &["5"], false, Some((&key, 60_000)))
+                .await;
+            assert!(!after.duplicate, "{after:?}");
+            assert_eq!(after.first_offset, 1);
+        })
+        .await;
+    }
+
     pub async fn a_lost_hash_is_a_new_epoch_and_a_flushed_script_is_sent_again<R: Runtime>(
         runtime: R,
     ) {
@@ -261,6 +350,8 @@ mod scenarios {
                 history_size: 10,
                 history_ttl_ms: 0,
                 now_ms: 2_000_000,
+                idempotency_key: None,
+                dedupe_window_ms: 0,
             };
             let refused = redis
                 .request(request.command(&publisher.script, &publisher.keys))
@@ -380,6 +471,7 @@ mod scenarios {
 }
 
 on_both_runtimes!(scenarios;
+    an_idempotency_key_is_checked_and_set_with_the_publish,
     offsets_are_consecutive_across_publishers_and_batches,
     history_is_trimmed_by_size_and_expires_by_time,
     every_node_hears_publications_in_order,

@@ -49,6 +49,7 @@ suite!(
     retry_after_in_seconds,
     retry_after_as_an_http_date,
     post_is_retried_only_when_the_server_did_not_act,
+    publish_retries_with_one_idempotency_key,
     publish_batch_sends_events_and_reads_the_range,
     the_retry_budget_runs_dry,
     the_limiter_makes_the_excess_wait_in_order,
@@ -189,34 +190,79 @@ fn post_is_retried_only_when_the_server_did_not_act<B: Backend>() {
         let server = FakeServer::start(
             &rt,
             scripted(vec![
-                // 500: the server may have acted; a POST is not resent.
+                // 500: the server may have acted; a POST without an idempotency key is not resent.
                 Reply::error(500, "INTERNAL", "boom"),
                 // 503: it did not; resent.
                 Reply::error(503, "UNAVAILABLE", "busy"),
-                Reply::json(201, json!({"channel": "c", "offset": 1})),
+                Reply::json(201, json!({"ok": true})),
             ]),
         )
         .await;
         let (client, _) = make_client::<B>(&rt, &server, H1Config::default(), |_| {});
-        let channels = client.channels();
-        let err = channels
-            .publish("c", &json!({"n": 1}), false)
+        let err = client
+            .post::<_, Value>("/api/v1/things", &json!({"n": 1}))
             .await
             .unwrap_err();
         assert_eq!(err.status(), Some(500));
         assert_eq!(server.requests(), 1);
+        let created: Value = client
+            .post("/api/v1/things", &json!({"n": 1}))
+            .await
+            .unwrap();
+        assert_eq!(created, json!({"ok": true}));
+        let seen = server.seen();
+        assert_eq!(seen.len(), 3);
+        assert!(seen.iter().all(|s| s.method == "POST"));
+        assert!(seen.iter().all(|s| s.header("idempotency-key").is_none()));
+    });
+}
+
+/// A publish carries an idempotency key, the same on every attempt: it is resent after a 500 and after a timeout
+/// too (the server answers a resend of a kept publish with the original's offset), and the next publish has
+/// another key.
+fn publish_retries_with_one_idempotency_key<B: Backend>() {
+    B::run(|rt| async move {
+        let server = FakeServer::start(
+            &rt,
+            scripted(vec![
+                Reply::error(500, "INTERNAL", "boom"),
+                // Kept, but the answer comes too late: the client times out and resends.
+                Reply::json(201, json!({"channel": "c", "offset": 1}))
+                    .after(Duration::from_secs(3)),
+                Reply::json(200, json!({"channel": "c", "offset": 1, "duplicate": true})),
+                Reply::json(201, json!({"channel": "c", "offset": 2})),
+            ]),
+        )
+        .await;
+        let (client, _) = make_client::<B>(&rt, &server, H1Config::default(), |c| {
+            c.timeout = Duration::from_millis(300);
+        });
+        let channels = client.channels();
         let published = channels
             .publish("c", &json!({"n": 1}), false)
             .await
             .unwrap();
-        assert_eq!(published.offset, 1);
+        assert_eq!((published.offset, published.duplicate), (1, true));
+        let next = channels
+            .publish("c", &json!({"n": 2}), false)
+            .await
+            .unwrap();
+        assert_eq!((next.offset, next.duplicate), (2, false));
         let seen = server.seen();
-        assert_eq!(seen.len(), 3);
-        assert!(
-            seen.iter()
-                .all(|s| s.method == "POST" && s.path() == "/api/v1/channels/c/events")
-        );
-        assert_eq!(seen[2].json(), json!({"event": {"n": 1}}));
+        assert_eq!(seen.len(), 4);
+        let keys: Vec<&str> = seen
+            .iter()
+            .map(|s| s.header("idempotency-key").expect("a key on every publish"))
+            .collect();
+        assert!(keys[0] == keys[1] && keys[1] == keys[2], "{keys:?}");
+        assert_ne!(keys[2], keys[3]);
+        assert!(keys.iter().all(|k| (1..=128).contains(&k.len())));
+        let mine = channels
+            .publish_with_key("c", &json!({"n": 3}), false, "job-7")
+            .await
+            .unwrap();
+        assert_eq!(mine.offset, 2);
+        assert_eq!(server.seen()[4].header("idempotency-key"), Some("job-7"));
     });
 }
 
@@ -239,6 +285,7 @@ fn publish_batch_sends_events_and_reads_the_range<B: Backend>() {
         assert_eq!((published.first_offset, published.last_offset), (4, 6));
         let seen = server.seen();
         assert_eq!(seen[0].path(), "/api/v1/channels/c/events");
+        assert!(seen[0].header("idempotency-key").is_some());
         assert_eq!(
             seen[0].json(),
             json!({"events": [1, 2, 3], "retain_last": true})

@@ -38,6 +38,8 @@ on_both_runtimes!(
     loopback_callers_are_trusted_without_auth,
     batch_publish_over_rest_is_all_or_none,
     batch_publish_over_native_websocket,
+    idempotent_publish_over_rest_and_native,
+    sdk_publishes_carry_idempotency_keys,
     presence_over_native_websocket_and_rest,
     a_peers_close_is_answered_once_after_what_was_queued,
     event_streams_resume_without_gap_or_duplicate,

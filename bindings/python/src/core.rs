@@ -9,7 +9,7 @@ use core::time::Duration;
 use serde_json::{Map, Value};
 use switchboard_protocol::client::{ClientConfig, ClientMachine, ConnectFailure, HandlerError};
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
+use switchboard_protocol::wire::{ChannelName, CloseCode, IdempotencyKey, MessageId};
 
 use crate::refusal::{Refusal, parse_json};
 use crate::step::{Step, StepTuple};
@@ -140,20 +140,28 @@ impl Core {
         Ok(id_text(self.machine.unsubscribe(at(now_us), channel)?))
     }
 
-    /// `publish` of one event, given as JSON text.
+    /// `publish` of one event, given as JSON text, with an optional idempotency key (1 to 128 bytes).
     pub fn publish(
         &mut self,
         now_us: u64,
         channel: &str,
         event: &str,
         retain: bool,
+        idempotency_key: Option<&str>,
     ) -> Result<String, Refusal> {
         let event = parse_json("the event", event)?;
-        Ok(id_text(self.machine.publish(
+        let key = idempotency_key
+            .map(|k| {
+                IdempotencyKey::new(k)
+                    .map_err(|e| Refusal::Argument(format!("invalid idempotency key: {e}")))
+            })
+            .transpose()?;
+        Ok(id_text(self.machine.publish_keyed(
             at(now_us),
             channel,
             event,
             retain,
+            key,
         )?))
     }
 

@@ -96,9 +96,17 @@ impl Machine {
         self.core.unsubscribe(now, channel).map_err(raise)
     }
 
-    fn publish(&mut self, now: u64, channel: &str, event: &str, retain: bool) -> PyResult<String> {
+    #[pyo3(signature = (now, channel, event, retain, idempotency_key=None))]
+    fn publish(
+        &mut self,
+        now: u64,
+        channel: &str,
+        event: &str,
+        retain: bool,
+        idempotency_key: Option<&str>,
+    ) -> PyResult<String> {
         self.core
-            .publish(now, channel, event, retain)
+            .publish(now, channel, event, retain, idempotency_key)
             .map_err(raise)
     }
 

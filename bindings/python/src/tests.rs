@@ -95,17 +95,21 @@ fn first_output_is_connect_then_the_connect_deadline() {
 #[test]
 fn publish_goes_out_and_its_answer_is_a_response_with_the_offset() {
     let mut core = open(&Knobs::default());
-    let id = core.publish(10, "projects/p1", r#"{"n":1}"#, true).unwrap();
+    let id = core
+        .publish(10, "projects/p1", r#"{"n":1}"#, true, Some("k-1"))
+        .unwrap();
     let sent = transmitted(&drain(&mut core));
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["type"], "publish");
     assert_eq!(sent[0]["message_id"], id.as_str());
     assert_eq!(sent[0]["data"]["event"], json!({"n": 1}));
     assert_eq!(sent[0]["data"]["retain"], true);
+    assert_eq!(sent[0]["data"]["idempotency_key"], "k-1");
 
     let answer = ServerMessage::PublishRes {
         channel: ChannelName::new("projects/p1").unwrap(),
         offset: 7,
+        duplicate: false,
     };
     core.text(20, &frame(Some(&id), answer));
     assert_eq!(
@@ -211,9 +215,10 @@ fn a_server_refusal_keeps_its_code_message_and_details() {
 fn bad_arguments_are_refused_before_anything_is_queued() {
     let mut core = open(&Knobs::default());
     for refused in [
-        core.publish(10, "no spaces", "1", false),
-        core.publish(10, "projects/p1", "null", false),
-        core.publish(10, "projects/p1", "{not json", false),
+        core.publish(10, "no spaces", "1", false, None),
+        core.publish(10, "projects/p1", "1", false, Some("")),
+        core.publish(10, "projects/p1", "null", false, None),
+        core.publish(10, "projects/p1", "{not json", false, None),
         core.call(10, "", "m", None, None),
         core.call(10, "projects/p1", "m", Some("[1,"), None),
         core.request(10, "ping", "[]", None),
@@ -238,7 +243,7 @@ fn a_closed_machine_refuses_commands_as_closed_and_fails_pending_requests() {
     );
     assert!(core.is_closed());
     assert_eq!(
-        core.publish(30, "projects/p1", "1", false),
+        core.publish(30, "projects/p1", "1", false, None),
         Err(Refusal::Closed)
     );
 }

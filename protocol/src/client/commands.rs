@@ -13,7 +13,7 @@ use super::output::Output;
 use super::requests::{Kind, ServerRequestKind};
 use super::state::Happening;
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, ClientFrame, ClientMessage, MessageId};
+use crate::wire::{ChannelName, ClientFrame, ClientMessage, IdempotencyKey, MessageId};
 
 /// Types [`ClientMachine::request`] refuses: the answers, and the requests whose bookkeeping needs their own command.
 const RESERVED_TYPES: [&str; 5] = [
@@ -96,6 +96,21 @@ impl ClientMachine {
         event: Value,
         retain: bool,
     ) -> Result<MessageId, ClientError> {
+        self.publish_keyed(now, channel, event, retain, None)
+    }
+
+    /// [`publish`](Self::publish) with an idempotency key: the server answers a publish whose key the channel saw
+    /// within its dedupe window with the original offset and `duplicate: true`, and publishes nothing. Resending a
+    /// publish that failed with [`FailReason::Disconnected`](super::FailReason::Disconnected) under the same key
+    /// thus never lands twice.
+    pub fn publish_keyed(
+        &mut self,
+        now: Timestamp,
+        channel: &str,
+        event: Value,
+        retain: bool,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<MessageId, ClientError> {
         self.ensure_live()?;
         let channel = channel_name(channel)?;
         if event.is_null() {
@@ -105,6 +120,7 @@ impl ClientMachine {
             channel,
             event,
             retain,
+            idempotency_key,
         };
         self.issue(now, message, Kind::Plain, None)
     }
@@ -119,6 +135,19 @@ impl ClientMachine {
         events: Vec<Value>,
         retain_last: bool,
     ) -> Result<MessageId, ClientError> {
+        self.publish_batch_keyed(now, channel, events, retain_last, None)
+    }
+
+    /// [`publish_batch`](Self::publish_batch) with an idempotency key for the whole batch: a batch whose key the
+    /// channel saw within the server's dedupe window is answered with the original offsets and `duplicate: true`.
+    pub fn publish_batch_keyed(
+        &mut self,
+        now: Timestamp,
+        channel: &str,
+        events: Vec<Value>,
+        retain_last: bool,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<MessageId, ClientError> {
         self.ensure_live()?;
         let channel = channel_name(channel)?;
         if events.is_empty() || events.len() > crate::wire::MAX_BATCH_EVENTS {
@@ -131,6 +160,7 @@ impl ClientMachine {
             channel,
             events,
             retain_last,
+            idempotency_key,
         };
         self.issue(now, message, Kind::Plain, None)
     }

@@ -95,6 +95,24 @@ pub fn published(
     }
 }
 
+/// A publish whose idempotency key the channel saw within the dedupe window: 200 (not 201: this request created
+/// nothing) with the original's offset and `duplicate: true`.
+pub fn duplicate(channel: &ChannelName, offset: u64) -> Reply {
+    Reply::json(
+        200,
+        &json!({"channel": channel, "offset": offset, "duplicate": true}),
+    )
+}
+
+/// A batch publish whose idempotency key the channel saw within the dedupe window: 200 with the original's first
+/// and last offsets and `duplicate: true`.
+pub fn duplicate_batch(channel: &ChannelName, first: u64, last: u64) -> Reply {
+    Reply::json(
+        200,
+        &json!({"channel": channel, "first_offset": first, "last_offset": last, "duplicate": true}),
+    )
+}
+
 /// A publish the hub refused: 507 for the channel limit, 413 for another limit, else 400.
 fn refused(e: HubError) -> ErrorReply {
     match e {
@@ -239,6 +257,7 @@ mod tests {
         match p {
             Publish::Done(offset) => offset,
             Publish::Pending(t) => panic!("the memory store kept {t:?} pending"),
+            Publish::Duplicate { .. } => panic!("no key, no duplicate"),
         }
     }
 
@@ -288,6 +307,17 @@ mod tests {
     #[test]
     fn publish_answers_and_refusals() {
         let channel = ChannelName::new("a/b").unwrap();
+        let d = duplicate(&channel, 7);
+        assert_eq!(d.status, 200);
+        assert_eq!(
+            body(&d),
+            json!({"channel": "a/b", "offset": 7, "duplicate": true})
+        );
+        let d = duplicate_batch(&channel, 7, 9);
+        assert_eq!(
+            (d.status, &body(&d)["last_offset"], &body(&d)["duplicate"]),
+            (200, &json!(9), &json!(true))
+        );
         let r = published(&channel, Ok(7)).unwrap();
         assert_eq!(
             (r.status, body(&r)),

@@ -42,6 +42,6 @@ pub use sse_request::{
     STREAM_TOKEN_COOKIE, check_stream, cors_origin, stream_head, stream_open, stream_token,
 };
 pub use validate::{
-    BatchBody, PageQuery, PublishBody, PublishRequest, history_query, publish_body,
-    publish_request, stream_since,
+    BatchBody, PageQuery, PublishBody, PublishRequest, history_query, idempotency_key,
+    publish_body, publish_request, stream_since,
 };

@@ -9,15 +9,17 @@ use serde_json::Value;
 use super::error_reply::ErrorReply;
 use super::limits::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 use super::request_head::RequestHead;
-use crate::wire::MAX_BATCH_EVENTS;
+use crate::wire::{IdempotencyKey, MAX_BATCH_EVENTS};
 
-/// A publish request's body: `{"event": …, "retain": bool?}`.
+/// A publish request's body: `{"event": …, "retain": bool?, "idempotency_key": string?}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishBody {
     /// The event (present and not null).
     pub event: Value,
     /// Whether it becomes the channel's retained state (default false).
     pub retain: bool,
+    /// The body's `idempotency_key` (see [`idempotency_key`] for the header).
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Parses `{event, retain?}`: a JSON object whose `event` is present and not null, and whose `retain` is a
@@ -43,7 +45,45 @@ fn one_event(
         Some(Value::Bool(b)) => b,
         Some(_) => return Err(ErrorReply::validation("retain must be a boolean")),
     };
-    Ok(PublishBody { event, retain })
+    let idempotency_key = body_key(&mut obj)?;
+    Ok(PublishBody {
+        event,
+        retain,
+        idempotency_key,
+    })
+}
+
+/// The body's `idempotency_key`: absent (or null), or a string of 1 to 128 bytes without control characters.
+fn body_key(
+    obj: &mut serde_json::Map<alloc::string::String, Value>,
+) -> Result<Option<IdempotencyKey>, ErrorReply> {
+    match obj.remove("idempotency_key") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(key)) => IdempotencyKey::new(key)
+            .map(Some)
+            .map_err(|e| ErrorReply::validation(format!("idempotency_key is invalid: {e}"))),
+        Some(_) => Err(ErrorReply::validation("idempotency_key must be a string")),
+    }
+}
+
+/// A publish's idempotency key: the `Idempotency-Key` header's, or the body's (`body_key`); both may be given
+/// only when they are the same key.
+pub fn idempotency_key(
+    head: &RequestHead,
+    body_key: Option<IdempotencyKey>,
+) -> Result<Option<IdempotencyKey>, ErrorReply> {
+    let Some(header) = head.header("idempotency-key") else {
+        return Ok(body_key);
+    };
+    let header = IdempotencyKey::new(header).map_err(|e| {
+        ErrorReply::validation(format!("the Idempotency-Key header is invalid: {e}"))
+    })?;
+    match body_key {
+        Some(body) if body != header => Err(ErrorReply::validation(
+            "idempotency_key differs from the Idempotency-Key header",
+        )),
+        _ => Ok(Some(header)),
+    }
 }
 
 /// A batch publish's body: `{"events": [...], "retain_last": bool?}`.
@@ -53,6 +93,8 @@ pub struct BatchBody {
     pub events: Vec<Value>,
     /// Whether the last becomes the channel's retained state (default false).
     pub retain_last: bool,
+    /// The body's `idempotency_key`, one for the whole batch.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// What a `POST …/events` body asks for: one event, or a batch.
@@ -100,9 +142,11 @@ pub fn publish_request(body: &[u8]) -> Result<PublishRequest, ErrorReply> {
         Some(Value::Bool(b)) => b,
         Some(_) => return Err(ErrorReply::validation("retain_last must be a boolean")),
     };
+    let idempotency_key = body_key(&mut obj)?;
     Ok(PublishRequest::Batch(BatchBody {
         events,
         retain_last,
+        idempotency_key,
     }))
 }
 
@@ -164,14 +208,16 @@ mod tests {
             publish_body(br#"{"event":{"a":1},"retain":true}"#).unwrap(),
             PublishBody {
                 event: json!({"a": 1}),
-                retain: true
+                retain: true,
+                idempotency_key: None,
             }
         );
         assert_eq!(
             publish_body(br#"{"event":3,"retain":null}"#).unwrap(),
             PublishBody {
                 event: json!(3),
-                retain: false
+                retain: false,
+                idempotency_key: None,
             }
         );
         let code = |b: &[u8]| publish_body(b).unwrap_err().code;
@@ -183,19 +229,54 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_keys_from_the_body_and_the_header() {
+        let key = |k: &str| Some(IdempotencyKey::new(k).unwrap());
+        let Ok(PublishRequest::Batch(batch)) =
+            publish_request(br#"{"events":[1],"idempotency_key":"b-1"}"#)
+        else {
+            panic!("a batch");
+        };
+        assert_eq!(batch.idempotency_key, key("b-1"));
+        let one = publish_body(br#"{"event":1,"idempotency_key":"k"}"#).unwrap();
+        assert_eq!(one.idempotency_key, key("k"));
+        for bad in [
+            &br#"{"event":1,"idempotency_key":""}"#[..],
+            br#"{"event":1,"idempotency_key":7}"#,
+            br#"{"events":[1],"idempotency_key":false}"#,
+        ] {
+            let e = publish_request(bad).unwrap_err();
+            assert_eq!(e.code, "VALIDATION_ERROR");
+            assert!(e.message.starts_with("idempotency_key"), "{}", e.message);
+        }
+        let long = "k".repeat(129);
+        let with = |v: &str| head("POST", "/", 1, &[("Idempotency-Key", v)]);
+        let none = head("POST", "/", 1, &[]);
+        assert_eq!(idempotency_key(&none, key("b")), Ok(key("b")));
+        assert_eq!(idempotency_key(&with("h"), None), Ok(key("h")));
+        assert_eq!(idempotency_key(&with("h"), key("h")), Ok(key("h")));
+        for (head, body) in [(with("h"), key("b")), (with(&long), None), (with(""), None)] {
+            let e = idempotency_key(&head, body).unwrap_err();
+            assert_eq!(e.code, "VALIDATION_ERROR");
+            assert!(e.message.contains("dempotency"), "{}", e.message);
+        }
+    }
+
+    #[test]
     fn batch_bodies() {
         assert_eq!(
             publish_request(br#"{"events":[{"a":1},2],"retain_last":true}"#).unwrap(),
             PublishRequest::Batch(BatchBody {
                 events: alloc::vec![json!({"a": 1}), json!(2)],
-                retain_last: true
+                retain_last: true,
+                idempotency_key: None,
             })
         );
         assert_eq!(
             publish_request(br#"{"event":3}"#).unwrap(),
             PublishRequest::One(PublishBody {
                 event: json!(3),
-                retain: false
+                retain: false,
+                idempotency_key: None,
             })
         );
         let null = publish_request(br#"{"events":[1,2,3,null]}"#).unwrap_err();

@@ -12,6 +12,11 @@ pub(crate) const DEFAULT_HISTORY_TOTAL_BYTES: usize = 256 * 1024 * 1024;
 /// [`HubConfig::max_channels`]'s default.
 pub const DEFAULT_MAX_CHANNELS: usize = 100_000;
 
+/// [`HubConfig::dedupe_keys_per_channel`]'s default.
+pub const DEFAULT_DEDUPE_KEYS_PER_CHANNEL: usize = 10_000;
+/// [`HubConfig::dedupe_keys`]'s default.
+pub const DEFAULT_DEDUPE_KEYS: usize = 100_000;
+
 /// The hub's limits and intervals. [`Default`] gives the contract's defaults (PROTOCOL §1–§4); change fields with
 /// struct update syntax: `HubConfig { history_size: 10, ..HubConfig::default() }`.
 ///
@@ -73,6 +78,14 @@ pub struct HubConfig {
     /// Members listed in one presence answer (default [`PRESENCE_MEMBERS_MAX`]); `count` is always the true
     /// number, and the serving connection is always listed.
     pub max_presence_members: usize,
+    /// How long a publish's `idempotency_key` is remembered on its channel (default 300 s): a publish with the
+    /// same key within it publishes nothing and is answered with the original offsets. Zero: keys are ignored.
+    pub dedupe_window: Duration,
+    /// Idempotency keys one channel remembers at once (default 10,000); past it the oldest is forgotten.
+    pub dedupe_keys_per_channel: usize,
+    /// Idempotency keys the hub remembers at once, all channels together (default 100,000; each costs its key's
+    /// length, the channel name's and about 100 bytes); past it the oldest is forgotten.
+    pub dedupe_keys: usize,
     /// Seeds every random choice: the epochs, app ids, message ids, session ids and the heartbeat spread.
     pub seed: u64,
 }
@@ -99,6 +112,9 @@ impl Default for HubConfig {
             token_expiry_warning: Duration::from_secs(60),
             max_channels: DEFAULT_MAX_CHANNELS,
             max_presence_members: PRESENCE_MEMBERS_MAX,
+            dedupe_window: Duration::from_secs(300),
+            dedupe_keys_per_channel: DEFAULT_DEDUPE_KEYS_PER_CHANNEL,
+            dedupe_keys: DEFAULT_DEDUPE_KEYS,
             seed: 0,
         }
     }

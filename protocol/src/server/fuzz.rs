@@ -42,6 +42,8 @@ const TEMPLATES: &[&str] = &[
     r#"{"channel":"subscription","payload":{"action":"unsubscribe","channel":"{c}"}}"#,
     r#"{"channel":"{c}","payload":{"y":2}}"#,
     r#"{"type":"refresh","message_id":"{i}","data":{"token":"{c}"}}"#,
+    r#"{"type":"publish","message_id":"{i}","data":{"channel":"{c}","event":1,"idempotency_key":"k1"}}"#,
+    r#"{"type":"publish","message_id":"{i}","data":{"channel":"{c}","events":[1,2],"idempotency_key":"k2"}}"#,
 ];
 
 const CHANNELS: &[&str] = &[
@@ -100,6 +102,10 @@ pub fn hub_ops(data: &[u8]) {
         max_channels: 3,
         // Small enough that presence answers leave members out.
         max_presence_members: 2,
+        // Small enough that keys are pushed out by the caps and by the window.
+        dedupe_window: Duration::from_secs(4),
+        dedupe_keys_per_channel: 2,
+        dedupe_keys: 3,
         seed: 1,
     };
     let mut now = Timestamp::from_millis(1_700_000_000_000);
@@ -283,8 +289,12 @@ pub fn hub_ops(data: &[u8]) {
                     1 => Value::String("x".repeat(600)),
                     _ => Value::from(id),
                 };
+                let key = match next().unwrap_or(0) % 4 {
+                    0 => None,
+                    k => crate::wire::IdempotencyKey::new(alloc::format!("k{k}")).ok(),
+                };
                 if let Ok(channel) = ChannelName::new(channel) {
-                    let _ = hub.publish(now, &channel, event, op % 2 == 0);
+                    let _ = hub.publish_keyed(now, &channel, event, op % 2 == 0, key);
                     let _ = hub.history(now, &channel, next().map(u64::from), 3);
                 }
             }

@@ -50,7 +50,8 @@
 //!   the writer flushed a `Transmit`, [`handle_transport_closed`](Hub::handle_transport_closed) when the socket is
 //!   gone (either side), and [`handle_timeout`](Hub::handle_timeout) when the deadline of the last
 //!   [`HubOutput::Timeout`] is reached.
-//! - **Commands**, for the embedding application and the REST routes: [`publish`](Hub::publish),
+//! - **Commands**, for the embedding application and the REST routes: [`publish`](Hub::publish) (and, with an
+//!   idempotency key, [`publish_keyed`](Hub::publish_keyed) and [`publish_batch_keyed`](Hub::publish_batch_keyed)),
 //!   [`send_request`](Hub::send_request), [`notify`](Hub::notify), [`register_custom_type`](Hub::register_custom_type)
 //!   and [`respond`](Hub::respond), [`close`](Hub::close), [`shutdown`](Hub::shutdown). A command never fails for
 //!   want of draining: outputs queue until polled.
@@ -104,6 +105,7 @@ mod cluster;
 mod config;
 mod conn_table;
 mod connection;
+mod dedupe;
 mod dialect;
 mod error;
 mod forget;
@@ -111,6 +113,7 @@ mod forget;
 #[cfg_attr(docsrs, doc(cfg(feature = "_internal_test_exports")))]
 pub mod fuzz;
 mod heartbeat;
+mod idempotent;
 mod inputs;
 mod intake;
 #[cfg(any(test, feature = "_internal_test_exports"))]
@@ -146,7 +149,9 @@ mod tests;
 
 pub use channel_list::ChannelSummary;
 pub use cluster::{EngineCommand, EngineFailure, EngineTicket};
-pub use config::{DEFAULT_MAX_CHANNELS, HubConfig};
+pub use config::{
+    DEFAULT_DEDUPE_KEYS, DEFAULT_DEDUPE_KEYS_PER_CHANNEL, DEFAULT_MAX_CHANNELS, HubConfig,
+};
 pub use conn_table::ConnId;
 pub use connection::Connection;
 pub use dialect::{Dialect, DialectKind};
@@ -211,6 +216,8 @@ pub struct Hub {
     refresh_check: Option<token_refresh::InstalledCheck>,
     /// A node of a cluster: channels live in the engine ([`Hub::clustered`]).
     cluster: Option<Box<cluster::Cluster>>,
+    /// Idempotency keys seen within the dedupe window.
+    dedupe: dedupe::Dedupe,
 }
 
 impl fmt::Debug for Hub {
@@ -257,6 +264,11 @@ impl Hub {
     }
 
     fn build(config: HubConfig, rng: Rng, store: Box<dyn Store>) -> Hub {
+        let dedupe = dedupe::Dedupe::new(dedupe::Bounds {
+            window: config.dedupe_window,
+            per_channel: config.dedupe_keys_per_channel,
+            total: config.dedupe_keys,
+        });
         Hub {
             config,
             rng,
@@ -275,6 +287,7 @@ impl Hub {
             next_ticket: 1,
             refresh_check: None,
             cluster: None,
+            dedupe,
         }
     }
 

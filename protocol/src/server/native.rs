@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::Hub;
 use super::conn_table::ConnId;
 use super::connection::InFlight;
+use super::idempotent::Admit;
 use super::output::HubEvent;
 use super::permissions::Action;
 use super::publish::Answer;
@@ -101,6 +102,7 @@ impl Hub {
                 channel,
                 event,
                 retain,
+                idempotency_key,
             } => {
                 if !self.allows(conn, Action::Publish, &channel) {
                     Err(Refusal::new(
@@ -111,7 +113,17 @@ impl Hub {
                     Err(refusal)
                 } else {
                     let answer = Answer::Native { conn, id };
-                    self.publish_event(now, &channel, event, retain, answer);
+                    match self.admit_keyed(now, &channel, idempotency_key, 1, answer) {
+                        Admit::Publish(answer) => {
+                            self.publish_event(now, &channel, event, retain, answer);
+                        }
+                        Admit::Duplicate {
+                            first,
+                            last,
+                            answer,
+                        } => self.answer_duplicate(&channel, first, last, answer),
+                        Admit::Held => {}
+                    }
                     return;
                 }
             }
@@ -119,6 +131,7 @@ impl Hub {
                 channel,
                 events,
                 retain_last,
+                idempotency_key,
             } => {
                 if !self.allows(conn, Action::Publish, &channel) {
                     Err(Refusal::new(
@@ -128,7 +141,15 @@ impl Hub {
                 } else if let Some(refusal) = self.channel_limit_refusal(&channel) {
                     Err(refusal)
                 } else {
-                    self.publish_native_batch(now, conn, id, &channel, events, retain_last);
+                    self.publish_native_batch(
+                        now,
+                        conn,
+                        id,
+                        &channel,
+                        events,
+                        retain_last,
+                        idempotency_key,
+                    );
                     return;
                 }
             }

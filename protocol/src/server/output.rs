@@ -109,6 +109,16 @@ pub enum HubEvent {
         /// The offset, or why it was not published.
         outcome: Result<u64, StorageError>,
     },
+    /// A [`Hub::publish_keyed`](super::Hub::publish_keyed) that waited for its key's original publish ended: the
+    /// original was kept at these offsets, and this one published nothing (`duplicate: true`).
+    PublishDuplicate {
+        /// The ticket `publish_keyed` returned.
+        ticket: PublishTicket,
+        /// The original's (first) offset.
+        first_offset: u64,
+        /// The original's last offset.
+        last_offset: u64,
+    },
     /// An event was published (by a client or by [`Hub::publish`](super::Hub::publish)).
     Published {
         /// The channel.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::Hub;
 use super::dialect::DialectKind;
 use super::error::{HubError, LimitError, MisuseError};
+use super::idempotent::Admit;
 use super::output::HubEvent;
 pub(super) use super::publish_answer::{Answer, Kept};
 use super::publish_outcome::{Publish, PublishTicket, StorageError};
@@ -18,7 +19,9 @@ use super::store::Appended;
 use crate::time::Timestamp;
 use crate::wire::channel_payload::encode_delivery;
 use crate::wire::project_stream::ProjectStreamMessage;
-use crate::wire::{ChannelName, ErrorCode, MessageId, ServerMessage, encode_event, json_len};
+use crate::wire::{
+    ChannelName, ErrorCode, IdempotencyKey, MessageId, ServerMessage, encode_event, json_len,
+};
 
 /// The prefix of the channels the project-stream dialect subscribes to.
 const PROJECT_PREFIX: &str = "projects/";
@@ -41,6 +44,21 @@ impl Hub {
         event: Value,
         retain: bool,
     ) -> Result<Publish, HubError> {
+        self.publish_keyed(now, channel, event, retain, None)
+    }
+
+    /// [`publish`](Self::publish) with an idempotency key (PROTOCOL §2.2): when `key` was seen on `channel` within
+    /// the dedupe window, nothing is published and the answer is [`Publish::Duplicate`] with the original's offsets
+    /// — or, while the original is still waiting for the store, [`Publish::Pending`], ended by
+    /// [`HubEvent::PublishDuplicate`] (or by [`HubEvent::PublishDone`] with the original's failure).
+    pub fn publish_keyed(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        event: Value,
+        retain: bool,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Publish, HubError> {
         if event.is_null() {
             return Err(MisuseError::NullEvent.into());
         }
@@ -51,14 +69,25 @@ impl Hub {
         }
         self.check_channel_limit(channel)?;
         let ticket = PublishTicket(self.next_ticket);
-        let answer = Answer::Ticket(ticket);
-        let outcome = match self.publish_sized(now, channel, event, bytes, retain, answer) {
-            Some(offset) => Publish::Done(offset),
-            None => {
-                self.next_ticket += 1;
-                Publish::Pending(ticket)
+        let outcome = match self.admit_keyed(now, channel, key, 1, Answer::Ticket(ticket)) {
+            Admit::Publish(answer) => {
+                match self.publish_sized(now, channel, event, bytes, retain, answer) {
+                    Some(offset) => Publish::Done(offset),
+                    None => Publish::Pending(ticket),
+                }
             }
+            Admit::Duplicate { first, last, .. } => {
+                self.counters.duplicate_publishes += 1;
+                Publish::Duplicate {
+                    first_offset: first,
+                    last_offset: last,
+                }
+            }
+            Admit::Held => Publish::Pending(ticket),
         };
+        if matches!(outcome, Publish::Pending(_)) {
+            self.next_ticket += 1;
+        }
         self.reap(now);
         Ok(outcome)
     }
@@ -100,10 +129,7 @@ impl Hub {
             .append(now, channel, Arc::clone(&event), bytes, retain)
         {
             Appended::Kept(offset) => {
-                let answer = match answer {
-                    Answer::Ticket(_) => Answer::Silent,
-                    other => other,
-                };
+                let answer = answer.without_ticket();
                 self.complete(now, channel, Kept { offset, event }, answer);
                 Some(offset)
             }
@@ -178,6 +204,7 @@ impl Hub {
                 ticket,
                 outcome: Err(error),
             }),
+            Answer::Keyed(keyed) => self.refuse_keyed(now, *keyed),
             Answer::Silent => {}
         }
     }
@@ -196,17 +223,24 @@ impl Hub {
     fn complete(&mut self, now: Timestamp, channel: &ChannelName, kept: Kept, answer: Answer) {
         self.counters.published += 1;
         // The answer goes before the event, so a subscribed publisher sees its offset first.
-        self.answer_published(channel, kept.offset, answer);
+        self.answer_published(now, channel, kept.offset, answer);
         self.fan_out(now, channel, &kept);
     }
 
     /// Answers the publisher of an event (or batch) kept at `offset` (a batch: its first).
-    pub(super) fn answer_published(&mut self, channel: &ChannelName, offset: u64, answer: Answer) {
+    pub(super) fn answer_published(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        offset: u64,
+        answer: Answer,
+    ) {
         match answer {
             Answer::Native { conn, id } => {
                 let res = ServerMessage::PublishRes {
                     channel: channel.clone(),
                     offset,
+                    duplicate: false,
                 };
                 self.send_native(conn, Some(id), res);
             }
@@ -216,6 +250,7 @@ impl Hub {
                     channel: channel.clone(),
                     first_offset: offset,
                     last_offset: offset + count.saturating_sub(1),
+                    duplicate: false,
                 };
                 self.send_native(conn, Some(id), res);
             }
@@ -223,6 +258,7 @@ impl Hub {
                 ticket,
                 outcome: Ok(offset),
             }),
+            Answer::Keyed(keyed) => self.settle_keyed(now, offset, *keyed),
             Answer::Edge { .. } | Answer::Silent => {}
         }
     }

@@ -14,10 +14,11 @@ use serde_json::Value;
 use super::Hub;
 use super::conn_table::ConnId;
 use super::error::{HubError, LimitError, MisuseError};
+use super::idempotent::Admit;
 use super::publish::Answer;
 use super::publish_outcome::{Publish, PublishTicket};
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, MAX_BATCH_EVENTS, MessageId, json_len};
+use crate::wire::{ChannelName, IdempotencyKey, MAX_BATCH_EVENTS, MessageId, json_len};
 
 impl Hub {
     /// Publishes `events` on `channel` at consecutive offsets, as a native `publish` with `events` would; the last
@@ -35,23 +36,51 @@ impl Hub {
         events: Vec<Value>,
         retain_last: bool,
     ) -> Result<Publish, HubError> {
+        self.publish_batch_keyed(now, channel, events, retain_last, None)
+    }
+
+    /// [`publish_batch`](Self::publish_batch) with one idempotency key for the whole batch, answered as
+    /// [`publish_keyed`](Self::publish_keyed) answers: a key seen within the window publishes nothing and gives the
+    /// original's first and last offsets ([`Publish::Duplicate`]).
+    pub fn publish_batch_keyed(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        events: Vec<Value>,
+        retain_last: bool,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Publish, HubError> {
         check_batch(&events, self.config.max_message_bytes)?;
         self.check_channel_limit(channel)?;
         let ticket = PublishTicket(self.next_ticket);
-        let first = self.append_batch(now, channel, events, retain_last, Answer::Ticket(ticket));
-        let outcome = match first {
-            Some(offset) => Publish::Done(offset),
-            None => {
-                self.next_ticket += 1;
-                Publish::Pending(ticket)
+        let count = events.len() as u64;
+        let outcome = match self.admit_keyed(now, channel, key, count, Answer::Ticket(ticket)) {
+            Admit::Publish(answer) => {
+                match self.append_batch(now, channel, events, retain_last, answer) {
+                    Some(offset) => Publish::Done(offset),
+                    None => Publish::Pending(ticket),
+                }
             }
+            Admit::Duplicate { first, last, .. } => {
+                self.counters.duplicate_publishes += 1;
+                Publish::Duplicate {
+                    first_offset: first,
+                    last_offset: last,
+                }
+            }
+            Admit::Held => Publish::Pending(ticket),
         };
+        if matches!(outcome, Publish::Pending(_)) {
+            self.next_ticket += 1;
+        }
         self.reap(now);
         Ok(outcome)
     }
 
     /// A native client's batch (decoded, so its length and nulls are already checked; the frame's size bounds
-    /// every event): appended, then answered with `publish_res` `{channel, first_offset, last_offset}` once kept.
+    /// every event): appended, then answered with `publish_res` `{channel, first_offset, last_offset}` once kept
+    /// (or at once, as a duplicate, when its key was seen).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn publish_native_batch(
         &mut self,
         now: Timestamp,
@@ -60,10 +89,21 @@ impl Hub {
         channel: &ChannelName,
         events: Vec<Value>,
         retain_last: bool,
+        key: Option<IdempotencyKey>,
     ) {
         let count = events.len() as u64;
         let answer = Answer::NativeBatch { conn, id, count };
-        self.append_batch(now, channel, events, retain_last, answer);
+        match self.admit_keyed(now, channel, key, count, answer) {
+            Admit::Publish(answer) => {
+                self.append_batch(now, channel, events, retain_last, answer);
+            }
+            Admit::Duplicate {
+                first,
+                last,
+                answer,
+            } => self.answer_duplicate(channel, first, last, answer),
+            Admit::Held => {}
+        }
     }
 
     /// Appends every event, the first with `answer`, the last with `retain_last`, the others answering nobody.

@@ -9,6 +9,14 @@ pub enum Publish {
     Done(u64),
     /// Waiting for the store's write; [`HubEvent::PublishDone`](super::HubEvent::PublishDone) with this ticket tells how it ended.
     Pending(PublishTicket),
+    /// Nothing was published: the idempotency key was seen on the channel within the dedupe window, and the
+    /// original publish was kept at these offsets (equal for a single event).
+    Duplicate {
+        /// The original's (first) offset.
+        first_offset: u64,
+        /// The original's last offset.
+        last_offset: u64,
+    },
 }
 
 /// Names a [`Hub::publish`](super::Hub::publish) waiting for the store.

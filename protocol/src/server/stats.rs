@@ -97,6 +97,10 @@ pub struct HubStats {
     pub pending_publishes: usize,
     /// Publishes refused because the store's write failed (`STORAGE_UNAVAILABLE`).
     pub storage_failures: u64,
+    /// Publishes whose idempotency key was seen within the dedupe window: answered, nothing published.
+    pub duplicate_publishes: u64,
+    /// Idempotency keys remembered (within the dedupe window).
+    pub dedupe_keys: usize,
 }
 
 /// The counters the hub keeps up to date as it goes (the gauges are computed when asked).
@@ -115,6 +119,7 @@ pub(crate) struct Counters {
     pub(crate) requests_timed_out: u64,
     pub(crate) unmatched_responses: u64,
     pub(crate) storage_failures: u64,
+    pub(crate) duplicate_publishes: u64,
 }
 
 impl Hub {
@@ -186,6 +191,8 @@ impl Hub {
             unmatched_responses: c.unmatched_responses,
             pending_publishes: self.parked.len() + waiting,
             storage_failures: c.storage_failures,
+            duplicate_publishes: c.duplicate_publishes,
+            dedupe_keys: self.dedupe_keys(),
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum HubTimer {
     TokenExpiryWarning,
     /// A connection's permissions lapse (close 4401).
     TokenExpiry,
+    /// The oldest remembered idempotency key's dedupe window ends.
+    DedupeExpiry,
 }
 
 impl TimerKind for HubTimer {
@@ -43,6 +45,7 @@ impl TimerKind for HubTimer {
         HubTimer::RequestTimeout,
         HubTimer::TokenExpiryWarning,
         HubTimer::TokenExpiry,
+        HubTimer::DedupeExpiry,
     ];
 
     fn index(self) -> usize {
@@ -165,6 +168,7 @@ impl Hub {
             self.reap(now);
         }
         self.store.expire(now);
+        self.dedupe.expire(now);
         self.expire_pending(now);
         self.reap(now);
     }
@@ -179,7 +183,7 @@ impl Hub {
 
     /// The next deadline of the whole hub and why.
     pub(super) fn next_timeout(&self) -> Option<(Timestamp, HubTimer)> {
-        let mut table = TimerTable::<HubTimer, 6>::new();
+        let mut table = TimerTable::<HubTimer, 7>::new();
         if let Some((_, id)) = self.deadlines.first()
             && let Some((at, kind)) = self.conns.get(id).and_then(|c| c.heartbeat.next())
         {
@@ -190,6 +194,9 @@ impl Hub {
         }
         if let Some(at) = self.outstanding.next_deadline() {
             table.set(HubTimer::RequestTimeout, at);
+        }
+        if let Some(at) = self.dedupe.next_expiry() {
+            table.set(HubTimer::DedupeExpiry, at);
         }
         table.next()
     }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::decode_error::{DecodeError, DecodeErrorKind, FieldProblem, Fields};
 use super::envelope::{EnvelopeOut, read_envelope, to_json};
+use super::idempotency_key::IdempotencyKey;
 use super::names::{ChannelName, MessageId};
 
 /// Most events one batch `publish` (native `events`, or the REST body's `events`) carries.
@@ -77,6 +78,10 @@ pub enum ClientMessage {
         /// Make the event the channel's retained state.
         #[serde(skip_serializing_if = "is_false")]
         retain: bool,
+        /// Makes a retry the same publish: a key seen on the channel within the dedupe window is answered with the
+        /// original offset and `duplicate: true`, and publishes nothing.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<IdempotencyKey>,
     },
     /// `publish` with `events`: several events on one channel, stored at consecutive offsets, all or none.
     PublishBatch {
@@ -87,6 +92,9 @@ pub enum ClientMessage {
         /// Make the last event the channel's retained state.
         #[serde(skip_serializing_if = "is_false")]
         retain_last: bool,
+        /// One key for the whole batch, as for a single `publish`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<IdempotencyKey>,
     },
     /// `get_state`.
     GetState {
@@ -268,10 +276,12 @@ fn read_message(
             }
             let event = d.required("event")?;
             let retain = d.opt_bool("retain")?.unwrap_or(false);
+            let idempotency_key = read_key(&mut d)?;
             ClientMessage::Publish {
                 channel,
                 event,
                 retain,
+                idempotency_key,
             }
         }
         "get_state" => ClientMessage::GetState {
@@ -337,11 +347,23 @@ fn read_batch(
         return Err(d.error(&alloc::format!("events[{index}]"), FieldProblem::Null));
     }
     let retain_last = d.opt_bool("retain_last")?.unwrap_or(false);
+    let idempotency_key = read_key(d)?;
     Ok(ClientMessage::PublishBatch {
         channel,
         events,
         retain_last,
+        idempotency_key,
     })
+}
+
+/// A `publish`'s optional `idempotency_key`: a string of 1 to 128 bytes without control characters.
+fn read_key(d: &mut Fields<'_>) -> Result<Option<IdempotencyKey>, DecodeError> {
+    let Some(key) = d.opt_string("idempotency_key")? else {
+        return Ok(None);
+    };
+    IdempotencyKey::new(key)
+        .map(Some)
+        .map_err(|e| d.error("idempotency_key", FieldProblem::Invalid(e)))
 }
 
 /// Re-reads the envelope strictly to name the exact `message_id` problem.

@@ -12,6 +12,7 @@ mod client_message;
 mod codes;
 mod decode_error;
 mod envelope;
+mod idempotency_key;
 mod json_len;
 mod names;
 mod notification_types;
@@ -30,6 +31,7 @@ pub use client_message::{
 };
 pub use codes::{CloseCode, ErrorCode};
 pub use decode_error::{DecodeError, DecodeErrorKind, FieldProblem};
+pub use idempotency_key::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_BYTES};
 pub use json_len::json_len;
 pub use names::{
     ChannelName, MAX_CHANNEL_BYTES, MAX_MESSAGE_ID_BYTES, MessageId, NameError, validate_channel,

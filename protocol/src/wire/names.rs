@@ -40,6 +40,9 @@ pub enum NameError {
     /// One of the channel-payload dialect's control channels (`subscription`, `error`), which carry no events.
     #[error("is reserved: `subscription` and `error` carry the /ws dialect's control messages")]
     Reserved,
+    /// Holds a control character (an [`IdempotencyKey`](super::IdempotencyKey) must fit an HTTP header).
+    #[error("must not contain control characters")]
+    ControlCharacter,
 }
 
 impl MessageId {

@@ -82,6 +82,10 @@ pub enum ServerMessage {
         channel: ChannelName,
         /// The published event's offset.
         offset: u64,
+        /// The publish's `idempotency_key` was seen on the channel within the dedupe window: nothing was published
+        /// and `offset` is the original publish's.
+        #[serde(skip_serializing_if = "is_false")]
+        duplicate: bool,
     },
     /// `publish_res` answering a batch `publish`: the offsets of its first and last events (they are consecutive).
     PublishBatchRes {
@@ -91,6 +95,9 @@ pub enum ServerMessage {
         first_offset: u64,
         /// The last event's offset.
         last_offset: u64,
+        /// As for a single publish: the offsets are the original batch's, and nothing was published.
+        #[serde(skip_serializing_if = "is_false")]
+        duplicate: bool,
     },
     /// `get_state_res`.
     GetStateRes {
@@ -341,10 +348,12 @@ pub fn decode_server(text: &str) -> Result<ServerFrame, DecodeError> {
                     channel,
                     first_offset,
                     last_offset: d.u64("last_offset")?,
+                    duplicate: d.opt_bool("duplicate")?.unwrap_or(false),
                 },
                 None => ServerMessage::PublishRes {
                     channel,
                     offset: d.u64("offset")?,
+                    duplicate: d.opt_bool("duplicate")?.unwrap_or(false),
                 },
             }
         }
@@ -423,4 +432,8 @@ pub fn decode_server(text: &str) -> Result<ServerFrame, DecodeError> {
         message_id: id,
         message,
     })
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }

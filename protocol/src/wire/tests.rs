@@ -48,6 +48,10 @@ fn arb_map_without(reserved: &'static [&'static str]) -> impl Strategy<Value = M
     })
 }
 
+fn arb_key() -> impl Strategy<Value = Option<IdempotencyKey>> {
+    arb_opt("[a-zA-Z0-9 é_-]{1,40}".prop_map(|k| IdempotencyKey::new(k).unwrap()))
+}
+
 fn arb_channel() -> impl Strategy<Value = ChannelName> {
     "[A-Za-z0-9_.:@-][A-Za-z0-9_.:@/-]{0,20}[A-Za-z0-9_.:@-]|[A-Za-z0-9]"
         .prop_map(|s| ChannelName::new(&s).expect("strategy makes valid names"))
@@ -76,25 +80,28 @@ fn arb_client_message() -> impl Strategy<Value = ClientMessage> {
             }
         }),
         arb_channel().prop_map(|channel| ClientMessage::Unsubscribe { channel }),
-        (arb_channel(), arb_non_null(), any::<bool>()).prop_map(|(channel, event, retain)| {
-            ClientMessage::Publish {
+        (arb_channel(), arb_non_null(), any::<bool>(), arb_key()).prop_map(
+            |(channel, event, retain, idempotency_key)| ClientMessage::Publish {
                 channel,
                 event,
                 retain,
+                idempotency_key,
             }
-        }),
+        ),
         (
             arb_channel(),
             prop::collection::vec(arb_non_null(), 1..4),
-            any::<bool>()
+            any::<bool>(),
+            arb_key()
         )
-            .prop_map(
-                |(channel, events, retain_last)| ClientMessage::PublishBatch {
+            .prop_map(|(channel, events, retain_last, idempotency_key)| {
+                ClientMessage::PublishBatch {
                     channel,
                     events,
                     retain_last,
+                    idempotency_key,
                 }
-            ),
+            }),
         arb_channel().prop_map(|channel| ClientMessage::GetState { channel }),
         arb_channel().prop_map(|channel| ClientMessage::Serve { channel }),
         (arb_channel(), ".{0,12}", arb_opt(arb_non_null())).prop_map(
@@ -168,13 +175,19 @@ fn arb_server_message() -> impl Strategy<Value = ServerMessage> {
                 }
             ),
         arb_channel().prop_map(|channel| ServerMessage::UnsubscribeRes { channel }),
-        (arb_channel(), any::<u64>())
-            .prop_map(|(channel, offset)| ServerMessage::PublishRes { channel, offset }),
-        (arb_channel(), any::<u64>(), any::<u64>()).prop_map(
-            |(channel, first_offset, last_offset)| ServerMessage::PublishBatchRes {
+        (arb_channel(), any::<u64>(), any::<bool>()).prop_map(|(channel, offset, duplicate)| {
+            ServerMessage::PublishRes {
+                channel,
+                offset,
+                duplicate,
+            }
+        }),
+        (arb_channel(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+            |(channel, first_offset, last_offset, duplicate)| ServerMessage::PublishBatchRes {
                 channel,
                 first_offset,
                 last_offset,
+                duplicate,
             }
         ),
         (arb_channel(), ".{0,10}", any::<u64>(), arb_value()).prop_map(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_channel::{mpsc, oneshot};
 use serde_json::{Map, Value};
 use switchboard_protocol::client::HandlerError;
-use switchboard_protocol::wire::{MessageId, ServerMessage};
+use switchboard_protocol::wire::{IdempotencyKey, MessageId, ServerMessage};
 
 use super::channel_event::SubscriptionItem;
 use super::connection_state::ConnectionState;
@@ -103,6 +103,8 @@ pub(crate) enum Op {
         event: Value,
         /// Make it the channel's state.
         retain: bool,
+        /// The idempotency key, if any.
+        key: Option<IdempotencyKey>,
     },
     /// `publish` with `events`.
     PublishBatch {
@@ -112,6 +114,8 @@ pub(crate) enum Op {
         events: Vec<Value>,
         /// Make the last one the channel's state.
         retain_last: bool,
+        /// The batch's idempotency key, if any.
+        key: Option<IdempotencyKey>,
     },
     /// `get_state`.
     GetState {

@@ -289,14 +289,18 @@ impl<R: Runtime> Driver<R> {
                         channel,
                         event,
                         retain,
-                    } => self.machine.publish(now, &channel, event, retain),
+                        key,
+                    } => self
+                        .machine
+                        .publish_keyed(now, &channel, event, retain, key),
                     Op::PublishBatch {
                         channel,
                         events,
                         retain_last,
+                        key,
                     } => self
                         .machine
-                        .publish_batch(now, &channel, events, retain_last),
+                        .publish_batch_keyed(now, &channel, events, retain_last, key),
                     Op::GetState { channel } => self.machine.get_state(now, &channel),
                     Op::Presence { channel } => self.machine.presence(now, &channel),
                     Op::Call {

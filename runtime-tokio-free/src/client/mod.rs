@@ -71,6 +71,7 @@ pub use serve::{CallStream, IncomingCall};
 pub use server_request::{IncomingRequest, ServerRequests};
 pub use subscription::Subscription;
 pub use switchboard_protocol::client::{ClientConfig, HandlerError};
+pub use switchboard_protocol::wire::IdempotencyKey;
 pub use token_provider::TokenProvider;
 
 use command::{Command, Op};
@@ -90,6 +91,26 @@ pub struct ChannelStateReply {
     pub offset: u64,
     /// The retained event, `null` when none.
     pub state: Value,
+}
+
+/// Where a [`Client::publish_with_key`] was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyedPublish {
+    /// The event's offset (the original's, for a duplicate).
+    pub offset: u64,
+    /// The key was seen within the server's dedupe window: nothing was published this time.
+    pub duplicate: bool,
+}
+
+/// Where a [`Client::publish_batch_with_key`] was kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyedBatch {
+    /// The events' offsets (the original batch's, for a duplicate).
+    pub offsets: std::ops::RangeInclusive<u64>,
+    /// The key was seen within the server's dedupe window: nothing was published this time.
+    pub duplicate: bool,
 }
 
 /// A handle to a Switchboard connection that survives reconnects. Clones share the connection.
@@ -151,13 +172,40 @@ impl Client {
         event: Value,
         retain: bool,
     ) -> Result<u64, RequestError> {
+        Ok(self.publish_op(channel, event, retain, None).await?.offset)
+    }
+
+    /// [`publish`](Self::publish) with an idempotency key: when the channel saw `key` within the server's dedupe
+    /// window, nothing is published and the answer is the original's offset, marked
+    /// [`KeyedPublish::duplicate`]. Publish again with the same key after a [`RequestError`] that leaves it unknown
+    /// whether the first landed (a lost connection, a timeout): it lands once.
+    pub async fn publish_with_key(
+        &self,
+        channel: &str,
+        event: Value,
+        retain: bool,
+        key: IdempotencyKey,
+    ) -> Result<KeyedPublish, RequestError> {
+        self.publish_op(channel, event, retain, Some(key)).await
+    }
+
+    async fn publish_op(
+        &self,
+        channel: &str,
+        event: Value,
+        retain: bool,
+        key: Option<IdempotencyKey>,
+    ) -> Result<KeyedPublish, RequestError> {
         let op = Op::Publish {
             channel: channel.to_owned(),
             event,
             retain,
+            key,
         };
         match self.ask(op).await? {
-            ServerMessage::PublishRes { offset, .. } => Ok(offset),
+            ServerMessage::PublishRes {
+                offset, duplicate, ..
+            } => Ok(KeyedPublish { offset, duplicate }),
             other => Err(unexpected(&other)),
         }
     }
@@ -172,17 +220,50 @@ impl Client {
         events: Vec<Value>,
         retain_last: bool,
     ) -> Result<std::ops::RangeInclusive<u64>, RequestError> {
+        let published = self
+            .publish_batch_op(channel, events, retain_last, None)
+            .await?;
+        Ok(published.offsets)
+    }
+
+    /// [`publish_batch`](Self::publish_batch) with one idempotency key for the batch: when the channel saw `key`
+    /// within the server's dedupe window, nothing is published and the answer is the original's offsets, marked
+    /// [`KeyedBatch::duplicate`]. Send it again with the same key after a lost connection or a timeout: it lands
+    /// once.
+    pub async fn publish_batch_with_key(
+        &self,
+        channel: &str,
+        events: Vec<Value>,
+        retain_last: bool,
+        key: IdempotencyKey,
+    ) -> Result<KeyedBatch, RequestError> {
+        self.publish_batch_op(channel, events, retain_last, Some(key))
+            .await
+    }
+
+    async fn publish_batch_op(
+        &self,
+        channel: &str,
+        events: Vec<Value>,
+        retain_last: bool,
+        key: Option<IdempotencyKey>,
+    ) -> Result<KeyedBatch, RequestError> {
         let op = Op::PublishBatch {
             channel: channel.to_owned(),
             events,
             retain_last,
+            key,
         };
         match self.ask(op).await? {
             ServerMessage::PublishBatchRes {
                 first_offset,
                 last_offset,
+                duplicate,
                 ..
-            } => Ok(first_offset..=last_offset),
+            } => Ok(KeyedBatch {
+                offsets: first_offset..=last_offset,
+                duplicate,
+            }),
             other => Err(unexpected(&other)),
         }
     }

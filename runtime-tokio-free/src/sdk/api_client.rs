@@ -48,6 +48,19 @@ use super::health::HealthReport;
 use super::transport::{HttpTransport, Response};
 use crate::runtime::Runtime;
 
+/// The header carrying a write's idempotency key ([`ApiClient::idempotency_key`]).
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// A seed from std's per-process random hash keys, mixed with the time.
+fn process_seed() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::collections::hash_map::RandomState::new().hash_one(nanos)
+}
+
 /// The error code of a 2xx response whose body did not decode as the expected JSON (see the
 /// [module docs](self)).
 pub const INVALID_RESPONSE: &str = "invalid_response";
@@ -82,6 +95,9 @@ struct State {
     cache: Option<ResponseCache<Response>>,
     metrics: RequestMetrics,
     rng: Rng,
+    /// Draws idempotency keys. Seeded from the process's randomness, never from [`ApiConfig::seed`]: two clients
+    /// with the same seed (the default one) must not send the same keys.
+    keys: Rng,
 }
 
 /// How one call uses the shared machinery.
@@ -159,6 +175,7 @@ impl<R: Runtime> ApiClient<R> {
             cache: config.cache.map(|c| ResponseCache::new(c.capacity)),
             metrics: RequestMetrics::new(config.metrics_window),
             rng: Rng::from_seed(config.seed),
+            keys: Rng::from_seed(process_seed()),
         };
         Ok(ApiClient {
             inner: Arc::new(Inner {
@@ -289,6 +306,12 @@ impl<R: Runtime> ApiClient<R> {
         }
     }
 
+    /// A fresh idempotency key (a random UUID) for one logical write: send it in the [`IDEMPOTENCY_KEY`] header,
+    /// and the client retries the write even after a timeout or a 5xx, since the server publishes it once.
+    pub fn idempotency_key(&self) -> String {
+        switchboard_protocol::wire::MessageId::random(&mut self.state().keys).into_string()
+    }
+
     /// Forgets the recorded metrics.
     pub fn reset_metrics(&self) {
         self.state().metrics.reset();
@@ -336,7 +359,11 @@ impl<R: Runtime> ApiClient<R> {
             policy = RetryPolicy::no_retries();
             &policy
         };
-        let mut retry = RetryState::new(request.method, policy, self.state().rng.fork());
+        // A request with an idempotency key may be resent whatever happened to it: the server answers a resend with
+        // what the first one did.
+        let keyed = request.header(IDEMPOTENCY_KEY).is_some();
+        let mut retry = RetryState::new(request.method, policy, self.state().rng.fork())
+            .assume_idempotent(request.method.is_idempotent() || keyed);
         let result = loop {
             // 2. The limiter.
             self.acquire_slot().await;

@@ -28,7 +28,7 @@ use switchboard_protocol::http_client::{
 };
 use switchboard_protocol::rest::MAX_PAGE_LIMIT;
 
-use super::api_client::{ApiClient, json_request};
+use super::api_client::{ApiClient, IDEMPOTENCY_KEY, json_request};
 use super::bulk::{BulkReport, bulk};
 use crate::runtime::Runtime;
 
@@ -40,6 +40,10 @@ pub struct Published {
     pub channel: String,
     /// The event's offset in the channel's history.
     pub offset: u64,
+    /// The publish's idempotency key was seen within the server's dedupe window: nothing was published this time,
+    /// and `offset` is the original's (the usual case: an attempt that timed out had in fact been kept).
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// The answer to a batch publish: its events are at every offset from `first_offset` to `last_offset`.
@@ -52,6 +56,9 @@ pub struct PublishedBatch {
     pub first_offset: u64,
     /// The last event's offset.
     pub last_offset: u64,
+    /// As [`Published::duplicate`]: these are the original batch's offsets.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// One event of a channel's history.
@@ -210,14 +217,33 @@ impl<R: Runtime> ApiClient<R> {
 impl<R: Runtime> ChannelsApi<R> {
     /// Publishes `event` on `channel`; with `retain` it also becomes the channel's retained state. Cached history
     /// and state of the channel are dropped.
+    ///
+    /// The publish carries a fresh idempotency key ([`ApiClient::idempotency_key`]), the same on every retry, so
+    /// it is retried after a timeout or a 5xx too and still lands once (an answer to a retry of a kept publish
+    /// says [`Published::duplicate`]).
     pub async fn publish<E: Serialize + ?Sized>(
         &self,
         channel: &str,
         event: &E,
         retain: bool,
     ) -> Result<Published, ApiError> {
+        let key = self.client.idempotency_key();
+        self.publish_with_key(channel, event, retain, &key).await
+    }
+
+    /// [`publish`](Self::publish) with the caller's idempotency key (1 to 128 bytes): a publish with a key the
+    /// channel saw within the server's dedupe window publishes nothing and answers the original offset. Use it to
+    /// make a publish idempotent across processes, e.g. with a job's id.
+    pub async fn publish_with_key<E: Serialize + ?Sized>(
+        &self,
+        channel: &str,
+        event: &E,
+        retain: bool,
+        key: &str,
+    ) -> Result<Published, ApiError> {
         let route = format!("{}/events", channel_route(channel));
-        let request = json_request(Method::Post, &route, &PublishBody { event, retain })?;
+        let request = json_request(Method::Post, &route, &PublishBody { event, retain })?
+            .with_header(IDEMPOTENCY_KEY, key);
         let result = self.client.send_json(request).await;
         self.client.invalidate(&channel_route(channel));
         result
@@ -227,7 +253,7 @@ impl<R: Runtime> ChannelsApi<R> {
     /// the whole batch for one bad event, naming its index; from 1 to
     /// [`MAX_BATCH_EVENTS`](switchboard_protocol::wire::MAX_BATCH_EVENTS) events, within the server's body limit);
     /// with `retain_last` the last becomes the channel's retained state. Cached history and state of the channel
-    /// are dropped.
+    /// are dropped. Like [`publish`](Self::publish), the batch carries one idempotency key for all its attempts.
     pub async fn publish_batch<E: Serialize>(
         &self,
         channel: &str,
@@ -239,7 +265,8 @@ impl<R: Runtime> ChannelsApi<R> {
             events,
             retain_last,
         };
-        let request = json_request(Method::Post, &route, &body)?;
+        let request = json_request(Method::Post, &route, &body)?
+            .with_header(IDEMPOTENCY_KEY, self.client.idempotency_key());
         let result = self.client.send_json(request).await;
         self.client.invalidate(&channel_route(channel));
         result

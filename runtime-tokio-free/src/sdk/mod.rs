@@ -64,7 +64,7 @@ pub mod transport;
 pub mod watch;
 pub mod webhook;
 
-pub use api_client::{ApiClient, INVALID_RESPONSE};
+pub use api_client::{ApiClient, IDEMPOTENCY_KEY, INVALID_RESPONSE};
 pub use blocking::{BlockingChannels, BlockingClient, BlockingIter, BlockingResource};
 pub use bulk::{BulkReport, bulk};
 pub use channels::{

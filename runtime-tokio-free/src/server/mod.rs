@@ -67,6 +67,7 @@ pub use front::tls::{ServerTls, TlsSetupError};
 pub use front::verifier::{StaticTokens, TokenRefusal, TokenVerifier};
 pub use hub::app_api;
 pub use hub::app_api::{AppInfo, AppRequest, AppRequestError, PublishError, SendError};
+pub use hub::driver::Stored;
 pub use storage::DataDirError;
 pub use switchboard_protocol::rest::RequestHead;
 pub use switchboard_protocol::server::FsyncPolicy;

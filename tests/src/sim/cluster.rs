@@ -1255,6 +1255,7 @@ impl ClusterWorld {
                         events,
                         retain_last,
                         fresh_epoch,
+                        ..
                     } => {
                         let events = events
                             .iter()

@@ -325,7 +325,9 @@ impl Checker {
         match (request, message) {
             (
                 Request::Publish { channel, tag },
-                ServerMessage::PublishRes { channel: c, offset },
+                ServerMessage::PublishRes {
+                    channel: c, offset, ..
+                },
             ) => {
                 same(channel, c)?;
                 match self.truth.by_tag.get(tag) {

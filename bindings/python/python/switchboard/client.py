@@ -259,16 +259,20 @@ class Client:
             raise
         return sub
 
-    async def publish(self, channel: str, event: Any, *, retain: bool = False) -> int:
+    async def publish(
+        self, channel: str, event: Any, *, retain: bool = False, idempotency_key: Optional[str] = None
+    ) -> int:
         """Publishes an event (any JSON value but ``None``) and returns its offset; ``retain`` makes it the
-        channel's state.
+        channel's state. With ``idempotency_key`` (1 to 128 bytes), a publish whose key the channel saw within
+        the server's dedupe window publishes nothing and returns the original offset: publish again under the
+        same key after an error that leaves it unknown whether the first landed.
 
         Raises:
             TypeError: the event is not JSON-serialisable (nothing is sent).
             ValueError: an invalid channel name, a ``None`` event, NaN or infinity, or a frame over the size limit.
         """
         text = _dumps(event)
-        answer = await self._ask(lambda m, now: m.publish(now, channel, text, retain))
+        answer = await self._ask(lambda m, now: m.publish(now, channel, text, retain, idempotency_key))
         return int(answer["data"]["offset"])
 
     async def get_state(self, channel: str) -> State:

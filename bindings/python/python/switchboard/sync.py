@@ -58,9 +58,11 @@ class SyncClient:
         """The current connection's ``app_id``."""
         return self._client.app_id
 
-    def publish(self, channel: str, event: Any, *, retain: bool = False) -> int:
+    def publish(
+        self, channel: str, event: Any, *, retain: bool = False, idempotency_key: Optional[str] = None
+    ) -> int:
         """:meth:`Client.publish`."""
-        return self._run(self._client.publish(channel, event, retain=retain))
+        return self._run(self._client.publish(channel, event, retain=retain, idempotency_key=idempotency_key))
 
     def call(self, channel: str, method: str, params: Any = None, *, timeout: Optional[float] = None) -> Any:
         """:meth:`Client.call`."""

@@ -241,7 +241,8 @@ fn a_queued_request_times_out_from_issue_time_and_is_never_sent() {
             ClientMessage::Publish {
                 channel: ch("room"),
                 event: json!(1),
-                retain: false
+                retain: false,
+                idempotency_key: None,
             }
         )
     );
@@ -452,6 +453,7 @@ fn answers_that_do_not_fit_a_subscribe_are_violations_and_end_nothing() {
     let publish_res = ServerMessage::PublishRes {
         channel: ch("room"),
         offset: 3,
+        duplicate: false,
     };
     c.handle_text(t(2), &server(Some(&sub), publish_res));
     c.handle_text(t(3), &subscribe_res(&sub, "other", "e2", 9, Some(false)));

@@ -544,7 +544,11 @@ impl World {
             ClientMessage::Publish { channel, event, .. } => {
                 let i = channel_index(&channel);
                 let offset = self.publish_on_server(i, event);
-                answers.push(answer(ServerMessage::PublishRes { channel, offset }));
+                answers.push(answer(ServerMessage::PublishRes {
+                    channel,
+                    offset,
+                    duplicate: false,
+                }));
             }
             ClientMessage::Custom { type_name, data } => {
                 answers.push(answer(ServerMessage::Custom {

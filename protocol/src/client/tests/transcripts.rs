@@ -605,7 +605,8 @@ fn offline_queue_flushes_after_resubscription_in_issue_order() {
                 ClientMessage::Publish {
                     channel: ch("a"),
                     event: json!({ "x": 1 }),
-                    retain: true
+                    retain: true,
+                    idempotency_key: None,
                 }
             ),
             tx(&ping, ClientMessage::Ping { timestamp: None }),

@@ -3,7 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::wire::ChannelName;
+use crate::wire::{ChannelName, IdempotencyKey};
 
 /// The key names of every channel, under one prefix (several deployments can share a Redis by prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,22 @@ impl Keys {
     /// Who serves the channel ([`Registration`](super::registry::Registration)).
     pub fn server(&self, channel: &ChannelName) -> Vec<u8> {
         self.key(b's', channel)
+    }
+
+    /// Where a publish's idempotency key is kept for the dedupe window. The channel name's length comes first, so
+    /// no channel and key pair (both may hold `:`) names the key of another.
+    pub fn dedupe(&self, channel: &ChannelName, key: &IdempotencyKey) -> Vec<u8> {
+        let name = alloc::format!(
+            "{}:{}:{}",
+            channel.as_str().len(),
+            channel.as_str(),
+            key.as_str()
+        );
+        let mut out = Vec::with_capacity(self.prefix.len() + 3 + name.len());
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(b":k:");
+        out.extend_from_slice(name.as_bytes());
+        out
     }
 
     /// The pub/sub channel its publications go out on.
@@ -98,6 +114,16 @@ mod tests {
         assert_eq!(keys.history(&channel), b"sb:h:projects/p1");
         assert_eq!(keys.topic(&channel), b"sb:p:projects/p1");
         assert_eq!(keys.server(&channel), b"sb:s:projects/p1");
+        let key = |k: &str| IdempotencyKey::new(k).unwrap();
+        assert_eq!(
+            keys.dedupe(&channel, &key("k:1")),
+            b"sb:k:11:projects/p1:k:1"
+        );
+        let (a, b) = (
+            ChannelName::new("a:b").unwrap(),
+            ChannelName::new("a").unwrap(),
+        );
+        assert_ne!(keys.dedupe(&a, &key("c")), keys.dedupe(&b, &key("b:c")));
         assert_eq!(keys.channel_of_topic(b"sb:p:projects/p1"), Some(channel));
         assert_eq!(keys.channel_of_topic(b"sb:m:projects/p1"), None);
         assert_eq!(keys.channel_of_topic(b"other:p:projects/p1"), None);

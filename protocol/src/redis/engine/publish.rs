@@ -8,27 +8,42 @@ use super::EngineReplyError;
 use super::keys::Keys;
 use super::script::Script;
 use crate::redis::{Command, Reply};
-use crate::wire::ChannelName;
+use crate::wire::{ChannelName, IdempotencyKey};
 
-/// `KEYS`: the channel's hash and stream. `ARGV`: a fresh epoch (used only if the channel has none), the history
-/// size, its time-to-live in ms (0: none), the publish time in unix ms, `1` to retain the last event, the pub/sub
-/// topic, then the events (one or more, JSON). Returns `{epoch, first offset, last offset}`. The retained event's
-/// stream entry has the field `r`, and its publication the flag `r` (the others `-`): every node keeps the
-/// channel's state from the live feed alone.
+/// `KEYS`: the channel's hash and stream, and for a publish with an idempotency key its dedupe key
+/// ([`Keys::dedupe`]). `ARGV`: a fresh epoch (used only if the channel has none), the history size, its time-to-live
+/// in ms (0: none), the publish time in unix ms, `1` to retain the last event, the pub/sub topic, the dedupe window
+/// in ms (used with the third key), then the events (one or more, JSON). Returns `{epoch, first offset, last
+/// offset}`. The retained event's stream entry has the field `r`, and its publication the flag `r` (the others
+/// `-`): every node keeps the channel's state from the live feed alone.
+///
+/// With a dedupe key the check and the publish are one step: a key holding `"{epoch} {first} {last}"` of the
+/// channel's current epoch publishes nothing and returns `{epoch, first, last, 1}`; otherwise the events are
+/// published and the key is set to their range for the window. A key of an earlier epoch (the channel was lost
+/// from Redis since) does not answer.
 pub const PUBLISH_SCRIPT: &str = r#"
-local meta, history = KEYS[1], KEYS[2]
+local meta, history, dedupe = KEYS[1], KEYS[2], KEYS[3]
 local size, ttl, now, retain, topic = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local epoch = redis.call('HGET', meta, 'epoch')
+if dedupe and epoch then
+  local seen = redis.call('GET', dedupe)
+  if seen then
+    local e, f, l = string.match(seen, '^(%S+) (%d+) (%d+)$')
+    if e == epoch then
+      return {epoch, tonumber(f), tonumber(l), 1}
+    end
+  end
+end
 if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', meta, 'epoch', epoch)
 end
-local count = #ARGV - 6
+local count = #ARGV - 7
 local last = redis.call('HINCRBY', meta, 'offset', count)
 local first = last - count + 1
 for i = 1, count do
   local offset = string.format('%d', first + i - 1)
-  local event = ARGV[6 + i]
+  local event = ARGV[7 + i]
   local flag = '-'
   if retain == '1' and i == count then
     flag = 'r'
@@ -43,6 +58,9 @@ if ttl > 0 then
 end
 if retain == '1' then
   redis.call('HSET', meta, 'state', ARGV[#ARGV], 'state_offset', last)
+end
+if dedupe then
+  redis.call('SET', dedupe, epoch .. ' ' .. first .. ' ' .. last, 'PX', ARGV[7])
 end
 return {epoch, first, last}
 "#;
@@ -64,21 +82,33 @@ pub struct PublishRequest<'a> {
     pub history_ttl_ms: u64,
     /// The publish time, unix ms.
     pub now_ms: u64,
+    /// The publish's idempotency key, if any.
+    pub idempotency_key: Option<&'a IdempotencyKey>,
+    /// How long Redis keeps the key, in ms (at least 1).
+    pub dedupe_window_ms: u64,
 }
 
 impl PublishRequest<'_> {
     /// The `EVALSHA`/`EVAL` command.
     pub fn command(&self, script: &Script, keys: &Keys) -> Command {
-        let mut command = script
-            .invoke(2)
-            .arg(keys.meta(self.channel))
-            .arg(keys.history(self.channel))
-            .arg(self.fresh_epoch)
-            .uint(self.history_size as u64)
-            .uint(self.history_ttl_ms)
-            .uint(self.now_ms)
-            .arg(if self.retain_last { "1" } else { "0" })
-            .arg(keys.topic(self.channel));
+        let mut command = match self.idempotency_key {
+            Some(key) => script
+                .invoke(3)
+                .arg(keys.meta(self.channel))
+                .arg(keys.history(self.channel))
+                .arg(keys.dedupe(self.channel, key)),
+            None => script
+                .invoke(2)
+                .arg(keys.meta(self.channel))
+                .arg(keys.history(self.channel)),
+        }
+        .arg(self.fresh_epoch)
+        .uint(self.history_size as u64)
+        .uint(self.history_ttl_ms)
+        .uint(self.now_ms)
+        .arg(if self.retain_last { "1" } else { "0" })
+        .arg(keys.topic(self.channel))
+        .uint(self.dedupe_window_ms.max(1));
         for event in self.events {
             command = command.arg(event);
         }
@@ -95,6 +125,8 @@ pub struct Published {
     pub first_offset: u64,
     /// The last event's offset.
     pub last_offset: u64,
+    /// The idempotency key was set in this epoch: nothing was published, the offsets are the original's.
+    pub duplicate: bool,
 }
 
 impl Published {
@@ -103,8 +135,10 @@ impl Published {
         let bad = EngineReplyError::Shape {
             what: "the publish script",
         };
-        let [epoch, first, last] = reply.as_array().ok_or(bad.clone())? else {
-            return Err(bad);
+        let (epoch, first, last, duplicate) = match reply.as_array().ok_or(bad.clone())? {
+            [epoch, first, last] => (epoch, first, last, false),
+            [epoch, first, last, flag] if flag.as_int() == Some(1) => (epoch, first, last, true),
+            _ => return Err(bad),
         };
         let epoch = epoch
             .as_bytes()
@@ -126,6 +160,7 @@ impl Published {
             epoch: epoch.into(),
             first_offset,
             last_offset,
+            duplicate,
         })
     }
 }
@@ -147,12 +182,26 @@ mod tests {
             Ok(Published {
                 epoch: "00ff".into(),
                 first_offset: 3,
-                last_offset: 5
+                last_offset: 5,
+                duplicate: false,
             })
         );
+        let duplicate = Reply::Array(vec![
+            Reply::Bulk(b"00ff".to_vec()),
+            Reply::Integer(3),
+            Reply::Integer(5),
+            Reply::Integer(1),
+        ]);
+        assert_eq!(Published::parse(&duplicate).map(|p| p.duplicate), Ok(true));
         for bad in [
             Reply::Integer(1),
             Reply::Array(vec![Reply::Bulk(b"e".to_vec()), Reply::Integer(1)]),
+            Reply::Array(vec![
+                Reply::Bulk(b"e".to_vec()),
+                Reply::Integer(1),
+                Reply::Integer(1),
+                Reply::Integer(0),
+            ]),
             Reply::Array(vec![Reply::Nil, Reply::Integer(1), Reply::Integer(1)]),
             Reply::Array(vec![
                 Reply::Bulk(b"e".to_vec()),

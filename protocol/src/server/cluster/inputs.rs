@@ -296,8 +296,39 @@ impl Hub {
             return;
         };
         match outcome {
-            Ok((first, _last)) => self.answer_published(&channel, first, answer),
+            Ok((first, _last)) => self.answer_published(now, &channel, first, answer),
             Err(_) => self.refuse_unstored(now, answer),
+        }
+        self.reap(now);
+    }
+
+    /// The engine's answer to an [`EngineCommand::Publish`] with an idempotency key it already held in the
+    /// channel's epoch: nothing was published, and the original's offsets were `first..=last`. The publisher (and
+    /// the publishes this node held behind it) are answered with `duplicate: true`; the key is settled here too.
+    pub fn handle_engine_duplicate(
+        &mut self,
+        now: Timestamp,
+        ticket: EngineTicket,
+        first: u64,
+        last: u64,
+    ) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let Some((channel, _count, answer)) = cluster.publishes.remove(&ticket) else {
+            return;
+        };
+        match answer {
+            Answer::Keyed(keyed) => {
+                let held = self
+                    .dedupe
+                    .settle(now, &channel, &keyed.key, None, first, last);
+                self.answer_duplicate(&channel, first, last, keyed.inner);
+                for answer in held {
+                    self.answer_duplicate(&channel, first, last, answer);
+                }
+            }
+            other => self.answer_duplicate(&channel, first, last, other),
         }
         self.reap(now);
     }
@@ -317,6 +348,10 @@ impl Hub {
         let ticket = EngineTicket(cluster.next_ticket);
         cluster.next_ticket += 1;
         let count = events.len() as u64;
+        let idempotency_key = match &answer {
+            Answer::Keyed(keyed) => Some(keyed.key.clone()),
+            _ => None,
+        };
         cluster
             .publishes
             .insert(ticket, (channel.clone(), count, answer));
@@ -326,6 +361,8 @@ impl Hub {
             events,
             retain_last,
             fresh_epoch,
+            idempotency_key,
+            dedupe_window: self.config.dedupe_window,
         });
     }
 

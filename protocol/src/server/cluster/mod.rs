@@ -34,7 +34,9 @@ use super::conn_table::ConnId;
 use super::intake::Inbound;
 use super::publish_answer::Answer;
 use super::sse_stream::SseResume;
-use crate::wire::{Caller, ChannelName, MessageId};
+use core::time::Duration;
+
+use crate::wire::{Caller, ChannelName, IdempotencyKey, MessageId};
 
 pub(crate) use mirror::{Mirror, Retention};
 
@@ -71,6 +73,12 @@ pub enum EngineCommand {
         retain_last: bool,
         /// The epoch the channel gets if the engine has none for it (drawn from the hub's seeded RNG).
         fresh_epoch: String,
+        /// The publish's idempotency key: the engine checks and sets it with the publish, in one step, and
+        /// answers a key it holds in the channel's epoch with
+        /// [`Hub::handle_engine_duplicate`](super::Hub::handle_engine_duplicate).
+        idempotency_key: Option<IdempotencyKey>,
+        /// How long the engine keeps the key.
+        dedupe_window: Duration,
     },
     /// A local connection serves `channel` now: register this node as its server (the newest registration wins,
     /// as on one node), and keep the registration alive while it lasts.

@@ -8,6 +8,7 @@ mod caller_identity;
 mod cluster;
 mod durable_publish;
 mod forget;
+mod idempotent_publish;
 mod presence;
 mod reserved_channels;
 mod sse_streams;
@@ -379,6 +380,14 @@ impl Harness {
                     json!({"event": "publish_done", "ticket": format!("{ticket:?}"), "error": alloc::string::ToString::to_string(e)})
                 }
             },
+            HubEvent::PublishDuplicate {
+                ticket,
+                first_offset,
+                last_offset,
+            } => json!({
+                "event": "publish_duplicate", "ticket": format!("{ticket:?}"),
+                "first_offset": first_offset, "last_offset": last_offset,
+            }),
         }
     }
 

@@ -43,7 +43,9 @@ fn publish(h: &mut Harness, channel: &str, event: serde_json::Value) -> u64 {
     h.drain();
     match offset {
         crate::server::Publish::Done(offset) => offset,
-        crate::server::Publish::Pending(_) => panic!("the memory store keeps at once"),
+        crate::server::Publish::Pending(_) | crate::server::Publish::Duplicate { .. } => {
+            panic!("the memory store keeps at once, and there is no key")
+        }
     }
 }
 

@@ -13,13 +13,14 @@ mod registry;
 mod scripts;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_channel::mpsc;
 use switchboard_protocol::redis::engine::{
     ChannelRead, FeedConfig, Keys, PUBLISH_SCRIPT, PublishRequest, Published, READ_SCRIPT,
     ReadRequest,
 };
-use switchboard_protocol::wire::ChannelName;
+use switchboard_protocol::wire::{ChannelName, IdempotencyKey};
 
 pub use error::EngineError;
 pub use feed_task::EngineEvent;
@@ -131,6 +132,22 @@ impl Engine {
         fresh_epoch: &str,
         now_ms: u64,
     ) -> Result<Published, EngineError> {
+        self.publish_keyed(channel, events, retain_last, fresh_epoch, now_ms, None)
+            .await
+    }
+
+    /// [`publish`](Self::publish) with an idempotency key kept for `window` in Redis: when the channel holds the
+    /// key in its current epoch, nothing is published and the answer is the original's offsets, marked
+    /// [`Published::duplicate`]; the check and the publish are one script, so two nodes cannot both publish it.
+    pub async fn publish_keyed(
+        &self,
+        channel: &ChannelName,
+        events: &[Vec<u8>],
+        retain_last: bool,
+        fresh_epoch: &str,
+        now_ms: u64,
+        key: Option<(&IdempotencyKey, Duration)>,
+    ) -> Result<Published, EngineError> {
         let inner = &self.inner;
         let request = PublishRequest {
             channel,
@@ -140,6 +157,10 @@ impl Engine {
             history_size: inner.history_size,
             history_ttl_ms: inner.history_ttl_ms,
             now_ms,
+            idempotency_key: key.map(|(key, _)| key),
+            dedupe_window_ms: key.map_or(0, |(_, window)| {
+                u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
+            }),
         };
         let reply = inner
             .publish

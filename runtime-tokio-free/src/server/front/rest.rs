@@ -142,20 +142,26 @@ async fn execute<R: Runtime>(
         }
         Route::PublishEvent { channel } => match rest::publish_request(body)? {
             PublishRequest::One(body) => {
-                match hub.publish(channel, body.event, body.retain).await {
-                    Ok(stored) => answer::stored(channel, stored),
+                let key = rest::idempotency_key(head, body.idempotency_key)?;
+                match hub.publish(channel, body.event, body.retain, key).await {
+                    Ok(Ok(stored)) if stored.duplicate => {
+                        Ok(answer::duplicate(channel, stored.first))
+                    }
+                    Ok(stored) => answer::stored(channel, stored.map(|s| s.first)),
                     Err(refused) => answer::published(channel, Err(refused)),
                 }
             }
             PublishRequest::Batch(batch) => {
                 let count = batch.events.len();
+                let key = rest::idempotency_key(head, batch.idempotency_key)?;
                 match hub
-                    .publish_batch(channel, batch.events, batch.retain_last)
+                    .publish_batch(channel, batch.events, batch.retain_last, key)
                     .await
                 {
-                    Ok(stored) => {
-                        answer::stored_batch(channel, count, stored.map(|(first, _)| first))
+                    Ok(Ok(stored)) if stored.duplicate => {
+                        Ok(answer::duplicate_batch(channel, stored.first, stored.last))
                     }
+                    Ok(stored) => answer::stored_batch(channel, count, stored.map(|s| s.first)),
                     Err(refused) => answer::published_batch(channel, count, Err(refused)),
                 }
             }
@@ -322,6 +328,9 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "history_total_bytes": hub.history_total_bytes,
             "max_channels": hub.max_channels,
             "max_presence_members": hub.max_presence_members,
+            "dedupe_window_ms": hub.dedupe_window.as_millis() as u64,
+            "dedupe_keys_per_channel": hub.dedupe_keys_per_channel,
+            "dedupe_keys": hub.dedupe_keys,
             "request_timeout_ms": hub.request_timeout.as_millis() as u64,
             "rate_per_sec": hub.rate_per_sec,
             "rate_burst": hub.rate_burst,
@@ -341,7 +350,8 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "max_history_page": MAX_PAGE_LIMIT,
         },
         "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
-                     "rate_limit", "token_auth", "rest", "metrics", "presence", "sse"],
+                     "rate_limit", "token_auth", "rest", "metrics", "presence", "sse",
+                     "idempotent_publish"],
         "auth_required": c.verifier.is_some(),
         "storage": crate::server::storage::info(c),
     })

@@ -17,9 +17,9 @@ use serde_json::{Map, Value};
 use switchboard_protocol::server::{
     ConnId, DialectKind, HubError, HubEvent, NotifyTarget, RequestFailure, StorageError,
 };
-use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId, NameError};
+use switchboard_protocol::wire::{ChannelName, ErrorCode, IdempotencyKey, MessageId, NameError};
 
-use super::driver::HubHandle;
+use super::driver::{HubHandle, Stored};
 use crate::server::Server;
 use crate::{BoxFuture, Runtime};
 
@@ -89,6 +89,9 @@ pub enum PublishError {
     /// The channel name breaks the naming rule.
     #[error("invalid channel name: {0}")]
     InvalidChannel(#[from] NameError),
+    /// The idempotency key breaks its rule (1 to 128 bytes, no control characters).
+    #[error("invalid idempotency key: {0}")]
+    InvalidKey(NameError),
     /// The hub refused the event (null, or over `max_message_bytes`).
     #[error(transparent)]
     Hub(#[from] HubError),
@@ -320,7 +323,29 @@ impl<R: Runtime> Server<R> {
         retain: bool,
     ) -> Result<u64, PublishError> {
         let channel = ChannelName::new(channel)?;
-        Ok(self.hub.publish(&channel, event, retain).await??)
+        Ok(self
+            .hub
+            .publish(&channel, event, retain, None)
+            .await??
+            .first)
+    }
+
+    /// [`publish`](Self::publish) with an idempotency key: when the channel saw `key` within the dedupe window
+    /// (`--dedupe-window-secs`), nothing is published and the answer is the original's offsets, marked
+    /// [`Stored::duplicate`]. A retry after an error or a timeout with the same key thus never lands twice.
+    pub async fn publish_keyed(
+        &self,
+        channel: &str,
+        event: Value,
+        retain: bool,
+        key: &str,
+    ) -> Result<Stored, PublishError> {
+        let channel = ChannelName::new(channel)?;
+        let key = IdempotencyKey::new(key).map_err(PublishError::InvalidKey)?;
+        Ok(self
+            .hub
+            .publish(&channel, event, retain, Some(key))
+            .await??)
     }
 
     /// Publishes `events` on a channel at consecutive offsets, all or none (an empty batch, one over
@@ -334,11 +359,11 @@ impl<R: Runtime> Server<R> {
         retain_last: bool,
     ) -> Result<std::ops::RangeInclusive<u64>, PublishError> {
         let channel = ChannelName::new(channel)?;
-        let (first, last) = self
+        let stored = self
             .hub
-            .publish_batch(&channel, events, retain_last)
+            .publish_batch(&channel, events, retain_last, None)
             .await??;
-        Ok(first..=last)
+        Ok(stored.first..=stored.last)
     }
 
     /// The app ids of every open connection.

@@ -28,7 +28,7 @@ use switchboard_protocol::server::{
     StorageError,
 };
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{ChannelName, CloseCode, MessageId};
+use switchboard_protocol::wire::{ChannelName, CloseCode, IdempotencyKey, MessageId};
 
 pub(crate) mod cluster_counts;
 pub(crate) mod cluster_link;
@@ -70,6 +70,56 @@ pub(crate) struct RawLink {
 /// A `send_request` waiting for its `RequestCompleted`.
 pub(crate) type Waiter = oneshot::Sender<Result<Map<String, Value>, RequestFailure>>;
 
+/// Where a publish (REST, app API) was kept: its first and last offsets (equal for one event), and whether it was
+/// an earlier publish with the same idempotency key (nothing was published this time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// The (first) event's offset.
+    pub first: u64,
+    /// The last event's offset.
+    pub last: u64,
+    /// The idempotency key was seen within the dedupe window: these are the original's offsets.
+    pub duplicate: bool,
+}
+
+/// A publish waiting for the store: how many events it has (the hub reports the first offset only), and who
+/// waits.
+#[derive(Debug)]
+struct PublishWaiter {
+    count: u64,
+    tx: oneshot::Sender<Result<Stored, StorageError>>,
+}
+
+/// The answer now, or the receiver it comes on.
+type StoredOrWait = Result<Stored, oneshot::Receiver<Result<Stored, StorageError>>>;
+
+impl Core {
+    /// What [`Hub::publish_keyed`] (or its batch form, of `count` events) said, as an answer now or a wait.
+    fn stored_or_wait(&mut self, publish: Publish, count: u64) -> StoredOrWait {
+        match publish {
+            Publish::Done(first) => Ok(Stored {
+                first,
+                last: first + count.saturating_sub(1),
+                duplicate: false,
+            }),
+            Publish::Duplicate {
+                first_offset,
+                last_offset,
+            } => Ok(Stored {
+                first: first_offset,
+                last: last_offset,
+                duplicate: true,
+            }),
+            Publish::Pending(ticket) => {
+                let (tx, rx) = oneshot::channel();
+                self.publish_waiters
+                    .insert(ticket, PublishWaiter { count, tx });
+                Err(rx)
+            }
+        }
+    }
+}
+
 /// Everything behind the driver's mutex.
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -80,7 +130,7 @@ pub(crate) struct Core {
     /// Server requests the app API waits on, by connection and request id.
     pub waiters: HashMap<(ConnId, MessageId), Waiter>,
     /// Publishes (REST, app API) waiting for the store, by ticket.
-    publish_waiters: HashMap<PublishTicket, oneshot::Sender<Result<u64, StorageError>>>,
+    publish_waiters: HashMap<PublishTicket, PublishWaiter>,
     /// The hub's current deadline (what the timer task sleeps until).
     deadline: Timestamp,
     /// Wakes the timer task when the deadline moves earlier (capacity one: wake-ups coalesce).
@@ -214,58 +264,49 @@ impl<R: Runtime> HubHandle<R> {
         f(&core, now)
     }
 
-    /// Publishes through the hub and waits until the store has kept the event: the offset, or why the store could
-    /// not keep it. The hub's own refusals (a null or oversized event) are the outer error.
+    /// Publishes through the hub and waits until the store has kept the event: where it was kept, or why the store
+    /// could not keep it. The hub's own refusals (a null or oversized event) are the outer error. With `key`, a
+    /// publish whose key the channel saw within the dedupe window publishes nothing and gives the original's
+    /// offsets, marked [`Stored::duplicate`].
     pub async fn publish(
         &self,
         channel: &ChannelName,
         event: Value,
         retain: bool,
-    ) -> Result<Result<u64, StorageError>, HubError> {
+        key: Option<IdempotencyKey>,
+    ) -> Result<Result<Stored, StorageError>, HubError> {
         let waiting = self.with(|core, now| {
-            Ok::<_, HubError>(match core.hub.publish(now, channel, event, retain)? {
-                Publish::Done(offset) => Ok(offset),
-                Publish::Pending(ticket) => {
-                    let (tx, rx) = oneshot::channel();
-                    core.publish_waiters.insert(ticket, tx);
-                    Err(rx)
-                }
-            })
+            let publish = core.hub.publish_keyed(now, channel, event, retain, key)?;
+            Ok::<_, HubError>(core.stored_or_wait(publish, 1))
         })?;
         Ok(match waiting {
-            Ok(offset) => Ok(offset),
+            Ok(stored) => Ok(stored),
             // A dropped sender means the hub went away with the publish still waiting: it was not kept.
             Err(rx) => rx.await.unwrap_or(Err(StorageError::WriteFailed)),
         })
     }
 
-    /// Publishes `events` at consecutive offsets, all or none, like [`publish`](Self::publish): the refusal, or
-    /// once the store has kept (or failed to keep) the last of them, the offsets of the first and last.
+    /// Publishes `events` at consecutive offsets, all or none, like [`publish`](Self::publish) (one key for the
+    /// whole batch): the refusal, or once the store has kept (or failed to keep) the last of them, the offsets of
+    /// the first and last.
     pub async fn publish_batch(
         &self,
         channel: &ChannelName,
         events: Vec<Value>,
         retain_last: bool,
-    ) -> Result<Result<(u64, u64), StorageError>, HubError> {
+        key: Option<IdempotencyKey>,
+    ) -> Result<Result<Stored, StorageError>, HubError> {
         let count = events.len() as u64;
         let waiting = self.with(|core, now| {
-            Ok::<_, HubError>(
-                match core.hub.publish_batch(now, channel, events, retain_last)? {
-                    Publish::Done(offset) => Ok(offset),
-                    Publish::Pending(ticket) => {
-                        let (tx, rx) = oneshot::channel();
-                        core.publish_waiters.insert(ticket, tx);
-                        Err(rx)
-                    }
-                },
-            )
+            let publish = core
+                .hub
+                .publish_batch_keyed(now, channel, events, retain_last, key)?;
+            Ok::<_, HubError>(core.stored_or_wait(publish, count))
         })?;
-        let first = match waiting {
-            Ok(offset) => Ok(offset),
+        Ok(match waiting {
+            Ok(stored) => Ok(stored),
             Err(rx) => rx.await.unwrap_or(Err(StorageError::WriteFailed)),
-        };
-        // The hub answers with the first offset; the batch's are consecutive (and it refuses an empty one).
-        Ok(first.map(|first| (first, first + count.saturating_sub(1))))
+        })
     }
 
     fn drain(&self, core: &mut Core) {
@@ -314,7 +355,25 @@ impl<R: Runtime> HubHandle<R> {
                 }
                 HubOutput::Event(HubEvent::PublishDone { ticket, outcome }) => {
                     if let Some(waiter) = core.publish_waiters.remove(&ticket) {
-                        let _ = waiter.send(outcome);
+                        let stored = outcome.map(|first| Stored {
+                            first,
+                            last: first + waiter.count.saturating_sub(1),
+                            duplicate: false,
+                        });
+                        let _ = waiter.tx.send(stored);
+                    }
+                }
+                HubOutput::Event(HubEvent::PublishDuplicate {
+                    ticket,
+                    first_offset,
+                    last_offset,
+                }) => {
+                    if let Some(waiter) = core.publish_waiters.remove(&ticket) {
+                        let _ = waiter.tx.send(Ok(Stored {
+                            first: first_offset,
+                            last: last_offset,
+                            duplicate: true,
+                        }));
                     }
                 }
                 HubOutput::Event(event) => {

@@ -125,6 +125,20 @@ pub(crate) fn render(out: &mut String, stats: &HubStats, by_dialect: DialectCoun
     );
     metric(
         out,
+        "switchboard_duplicate_publishes_total",
+        "counter",
+        "Publishes whose idempotency key was seen within the dedupe window: answered, nothing published.",
+        &one(stats.duplicate_publishes),
+    );
+    metric(
+        out,
+        "switchboard_dedupe_keys",
+        "gauge",
+        "Idempotency keys remembered within the dedupe window.",
+        &one(stats.dedupe_keys as u64),
+    );
+    metric(
+        out,
         "switchboard_token_refreshes_total",
         "counter",
         "Token refreshes accepted on open connections.",

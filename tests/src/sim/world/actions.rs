@@ -215,6 +215,9 @@ impl World {
                 }
                 self.drain_hub();
             }
+            Ok(Publish::Duplicate { .. }) => self.fail(format!(
+                "hub publish #{tag} has no key, yet was a duplicate"
+            )),
             Err(e) => self.fail(format!("the hub refused a valid publish: {e}")),
         }
     }

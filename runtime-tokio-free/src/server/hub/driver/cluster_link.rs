@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use serde_json::Value;
-use switchboard_protocol::redis::engine::InboxMessage;
+use switchboard_protocol::redis::engine::{InboxMessage, Published};
 use switchboard_protocol::rest::limits::MAX_PAGE_BYTES;
 use switchboard_protocol::server::{
     ChannelState, EngineCommand, EngineFailure, EngineTicket, HistoryPage,
@@ -126,6 +126,8 @@ pub(crate) fn carry_out<R: Runtime>(
             events,
             retain_last,
             fresh_epoch,
+            idempotency_key,
+            dedupe_window,
         } => {
             let now = runtime.now();
             // Redis has been unreachable for longer than a publish may wait: this one would only wait the whole
@@ -148,9 +150,10 @@ pub(crate) fn carry_out<R: Runtime>(
                     .iter()
                     .map(|event| serde_json::to_vec(&**event).unwrap_or_default())
                     .collect();
+                let key = idempotency_key.as_ref().map(|key| (key, dedupe_window));
                 let publish = async {
                     engine
-                        .publish(&channel, &encoded, retain_last, &fresh_epoch, now_ms)
+                        .publish_keyed(&channel, &encoded, retain_last, &fresh_epoch, now_ms, key)
                         .await
                 };
                 let outcome = futures_util::future::select(Box::pin(publish), deadline).await;
@@ -160,17 +163,25 @@ pub(crate) fn carry_out<R: Runtime>(
                         RedisError::Unavailable(PUBLISH_DEADLINE),
                     )),
                 };
-                let outcome = outcome
-                    .map(|published| {
+                match outcome.map_err(|error| failure(&channel, &error)) {
+                    // Nothing new was stored: no webhook either.
+                    Ok(published) if published.duplicate => {
+                        report_duplicate(&hub, ticket, &published)
+                    }
+                    Ok(published) => {
                         // This node took the publish: it alone tells the webhook sender (every node delivers
                         // the events from the feed, so the hub's own publish events would fire on each).
                         if let Some(tap) = &tap {
                             (tap.0)(&channel, &published.epoch, published.first_offset, &events);
                         }
-                        (published.first_offset, published.last_offset)
-                    })
-                    .map_err(|error| failure(&channel, &error));
-                report(&hub, ticket, outcome);
+                        report(
+                            &hub,
+                            ticket,
+                            Ok((published.first_offset, published.last_offset)),
+                        );
+                    }
+                    Err(failure) => report(&hub, ticket, Err(failure)),
+                }
             }));
         }
         #[allow(unreachable_patterns)]
@@ -203,6 +214,18 @@ fn report<R: Runtime>(
 ) {
     if let Some(hub) = hub.upgrade() {
         hub.with(|core, now| core.hub.handle_engine_published(now, ticket, outcome));
+    }
+}
+
+/// The engine held the publish's idempotency key: nothing was published.
+fn report_duplicate<R: Runtime>(
+    hub: &Weak<HubHandle<R>>,
+    ticket: EngineTicket,
+    published: &Published,
+) {
+    let (first, last) = (published.first_offset, published.last_offset);
+    if let Some(hub) = hub.upgrade() {
+        hub.with(|core, now| core.hub.handle_engine_duplicate(now, ticket, first, last));
     }
 }
 
