@@ -378,6 +378,28 @@ mod scenarios {
             assert!(
                 matches!(now.replay("e-second", 0, 0), Replay::Events(events) if events.len() == 1)
             );
+
+            // Only the hash is lost (an eviction, a stray DEL) while the stream is still there: the new epoch
+            // starts with an empty history, not on top of the old epoch's entries (whose offsets it will reuse).
+            publisher.publish(&jobs, &["{}"], false).await;
+            assert_eq!(server.command(&["DEL", "sbtest:m:jobs/2"]), ":1");
+            let mut fresh = Publisher::new(redis.clone());
+            fresh.history_size = 10;
+            let request = PublishRequest {
+                fresh_epoch: "e-third",
+                ..request
+            };
+            let reply = redis
+                .request(request.command(&fresh.script, &fresh.keys))
+                .await
+                .expect("published");
+            let published = Published::parse(&reply).expect("parsed");
+            assert_eq!(
+                (published.epoch.as_str(), published.first_offset),
+                ("e-third", 1)
+            );
+            let now = read(&redis, &jobs, None).await;
+            assert_eq!(offsets(&now), [1], "only the new epoch's event");
         })
         .await;
     }

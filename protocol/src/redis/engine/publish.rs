@@ -11,7 +11,7 @@ use crate::redis::{Command, Reply};
 use crate::wire::{ChannelName, IdempotencyKey};
 
 /// `KEYS`: the channel's hash and stream, and for a publish with an idempotency key its dedupe key
-/// ([`Keys::dedupe`]). `ARGV`: a fresh epoch (used only if the channel has none), the history size, its time-to-live
+/// ([`Keys::dedupe`]). `ARGV`: a fresh epoch (used only if the channel has none; its history then starts empty), the history size, its time-to-live
 /// in ms (0: none), the publish time in unix ms, `1` to retain the last event, the pub/sub topic, the dedupe window
 /// in ms (used with the third key), then the events (one or more, JSON). Returns `{epoch, first offset, last
 /// offset}`. The retained event's stream entry has the field `r`, and its publication the flag `r` (the others
@@ -37,6 +37,7 @@ end
 if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', meta, 'epoch', epoch)
+  redis.call('DEL', history)
 end
 local count = #ARGV - 7
 local last = redis.call('HINCRBY', meta, 'offset', count)

@@ -17,6 +17,7 @@ pub const READ_SCRIPT: &str = r#"
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'state', 'state_offset')
 if not meta[1] and ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[4])
+  redis.call('DEL', KEYS[2])
   meta[1] = ARGV[4]
 end
 local entries = {}
