@@ -11,9 +11,9 @@ use crate::redis::{Command, Reply};
 use crate::wire::{ChannelName, IdempotencyKey};
 
 /// `KEYS`: the channel's hash and stream, and for a publish with an idempotency key its dedupe key
-/// ([`Keys::dedupe`]). `ARGV`: a fresh epoch (used only if the channel has none; its history then starts empty), the history size, its time-to-live
-/// in ms (0: none), the publish time in unix ms, `1` to retain the last event, the pub/sub topic, the dedupe window
-/// in ms (used with the third key), then the events (one or more, JSON). Returns `{epoch, first offset, last
+/// ([`Keys::dedupe`]). `ARGV`: a fresh epoch (used only if the channel has none; its history then starts empty),
+/// the history size, its time-to-live in ms (0: none), the publish time in unix ms, `1` to retain the last event,
+/// the pub/sub topic, the dedupe window in ms (used with the third key), then the events (one or more, JSON). Returns `{epoch, first offset, last
 /// offset}`. The retained event's stream entry has the field `r`, and its publication the flag `r` (the others
 /// `-`): every node keeps the channel's state from the live feed alone.
 ///
