@@ -264,7 +264,7 @@ fn cluster_feeds_find_no_violation() {
     let failed: Vec<_> = reports.iter().filter(|r| r.violation.is_some()).collect();
     let sum = |f: fn(&sim::cluster::ClusterReport) -> u64| reports.iter().map(f).sum::<u64>();
     println!(
-        "sim: cluster: {} seeds, {} failed, {} steps, {} delivered, {} reads, {} resyncs, {} cuts, {} channels lost, in {:?}",
+        "sim: cluster: {} seeds, {} failed, {} steps, {} delivered, {} reads, {} resyncs, {} cuts, {} channels lost, {} node crashes, in {:?}",
         reports.len(),
         failed.len(),
         sum(|r| r.steps),
@@ -273,6 +273,7 @@ fn cluster_feeds_find_no_violation() {
         sum(|r| r.resyncs),
         sum(|r| r.cuts),
         sum(|r| r.losses),
+        sum(|r| r.crashes),
         started.elapsed()
     );
     assert!(
@@ -286,6 +287,7 @@ fn cluster_feeds_find_no_violation() {
             ("resyncs", sum(|r| r.resyncs)),
             ("cut links", sum(|r| r.cuts)),
             ("lost channels", sum(|r| r.losses)),
+            ("node crashes", sum(|r| r.crashes)),
         ] {
             assert!(n > 0, "no {what} in {} cluster seeds", reports.len());
         }

@@ -54,6 +54,8 @@ pub struct ClusterReport {
     pub cuts: u64,
     /// Channels the engine lost.
     pub losses: u64,
+    /// Nodes crashed (and started again empty, their clients reconnecting anywhere).
+    pub crashes: u64,
     /// Reads that filled a gap or followed a confirmation (after the placing read).
     pub reads: u64,
     /// The first violation.
@@ -280,6 +282,8 @@ struct Subscriber {
 
 #[derive(Debug)]
 struct Node {
+    /// Bumped by a crash: what was on its way to or from the node before it is dropped.
+    incarnation: u64,
     feed: LiveFeed,
     deadline: Timestamp,
     link_up: bool,
@@ -301,6 +305,53 @@ struct Node {
     publisher: Option<ConnId>,
 }
 
+impl Node {
+    fn fresh(
+        hub_config: &HubConfig,
+        feed_config: &FeedConfig,
+        seed: u64,
+        incarnation: u64,
+        link: u64,
+    ) -> Node {
+        Node {
+            incarnation,
+            hub: Hub::clustered(HubConfig {
+                seed,
+                ..hub_config.clone()
+            }),
+            hub_deadline: Timestamp::ZERO,
+            intakes: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            publisher: None,
+            feed: LiveFeed::new(feed_config.clone()),
+            deadline: Timestamp::MAX,
+            link_up: true,
+            link,
+            topics: BTreeSet::new(),
+            last_message_us: 0,
+            last_read_served_us: 0,
+            last_read_answered_us: 0,
+            position: BTreeMap::new(),
+        }
+    }
+}
+
+/// The node an agenda item concerns.
+fn node_of(ev: &Ev) -> Option<usize> {
+    match ev {
+        Ev::Workload | Ev::Fault => None,
+        Ev::SubscribeServed { node, .. }
+        | Ev::Subscribed { node, .. }
+        | Ev::Message { node, .. }
+        | Ev::LinkBack { node }
+        | Ev::ReadServed { node, .. }
+        | Ev::ReadAnswered { node, .. }
+        | Ev::PublishServed { node, .. }
+        | Ev::FeedOp { node, .. }
+        | Ev::PublishAnswered { node, .. } => Some(*node),
+    }
+}
+
 /// One cluster seed's world.
 #[derive(Debug)]
 pub struct ClusterWorld {
@@ -308,8 +359,11 @@ pub struct ClusterWorld {
     rng: Rng,
     now_us: u64,
     seq: u64,
-    agenda: BTreeMap<(u64, u64), Ev>,
+    /// Each item with the node (and its incarnation) it concerns, if any.
+    agenda: BTreeMap<(u64, u64), (Option<(usize, u64)>, Ev)>,
     engine: Engine,
+    hub_config: HubConfig,
+    feed_config: FeedConfig,
     nodes: Vec<Node>,
     channels: Vec<ChannelName>,
     /// Everything the engine published: (channel, epoch, offset) → event.
@@ -321,6 +375,7 @@ pub struct ClusterWorld {
     read_failure: f64,
     cut_chance: f64,
     loss_chance: f64,
+    crash_chance: f64,
     report: ClusterReport,
     verbose: bool,
     subscribers: Vec<Subscriber>,
@@ -353,25 +408,7 @@ impl ClusterWorld {
             ..HubConfig::default()
         };
         let nodes = (0..node_count)
-            .map(|_| Node {
-                hub: Hub::clustered(HubConfig {
-                    seed: rng.next_u64(),
-                    ..hub_config.clone()
-                }),
-                hub_deadline: Timestamp::ZERO,
-                intakes: BTreeMap::new(),
-                owners: BTreeMap::new(),
-                publisher: None,
-                feed: LiveFeed::new(config.clone()),
-                deadline: Timestamp::MAX,
-                link_up: true,
-                link: 0,
-                topics: BTreeSet::new(),
-                last_message_us: 0,
-                last_read_served_us: 0,
-                last_read_answered_us: 0,
-                position: BTreeMap::new(),
-            })
+            .map(|_| Node::fresh(&hub_config, &config, rng.next_u64(), 0, 0))
             .collect();
         let channels = (0..rng.range_inclusive(1, 4))
             .map(|i| ChannelName::new(&format!("c{i}")).expect("a valid channel name"))
@@ -387,6 +424,8 @@ impl ClusterWorld {
                 history_size,
                 ttl_ms,
             },
+            hub_config,
+            feed_config: config,
             nodes,
             channels,
             truth: BTreeMap::new(),
@@ -396,6 +435,7 @@ impl ClusterWorld {
             read_failure: [0.0, 0.02, 0.2][rng.below_inclusive(2) as usize],
             cut_chance: [0.02, 0.1, 0.3][rng.below_inclusive(2) as usize],
             loss_chance: [0.0, 0.02, 0.1][rng.below_inclusive(2) as usize],
+            crash_chance: [0.0, 0.01, 0.05][rng.below_inclusive(2) as usize],
             rng,
             report: ClusterReport {
                 seed,
@@ -428,7 +468,29 @@ impl ClusterWorld {
 
     fn at(&mut self, delay_us: u64, ev: Ev) {
         self.seq += 1;
-        self.agenda.insert((self.now_us + delay_us, self.seq), ev);
+        let tag = node_of(&ev).map(|node| (node, self.nodes[node].incarnation));
+        self.agenda
+            .insert((self.now_us + delay_us, self.seq), (tag, ev));
+    }
+
+    /// `node` crashes: its hub, feed, links and connections are gone; it starts again empty (a new incarnation),
+    /// what was on its way to or from it is dropped, and its clients reconnect to any node, resuming from where
+    /// they were.
+    fn crash(&mut self, node: usize) {
+        self.report.crashes += 1;
+        self.log(|| format!("node {node} crashes"));
+        let old = &self.nodes[node];
+        let (incarnation, link) = (old.incarnation + 1, old.link + 1);
+        let seed = self.rng.next_u64();
+        self.nodes[node] =
+            Node::fresh(&self.hub_config, &self.feed_config, seed, incarnation, link);
+        let conn = self.open(node, Owner::Publisher);
+        self.nodes[node].publisher = Some(conn);
+        for i in 0..self.subscribers.len() {
+            if self.subscribers[i].node == node {
+                self.reconnect(i);
+            }
+        }
     }
 
     fn latency(&mut self) -> u64 {
@@ -470,7 +532,7 @@ impl ClusterWorld {
     fn settle(&mut self) {
         self.settling = true;
         self.agenda
-            .retain(|_, ev| !matches!(ev, Ev::Workload | Ev::Fault));
+            .retain(|_, (_, ev)| !matches!(ev, Ev::Workload | Ev::Fault));
         for node in 0..self.nodes.len() {
             if !self.nodes[node].link_up {
                 self.link_back(node);
@@ -568,11 +630,16 @@ impl ClusterWorld {
                 }
             }
             _ => {
-                let Some(((t, _), ev)) = self.agenda.pop_first() else {
+                let Some(((t, _), (tag, ev))) = self.agenda.pop_first() else {
                     return false;
                 };
                 self.now_us = self.now_us.max(t);
-                self.handle(ev);
+                match tag {
+                    Some((node, incarnation)) if self.nodes[node].incarnation != incarnation => {
+                        self.log(|| format!("dropped (node {node} crashed since): {ev:?}"));
+                    }
+                    _ => self.handle(ev),
+                }
             }
         }
         self.report.steps += 1;
@@ -635,6 +702,10 @@ impl ClusterWorld {
                     if self.engine.channels.remove(&channel).is_some() {
                         self.report.losses += 1;
                     }
+                }
+                if self.rng.chance(self.crash_chance) {
+                    let node = self.rng.below_inclusive(self.nodes.len() as u64 - 1) as usize;
+                    self.crash(node);
                 }
                 let gap = self.rng.range_inclusive(10_000, 500_000);
                 self.at(gap, Ev::Fault);
