@@ -13,6 +13,7 @@ mod connect;
 mod demo;
 mod error;
 mod history;
+mod idempotency;
 mod limits;
 mod logging;
 mod progress;

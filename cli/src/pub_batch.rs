@@ -10,7 +10,7 @@ use switchboard_runtime::client::{Client, RequestError};
 
 use crate::connect::explained;
 use crate::error::CliError;
-use crate::requests::random_key;
+use crate::idempotency::random_key;
 
 /// Most events in one batch (the server's limit).
 pub const MAX_EVENTS: usize = 1000;

@@ -2,13 +2,12 @@
 //! line of stdout.
 
 use serde_json::json;
-use switchboard_protocol::rng::Rng;
-use switchboard_protocol::wire::{IdempotencyKey, MessageId};
 use switchboard_runtime::client::RequestError;
 
 use crate::args::{CallArgs, PubArgs, StateArgs};
 use crate::connect::{Patience, client, one_shot};
 use crate::error::CliError;
+use crate::idempotency::random_key;
 
 /// `switchboard pub URL CHANNEL JSON [--retain] [--idempotency-key KEY]`, or `--batch` from stdin. The publish
 /// carries an idempotency key (a random one unless given): when the connection drops or the answer times out, it
@@ -43,18 +42,6 @@ pub async fn publish(args: PubArgs) -> Result<(), CliError> {
     }
     println!("{}", published.offset);
     Ok(())
-}
-
-/// A random idempotency key, from the process's randomness.
-pub fn random_key() -> IdempotencyKey {
-    use std::hash::BuildHasher;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let seed = std::collections::hash_map::RandomState::new().hash_one(nanos);
-    let id = MessageId::random(&mut Rng::from_seed(seed));
-    IdempotencyKey::new(id.into_string()).expect("a UUID is a valid key")
 }
 
 /// `switchboard call URL CHANNEL METHOD [JSON]`.

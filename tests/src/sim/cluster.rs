@@ -336,6 +336,9 @@ impl Node {
     }
 }
 
+/// The node an agenda item concerns and its incarnation when the item was made.
+type NodeTag = Option<(usize, u64)>;
+
 /// The node an agenda item concerns.
 fn node_of(ev: &Ev) -> Option<usize> {
     match ev {
@@ -360,7 +363,7 @@ pub struct ClusterWorld {
     now_us: u64,
     seq: u64,
     /// Each item with the node (and its incarnation) it concerns, if any.
-    agenda: BTreeMap<(u64, u64), (Option<(usize, u64)>, Ev)>,
+    agenda: BTreeMap<(u64, u64), (NodeTag, Ev)>,
     engine: Engine,
     hub_config: HubConfig,
     feed_config: FeedConfig,
