@@ -118,6 +118,8 @@ mod invariants;
 mod lifecycle;
 mod native;
 mod output;
+mod pattern_index;
+mod pattern_subscribe;
 mod permissions;
 mod presence;
 mod principal;
@@ -153,7 +155,7 @@ pub use dialect::{Dialect, DialectKind};
 pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
-pub use permissions::{Action, Permissions, pattern_matches};
+pub use permissions::{Action, Permissions, pattern_covers, pattern_matches};
 pub use presence::Presence;
 pub use principal::Principal;
 pub use publish_outcome::{Publish, PublishTicket, StorageError};
@@ -195,6 +197,8 @@ pub struct Hub {
     conns: ConnTable,
     app_ids: BTreeMap<String, ConnId>,
     channels: BTreeMap<ChannelName, Channel>,
+    /// Pattern subscriptions, by their segments.
+    patterns: pattern_index::PatternIndex,
     sessions: Sessions,
     /// Server requests and routed calls, by the id of the `server_request` the hub sent.
     outstanding: CallTable<MessageId, Pending>,
@@ -264,6 +268,7 @@ impl Hub {
             conns: ConnTable::default(),
             app_ids: BTreeMap::new(),
             channels: BTreeMap::new(),
+            patterns: pattern_index::PatternIndex::default(),
             sessions: Sessions::default(),
             outstanding: CallTable::new(),
             deadlines: ConnDeadlines::default(),

@@ -40,6 +40,15 @@ pub enum NameError {
     /// One of the channel-payload dialect's control channels (`subscription`, `error`), which carry no events.
     #[error("is reserved: `subscription` and `error` carry the /ws dialect's control messages")]
     Reserved,
+    /// A pattern with an empty segment (`a//b`, a leading or trailing `/`).
+    #[error("has an empty segment")]
+    EmptySegment,
+    /// A pattern with `**` anywhere but as its last segment.
+    #[error("has `**` before its last segment")]
+    RestNotLast,
+    /// A pattern with `*` inside a segment (`a*`): a wildcard is a whole segment.
+    #[error("has `*` inside a segment (a wildcard is a whole segment)")]
+    PartialWildcard,
 }
 
 impl MessageId {
@@ -146,6 +155,13 @@ pub fn validate_channel(name: &str) -> Result<(), NameError> {
 impl Deref for ChannelName {
     type Target = str;
     fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+// Names compare, order and hash as their text, so maps keyed by names can be searched by text (a prefix range).
+impl core::borrow::Borrow<str> for ChannelName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }

@@ -8,6 +8,7 @@ mod caller_identity;
 mod cluster;
 mod durable_publish;
 mod forget;
+mod pattern_subscribe;
 mod presence;
 mod reserved_channels;
 mod sse_streams;
