@@ -254,6 +254,9 @@ mod tests {
                 want.sort_unstable();
                 want.dedup();
                 matched += want.len();
+                for (p, _) in &naive {
+                    prop_assert_eq!(pat(p).matches(c), pattern_matches(p, c));
+                }
                 prop_assert_eq!(index.matching(c), want, "channel {}", c);
             }
             // Inputs that never match would test nothing; the alphabet makes this rare, and a case without a

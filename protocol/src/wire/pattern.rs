@@ -1,5 +1,5 @@
 //! [`ChannelPattern`]: a validated channel pattern for a pattern subscription (PROTOCOL §3.2). The syntax is the one
-//! grants use ([`pattern_matches`](crate::server::pattern_matches)): `/`-separated segments, `*` is exactly one
+//! grants use (`server::pattern_matches`, which agrees with [`ChannelPattern::matches`] on every valid pattern): `/`-separated segments, `*` is exactly one
 //! segment, a trailing `**` is one or more segments (the rest of the name). A subscription's pattern is held to
 //! stricter rules than a grant's, since a typo in it would silently follow nothing: every segment is non-empty, `**`
 //! only last, `*` only as a whole segment, the other characters those of a channel name, 1 to 255 bytes.
@@ -63,7 +63,16 @@ impl ChannelPattern {
 
     /// Whether `channel` matches.
     pub fn matches(&self, channel: &str) -> bool {
-        crate::server::pattern_matches(&self.0, channel)
+        let mut name = channel.split('/');
+        for seg in self.segments() {
+            match (seg, name.next()) {
+                (PatternSegment::Rest, Some(_)) => return true,
+                (PatternSegment::One, Some(_)) => {}
+                (PatternSegment::Literal(lit), Some(n)) if lit == n => {}
+                _ => return false,
+            }
+        }
+        name.next().is_none()
     }
 }
 
