@@ -33,7 +33,16 @@ impl ClientMachine {
                 offset,
                 event,
             } => {
-                let admission = self.subscriptions.admit(&channel, &epoch, offset);
+                let mut admission = self.subscriptions.admit(&channel, &epoch, offset);
+                match admission {
+                    Admission::NotWanted => {
+                        admission = self.patterns.admit(&channel, &epoch, offset)
+                    }
+                    Admission::Deliver | Admission::NewEpoch => {
+                        self.patterns.seen(&channel, &epoch, offset)
+                    }
+                    Admission::Duplicate => {}
+                }
                 if admission == Admission::NewEpoch {
                     self.emit(ClientEvent::Resync {
                         channel: channel.clone(),

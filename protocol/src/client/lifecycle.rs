@@ -107,6 +107,15 @@ impl ClientMachine {
             };
             self.issue_internal(now, message, Kind::Subscribe(channel));
         }
+        let patterns: Vec<crate::wire::ChannelPattern> =
+            self.patterns.patterns().cloned().collect();
+        for pattern in patterns {
+            let message = ClientMessage::SubscribePattern {
+                since: self.patterns.since(&pattern),
+                pattern: pattern.clone(),
+            };
+            self.issue_internal(now, message, Kind::SubscribePattern(pattern));
+        }
         let served: Vec<ChannelName> = self.served.channels().cloned().collect();
         for channel in served {
             let message = ClientMessage::Serve {
