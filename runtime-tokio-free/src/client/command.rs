@@ -13,6 +13,7 @@ use super::connection_state::ConnectionState;
 use super::error::RequestError;
 use super::handoff::{RawCall, RawRequest};
 use super::notification::Notification;
+use super::pattern_subscription::PatternItem;
 
 /// Where a plain request's answer goes.
 pub(crate) type ReplySlot = oneshot::Sender<Result<ServerMessage, RequestError>>;
@@ -49,6 +50,19 @@ pub(crate) enum Command {
         /// The sink.
         sink_id: u64,
         /// Told once the `unsubscribe` is answered, when the caller waits.
+        done: Option<Done>,
+    },
+    /// Subscribe `sink` to a pattern ([`Client::subscribe_pattern`](super::Client::subscribe_pattern)).
+    SubscribePattern {
+        pattern: String,
+        sink_id: u64,
+        sink: mpsc::UnboundedSender<PatternItem>,
+        done: Done,
+    },
+    /// Drop one pattern sink; unsubscribe when it was the pattern's last.
+    UnsubscribePattern {
+        pattern: String,
+        sink_id: u64,
         done: Option<Done>,
     },
     /// Serve a channel: its calls go to `sink`.

@@ -42,6 +42,7 @@ mod handoff;
 mod link;
 mod notification;
 mod options;
+mod pattern_subscription;
 mod presence;
 mod responder;
 mod routes;
@@ -65,6 +66,7 @@ pub use error::{ConnectError, RequestError};
 pub use feed::{Feed, Notifications, StateChanges};
 pub use notification::Notification;
 pub use options::ClientOptions;
+pub use pattern_subscription::{PatternItem, PatternSubscription};
 pub use presence::{Member, PresenceChange, PresenceReply};
 pub use responder::Responder;
 pub use serve::{CallStream, IncomingCall};
@@ -305,6 +307,29 @@ impl Client {
         // Created before waiting, so that giving up on the wait unsubscribes.
         let subscription =
             Subscription::new(channel.to_owned(), sink_id, items, self.commands.clone());
+        outcome.await.unwrap_or(Err(RequestError::Closed))?;
+        Ok(subscription)
+    }
+
+    /// Subscribes to every channel `pattern` matches (`*` one segment, a trailing `**` the rest; PROTOCOL §3.2),
+    /// those that exist and those made later, once the server has confirmed. Each event carries its channel and
+    /// offset; the client keeps its position in every channel and resubscribes with them after a reconnect, so
+    /// each channel continues without gap or repeat.
+    pub async fn subscribe_pattern(
+        &self,
+        pattern: &str,
+    ) -> Result<PatternSubscription, RequestError> {
+        let sink_id = next_sink_id();
+        let (sink, items) = mpsc::unbounded();
+        let (done, outcome) = oneshot::channel();
+        self.send(Command::SubscribePattern {
+            pattern: pattern.to_owned(),
+            sink_id,
+            sink,
+            done,
+        })?;
+        let subscription =
+            PatternSubscription::new(pattern.to_owned(), sink_id, items, self.commands.clone());
         outcome.await.unwrap_or(Err(RequestError::Closed))?;
         Ok(subscription)
     }
