@@ -67,7 +67,10 @@ impl ClientMachine {
     ) -> Result<MessageId, ClientError> {
         self.ensure_live()?;
         let channel = channel_name(channel)?;
-        let since = self.subscriptions.since(&channel);
+        let since = self
+            .subscriptions
+            .since(&channel)
+            .or_else(|| self.patterns.position(&channel));
         self.subscriptions.set_presence(&channel, presence);
         let message = ClientMessage::Subscribe {
             channel: channel.clone(),

@@ -38,8 +38,18 @@ impl ClientMachine {
                     Admission::NotWanted => {
                         admission = self.patterns.admit(&channel, &epoch, offset)
                     }
+                    // A pattern may have delivered it already (while the channel was between an `unsubscribe` and
+                    // a new `subscribe` whose replay overlaps), or delivered the channel in another epoch.
                     Admission::Deliver | Admission::NewEpoch => {
-                        self.patterns.seen(&channel, &epoch, offset)
+                        match self.patterns.judge(&channel, &epoch, offset) {
+                            Some(Admission::Duplicate) => admission = Admission::Duplicate,
+                            judged => {
+                                if judged == Some(Admission::NewEpoch) {
+                                    admission = Admission::NewEpoch;
+                                }
+                                self.patterns.seen(&channel, &epoch, offset);
+                            }
+                        }
                     }
                     Admission::Duplicate => {}
                 }

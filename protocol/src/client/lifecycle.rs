@@ -99,7 +99,10 @@ impl ClientMachine {
 
         let wanted: Vec<ChannelName> = self.subscriptions.channels().cloned().collect();
         for channel in wanted {
-            let since = self.subscriptions.since(&channel);
+            let since = self
+                .subscriptions
+                .since(&channel)
+                .or_else(|| self.patterns.position(&channel));
             let message = ClientMessage::Subscribe {
                 channel: channel.clone(),
                 since,

@@ -149,6 +149,52 @@ impl PatternSubscriptions {
         admission
     }
 
+    /// The last position delivered in `channel` while a pattern follows it: a channel subscription made meanwhile
+    /// resumes from it rather than starting live past events the application has not seen.
+    pub(crate) fn position(&self, channel: &ChannelName) -> Option<StreamPosition> {
+        if !self.follows(channel) {
+            return None;
+        }
+        self.positions.get(channel).cloned()
+    }
+
+    /// The application lets go of its subscription to `channel` at `position` while a pattern follows the channel:
+    /// the pattern carries on from there (a resubscribe then names it, so a new epoch is reported as a resync).
+    pub(crate) fn adopt(&mut self, channel: &ChannelName, position: StreamPosition) {
+        if !self.follows(channel) {
+            return;
+        }
+        let newer = match self.positions.get(channel) {
+            Some(p) => p.epoch != position.epoch || p.offset < position.offset,
+            None => true,
+        };
+        if newer {
+            self.positions.insert(channel.clone(), position);
+        }
+    }
+
+    /// What the position a pattern holds in `channel` says of an event a channel subscription admitted: already
+    /// delivered (`Duplicate`), or in another epoch than the last one delivered (`NewEpoch`); `None` when no
+    /// pattern holds a position there.
+    pub(crate) fn judge(
+        &self,
+        channel: &ChannelName,
+        epoch: &str,
+        offset: u64,
+    ) -> Option<Admission> {
+        if !self.follows(channel) {
+            return None;
+        }
+        let p = self.positions.get(channel)?;
+        Some(if p.epoch != epoch {
+            Admission::NewEpoch
+        } else if offset <= p.offset {
+            Admission::Duplicate
+        } else {
+            Admission::Deliver
+        })
+    }
+
     /// An event of `channel` was delivered (by a channel subscription too): a pattern's resubscribe starts after it.
     pub(crate) fn seen(&mut self, channel: &ChannelName, epoch: &str, offset: u64) {
         if self.follows(channel) {

@@ -139,7 +139,12 @@ impl ClientMachine {
             match &pending.kind {
                 Kind::Plain => {}
                 Kind::Subscribe(channel) => self.subscriptions.want(channel, id.clone()),
-                Kind::Unsubscribe(channel) => self.subscriptions.unwant(channel, id.clone()),
+                Kind::Unsubscribe(channel) => {
+                    if let Some(position) = self.subscriptions.since(channel) {
+                        self.patterns.adopt(channel, position);
+                    }
+                    self.subscriptions.unwant(channel, id.clone())
+                }
                 Kind::Serve(channel) => self.served.serve(channel, id.clone()),
                 Kind::SubscribePattern(pattern) => self.patterns.want(pattern, id.clone()),
                 Kind::UnsubscribePattern(pattern) => self.patterns.unwant(pattern),
