@@ -20,8 +20,9 @@ fn main() {
 
 const NOW_MS: u64 = 1_700_000_000_000;
 
-/// A hub with `patterns` connections on `jobs/<i>/*` and `patterns / 100` on `jobs/*/logs`.
-fn hub_with_patterns(patterns: usize) -> Hub {
+/// A hub with `patterns` connections on `jobs/<i>/*` and `patterns / 100` on `jobs/*/logs` (with `by_pattern`
+/// false, as many connections each subscribed to a channel `jobs/<i>/x` instead: the same hub without patterns).
+fn hub_with(patterns: usize, by_pattern: bool) -> Hub {
     let now = Timestamp::from_millis(NOW_MS);
     let mut hub = Hub::new(HubConfig::default());
     let mut open = |pattern: String| {
@@ -31,8 +32,12 @@ fn hub_with_patterns(patterns: usize) -> Hub {
             Permissions::allow_all(),
             Trust::Untrusted,
         );
-        let text =
-            format!(r#"{{"type":"subscribe","message_id":"s","data":{{"pattern":"{pattern}"}}}}"#);
+        let text = if by_pattern {
+            format!(r#"{{"type":"subscribe","message_id":"s","data":{{"pattern":"{pattern}"}}}}"#)
+        } else {
+            let channel = pattern.replace('*', "x");
+            format!(r#"{{"type":"subscribe","message_id":"s","data":{{"channel":"{channel}"}}}}"#)
+        };
         let inbound = intake.text(now, &text);
         hub.handle_inbound(now, conn, inbound);
     };
@@ -47,7 +52,10 @@ fn hub_with_patterns(patterns: usize) -> Hub {
 }
 
 fn run(bencher: Bencher<'_, '_>, patterns: usize, channel: &str, recipients: usize) {
-    let mut hub = hub_with_patterns(patterns);
+    run_on(bencher, hub_with(patterns, true), channel, recipients);
+}
+
+fn run_on(bencher: Bencher<'_, '_>, mut hub: Hub, channel: &str, recipients: usize) {
     let channel = ChannelName::new(channel).expect("valid channel");
     let now = Timestamp::from_millis(NOW_MS);
     let mut seq = 0u64;
@@ -65,6 +73,13 @@ fn run(bencher: Bencher<'_, '_>, patterns: usize, channel: &str, recipients: usi
 #[divan::bench]
 fn unmatched_no_patterns(bencher: Bencher<'_, '_>) {
     run(bencher, 0, "other/1/logs", 0);
+}
+
+/// The same channel on a hub with 10,100 connections each subscribed to a channel, no patterns: what the hub's
+/// size costs by itself.
+#[divan::bench]
+fn unmatched_10k_channel_subscribers(bencher: Bencher<'_, '_>) {
+    run_on(bencher, hub_with(10_000, false), "other/1/logs", 0);
 }
 
 /// The same channel with 10,100 pattern subscriptions (none matches it).

@@ -39,14 +39,19 @@ impl Node {
             && self.rest.is_empty()
     }
 
-    /// Adds every subscriber whose pattern matches `segments` (what is left of the channel's name).
-    fn collect(&self, segments: &[&str], out: &mut Vec<ConnId>) {
-        let Some((first, tail)) = segments.split_first() else {
+    /// Adds every subscriber whose pattern matches `rest` (what is left of the channel's name; `None` when nothing
+    /// is), walking the name without splitting it into a list first.
+    fn collect(&self, rest: Option<&str>, out: &mut Vec<ConnId>) {
+        let Some(name) = rest else {
             out.extend(self.here.iter().copied());
             return;
         };
         out.extend(self.rest.iter().copied());
-        if let Some(next) = self.literal.get(*first) {
+        let (first, tail) = match name.split_once('/') {
+            Some((first, tail)) => (first, Some(tail)),
+            None => (name, None),
+        };
+        if let Some(next) = self.literal.get(first) {
             next.collect(tail, out);
         }
         if let Some(next) = &self.one {
@@ -162,8 +167,7 @@ impl PatternIndex {
         if self.is_empty() {
             return out;
         }
-        let segments: Vec<&str> = channel.split('/').collect();
-        self.root.collect(&segments, &mut out);
+        self.root.collect(Some(channel), &mut out);
         out.sort_unstable();
         out.dedup();
         out
