@@ -300,3 +300,35 @@ fn closing_drops_the_patterns() {
     assert!(!h.hub.holds_anything_of(a));
     h.assert_clean();
 }
+
+#[test]
+fn the_channel_payload_dialect_subscribes_by_pattern() {
+    let mut h = Harness::new(quiet());
+    h.open("w", Dialect::ChannelPayload);
+    h.take();
+    h.text(
+        "w",
+        r#"{"channel":"subscription","payload":{"action":"subscribe","pattern":"jobs/*"}}"#,
+    );
+    publish(&mut h, "jobs/7", json!({"n": 1}));
+    publish(&mut h, "other", json!({"n": 2}));
+    h.text(
+        "w",
+        r#"{"channel":"subscription","payload":{"action":"subscribe","pattern":"jobs//x"}}"#,
+    );
+    h.text(
+        "w",
+        r#"{"channel":"subscription","payload":{"action":"unsubscribe","pattern":"jobs/*"}}"#,
+    );
+    publish(&mut h, "jobs/7", json!({"n": 3}));
+    assert_transcript(
+        h.take(),
+        &[
+            "w <- {\"channel\":\"subscription\",\"payload\":{\"action\":\"subscribed\",\"pattern\":\"jobs/*\"}}",
+            "w <- {\"channel\":\"jobs/7\",\"payload\":{\"n\":1}}",
+            "w <- {\"channel\":\"error\",\"payload\":{\"type\":\"error\",\"status\":\"error\",\"message\":\"invalid channel name: has an empty segment\",\"error_details\":{\"code\":\"INVALID_CHANNEL\"},\"timestamp\":1700000000.0}}",
+            "w <- {\"channel\":\"subscription\",\"payload\":{\"action\":\"unsubscribed\",\"pattern\":\"jobs/*\"}}",
+        ],
+    );
+    h.assert_clean();
+}
