@@ -8,12 +8,11 @@ use serde_json::{Map, Value};
 use switchboard_protocol::client::HandlerError;
 use switchboard_protocol::wire::{MessageId, ServerMessage};
 
-use super::channel_event::SubscriptionItem;
+use super::channel_event::{PatternItem, SubscriptionItem};
 use super::connection_state::ConnectionState;
 use super::error::RequestError;
 use super::handoff::{RawCall, RawRequest};
 use super::notification::Notification;
-use super::pattern_subscription::PatternItem;
 
 /// Where a plain request's answer goes.
 pub(crate) type ReplySlot = oneshot::Sender<Result<ServerMessage, RequestError>>;

@@ -60,13 +60,13 @@ use futures_channel::{mpsc, oneshot};
 use serde_json::{Map, Value};
 use switchboard_protocol::wire::ServerMessage;
 
-pub use channel_event::{ChannelEvent, SubscriptionItem};
+pub use channel_event::{ChannelEvent, PatternItem, SubscriptionItem};
 pub use connection_state::ConnectionState;
 pub use error::{ConnectError, RequestError};
 pub use feed::{Feed, Notifications, StateChanges};
 pub use notification::Notification;
 pub use options::ClientOptions;
-pub use pattern_subscription::{PatternItem, PatternSubscription};
+pub use pattern_subscription::PatternSubscription;
 pub use presence::{Member, PresenceChange, PresenceReply};
 pub use responder::Responder;
 pub use serve::{CallStream, IncomingCall};

@@ -6,26 +6,9 @@ use std::task::{Context, Poll};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{Stream, StreamExt};
 
-use super::channel_event::ChannelEvent;
+use super::channel_event::PatternItem;
 use super::command::Command;
 use super::error::RequestError;
-
-/// What a [`PatternSubscription`] yields.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum PatternItem {
-    /// An event of a matching channel; per channel, offsets strictly increase, none delivered twice.
-    Event(ChannelEvent),
-    /// Some events of `channel` are lost to this client (a reconnect could not recover them, or its history
-    /// started afresh): fetch its state to catch up; its events keep coming.
-    Resync {
-        /// The channel.
-        channel: String,
-    },
-    /// The server refused to re-establish the pattern after a reconnect (e.g. `FORBIDDEN`). The stream ends after
-    /// this item.
-    Lost(RequestError),
-}
 
 /// The events of every channel a pattern matches ([`Client::subscribe_pattern`](super::Client::subscribe_pattern)),
 /// those that exist and those made later. The client keeps the pattern subscribed across reconnects with its own

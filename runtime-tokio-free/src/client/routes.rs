@@ -11,13 +11,12 @@ use switchboard_protocol::client::{
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::{ChannelName, ChannelPattern, ErrorCode, MessageId};
 
-use super::channel_event::{ChannelEvent, SubscriptionItem};
+use super::channel_event::{ChannelEvent, PatternItem, SubscriptionItem};
 use super::command::{Done, ReplySlot};
 use super::connection_state::ConnectionState;
 use super::error::RequestError;
 use super::handoff::{RawCall, RawRequest};
 use super::notification::Notification;
-use super::pattern_subscription::PatternItem;
 
 /// What a request's outcome is for.
 #[derive(Debug)]
