@@ -63,8 +63,8 @@ pub enum ClientEvent {
         /// The server's refusal.
         reason: FailReason,
     },
-    /// The server refused to re-establish a pattern subscription on reconnect (e.g. `FORBIDDEN`); the pattern is no
-    /// longer subscribed.
+    /// The server refused to re-establish a pattern subscription on reconnect (e.g. `FORBIDDEN`), or ended it
+    /// (`subscription_ended` after a narrowing `refresh`); the pattern is no longer subscribed.
     PatternLost {
         /// The pattern.
         pattern: crate::wire::ChannelPattern,

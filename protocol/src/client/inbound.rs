@@ -221,6 +221,20 @@ impl ClientMachine {
                 }
             }
             SUBSCRIPTION_ENDED => {
+                let pattern = data
+                    .and_then(|d| d["pattern"].as_str())
+                    .and_then(|p| crate::wire::ChannelPattern::new(p).ok());
+                if let Some(pattern) = pattern
+                    && self.patterns.patterns().any(|p| *p == pattern)
+                {
+                    let reason = FailReason::Error {
+                        code: ErrorCode::Forbidden,
+                        message: message.clone().unwrap_or_default(),
+                        details: additional_data.clone(),
+                    };
+                    self.patterns.unwant(&pattern);
+                    return self.emit(ClientEvent::PatternLost { pattern, reason });
+                }
                 let channel = data
                     .and_then(|d| d["channel"].as_str())
                     .and_then(|c| ChannelName::new(c).ok());
