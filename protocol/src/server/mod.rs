@@ -76,6 +76,9 @@
 //! - **Rate limit.** Every received frame (text or binary, any dialect, answers included) takes a token.
 //! - **Subscribing twice** to the same channel is answered like a first subscribe without `since` (`recovered:
 //!   null`, no replay): the subscription never lapsed, so nothing was missed.
+//! - **A connection reached by a channel and a pattern** (or two patterns) gets each event once; a pattern's replay
+//!   past the outbound queue takes the slow-consumer path, and the client resumes from the positions it reached
+//!   (PROTOCOL §3.2).
 //! - **`serve`** on a channel another connection serves takes it over: the newest server wins; calls already routed
 //!   to the previous one still get its answers.
 //! - **A routed call whose server disconnects** fails at once with `NO_HANDLER` (details `{reason:
