@@ -7,15 +7,19 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use support::{run, serve};
 
-/// A TCP proxy to `upstream` whose [`cut`](Proxy::cut) closes every connection it carries.
+/// A TCP proxy to `upstream` whose [`cut`](Proxy::cut) closes every connection it carries. Dropping it stops it:
+/// its connections are cut and its accept loop ends.
 struct Proxy {
     addr: String,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    accepting: Option<thread::JoinHandle<()>>,
 }
 
 impl Proxy {
@@ -24,9 +28,14 @@ impl Proxy {
         let addr = listener.local_addr().expect("addr").to_string();
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let conns = Arc::clone(&open);
-        // The accept loop ends with the test process; each copy thread ends when its connection is cut or closed.
-        thread::spawn(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        // Each copy thread ends when its connection is cut or closed.
+        let accepting = thread::spawn(move || {
             for client in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
                 let Ok(client) = client else { return };
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
@@ -39,12 +48,29 @@ impl Proxy {
                 pipe(server, client);
             }
         });
-        Proxy { addr, open }
+        Proxy {
+            addr,
+            open,
+            stop,
+            accepting: Some(accepting),
+        }
     }
 
     fn cut(&self) {
         for stream in self.open.lock().unwrap().drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.cut();
+        // Wakes the accept loop so it sees the flag.
+        let _ = TcpStream::connect(&self.addr);
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
         }
     }
 }
