@@ -109,7 +109,8 @@ pub struct ConnectArgs {
 pub struct SubArgs {
     /// The server's native endpoint, e.g. ws://127.0.0.1:8000/api/ws.
     pub url: String,
-    /// The channels to follow.
+    /// The channels to follow; one with `*` is a pattern (`jobs/*`: one segment, `jobs/**`: the rest), following
+    /// every matching channel, those made later too.
     #[arg(required = true)]
     pub channels: Vec<String>,
     /// One JSON object per line: {"channel","offset","event"}.

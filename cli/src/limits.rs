@@ -53,6 +53,9 @@ pub struct LimitArgs {
     /// Channels one connection may subscribe to; past it, TOO_MANY_SUBSCRIPTIONS.
     #[arg(long, env = "SWITCHBOARD_MAX_SUBSCRIPTIONS", default_value_t = 1024)]
     pub max_subscriptions: usize,
+    /// Patterns one connection may subscribe to (`subscribe` with `pattern`); past it, TOO_MANY_SUBSCRIPTIONS.
+    #[arg(long, env = "SWITCHBOARD_MAX_PATTERNS", default_value_t = 16)]
+    pub max_patterns: usize,
     /// Sessions one connection may hold open; past it, SESSION_LIMIT.
     #[arg(long, env = "SWITCHBOARD_MAX_SESSIONS", default_value_t = 100)]
     pub max_sessions: usize,
@@ -136,6 +139,7 @@ impl Default for LimitArgs {
             trusted_http_rate_per_sec: config.trusted_http_rate_per_sec,
             trusted_http_rate_burst: config.trusted_http_rate_burst,
             max_subscriptions: config.hub.max_subscriptions,
+            max_patterns: config.hub.max_patterns,
             max_sessions: config.hub.max_sessions,
             max_queued_bytes: wide(config.hub.max_queued_bytes),
             request_timeout_ms: u64::try_from(config.hub.request_timeout.as_millis())
@@ -170,6 +174,7 @@ pub fn apply(args: &LimitArgs, config: &mut ServerConfig) -> Result<(), CliError
     config.trusted_http_rate_per_sec = args.trusted_http_rate_per_sec;
     config.trusted_http_rate_burst = args.trusted_http_rate_burst;
     config.hub.max_subscriptions = args.max_subscriptions;
+    config.hub.max_patterns = args.max_patterns;
     config.hub.max_sessions = args.max_sessions;
     config.hub.max_queued_bytes = size("max-queued-bytes", args.max_queued_bytes)?;
     config.hub.request_timeout = Duration::from_millis(args.request_timeout_ms);
@@ -266,6 +271,7 @@ mod tests {
             "--dedupe-window-secs=18",
             "--dedupe-keys-per-channel=19",
             "--dedupe-keys=20",
+            "--max-patterns=18",
         ])
         .unwrap();
         let mut config = ServerConfig::default();
@@ -294,6 +300,7 @@ mod tests {
             [9, 10, 11_000, 13_000, 14]
         );
         assert_eq!(config.hub.request_timeout, Duration::from_millis(12));
+        assert_eq!(config.hub.max_patterns, 18);
         assert_eq!(
             [
                 config.hub.history_bytes,

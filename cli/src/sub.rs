@@ -1,11 +1,13 @@
-//! `switchboard sub`: follows channels until interrupted, printing each event — as text, as JSON lines, or as
-//! progress bars. Reconnecting and resuming after the last event seen is the client's job.
+//! `switchboard sub`: follows channels (and patterns: an argument with `*` is a pattern, PROTOCOL §3.2) until
+//! interrupted, printing each event — as text, as JSON lines, or as progress bars. Reconnecting and resuming after
+//! the last event seen (per channel, for a pattern) is the client's job.
 
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
 use serde_json::json;
 use switchboard_runtime::client::{
-    Client, RequestError, StateChanges, Subscription, SubscriptionItem,
+    ChannelEvent, Client, PatternItem, PatternSubscription, RequestError, StateChanges,
+    Subscription, SubscriptionItem,
 };
 
 use crate::args::SubArgs;
@@ -19,6 +21,15 @@ enum Printer {
     Text,
     Json,
     Progress(Board),
+}
+
+/// One item of a channel's or a pattern's stream.
+enum Item {
+    Event(ChannelEvent),
+    /// Events of this channel were lost.
+    Resync(String),
+    Lost(RequestError),
+    Other(String),
 }
 
 /// Runs until SIGINT/SIGTERM (exit 0), or until the client gives up (exit 1).
@@ -49,14 +60,43 @@ async fn follow(
     let mut states = client.state_changes();
     let mut streams = Vec::new();
     for channel in channels {
-        let subscription = subscribe(client, channel, &mut states).await?;
         let named = channel.clone();
-        streams.push(subscription.map(move |item| (named.clone(), item)).boxed());
+        if channel.contains('*') {
+            let subscription = subscribe_pattern(client, channel, &mut states).await?;
+            streams.push(
+                subscription
+                    .map(move |item| {
+                        let item = match item {
+                            PatternItem::Event(e) => Item::Event(e),
+                            PatternItem::Resync { channel } => Item::Resync(channel),
+                            PatternItem::Lost(e) => Item::Lost(e),
+                            other => Item::Other(format!("{other:?}")),
+                        };
+                        (named.clone(), item)
+                    })
+                    .boxed(),
+            );
+        } else {
+            let subscription = subscribe(client, channel, &mut states).await?;
+            streams.push(
+                subscription
+                    .map(move |item| {
+                        let item = match item {
+                            SubscriptionItem::Event(e) => Item::Event(e),
+                            SubscriptionItem::Resync => Item::Resync(named.clone()),
+                            SubscriptionItem::Lost(e) => Item::Lost(e),
+                            other => Item::Other(format!("{other:?}")),
+                        };
+                        (named.clone(), item)
+                    })
+                    .boxed(),
+            );
+        }
     }
     let mut items = select_all(streams);
-    while let Some((channel, item)) = items.next().await {
+    while let Some((followed, item)) = items.next().await {
         match item {
-            SubscriptionItem::Event(e) => match &mut printer {
+            Item::Event(e) => match &mut printer {
                 Printer::Text => println!("{} #{} {}", e.channel, e.offset, e.event),
                 Printer::Json => {
                     let line = json!({"channel": e.channel, "offset": e.offset, "event": e.event});
@@ -64,12 +104,12 @@ async fn follow(
                 }
                 Printer::Progress(board) => board.show(&e.channel, &e.event),
             },
-            SubscriptionItem::Resync => tracing::warn!(
+            Item::Resync(channel) => tracing::warn!(
                 %channel,
                 "some events were lost to this client (history no longer covers the gap); live events continue"
             ),
-            SubscriptionItem::Lost(e) => tracing::error!(%channel, %e, "the subscription was lost"),
-            other => tracing::debug!(?other, "unknown subscription item"),
+            Item::Lost(e) => tracing::error!(%followed, %e, "the subscription was lost"),
+            Item::Other(other) => tracing::debug!(%other, "unknown subscription item"),
         }
     }
     // Every stream ended: the client stopped.
@@ -91,6 +131,29 @@ async fn subscribe(
             }
             Err(RequestError::TimedOut) => {
                 tracing::warn!(%channel, "no answer yet; subscribing again");
+            }
+            Err(RequestError::Closed) => {
+                return Err(gave_up(states).unwrap_or_else(|| RequestError::Closed.into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// [`subscribe`] for a pattern.
+async fn subscribe_pattern(
+    client: &Client,
+    pattern: &str,
+    states: &mut StateChanges,
+) -> Result<PatternSubscription, CliError> {
+    loop {
+        match client.subscribe_pattern(pattern).await {
+            Ok(subscription) => {
+                tracing::info!(%pattern, "subscribed to the pattern");
+                return Ok(subscription);
+            }
+            Err(RequestError::TimedOut) => {
+                tracing::warn!(%pattern, "no answer yet; subscribing again");
             }
             Err(RequestError::Closed) => {
                 return Err(gave_up(states).unwrap_or_else(|| RequestError::Closed.into()));

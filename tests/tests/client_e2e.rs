@@ -24,4 +24,6 @@ on_both_runtimes!(
     a_raw_refresh_keeps_the_connection,
     a_narrowing_refresh_ends_a_subscription,
     presence_tells_whether_the_worker_is_online,
+    a_pattern_follows_new_channels_and_resumes_each_after_a_restart,
+    a_channel_and_a_matching_pattern_deliver_each_event_once,
 );

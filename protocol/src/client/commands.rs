@@ -67,7 +67,10 @@ impl ClientMachine {
     ) -> Result<MessageId, ClientError> {
         self.ensure_live()?;
         let channel = channel_name(channel)?;
-        let since = self.subscriptions.since(&channel);
+        let since = self
+            .subscriptions
+            .since(&channel)
+            .or_else(|| self.patterns.position(&channel));
         self.subscriptions.set_presence(&channel, presence);
         let message = ClientMessage::Subscribe {
             channel: channel.clone(),
@@ -86,6 +89,39 @@ impl ClientMachine {
             channel: channel.clone(),
         };
         self.issue(now, message, Kind::Unsubscribe(channel), None)
+    }
+
+    /// Subscribes to every channel `pattern` matches, existing or made later (PROTOCOL §3.2): their events arrive as
+    /// [`ChannelEvent`](super::ClientEvent::ChannelEvent)s, each with its own channel and offset. The machine keeps
+    /// the pattern subscribed across reconnects with its own map of positions per channel as `since`, so each
+    /// channel's events continue without gap or repeat, until [`unsubscribe_pattern`](Self::unsubscribe_pattern)
+    /// or a refusal.
+    pub fn subscribe_pattern(
+        &mut self,
+        now: Timestamp,
+        pattern: &str,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let pattern = channel_pattern(pattern)?;
+        let message = ClientMessage::SubscribePattern {
+            since: self.patterns.since(&pattern),
+            pattern: pattern.clone(),
+        };
+        self.issue(now, message, Kind::SubscribePattern(pattern), None)
+    }
+
+    /// Ends a pattern subscription: once the `unsubscribe` goes out, events reaching the client only by it stop.
+    pub fn unsubscribe_pattern(
+        &mut self,
+        now: Timestamp,
+        pattern: &str,
+    ) -> Result<MessageId, ClientError> {
+        self.ensure_live()?;
+        let pattern = channel_pattern(pattern)?;
+        let message = ClientMessage::UnsubscribePattern {
+            pattern: pattern.clone(),
+        };
+        self.issue(now, message, Kind::UnsubscribePattern(pattern), None)
     }
 
     /// Publishes an event (any JSON value but `null`); `retain` makes it the channel's state.
@@ -285,6 +321,13 @@ impl ClientMachine {
     pub fn close(&mut self, now: Timestamp) {
         self.apply(now, Happening::CloseRequested);
     }
+}
+
+fn channel_pattern(pattern: &str) -> Result<crate::wire::ChannelPattern, UsageError> {
+    crate::wire::ChannelPattern::new(pattern).map_err(|reason| UsageError::InvalidChannel {
+        name: String::from(pattern),
+        reason,
+    })
 }
 
 fn channel_name(name: &str) -> Result<ChannelName, UsageError> {

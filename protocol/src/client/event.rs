@@ -63,6 +63,14 @@ pub enum ClientEvent {
         /// The server's refusal.
         reason: FailReason,
     },
+    /// The server refused to re-establish a pattern subscription on reconnect (e.g. `FORBIDDEN`), or ended it
+    /// (`subscription_ended` after a narrowing `refresh`); the pattern is no longer subscribed.
+    PatternLost {
+        /// The pattern.
+        pattern: crate::wire::ChannelPattern,
+        /// The server's refusal.
+        reason: FailReason,
+    },
     /// The server refused to re-establish a `serve` registration on reconnect, or refused a `serve` whose request
     /// had already timed out; calls on the channel no longer come here.
     ServeLost {

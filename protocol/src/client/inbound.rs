@@ -33,7 +33,26 @@ impl ClientMachine {
                 offset,
                 event,
             } => {
-                let admission = self.subscriptions.admit(&channel, &epoch, offset);
+                let mut admission = self.subscriptions.admit(&channel, &epoch, offset);
+                match admission {
+                    Admission::NotWanted => {
+                        admission = self.patterns.admit(&channel, &epoch, offset)
+                    }
+                    // A pattern may have delivered it already (while the channel was between an `unsubscribe` and
+                    // a new `subscribe` whose replay overlaps), or delivered the channel in another epoch.
+                    Admission::Deliver | Admission::NewEpoch => {
+                        match self.patterns.judge(&channel, &epoch, offset) {
+                            Some(Admission::Duplicate) => admission = Admission::Duplicate,
+                            judged => {
+                                if judged == Some(Admission::NewEpoch) {
+                                    admission = Admission::NewEpoch;
+                                }
+                                self.patterns.seen(&channel, &epoch, offset);
+                            }
+                        }
+                    }
+                    Admission::Duplicate => {}
+                }
                 if admission == Admission::NewEpoch {
                     self.emit(ClientEvent::Resync {
                         channel: channel.clone(),
@@ -202,6 +221,20 @@ impl ClientMachine {
                 }
             }
             SUBSCRIPTION_ENDED => {
+                let pattern = data
+                    .and_then(|d| d["pattern"].as_str())
+                    .and_then(|p| crate::wire::ChannelPattern::new(p).ok());
+                if let Some(pattern) = pattern
+                    && self.patterns.patterns().any(|p| *p == pattern)
+                {
+                    let reason = FailReason::Error {
+                        code: ErrorCode::Forbidden,
+                        message: message.clone().unwrap_or_default(),
+                        details: additional_data.clone(),
+                    };
+                    self.patterns.unwant(&pattern);
+                    return self.emit(ClientEvent::PatternLost { pattern, reason });
+                }
                 let channel = data
                     .and_then(|d| d["channel"].as_str())
                     .and_then(|c| ChannelName::new(c).ok());

@@ -99,13 +99,25 @@ impl ClientMachine {
 
         let wanted: Vec<ChannelName> = self.subscriptions.channels().cloned().collect();
         for channel in wanted {
-            let since = self.subscriptions.since(&channel);
+            let since = self
+                .subscriptions
+                .since(&channel)
+                .or_else(|| self.patterns.position(&channel));
             let message = ClientMessage::Subscribe {
                 channel: channel.clone(),
                 since,
                 presence: self.subscriptions.presence(&channel),
             };
             self.issue_internal(now, message, Kind::Subscribe(channel));
+        }
+        let patterns: Vec<crate::wire::ChannelPattern> =
+            self.patterns.patterns().cloned().collect();
+        for pattern in patterns {
+            let message = ClientMessage::SubscribePattern {
+                since: self.patterns.since(&pattern),
+                pattern: pattern.clone(),
+            };
+            self.issue_internal(now, message, Kind::SubscribePattern(pattern));
         }
         let served: Vec<ChannelName> = self.served.channels().cloned().collect();
         for channel in served {

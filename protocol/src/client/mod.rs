@@ -96,6 +96,7 @@ mod inbound;
 mod lifecycle;
 mod outbox;
 mod output;
+mod patterns;
 mod requests;
 mod state;
 mod subscriptions;
@@ -159,6 +160,8 @@ pub struct ClientMachine {
     next_seq: u64,
     outbox: Outbox,
     subscriptions: Subscriptions,
+    /// Wanted patterns and the positions of the channels they reached.
+    patterns: patterns::PatternSubscriptions,
     served: Served,
     /// Server requests of the current connection awaiting [`ClientMachine::respond`], forgotten after the server's own
     /// timeout.
@@ -191,6 +194,7 @@ impl ClientMachine {
             calls: CallTable::new(),
             next_seq: 0,
             subscriptions: Subscriptions::default(),
+            patterns: patterns::PatternSubscriptions::default(),
             served: Served::default(),
             server_requests: CallTable::new(),
             auto_ping: None,
@@ -331,6 +335,11 @@ impl ClientMachine {
     /// does), in name order.
     pub fn subscriptions(&self) -> impl Iterator<Item = &ChannelName> + '_ {
         self.subscriptions.channels()
+    }
+
+    /// The patterns the machine keeps subscribed (PROTOCOL §3.2), in order.
+    pub fn pattern_subscriptions(&self) -> impl Iterator<Item = &crate::wire::ChannelPattern> + '_ {
+        self.patterns.patterns()
     }
 
     /// Requests not yet ended, queued or in flight, including the machine's own resubscriptions.

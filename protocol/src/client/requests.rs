@@ -12,7 +12,9 @@ use super::outbox::QueueFull;
 use super::output::{Output, TimeoutReason};
 use super::state::State;
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, ClientFrame, ClientMessage, MessageId, ServerMessage};
+use crate::wire::{
+    ChannelName, ChannelPattern, ClientFrame, ClientMessage, MessageId, ServerMessage,
+};
 
 /// A request that has not ended.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub(super) enum Kind {
     Subscribe(ChannelName),
     Unsubscribe(ChannelName),
     Serve(ChannelName),
+    SubscribePattern(ChannelPattern),
+    UnsubscribePattern(ChannelPattern),
 }
 
 impl Kind {
@@ -46,6 +50,14 @@ impl Kind {
             | (Kind::Serve(channel), ServerMessage::ServeRes { channel: named }) => {
                 channel == named
             }
+            (
+                Kind::SubscribePattern(pattern),
+                ServerMessage::SubscribePatternRes { pattern: named, .. },
+            )
+            | (
+                Kind::UnsubscribePattern(pattern),
+                ServerMessage::UnsubscribePatternRes { pattern: named },
+            ) => pattern == named,
             _ => false,
         }
     }
@@ -127,8 +139,15 @@ impl ClientMachine {
             match &pending.kind {
                 Kind::Plain => {}
                 Kind::Subscribe(channel) => self.subscriptions.want(channel, id.clone()),
-                Kind::Unsubscribe(channel) => self.subscriptions.unwant(channel, id.clone()),
+                Kind::Unsubscribe(channel) => {
+                    if let Some(position) = self.subscriptions.since(channel) {
+                        self.patterns.adopt(channel, position);
+                    }
+                    self.subscriptions.unwant(channel, id.clone())
+                }
                 Kind::Serve(channel) => self.served.serve(channel, id.clone()),
+                Kind::SubscribePattern(pattern) => self.patterns.want(pattern, id.clone()),
+                Kind::UnsubscribePattern(pattern) => self.patterns.unwant(pattern),
             }
         }
         self.outputs.push_back(Output::Transmit(frame));
@@ -153,10 +172,25 @@ impl ClientMachine {
         {
             resync = Some(channel.clone());
         }
+        let mut lost = Vec::new();
+        if let (
+            Kind::SubscribePattern(pattern),
+            ServerMessage::SubscribePatternRes {
+                pattern: answered,
+                channels,
+            },
+        ) = (&pending.kind, &message)
+            && pattern == answered
+        {
+            lost = self.patterns.subscribed(pattern, channels);
+        }
         if pending.by_app {
             self.emit(ClientEvent::Response { id, message });
         }
         if let Some(channel) = resync {
+            self.emit(ClientEvent::Resync { channel });
+        }
+        for channel in lost {
             self.emit(ClientEvent::Resync { channel });
         }
     }
@@ -182,7 +216,15 @@ impl ClientMachine {
                         });
                     }
                 }
-                Kind::Plain | Kind::Unsubscribe(_) => {}
+                Kind::SubscribePattern(pattern) => {
+                    if self.patterns.refused(pattern, &id) && !pending.by_app {
+                        self.emit(ClientEvent::PatternLost {
+                            pattern: pattern.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+                Kind::Plain | Kind::Unsubscribe(_) | Kind::UnsubscribePattern(_) => {}
             }
         }
         if pending.by_app {

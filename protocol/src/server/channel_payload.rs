@@ -1,7 +1,8 @@
 //! The channel-payload dialect (PROTOCOL §6): subscribe and unsubscribe on the `subscription` control channel,
 //! publish by sending `{channel, payload}`, receive `{channel, payload}`; errors on the `error` channel with the
 //! native code in `error_details.code`. A publish gets no answer on success (the dialect has none). Subscriptions
-//! never recover (the dialect has no positions).
+//! never recover (the dialect has no positions). `subscribe` with `pattern` instead of `channel` follows every
+//! matching channel (PROTOCOL §3.2), answered `subscribed` with the pattern.
 
 use alloc::sync::Arc;
 
@@ -30,6 +31,12 @@ impl Hub {
             Ok(ChannelPayloadRequest::Subscribe { channel }) => self
                 .subscribe(now, conn, &channel, None)
                 .map(|_| Some(ChannelPayloadMessage::Subscribed { channel })),
+            Ok(ChannelPayloadRequest::SubscribePattern { pattern }) => self
+                .subscribe_pattern(now, conn, &pattern, None)
+                .map(|_| Some(ChannelPayloadMessage::SubscribedPattern { pattern })),
+            Ok(ChannelPayloadRequest::UnsubscribePattern { pattern }) => self
+                .unsubscribe_pattern(conn, &pattern)
+                .map(|()| Some(ChannelPayloadMessage::UnsubscribedPattern { pattern })),
             Ok(ChannelPayloadRequest::Unsubscribe { channel }) => self
                 .unsubscribe(conn, &channel)
                 .map(|()| Some(ChannelPayloadMessage::Unsubscribed { channel })),

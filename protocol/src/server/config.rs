@@ -62,6 +62,10 @@ pub struct HubConfig {
     pub trusted_rate_burst: u32,
     /// Channels one connection may subscribe to (default 1024).
     pub max_subscriptions: usize,
+    /// Patterns one connection may subscribe to (default 16; PROTOCOL §3.2); one more is refused with
+    /// `TOO_MANY_SUBSCRIPTIONS`. Each costs every publish to a channel it matches one more recipient, and a
+    /// resubscribe with `since` a replay of every matching channel.
+    pub max_patterns: usize,
     /// Bytes handed to a connection's writer and not yet reported sent (default 4 MiB); over it, the connection is a
     /// slow consumer and is closed with 1013.
     pub max_queued_bytes: usize,
@@ -107,6 +111,7 @@ impl Default for HubConfig {
             trusted_rate_per_sec: 0,
             trusted_rate_burst: 1000,
             max_subscriptions: 1024,
+            max_patterns: 16,
             max_queued_bytes: 4 * 1024 * 1024,
             max_sessions: 100,
             token_expiry_warning: Duration::from_secs(60),

@@ -19,7 +19,7 @@ use super::heartbeat::{Due, Heartbeat};
 use super::permissions::{Action, Permissions};
 use crate::rng::Rng;
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, MessageId};
+use crate::wire::{ChannelName, ChannelPattern, MessageId};
 
 /// A request of this connection that waits for something outside it, keyed by the request's own id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,8 @@ pub struct Connection {
     /// The last time anything arrived from the peer.
     pub(crate) last_activity: Timestamp,
     pub(crate) subscriptions: BTreeSet<ChannelName>,
+    /// Its pattern subscriptions (filed in the hub's pattern index).
+    pub(crate) patterns: BTreeSet<ChannelPattern>,
     /// Channels whose `call`s this connection answers.
     pub(crate) serving: BTreeSet<ChannelName>,
     /// Sessions it created and has not closed.
@@ -87,6 +89,7 @@ impl Connection {
             connected_at: now,
             last_activity: now,
             subscriptions: BTreeSet::new(),
+            patterns: BTreeSet::new(),
             serving: BTreeSet::new(),
             sessions: BTreeSet::new(),
             in_flight: BTreeMap::new(),
@@ -187,6 +190,11 @@ impl Connection {
     /// The channels it is subscribed to, in order.
     pub fn subscriptions(&self) -> impl Iterator<Item = &ChannelName> + '_ {
         self.subscriptions.iter()
+    }
+
+    /// The patterns it subscribes to, in order.
+    pub fn pattern_subscriptions(&self) -> impl Iterator<Item = &ChannelPattern> + '_ {
+        self.patterns.iter()
     }
 
     /// The channels whose calls it answers, in order.

@@ -95,6 +95,7 @@ pub fn hub_ops(data: &[u8]) {
         trusted_rate_per_sec: 20,
         trusted_rate_burst: 20,
         max_subscriptions: 2,
+        max_patterns: 2,
         max_queued_bytes: 2048,
         max_sessions: 2,
         token_expiry_warning: Duration::from_secs(2),

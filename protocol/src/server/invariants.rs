@@ -32,6 +32,7 @@ impl Hub {
                 Pending::Remote { target, .. } => *target == conn,
             })
             || self.deadlines.mentions(conn)
+            || self.patterns.mentions(conn)
             || self.outbox.doomed.iter().any(|&(c, _)| c == conn)
     }
 
@@ -57,8 +58,23 @@ impl Hub {
                 self.conns.len()
             ));
         }
+        let patterns: usize = self.conns.iter().map(|(_, c)| c.patterns.len()).sum();
+        if patterns != self.patterns.len() {
+            return Err(format!(
+                "{patterns} pattern subscriptions on connections, {} in the index",
+                self.patterns.len()
+            ));
+        }
         let mut filed = 0;
         for (id, c) in self.conns.iter() {
+            if c.patterns.len() > self.config.max_patterns {
+                return Err(format!("{id}: over max_patterns"));
+            }
+            for p in &c.patterns {
+                if !self.patterns.contains(p, id) {
+                    return Err(format!("{id}: pattern {p} not in the index"));
+                }
+            }
             if self.app_ids.get(&c.app_id) != Some(&id) {
                 return Err(format!("{id}: app id {} not registered", c.app_id));
             }

@@ -155,6 +155,7 @@ impl Hub {
         let mut filed = conn.indexed_at;
         self.deadlines.refile(id, &mut filed, None);
         let watched = self.presence_roles(id, &conn);
+        self.drop_patterns(id, &conn.patterns);
         for name in &conn.subscriptions {
             if let Some(ch) = self.channels.get_mut(name) {
                 ch.unsubscribe(id);

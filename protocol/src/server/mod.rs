@@ -77,6 +77,9 @@
 //! - **Rate limit.** Every received frame (text or binary, any dialect, answers included) takes a token.
 //! - **Subscribing twice** to the same channel is answered like a first subscribe without `since` (`recovered:
 //!   null`, no replay): the subscription never lapsed, so nothing was missed.
+//! - **A connection reached by a channel and a pattern** (or two patterns) gets each event once; a pattern's replay
+//!   past the outbound queue takes the slow-consumer path, and the client resumes from the positions it reached
+//!   (PROTOCOL §3.2).
 //! - **`serve`** on a channel another connection serves takes it over: the newest server wins; calls already routed
 //!   to the previous one still get its answers.
 //! - **A routed call whose server disconnects** fails at once with `NO_HANDLER` (details `{reason:
@@ -121,6 +124,8 @@ mod invariants;
 mod lifecycle;
 mod native;
 mod output;
+mod pattern_index;
+mod pattern_subscribe;
 mod permissions;
 mod presence;
 mod principal;
@@ -158,7 +163,7 @@ pub use dialect::{Dialect, DialectKind};
 pub use error::{HubError, LimitError, MisuseError};
 pub use intake::{Inbound, Intake};
 pub use output::{HubEvent, HubOutput, NotifyTarget, RequestFailure};
-pub use permissions::{Action, Permissions, pattern_matches};
+pub use permissions::{Action, Permissions, pattern_covers, pattern_matches};
 pub use presence::Presence;
 pub use principal::Principal;
 pub use publish_outcome::{Publish, PublishTicket, StorageError};
@@ -200,6 +205,8 @@ pub struct Hub {
     conns: ConnTable,
     app_ids: BTreeMap<String, ConnId>,
     channels: BTreeMap<ChannelName, Channel>,
+    /// Pattern subscriptions, by their segments.
+    patterns: pattern_index::PatternIndex,
     sessions: Sessions,
     /// Server requests and routed calls, by the id of the `server_request` the hub sent.
     outstanding: CallTable<MessageId, Pending>,
@@ -276,6 +283,7 @@ impl Hub {
             conns: ConnTable::default(),
             app_ids: BTreeMap::new(),
             channels: BTreeMap::new(),
+            patterns: pattern_index::PatternIndex::default(),
             sessions: Sessions::default(),
             outstanding: CallTable::new(),
             deadlines: ConnDeadlines::default(),

@@ -95,6 +95,24 @@ impl Hub {
                 }
                 Err(refusal) => Err(refusal),
             },
+            ClientMessage::SubscribePattern { pattern, since } => {
+                match self.subscribe_pattern(now, conn, &pattern, since.as_ref()) {
+                    Ok(sub) => {
+                        let res = ServerMessage::SubscribePatternRes {
+                            pattern,
+                            channels: sub.channels,
+                        };
+                        if self.send_native(conn, Some(id), res) {
+                            self.send_replay(conn, sub.replay);
+                        }
+                        return;
+                    }
+                    Err(refusal) => Err(refusal),
+                }
+            }
+            ClientMessage::UnsubscribePattern { pattern } => self
+                .unsubscribe_pattern(conn, &pattern)
+                .map(|()| Some(ServerMessage::UnsubscribePatternRes { pattern })),
             ClientMessage::Unsubscribe { channel } => self
                 .unsubscribe(conn, &channel)
                 .map(|()| Some(ServerMessage::UnsubscribeRes { channel })),

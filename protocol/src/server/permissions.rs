@@ -127,6 +127,14 @@ impl Permissions {
             .iter()
             .any(|p| pattern_matches(p, channel))
     }
+
+    /// Whether `action` is allowed on every channel `pattern` can match: one granted pattern covers it (a
+    /// pattern subscription never delivers a channel its grants do not allow).
+    pub fn allows_pattern(&self, action: Action, pattern: &str) -> bool {
+        self.patterns[action.index()]
+            .iter()
+            .any(|g| pattern_covers(g, pattern))
+    }
 }
 
 impl Default for Permissions {
@@ -145,6 +153,24 @@ pub fn pattern_matches(pattern: &str, channel: &str) -> bool {
             (Some("**"), Some(_)) if pat.clone().next().is_none() => return true,
             (Some("*"), Some(_)) => {}
             (Some(p), Some(n)) if p == n => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Whether every channel `pattern` matches is matched by `grant` (both in the syntax of [`Permissions`]), segment by
+/// segment: a literal covers only itself, `*` covers a literal or `*`, a trailing `**` covers whatever one or more
+/// segments remain.
+pub fn pattern_covers(grant: &str, pattern: &str) -> bool {
+    let mut g = grant.split('/');
+    let mut p = pattern.split('/');
+    loop {
+        match (g.next(), p.next()) {
+            (None, None) => return true,
+            (Some("**"), Some(_)) if g.clone().next().is_none() => return true,
+            (Some(_), Some("**")) => return false,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b && a != "**" => {}
             _ => return false,
         }
     }
@@ -185,6 +211,47 @@ mod tests {
                 want,
                 "{pattern} vs {channel}"
             );
+        }
+    }
+
+    #[test]
+    fn covering_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("**", "jobs/*", true),
+            ("**", "**", true),
+            ("jobs/**", "jobs/*", true),
+            ("jobs/**", "jobs/**", true),
+            ("jobs/**", "jobs/*/logs", true),
+            ("jobs/**", "**", false),
+            ("jobs/*", "jobs/*", true),
+            ("jobs/*", "jobs/1", true),
+            ("jobs/*", "jobs/**", false),
+            ("jobs/1", "jobs/*", false),
+            ("*/logs", "jobs/*", false),
+            ("*/*", "jobs/*", true),
+            ("jobs/*", "jobs/*/x", false),
+            ("a/**/c", "a/*/c", false),
+        ];
+        for &(grant, pattern, want) in cases {
+            assert_eq!(
+                pattern_covers(grant, pattern),
+                want,
+                "{grant} covers {pattern}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Covering is sound: a channel the pattern matches is one the grant matches.
+        #[test]
+        fn a_covering_grant_matches_every_channel_the_pattern_matches(
+            grant in "(a|b|\\*)(/(a|b|\\*)){0,2}(/\\*\\*)?",
+            pattern in "(a|b|\\*)(/(a|b|\\*)){0,2}(/\\*\\*)?",
+            channel in "(a|b)(/(a|b)){0,4}",
+        ) {
+            if pattern_covers(&grant, &pattern) && pattern_matches(&pattern, &channel) {
+                proptest::prop_assert!(pattern_matches(&grant, &channel));
+            }
         }
     }
 

@@ -263,21 +263,44 @@ impl Hub {
         }
     }
 
-    /// Sends a kept event to every subscriber: one encoding per dialect present, shared by all.
+    /// Sends a kept event to every subscriber: one encoding per dialect present, shared by all. Subscribers by
+    /// pattern come from the pattern index; a connection reached both ways gets the event once.
     pub(super) fn fan_out(&mut self, now: Timestamp, name: &ChannelName, kept: &Kept) {
         let Kept { offset, event } = kept;
-        if let Some(ch) = self.channels.get(name) {
+        let by_pattern = self.patterns.matching(name);
+        let ch = self.channels.get(name);
+        if ch.is_some() || !by_pattern.is_empty() {
             let epoch =
                 super::cluster::view::epoch_of(self.cluster.as_deref(), self.store.as_ref(), name);
+            let mut present = [false; DialectKind::COUNT];
+            if let Some(ch) = ch {
+                for kind in DialectKind::ALL {
+                    present[kind.index()] = ch.subscribers_of(kind) > 0;
+                }
+            }
+            // Only connections not already subscribed to the channel itself.
+            let mut extra = alloc::vec::Vec::with_capacity(by_pattern.len());
+            for id in by_pattern {
+                if ch.is_some_and(|ch| ch.subscribers.contains_key(&id)) {
+                    continue;
+                }
+                if let Some(conn) = self.conns.get(id) {
+                    present[conn.kind().index()] = true;
+                    extra.push((id, conn.kind()));
+                }
+            }
             let mut frames: [Option<Arc<str>>; DialectKind::COUNT] = Default::default();
             for kind in DialectKind::ALL {
-                if ch.subscribers_of(kind) > 0 {
+                if present[kind.index()] {
                     frames[kind.index()] =
                         event_frame(&mut self.rng, epoch, now, kind, name, *offset, event);
                 }
             }
+            let direct = ch
+                .into_iter()
+                .flat_map(|ch| ch.subscribers.iter().map(|(&id, &kind)| (id, kind)));
             let mut delivered = 0;
-            for (&id, &kind) in &ch.subscribers {
+            for (id, kind) in direct.chain(extra) {
                 if let Some(frame) = &frames[kind.index()]
                     && let Some(conn) = self.conns.get_mut(id)
                     && let frame = conn.dialect.frame_for(name, epoch, *offset, frame)

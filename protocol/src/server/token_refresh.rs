@@ -25,7 +25,8 @@ use super::permissions::{Action, Permissions};
 use super::reply::Refusal;
 use crate::time::Timestamp;
 use crate::wire::{
-    ChannelName, ErrorCode, MessageId, SUBSCRIPTION_ENDED, ServerMessage, TOKEN_EXPIRING,
+    ChannelName, ChannelPattern, ErrorCode, MessageId, SUBSCRIPTION_ENDED, ServerMessage,
+    TOKEN_EXPIRING,
 };
 
 /// Verifies the token of a `refresh`, by the handshake's rules. Installed with [`Hub::set_refresh_check`].
@@ -93,6 +94,12 @@ impl Hub {
             .filter(|name| !c.permissions.allows(Action::Subscribe, name))
             .cloned()
             .collect();
+        let lost_patterns: Vec<ChannelPattern> = c
+            .patterns
+            .iter()
+            .filter(|p| !c.permissions.allows_pattern(Action::Subscribe, p))
+            .cloned()
+            .collect();
         let lost_serving: Vec<ChannelName> = c
             .serving
             .iter()
@@ -110,6 +117,11 @@ impl Hub {
             }
             self.forget_if_unused(&name);
             self.send_ended(conn, &name, "subscribe");
+        }
+        for pattern in lost_patterns {
+            if self.unsubscribe_pattern(conn, &pattern).is_ok() {
+                self.send_pattern_ended(conn, &pattern);
+            }
         }
         for name in lost_serving {
             if let Some(c) = self.conns.get_mut(conn) {
@@ -135,6 +147,20 @@ impl Hub {
             additional_data: Some(json!({
                 "channel": channel,
                 "kind": what,
+                "code": ErrorCode::Forbidden.as_str(),
+            })),
+        };
+        self.send_native(conn, None, message);
+    }
+
+    /// `subscription_ended` for a pattern the narrowed grants no longer cover.
+    fn send_pattern_ended(&mut self, conn: ConnId, pattern: &ChannelPattern) {
+        let message = ServerMessage::Notification {
+            notification_type: String::from(SUBSCRIPTION_ENDED),
+            message: Some(alloc::format!("no longer allowed to subscribe {pattern}")),
+            additional_data: Some(json!({
+                "pattern": pattern,
+                "kind": "subscribe",
                 "code": ErrorCode::Forbidden.as_str(),
             })),
         };

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::decode_error::{DecodeError, DecodeErrorKind, FieldProblem, Fields, parse_object};
 use super::envelope::to_json;
 use super::names::ChannelName;
+use super::pattern::ChannelPattern;
 pub use super::reserved::{ERROR_CHANNEL, SUBSCRIPTION_CHANNEL};
 
 /// A client message of this dialect.
@@ -25,6 +26,17 @@ pub enum ChannelPayloadRequest {
     Unsubscribe {
         /// X.
         channel: ChannelName,
+    },
+    /// `{"channel":"subscription","payload":{"action":"subscribe","pattern":P}}`: every channel P matches
+    /// (PROTOCOL §3.2), without recovery (the dialect has no positions).
+    SubscribePattern {
+        /// P.
+        pattern: ChannelPattern,
+    },
+    /// `{"channel":"subscription","payload":{"action":"unsubscribe","pattern":P}}`.
+    UnsubscribePattern {
+        /// P.
+        pattern: ChannelPattern,
     },
     /// `{"channel":X,"payload":{…}}`: publish the payload as an event on X.
     Publish {
@@ -42,6 +54,12 @@ impl ChannelPayloadRequest {
             ChannelPayloadRequest::Subscribe { channel } => control("subscribe", channel).encode(),
             ChannelPayloadRequest::Unsubscribe { channel } => {
                 control("unsubscribe", channel).encode()
+            }
+            ChannelPayloadRequest::SubscribePattern { pattern } => {
+                control_pattern("subscribe", pattern)
+            }
+            ChannelPayloadRequest::UnsubscribePattern { pattern } => {
+                control_pattern("unsubscribe", pattern)
             }
             ChannelPayloadRequest::Publish { channel, payload } => to_json(&Frame {
                 channel: channel.as_str(),
@@ -61,6 +79,19 @@ pub fn decode_channel_payload_request(text: &str) -> Result<ChannelPayloadReques
     if channel_text == SUBSCRIPTION_CHANNEL {
         let mut p = Fields::new(f.object("payload")?, "payload.", &no_id);
         let action = p.string("action")?;
+        if p.map.contains_key("pattern") {
+            let pattern = p.pattern("pattern")?;
+            return match action.as_str() {
+                "subscribe" => Ok(ChannelPayloadRequest::SubscribePattern { pattern }),
+                "unsubscribe" => Ok(ChannelPayloadRequest::UnsubscribePattern { pattern }),
+                _ => Err(p.error(
+                    "action",
+                    FieldProblem::WrongType {
+                        expected: "\"subscribe\" or \"unsubscribe\"",
+                    },
+                )),
+            };
+        }
         let channel = p.channel("channel")?;
         return match action.as_str() {
             "subscribe" => Ok(ChannelPayloadRequest::Subscribe { channel }),
@@ -104,6 +135,16 @@ pub enum ChannelPayloadMessage {
         /// X.
         channel: ChannelName,
     },
+    /// `{"channel":"subscription","payload":{"action":"subscribed","pattern":P}}`.
+    SubscribedPattern {
+        /// P.
+        pattern: ChannelPattern,
+    },
+    /// `{"channel":"subscription","payload":{"action":"unsubscribed","pattern":P}}`.
+    UnsubscribedPattern {
+        /// P.
+        pattern: ChannelPattern,
+    },
     /// `{"channel":X,"payload":<event>}`: an event delivered to subscribers of X.
     Delivery {
         /// X.
@@ -131,6 +172,19 @@ struct Frame<'a, P: Serialize> {
 struct Control<'a> {
     action: &'a str,
     channel: &'a ChannelName,
+}
+
+/// `{"channel":"subscription","payload":{"action":A,"pattern":P}}`.
+fn control_pattern(action: &str, pattern: &ChannelPattern) -> String {
+    #[derive(Serialize)]
+    struct Payload<'a> {
+        action: &'a str,
+        pattern: &'a ChannelPattern,
+    }
+    to_json(&Frame {
+        channel: SUBSCRIPTION_CHANNEL,
+        payload: &Payload { action, pattern },
+    })
 }
 
 fn control<'a>(action: &'a str, channel: &'a ChannelName) -> Control<'a> {
@@ -163,6 +217,12 @@ impl ChannelPayloadMessage {
             }
             ChannelPayloadMessage::Unsubscribed { channel } => {
                 control("unsubscribed", channel).encode()
+            }
+            ChannelPayloadMessage::SubscribedPattern { pattern } => {
+                control_pattern("subscribed", pattern)
+            }
+            ChannelPayloadMessage::UnsubscribedPattern { pattern } => {
+                control_pattern("unsubscribed", pattern)
             }
             ChannelPayloadMessage::Delivery { channel, payload } => {
                 encode_delivery(channel, payload)
@@ -235,6 +295,19 @@ pub fn decode_channel_payload_message(text: &str) -> Result<ChannelPayloadMessag
         SUBSCRIPTION_CHANNEL => {
             let mut p = Fields::new(f.object("payload")?, "payload.", &no_id);
             let action = p.string("action")?;
+            if p.map.contains_key("pattern") {
+                let pattern = p.pattern("pattern")?;
+                return match action.as_str() {
+                    "subscribed" => Ok(ChannelPayloadMessage::SubscribedPattern { pattern }),
+                    "unsubscribed" => Ok(ChannelPayloadMessage::UnsubscribedPattern { pattern }),
+                    _ => Err(p.error(
+                        "action",
+                        FieldProblem::WrongType {
+                            expected: "\"subscribed\" or \"unsubscribed\"",
+                        },
+                    )),
+                };
+            }
             let channel = p.channel("channel")?;
             match action.as_str() {
                 "subscribed" => Ok(ChannelPayloadMessage::Subscribed { channel }),

@@ -9,6 +9,8 @@ use super::decode_error::{DecodeError, DecodeErrorKind, FieldProblem, Fields};
 use super::envelope::{EnvelopeOut, read_envelope, to_json};
 use super::idempotency_key::IdempotencyKey;
 use super::names::{ChannelName, MessageId};
+use super::pattern::ChannelPattern;
+use alloc::collections::BTreeMap;
 
 /// Most events one batch `publish` (native `events`, or the REST body's `events`) carries.
 pub const MAX_BATCH_EVENTS: usize = 1000;
@@ -68,6 +70,20 @@ pub enum ClientMessage {
     Unsubscribe {
         /// The channel.
         channel: ChannelName,
+    },
+    /// `subscribe` with `pattern`: every channel that matches, existing or made later (PROTOCOL §3.2).
+    SubscribePattern {
+        /// The pattern.
+        pattern: ChannelPattern,
+        /// The positions the client holds, per channel (each matches the pattern): on a resubscribe, replay what
+        /// follows each, and the whole kept history of matching channels not named.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<BTreeMap<ChannelName, StreamPosition>>,
+    },
+    /// `unsubscribe` with `pattern`.
+    UnsubscribePattern {
+        /// The pattern.
+        pattern: ChannelPattern,
     },
     /// `publish`.
     Publish {
@@ -166,7 +182,10 @@ impl ClientMessage {
             ClientMessage::CreateSession { .. } => "create_session",
             ClientMessage::CloseSession { .. } => "close_session",
             ClientMessage::Subscribe { .. } => "subscribe",
-            ClientMessage::Unsubscribe { .. } => "unsubscribe",
+            ClientMessage::Unsubscribe { .. } | ClientMessage::UnsubscribePattern { .. } => {
+                "unsubscribe"
+            }
+            ClientMessage::SubscribePattern { .. } => "subscribe",
             ClientMessage::Publish { .. } | ClientMessage::PublishBatch { .. } => "publish",
             ClientMessage::GetState { .. } => "get_state",
             ClientMessage::Presence { .. } => "presence",
@@ -215,6 +234,48 @@ impl ClientFrame {
     }
 }
 
+/// A `subscribe` with `pattern`: no `channel` or `presence` beside it; every `since` entry names a channel the
+/// pattern matches (else `VALIDATION_ERROR` naming the entry) and holds `{epoch, offset}`.
+fn read_pattern_subscribe(
+    d: &mut Fields<'_>,
+    known_id: &Option<MessageId>,
+) -> Result<ClientMessage, DecodeError> {
+    let pattern = d.pattern("pattern")?;
+    for other in ["channel", "presence"] {
+        if d.take(other).is_some() {
+            return Err(d.error(other, FieldProblem::Conflicts { with: "pattern" }));
+        }
+    }
+    let since = match d.opt_object("since")? {
+        None => None,
+        Some(obj) => {
+            let mut positions = BTreeMap::new();
+            for (key, value) in obj {
+                let field = alloc::format!("since.{key}");
+                let channel = ChannelName::new(&key)
+                    .map_err(|reason| d.error(&field, FieldProblem::Invalid(reason)))?;
+                if !pattern.matches(&channel) {
+                    return Err(d.error(&field, FieldProblem::OutsidePattern));
+                }
+                let wrong = || FieldProblem::WrongType {
+                    expected: "an object {epoch, offset}",
+                };
+                let Value::Object(pos) = value else {
+                    return Err(d.error(&field, wrong()));
+                };
+                let mut p = Fields::new(pos, "data.since[].", known_id);
+                let position = StreamPosition {
+                    epoch: p.string("epoch").map_err(|_| d.error(&field, wrong()))?,
+                    offset: p.u64("offset").map_err(|_| d.error(&field, wrong()))?,
+                };
+                positions.insert(channel, position);
+            }
+            Some(positions)
+        }
+    };
+    Ok(ClientMessage::SubscribePattern { pattern, since })
+}
+
 /// Decodes a native client frame, classifying failures as PROTOCOL §2.4 says (see [`DecodeError::code`]).
 pub fn decode_client(text: &str) -> Result<ClientFrame, DecodeError> {
     let env = read_envelope(text, false)?;
@@ -246,6 +307,10 @@ fn read_message(
         },
         "close_session" => ClientMessage::CloseSession {
             session_id: d.string("session_id")?,
+        },
+        "subscribe" if d.map.contains_key("pattern") => read_pattern_subscribe(&mut d, known_id)?,
+        "unsubscribe" if d.map.contains_key("pattern") => ClientMessage::UnsubscribePattern {
+            pattern: d.pattern("pattern")?,
         },
         "subscribe" => {
             let channel = d.channel("channel")?;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::codes::ErrorCode;
 use super::names::{ChannelName, MessageId, NameError};
+use super::pattern::ChannelPattern;
 
 /// A frame that could not be decoded, with the request's `message_id` when one could be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -82,6 +83,9 @@ pub enum FieldProblem {
         /// The other field.
         with: &'static str,
     },
+    /// A `since` entry of a pattern subscribe names a channel the pattern does not match.
+    #[error("names a channel the pattern does not match")]
+    OutsidePattern,
     /// A batch's event array is empty or longer than [`MAX_BATCH_EVENTS`](super::MAX_BATCH_EVENTS).
     #[error("must hold from 1 to {} events", super::MAX_BATCH_EVENTS)]
     BatchLength,
@@ -251,6 +255,15 @@ impl<'a> Fields<'a> {
     pub(crate) fn object(&mut self, field: &str) -> Result<Map<String, Value>, DecodeError> {
         self.opt_object(field)?
             .ok_or_else(|| self.error(field, FieldProblem::Missing))
+    }
+
+    /// A channel pattern: missing or not a string is a validation error; a bad pattern is `INVALID_CHANNEL`.
+    pub(crate) fn pattern(&mut self, field: &str) -> Result<ChannelPattern, DecodeError> {
+        let s = self.string(field)?;
+        ChannelPattern::new(&s).map_err(|reason| DecodeError {
+            message_id: self.message_id.clone(),
+            kind: DecodeErrorKind::InvalidChannel { reason },
+        })
     }
 
     /// A channel: missing or not a string is a validation error; a bad name is `INVALID_CHANNEL`.

@@ -16,6 +16,7 @@ mod idempotency_key;
 mod json_len;
 mod names;
 mod notification_types;
+mod pattern;
 mod presence;
 mod reserved;
 mod server_message;
@@ -37,10 +38,12 @@ pub use names::{
     ChannelName, MAX_CHANNEL_BYTES, MAX_MESSAGE_ID_BYTES, MessageId, NameError, validate_channel,
 };
 pub use notification_types::{SUBSCRIPTION_ENDED, TOKEN_EXPIRING};
+pub use pattern::{ChannelPattern, PatternSegment, validate_pattern};
 pub use presence::{Member, PRESENCE_JOIN, PRESENCE_LEAVE, PRESENCE_MEMBERS_MAX};
 pub use reserved::{RESERVED_CHANNELS, is_reserved_channel};
 pub use server_message::{
-    ConnectedStatus, PROTOCOL_VERSION, ServerFrame, ServerMessage, decode_server, encode_event,
+    ConnectedStatus, PROTOCOL_VERSION, PatternChannel, ServerFrame, ServerMessage, decode_server,
+    encode_event,
 };
 
 #[cfg(test)]

@@ -43,6 +43,15 @@ pub enum NameError {
     /// Holds a control character (an [`IdempotencyKey`](super::IdempotencyKey) must fit an HTTP header).
     #[error("must not contain control characters")]
     ControlCharacter,
+    /// A pattern with an empty segment (`a//b`, a leading or trailing `/`).
+    #[error("has an empty segment")]
+    EmptySegment,
+    /// A pattern with `**` anywhere but as its last segment.
+    #[error("has `**` before its last segment")]
+    RestNotLast,
+    /// A pattern with `*` inside a segment (`a*`): a wildcard is a whole segment.
+    #[error("has `*` inside a segment (a wildcard is a whole segment)")]
+    PartialWildcard,
 }
 
 impl MessageId {
@@ -149,6 +158,13 @@ pub fn validate_channel(name: &str) -> Result<(), NameError> {
 impl Deref for ChannelName {
     type Target = str;
     fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+// Names compare, order and hash as their text, so maps keyed by names can be searched by text (a prefix range).
+impl core::borrow::Borrow<str> for ChannelName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }

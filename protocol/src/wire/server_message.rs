@@ -9,6 +9,7 @@ use super::codes::ErrorCode;
 use super::decode_error::{DecodeError, Fields};
 use super::envelope::{EnvelopeOut, read_envelope, to_json};
 use super::names::{ChannelName, MessageId};
+use super::pattern::ChannelPattern;
 use super::presence::Member;
 
 /// The protocol version this crate speaks.
@@ -75,6 +76,19 @@ pub enum ServerMessage {
     UnsubscribeRes {
         /// The channel.
         channel: ChannelName,
+    },
+    /// `subscribe_res` answering a `subscribe` with `pattern` (PROTOCOL §3.2): every matching channel the server
+    /// has, each with its position and recovery outcome. Replayed events follow it, channel by channel.
+    SubscribePatternRes {
+        /// The pattern.
+        pattern: ChannelPattern,
+        /// The matching channels, in name order.
+        channels: Vec<PatternChannel>,
+    },
+    /// `unsubscribe_res` answering an `unsubscribe` with `pattern`.
+    UnsubscribePatternRes {
+        /// The pattern.
+        pattern: ChannelPattern,
     },
     /// `publish_res`.
     PublishRes {
@@ -199,6 +213,20 @@ pub enum ServerMessage {
     },
 }
 
+/// One channel of a [`ServerMessage::SubscribePatternRes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PatternChannel {
+    /// The channel.
+    pub channel: ChannelName,
+    /// Its epoch.
+    pub epoch: String,
+    /// Its offset: live events start after it.
+    pub offset: u64,
+    /// As a single `subscribe_res`'s: `true`, the events after the client's position (from the start, for a
+    /// channel the `since` map did not name) follow; `false`, they could not be; `null`, no `since` was given.
+    pub recovered: Option<bool>,
+}
+
 /// The constant `status` of a `connected` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -216,8 +244,12 @@ impl ServerMessage {
             ServerMessage::PingRes { .. } => "ping_res",
             ServerMessage::CreateSessionRes { .. } => "create_session_res",
             ServerMessage::CloseSessionRes { .. } => "close_session_res",
-            ServerMessage::SubscribeRes { .. } => "subscribe_res",
-            ServerMessage::UnsubscribeRes { .. } => "unsubscribe_res",
+            ServerMessage::SubscribeRes { .. } | ServerMessage::SubscribePatternRes { .. } => {
+                "subscribe_res"
+            }
+            ServerMessage::UnsubscribeRes { .. } | ServerMessage::UnsubscribePatternRes { .. } => {
+                "unsubscribe_res"
+            }
             ServerMessage::PublishRes { .. } | ServerMessage::PublishBatchRes { .. } => {
                 "publish_res"
             }
@@ -332,6 +364,21 @@ pub fn decode_server(text: &str) -> Result<ServerFrame, DecodeError> {
         "close_session_res" => ServerMessage::CloseSessionRes {
             session_id: d.string("session_id")?,
         },
+        "subscribe_res" if d.map.contains_key("pattern") => ServerMessage::SubscribePatternRes {
+            pattern: d.pattern("pattern")?,
+            channels: match d.take("channels") {
+                Some(Value::Array(items)) => items
+                    .into_iter()
+                    .filter_map(|v| serde_json::from_value(v).ok())
+                    .collect(),
+                _ => Vec::new(),
+            },
+        },
+        "unsubscribe_res" if d.map.contains_key("pattern") => {
+            ServerMessage::UnsubscribePatternRes {
+                pattern: d.pattern("pattern")?,
+            }
+        }
         "subscribe_res" => ServerMessage::SubscribeRes {
             channel: d.channel("channel")?,
             epoch: d.string("epoch")?,

@@ -1,4 +1,5 @@
-//! [`ChannelEvent`] and [`SubscriptionItem`]: what a [`Subscription`](super::Subscription) yields.
+//! [`ChannelEvent`], [`SubscriptionItem`] and [`PatternItem`]: what a [`Subscription`](super::Subscription) and a
+//! [`PatternSubscription`](super::PatternSubscription) yield.
 
 use serde_json::Value;
 
@@ -29,5 +30,22 @@ pub enum SubscriptionItem {
     Resync,
     /// The server refused to re-establish the subscription after a reconnect (e.g. `FORBIDDEN`). The stream
     /// ends after this item.
+    Lost(RequestError),
+}
+
+/// What a [`PatternSubscription`](super::PatternSubscription) yields.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum PatternItem {
+    /// An event of a matching channel; per channel, offsets strictly increase, none delivered twice.
+    Event(ChannelEvent),
+    /// Some events of `channel` are lost to this client (a reconnect could not recover them, or its history
+    /// started afresh): fetch its state to catch up; its events keep coming.
+    Resync {
+        /// The channel.
+        channel: String,
+    },
+    /// The server refused to re-establish the pattern after a reconnect (e.g. `FORBIDDEN`). The stream ends after
+    /// this item.
     Lost(RequestError),
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use switchboard_protocol::client::HandlerError;
 use switchboard_protocol::wire::{IdempotencyKey, MessageId, ServerMessage};
 
-use super::channel_event::SubscriptionItem;
+use super::channel_event::{PatternItem, SubscriptionItem};
 use super::connection_state::ConnectionState;
 use super::error::RequestError;
 use super::handoff::{RawCall, RawRequest};
@@ -49,6 +49,19 @@ pub(crate) enum Command {
         /// The sink.
         sink_id: u64,
         /// Told once the `unsubscribe` is answered, when the caller waits.
+        done: Option<Done>,
+    },
+    /// Subscribe `sink` to a pattern ([`Client::subscribe_pattern`](super::Client::subscribe_pattern)).
+    SubscribePattern {
+        pattern: String,
+        sink_id: u64,
+        sink: mpsc::UnboundedSender<PatternItem>,
+        done: Done,
+    },
+    /// Drop one pattern sink; unsubscribe when it was the pattern's last.
+    UnsubscribePattern {
+        pattern: String,
+        sink_id: u64,
         done: Option<Done>,
     },
     /// Serve a channel: its calls go to `sink`.

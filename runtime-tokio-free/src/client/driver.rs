@@ -20,7 +20,7 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 use switchboard_protocol::client::{ClientError, ClientEvent, ClientMachine, Output, UsageError};
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{ChannelName, CloseCode};
+use switchboard_protocol::wire::{ChannelName, ChannelPattern, CloseCode};
 
 use super::alarm::Alarm;
 use super::command::{Command, Op};
@@ -378,6 +378,64 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
             }
+            Command::SubscribePattern {
+                pattern,
+                sink_id,
+                sink,
+                done,
+            } => {
+                let parsed = match checked_pattern(&pattern) {
+                    Ok(parsed) => parsed,
+                    Err(e) => {
+                        let _ = done.send(Err(e));
+                        return;
+                    }
+                };
+                let shared = self.routes.has_pattern_subscribers(&parsed);
+                self.routes
+                    .add_pattern_subscriber(parsed.clone(), sink_id, sink);
+                if shared {
+                    let _ = done.send(Ok(()));
+                    return;
+                }
+                match self.machine.subscribe_pattern(now, &pattern) {
+                    Ok(id) => self.routes.expect(
+                        id,
+                        Waiting::SubscribePattern {
+                            pattern: parsed,
+                            sink_id,
+                            done,
+                        },
+                    ),
+                    Err(e) => {
+                        self.routes.remove_pattern_subscriber(&parsed, sink_id);
+                        let _ = done.send(Err(refused(e)));
+                    }
+                }
+            }
+            Command::UnsubscribePattern {
+                pattern,
+                sink_id,
+                done,
+            } => {
+                let last = checked_pattern(&pattern)
+                    .map(|p| self.routes.remove_pattern_subscriber(&p, sink_id))
+                    .unwrap_or(false);
+                if !last || self.machine.is_closed() {
+                    if let Some(done) = done {
+                        let _ = done.send(Ok(()));
+                    }
+                    return;
+                }
+                match self.machine.unsubscribe_pattern(now, &pattern) {
+                    Ok(id) => self.routes.expect(id, Waiting::Unsubscribe { done }),
+                    Err(e) => {
+                        if let Some(done) = done {
+                            let _ = done.send(Err(refused(e)));
+                        }
+                    }
+                }
+            }
             Command::Serve {
                 channel,
                 sink_id,
@@ -430,6 +488,16 @@ fn refused(error: ClientError) -> RequestError {
         ClientError::Usage(UsageError::Closed) => RequestError::Closed,
         other => RequestError::Refused(other),
     }
+}
+
+/// Checks a pattern the way the machine will.
+fn checked_pattern(pattern: &str) -> Result<ChannelPattern, RequestError> {
+    ChannelPattern::new(pattern).map_err(|reason| {
+        RequestError::Refused(ClientError::Usage(UsageError::InvalidChannel {
+            name: pattern.to_owned(),
+            reason,
+        }))
+    })
 }
 
 /// Checks a channel name the way the machine will.

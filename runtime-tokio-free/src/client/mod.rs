@@ -42,6 +42,7 @@ mod handoff;
 mod link;
 mod notification;
 mod options;
+mod pattern_subscription;
 mod presence;
 mod responder;
 mod routes;
@@ -59,12 +60,13 @@ use futures_channel::{mpsc, oneshot};
 use serde_json::{Map, Value};
 use switchboard_protocol::wire::ServerMessage;
 
-pub use channel_event::{ChannelEvent, SubscriptionItem};
+pub use channel_event::{ChannelEvent, PatternItem, SubscriptionItem};
 pub use connection_state::ConnectionState;
 pub use error::{ConnectError, RequestError};
 pub use feed::{Feed, Notifications, StateChanges};
 pub use notification::Notification;
 pub use options::ClientOptions;
+pub use pattern_subscription::PatternSubscription;
 pub use presence::{Member, PresenceChange, PresenceReply};
 pub use responder::Responder;
 pub use serve::{CallStream, IncomingCall};
@@ -386,6 +388,29 @@ impl Client {
         // Created before waiting, so that giving up on the wait unsubscribes.
         let subscription =
             Subscription::new(channel.to_owned(), sink_id, items, self.commands.clone());
+        outcome.await.unwrap_or(Err(RequestError::Closed))?;
+        Ok(subscription)
+    }
+
+    /// Subscribes to every channel `pattern` matches (`*` one segment, a trailing `**` the rest; PROTOCOL §3.2),
+    /// those that exist and those made later, once the server has confirmed. Each event carries its channel and
+    /// offset; the client keeps its position in every channel and resubscribes with them after a reconnect, so
+    /// each channel continues without gap or repeat.
+    pub async fn subscribe_pattern(
+        &self,
+        pattern: &str,
+    ) -> Result<PatternSubscription, RequestError> {
+        let sink_id = next_sink_id();
+        let (sink, items) = mpsc::unbounded();
+        let (done, outcome) = oneshot::channel();
+        self.send(Command::SubscribePattern {
+            pattern: pattern.to_owned(),
+            sink_id,
+            sink,
+            done,
+        })?;
+        let subscription =
+            PatternSubscription::new(pattern.to_owned(), sink_id, items, self.commands.clone());
         outcome.await.unwrap_or(Err(RequestError::Closed))?;
         Ok(subscription)
     }

@@ -9,9 +9,9 @@ use switchboard_protocol::client::{
     ClientEvent, ClientMachine, FailReason, HandlerError, ReconnectGiveUpReason,
 };
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId};
+use switchboard_protocol::wire::{ChannelName, ChannelPattern, ErrorCode, MessageId};
 
-use super::channel_event::{ChannelEvent, SubscriptionItem};
+use super::channel_event::{ChannelEvent, PatternItem, SubscriptionItem};
 use super::command::{Done, ReplySlot};
 use super::connection_state::ConnectionState;
 use super::error::RequestError;
@@ -31,6 +31,12 @@ pub(crate) enum Waiting {
     },
     /// An `unsubscribe`; `NOT_SUBSCRIBED` counts as done (the channel's subscribe never reached the server).
     Unsubscribe { done: Option<Done> },
+    /// A pattern `subscribe` for this sink.
+    SubscribePattern {
+        pattern: ChannelPattern,
+        sink_id: u64,
+        done: Done,
+    },
     /// A `serve` for this sink.
     Serve {
         channel: ChannelName,
@@ -42,11 +48,16 @@ pub(crate) enum Waiting {
 /// The sinks of one subscribed channel.
 type Subscribers = Vec<(u64, mpsc::UnboundedSender<SubscriptionItem>)>;
 
+/// The sinks of one subscribed pattern.
+type PatternSinks = Vec<(u64, mpsc::UnboundedSender<PatternItem>)>;
+
 /// Every route from the machine's events to the handles.
 #[derive(Debug)]
 pub(crate) struct Routes {
     waiting: HashMap<MessageId, Waiting>,
     channels: HashMap<ChannelName, Subscribers>,
+    /// Pattern sinks, by pattern.
+    patterns: HashMap<ChannelPattern, PatternSinks>,
     served: HashMap<ChannelName, (u64, mpsc::UnboundedSender<RawCall>)>,
     server_requests: Option<mpsc::UnboundedSender<RawRequest>>,
     notifications: Vec<mpsc::UnboundedSender<Notification>>,
@@ -59,6 +70,7 @@ impl Routes {
         Routes {
             waiting: HashMap::new(),
             channels: HashMap::new(),
+            patterns: HashMap::new(),
             served: HashMap::new(),
             server_requests: None,
             notifications: Vec::new(),
@@ -104,6 +116,41 @@ impl Routes {
             self.channels.remove(channel);
         }
         removed && !self.channels.contains_key(channel)
+    }
+
+    /// Whether any sink here receives the pattern.
+    pub(crate) fn has_pattern_subscribers(&self, pattern: &ChannelPattern) -> bool {
+        self.patterns.contains_key(pattern)
+    }
+
+    pub(crate) fn add_pattern_subscriber(
+        &mut self,
+        pattern: ChannelPattern,
+        sink_id: u64,
+        sink: mpsc::UnboundedSender<PatternItem>,
+    ) {
+        self.patterns
+            .entry(pattern)
+            .or_default()
+            .push((sink_id, sink));
+    }
+
+    /// Removes one pattern sink; true when it was there and was the pattern's last.
+    pub(crate) fn remove_pattern_subscriber(
+        &mut self,
+        pattern: &ChannelPattern,
+        sink_id: u64,
+    ) -> bool {
+        let Some(sinks) = self.patterns.get_mut(pattern) else {
+            return false;
+        };
+        let before = sinks.len();
+        sinks.retain(|(id, _)| *id != sink_id);
+        let removed = sinks.len() < before;
+        if sinks.is_empty() {
+            self.patterns.remove(pattern);
+        }
+        removed && !self.patterns.contains_key(pattern)
     }
 
     /// Calls on the channel go to this sink from now on.
@@ -175,6 +222,7 @@ impl Routes {
                 }
                 Some(
                     Waiting::Subscribe { done, .. }
+                    | Waiting::SubscribePattern { done, .. }
                     | Waiting::Serve { done, .. }
                     | Waiting::Unsubscribe { done: Some(done) },
                 ) => {
@@ -196,10 +244,26 @@ impl Routes {
                     event,
                 });
                 self.deliver(&channel, &item);
+                if let SubscriptionItem::Event(event) = item {
+                    self.deliver_matching(&channel, &PatternItem::Event(event));
+                }
             }
             ClientEvent::Resync { channel } => {
                 tracing::warn!(%channel, "events were lost to this client; resync");
                 self.deliver(&channel, &SubscriptionItem::Resync);
+                let item = PatternItem::Resync {
+                    channel: channel.as_str().to_owned(),
+                };
+                self.deliver_matching(&channel, &item);
+            }
+            ClientEvent::PatternLost { pattern, reason } => {
+                tracing::warn!(%pattern, ?reason, "the server refused to resubscribe the pattern");
+                if let Some(sinks) = self.patterns.remove(&pattern) {
+                    let item = PatternItem::Lost(reason.into());
+                    for (_, sink) in sinks {
+                        let _ = sink.unbounded_send(item.clone());
+                    }
+                }
             }
             ClientEvent::SubscriptionLost { channel, reason } => {
                 tracing::warn!(%channel, ?reason, "the server refused to resubscribe");
@@ -324,6 +388,27 @@ impl Routes {
                 self.channels.remove(&channel);
                 let _ = done.send(Err(error));
             }
+            Some(Waiting::SubscribePattern {
+                pattern,
+                sink_id,
+                done,
+            }) => {
+                if machine
+                    .pattern_subscriptions()
+                    .any(|wanted| *wanted == pattern)
+                {
+                    let _ = done.send(Ok(()));
+                    return;
+                }
+                self.remove_pattern_subscriber(&pattern, sink_id);
+                let error = RequestError::from(reason);
+                if let Some(sinks) = self.patterns.remove(&pattern) {
+                    for (_, sink) in sinks {
+                        let _ = sink.unbounded_send(PatternItem::Lost(error.clone()));
+                    }
+                }
+                let _ = done.send(Err(error));
+            }
             Some(Waiting::Unsubscribe { done }) => {
                 let outcome = match RequestError::from(reason) {
                     e if e.code() == Some(ErrorCode::NotSubscribed) => Ok(()),
@@ -347,6 +432,18 @@ impl Routes {
                 let _ = done.send(Err(reason.into()));
             }
             None => {}
+        }
+    }
+
+    /// Sends a copy to the sinks of every pattern that matches `channel`.
+    fn deliver_matching(&mut self, channel: &ChannelName, item: &PatternItem) {
+        if self.patterns.is_empty() {
+            return;
+        }
+        for (pattern, sinks) in self.patterns.iter_mut() {
+            if pattern.matches(channel) {
+                sinks.retain(|(_, sink)| sink.unbounded_send(item.clone()).is_ok());
+            }
         }
     }
 

@@ -38,7 +38,9 @@ use serde_json::Value;
 use switchboard_protocol::client::{ClientEvent, FailReason};
 use switchboard_protocol::server::{ConnId, HubEvent, RequestFailure};
 use switchboard_protocol::time::Timestamp;
-use switchboard_protocol::wire::{ChannelName, ErrorCode, MessageId, ServerMessage};
+use switchboard_protocol::wire::{
+    ChannelName, ChannelPattern, ErrorCode, MessageId, ServerMessage,
+};
 
 use super::truth::{Truth, tag_of};
 
@@ -65,6 +67,11 @@ pub enum Request {
     Unsubscribe {
         /// The channel.
         channel: ChannelName,
+    },
+    /// `subscribe` with a pattern.
+    SubscribePattern {
+        /// The pattern.
+        pattern: ChannelPattern,
     },
     /// `get_state`.
     GetState {
@@ -140,11 +147,46 @@ pub struct ClientBook {
     /// Requests that ended by timing out: the hub's late `error` for one of them is expected.
     timed_out: BTreeSet<MessageId>,
     channels: BTreeMap<ChannelName, Track>,
+    /// Patterns the application subscribed to, with their latest `subscribe`: every matching channel gets a track
+    /// of its own, held to the same rules as a channel subscription's.
+    patterns: BTreeMap<ChannelPattern, MessageId>,
+    /// Patterns the machine follows right now ([`sync_patterns`](ClientBook::sync_patterns)): a channel one of them
+    /// matches keeps its track when the application lets go of the channel itself.
+    following: BTreeSet<ChannelPattern>,
+    /// Patterns whose answer the application saw: the channels it listed start at their offsets, and a channel
+    /// not listed was made since (or while the client was away, and then comes from its start).
+    answered_patterns: BTreeSet<ChannelPattern>,
     /// The application closed the client: requests may fail with `Closed`.
     closing: bool,
 }
 
 impl ClientBook {
+    /// Whether a pattern the machine follows matches `channel`.
+    fn pattern_follows(&self, channel: &ChannelName) -> bool {
+        self.following.iter().any(|p| p.matches(channel))
+    }
+
+    /// The patterns the machine follows now (a pattern subscribe that timed out in the offline queue never went
+    /// out, and the machine does not follow it).
+    pub fn sync_patterns<'a>(&mut self, following: impl Iterator<Item = &'a ChannelPattern>) {
+        self.following = following.cloned().collect();
+        let following = &self.following;
+        self.answered_patterns.retain(|p| following.contains(p));
+    }
+
+    /// The application lets go of a channel subscription: no more promises about the channel, unless a pattern
+    /// still follows it (then its events keep coming without a gap).
+    fn let_go(&mut self, channel: &ChannelName) {
+        if self.pattern_follows(channel) {
+            if let Some(track) = self.channels.get_mut(channel) {
+                track.confirmed = false;
+                track.latest_subscribe = None;
+            }
+        } else {
+            self.channels.insert(channel.clone(), Track::default());
+        }
+    }
+
     /// How many requests are open.
     pub fn open_requests(&self) -> usize {
         self.open.len()
@@ -206,7 +248,10 @@ impl Checker {
             }
             Request::Unsubscribe { channel } => {
                 // The application lets go: no more promises about this channel until it subscribes again.
-                book.channels.insert(channel.clone(), Track::default());
+                book.let_go(channel);
+            }
+            Request::SubscribePattern { pattern } => {
+                book.patterns.insert(pattern.clone(), id.clone());
             }
             _ => {}
         }
@@ -266,9 +311,12 @@ impl Checker {
                 Ok(())
             }
             ClientEvent::SubscriptionLost { channel, .. } => {
-                book.channels.insert(channel.clone(), Track::default());
+                book.let_go(channel);
                 Ok(())
             }
+            ClientEvent::PatternLost { pattern, .. } => Err(format!(
+                "the pattern {pattern} was lost (nothing in the simulation refuses one)"
+            )),
             ClientEvent::ServerError {
                 id, code, message, ..
             } => {
@@ -372,6 +420,48 @@ impl Checker {
                         Some((g, o)) if g == generation => Some((g, o.max(*offset))),
                         _ => Some((generation, *offset)),
                     };
+                }
+                Ok(())
+            }
+            (
+                Request::SubscribePattern { pattern },
+                ServerMessage::SubscribePatternRes {
+                    pattern: p,
+                    channels,
+                },
+            ) => {
+                if p != pattern {
+                    return Err(format!("answer names pattern {p}"));
+                }
+                if book.patterns.get(pattern) != Some(id) {
+                    return Ok(());
+                }
+                book.answered_patterns.insert(pattern.clone());
+                for c in channels {
+                    if !pattern.matches(&c.channel) {
+                        return Err(format!(
+                            "answer lists {}, which {pattern} does not match",
+                            c.channel
+                        ));
+                    }
+                    let generation = self.truth.generation(&c.epoch)?;
+                    let head = self.truth.head(generation, &c.channel);
+                    if c.offset > head {
+                        return Err(format!(
+                            "{}: offset {} ahead of the channel ({head})",
+                            c.channel, c.offset
+                        ));
+                    }
+                    let track = book.channels.entry(c.channel.clone()).or_default();
+                    if c.recovered == Some(true) && track.last.is_none() {
+                        // A channel the client had no position in: its whole history follows, from offset 1.
+                        track.last = Some((generation, 0));
+                    } else if c.recovered != Some(true) {
+                        track.last = match track.last {
+                            Some((g, o)) if g == generation => Some((g, o.max(c.offset))),
+                            _ => Some((generation, c.offset)),
+                        };
+                    }
                 }
                 Ok(())
             }
@@ -490,7 +580,7 @@ impl Checker {
                 }
                 if let Request::Subscribe { channel } = request {
                     // A refused subscribe may drop the channel: no more promises about it.
-                    book.channels.insert(channel.clone(), Track::default());
+                    book.let_go(channel);
                 }
                 Ok(())
             }
@@ -507,6 +597,19 @@ impl Checker {
         event: &Value,
     ) -> Result<(), String> {
         let generation = self.truth.generation(epoch)?;
+        if !book.channels.contains_key(channel) && book.pattern_follows(channel) {
+            // A channel a pattern reached that its answer did not list: made since, so it starts at offset 1. (When
+            // the application never saw the answer — its subscribe timed out and the machine subscribed again on
+            // its own — where the channel starts is the machine's business.)
+            let answered = book.answered_patterns.iter().any(|p| p.matches(channel));
+            book.channels.insert(
+                channel.clone(),
+                Track {
+                    last: answered.then_some((generation, 0)),
+                    ..Track::default()
+                },
+            );
+        }
         let Some(track) = book.channels.get_mut(channel) else {
             return Err(String::from(
                 "event on a channel the application never subscribed to",

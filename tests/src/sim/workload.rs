@@ -37,6 +37,13 @@ pub enum WorkloadAction {
         /// The channel.
         channel: ChannelName,
     },
+    /// A client subscribes to a pattern (PROTOCOL §3.2).
+    SubscribePattern {
+        /// The client slot.
+        client: usize,
+        /// The pattern.
+        pattern: String,
+    },
     /// A client unsubscribes.
     Unsubscribe {
         /// The client slot.
@@ -152,10 +159,18 @@ pub struct HandlerReply {
 #[derive(Debug)]
 pub struct Workload {
     rng: Rng,
+    /// Draws what pattern subscriptions add (who subscribes by pattern, publishes to channels only patterns
+    /// follow), apart from `rng` so that every other draw of a seed stays what it was before they existed.
+    side: Rng,
+    /// Whether this seed's clients subscribe by pattern.
+    patterns_on: bool,
     /// The event channels.
     pub channels: Vec<ChannelName>,
     /// The service channels (served and called).
     pub services: Vec<ChannelName>,
+    /// Channels only published to: followed by pattern subscribers alone, and made whenever their first publish
+    /// comes, long after the subscriptions.
+    pub pattern_only: Vec<ChannelName>,
     weights: [u32; KINDS.len()],
     mean_gap: Duration,
     /// Chance that a handler never answers.
@@ -199,14 +214,30 @@ impl Workload {
             };
         }
         let retain_share = if rng.chance(0.4) { 0.0 } else { 0.3 };
+        let mean_gap = Duration::from_millis(rng.range_inclusive(10, 200));
+        let silence = if rng.chance(0.5) { 0.05 } else { 0.0 };
+        let refusal = if rng.chance(0.5) { 0.1 } else { 0.0 };
+        let mut side = Rng::from_seed(rng.clone().next_u64() ^ 0x7061_7474_6572_6e73);
+        // Half the seeds use patterns; the others run exactly as they did before patterns existed.
+        let patterns_on = side.chance(0.5);
+        let pattern_only = (0..if patterns_on {
+            side.range_inclusive(0, 3)
+        } else {
+            0
+        })
+            .map(|i| ChannelName::new(&format!("news/late{i}")).expect("a valid channel name"))
+            .collect();
         Workload {
             retain_share,
+            pattern_only,
+            patterns_on,
+            side,
             channels,
             services,
             weights,
-            mean_gap: Duration::from_millis(rng.range_inclusive(10, 200)),
-            silence: if rng.chance(0.5) { 0.05 } else { 0.0 },
-            refusal: if rng.chance(0.5) { 0.1 } else { 0.0 },
+            mean_gap,
+            silence,
+            refusal,
             next_tag: 1,
             next_n: 1,
             apps: vec![App::default(); clients],
@@ -240,6 +271,14 @@ impl Workload {
             let channel = self.pick(&self.services.clone());
             actions.push(WorkloadAction::Serve { client, channel });
         }
+        if self.patterns_on && self.side.chance(0.4) {
+            let pattern = String::from(if self.side.chance(0.5) {
+                "news/*"
+            } else {
+                "**"
+            });
+            actions.push(WorkloadAction::SubscribePattern { client, pattern });
+        }
         actions
     }
 
@@ -259,11 +298,23 @@ impl Workload {
         let channel = self.pick(&self.channels.clone());
         let service = self.pick(&self.services.clone());
         match kind {
-            Kind::Publish => WorkloadAction::Publish {
-                client,
-                channel,
-                retain: self.rng.chance(self.retain_share),
-            },
+            Kind::Publish => {
+                let retain = self.rng.chance(self.retain_share);
+                let channel = if !self.pattern_only.is_empty() && self.side.chance(0.25) {
+                    let i = self
+                        .side
+                        .below_inclusive(self.pattern_only.len() as u64 - 1)
+                        as usize;
+                    self.pattern_only[i].clone()
+                } else {
+                    channel
+                };
+                WorkloadAction::Publish {
+                    client,
+                    channel,
+                    retain,
+                }
+            }
             Kind::Subscribe => WorkloadAction::Subscribe { client, channel },
             Kind::Unsubscribe => WorkloadAction::Unsubscribe { client, channel },
             Kind::GetState => WorkloadAction::GetState { client, channel },

@@ -3,6 +3,7 @@
 mod auth;
 mod calls;
 mod lifecycle;
+mod patterns;
 mod presence;
 mod pubsub;
 mod requests;
@@ -11,6 +12,7 @@ mod token_refresh;
 pub use auth::*;
 pub use calls::*;
 pub use lifecycle::*;
+pub use patterns::*;
 pub use presence::*;
 pub use pubsub::*;
 pub use requests::*;

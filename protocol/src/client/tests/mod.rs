@@ -18,6 +18,7 @@ use crate::wire::{
 
 mod behaviour;
 mod model;
+mod patterns;
 mod token_refresh;
 mod transcripts;
 

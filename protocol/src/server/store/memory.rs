@@ -683,6 +683,18 @@ impl Store for MemoryStore {
         self.logs.contains_key(channel)
     }
 
+    fn channels_with_prefix(&self, prefix: &str) -> Vec<ChannelName> {
+        // Names sort as strings, so the names with the prefix are one range, from the prefix itself on.
+        self.logs
+            .range::<str, _>((
+                core::ops::Bound::Included(prefix),
+                core::ops::Bound::Unbounded,
+            ))
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     fn stats(&self) -> StoreStats {
         StoreStats::new(
             self.logs.len(),

@@ -9,6 +9,7 @@ mod cluster;
 mod durable_publish;
 mod forget;
 mod idempotent_publish;
+mod pattern_subscribe;
 mod presence;
 mod reserved_channels;
 mod sse_streams;

@@ -293,3 +293,46 @@ fn an_expired_grant_closes_at_once() {
     );
     h.assert_clean();
 }
+
+/// A refresh whose grants no longer cover a pattern ends it with `subscription_ended` naming the pattern; events of
+/// its channels stop.
+#[test]
+fn a_narrowing_refresh_ends_a_pattern_subscription() {
+    let mut h = harness();
+    let expires = h.now + Duration::from_secs(30);
+    h.open_with(
+        "a",
+        Dialect::Native,
+        subscribe_only(&["news", "jobs/*"]).with_expiry(expires),
+    );
+    h.text(
+        "a",
+        r#"{"type":"subscribe","message_id":"p1","data":{"pattern":"jobs/*"}}"#,
+    );
+    h.take();
+    h.text(
+        "a",
+        r#"{"type":"refresh","message_id":"r1","data":{"token":"narrow"}}"#,
+    );
+    let publish = h
+        .hub
+        .publish(h.now, &super::ch("jobs/1"), serde_json::json!(1), false);
+    assert!(publish.is_ok());
+    h.drain();
+    assert_transcript(
+        h.take(),
+        &[
+            "a <- {\"type\":\"refresh_res\",\"message_id\":\"r1\",\"data\":{\"expires_in_ms\":100000}}",
+            "a <- {\"type\":\"notification\",\"message_id\":\"#3\",\"server_initiated\":true,\"data\":{\"notification_type\":\"subscription_ended\",\"message\":\"no longer allowed to subscribe jobs/*\",\"additional_data\":{\"code\":\"FORBIDDEN\",\"kind\":\"subscribe\",\"pattern\":\"jobs/*\"}}}",
+        ],
+    );
+    assert_eq!(
+        h.hub
+            .connection(h.conn("a"))
+            .unwrap()
+            .pattern_subscriptions()
+            .count(),
+        0
+    );
+    h.assert_clean();
+}

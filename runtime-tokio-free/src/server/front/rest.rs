@@ -343,6 +343,7 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
             "max_connections": c.max_connections,
             "max_connections_per_ip": c.max_connections_per_ip,
             "max_subscriptions": hub.max_subscriptions,
+            "max_patterns": hub.max_patterns,
             "max_queued_bytes": hub.max_queued_bytes,
             "max_sessions": hub.max_sessions,
             "max_http_head_bytes": c.max_head_bytes,
@@ -351,7 +352,7 @@ fn info<R: Runtime>(front: &Front<R>) -> Value {
         },
         "features": ["history", "recovery", "retained_state", "sessions", "server_requests", "call_routing",
                      "rate_limit", "token_auth", "rest", "metrics", "presence", "sse",
-                     "idempotent_publish"],
+                     "idempotent_publish", "pattern_subscriptions"],
         "auth_required": c.verifier.is_some(),
         "storage": crate::server::storage::info(c),
     })

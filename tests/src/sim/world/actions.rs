@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use switchboard_protocol::client::{ClientError, UsageError};
 use switchboard_protocol::server::{HubConfig, NotifyTarget, Publish};
-use switchboard_protocol::wire::ChannelName;
+use switchboard_protocol::wire::{ChannelName, ChannelPattern};
 
 use crate::sim::faults::Fault;
 use crate::sim::invariants::Request;
@@ -80,6 +80,15 @@ impl World {
             WorkloadAction::Subscribe { client, channel } => {
                 let r = self.slots[client].machine.subscribe(now, &channel);
                 (client, r.map(|id| (id, Request::Subscribe { channel })))
+            }
+            WorkloadAction::SubscribePattern { client, pattern } => {
+                let r = self.slots[client].machine.subscribe_pattern(now, &pattern);
+                let pattern =
+                    ChannelPattern::new(&pattern).expect("the workload's patterns are valid");
+                (
+                    client,
+                    r.map(|id| (id, Request::SubscribePattern { pattern })),
+                )
             }
             WorkloadAction::Unsubscribe { client, channel } => {
                 let r = self.slots[client].machine.unsubscribe(now, &channel);
@@ -174,6 +183,7 @@ impl World {
                 self.counts.commands += 1;
                 let deadline = now + self.scenario.client.request_timeout;
                 let s = &mut self.slots[client];
+                s.book.sync_patterns(s.machine.pattern_subscriptions());
                 if let Err(e) = self
                     .checker
                     .issued(&mut s.book, client, id, request, deadline)

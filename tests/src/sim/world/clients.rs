@@ -80,6 +80,7 @@ impl World {
         self.log(|| format!("client {slot} event {event:?}"));
         {
             let s = &mut self.slots[slot];
+            s.book.sync_patterns(s.machine.pattern_subscriptions());
             if let Err(e) = self.checker.client_event(&mut s.book, slot, &event) {
                 return self.fail(format!("client {slot}: {e}"));
             }

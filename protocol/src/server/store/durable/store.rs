@@ -645,6 +645,10 @@ impl Store for DurableStore {
         self.mem.holds(channel)
     }
 
+    fn channels_with_prefix(&self, prefix: &str) -> Vec<ChannelName> {
+        self.mem.channels_with_prefix(prefix)
+    }
+
     fn stats(&self) -> StoreStats {
         self.mem.stats()
     }

@@ -1,0 +1,149 @@
+//! Pattern subscriptions in the client machine: positions from the first answer, events of channels made later,
+//! duplicates dropped, and a reconnect that resubscribes with the machine's own `since` map.
+
+use alloc::collections::BTreeMap;
+use alloc::string::ToString;
+use alloc::vec::Vec;
+
+use super::*;
+use crate::wire::{ChannelPattern, PatternChannel};
+
+fn pattern_res(
+    id: &MessageId,
+    pattern: &str,
+    channels: &[(&str, &str, u64, Option<bool>)],
+) -> String {
+    server(
+        Some(id),
+        ServerMessage::SubscribePatternRes {
+            pattern: ChannelPattern::new(pattern).unwrap(),
+            channels: channels
+                .iter()
+                .map(|&(channel, epoch, offset, recovered)| PatternChannel {
+                    channel: ch(channel),
+                    epoch: epoch.to_string(),
+                    offset,
+                    recovered,
+                })
+                .collect(),
+        },
+    )
+}
+
+/// The channel events among outputs, as (channel, offset).
+fn delivered(outs: &[Out]) -> Vec<(String, u64)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Out::Ev(ClientEvent::ChannelEvent {
+                channel, offset, ..
+            }) => Some((channel.to_string(), *offset)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_pattern_resubscribes_with_its_positions_and_each_channel_continues() {
+    let mut c = open_client();
+    let id = c.subscribe_pattern(t(1), "jobs/*").unwrap();
+    let sent = outs(&mut c);
+    assert!(
+        matches!(&sent[0], Out::Tx(f) if f.message == ClientMessage::SubscribePattern {
+            pattern: ChannelPattern::new("jobs/*").unwrap(),
+            since: None,
+        }),
+        "{sent:?}"
+    );
+    c.handle_text(
+        t(2),
+        &pattern_res(&id, "jobs/*", &[("jobs/1", "e1", 3, None)]),
+    );
+    c.handle_text(t(3), &event("jobs/1", "e1", 3)); // at the position: already seen
+    c.handle_text(t(3), &event("jobs/1", "e1", 4));
+    c.handle_text(t(3), &event("jobs/2", "e2", 1)); // made after the subscribe
+    c.handle_text(t(3), &event("jobs/2", "e2", 1)); // a repeat
+    c.handle_text(t(3), &event("other", "e3", 1)); // not matched
+    let got = outs(&mut c);
+    assert_eq!(
+        delivered(&got),
+        [("jobs/1".to_string(), 4), ("jobs/2".to_string(), 1)]
+    );
+
+    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
+    drain(&mut c);
+    c.handle_timeout(t(4) + FIRST_DELAY);
+    drain(&mut c);
+    c.handle_connected(t(5_000));
+    c.handle_text(t(5_000), &greeting("app-2"));
+    let resub = outs(&mut c);
+    let mut want = BTreeMap::new();
+    want.insert(ch("jobs/1"), since("e1", 4).unwrap());
+    want.insert(ch("jobs/2"), since("e2", 1).unwrap());
+    let frame = resub
+        .iter()
+        .find_map(|o| match o {
+            Out::Tx(f) => Some(f.clone()),
+            _ => None,
+        })
+        .expect("a resubscribe");
+    assert_eq!(
+        frame.message,
+        ClientMessage::SubscribePattern {
+            pattern: ChannelPattern::new("jobs/*").unwrap(),
+            since: Some(want),
+        }
+    );
+    // jobs/1 recovered (5 follows), jobs/2 lost (resync), jobs/3 made meanwhile (its history follows).
+    c.handle_text(
+        t(5_001),
+        &pattern_res(
+            &frame.message_id,
+            "jobs/*",
+            &[
+                ("jobs/1", "e1", 5, Some(true)),
+                ("jobs/2", "e2", 9, Some(false)),
+                ("jobs/3", "e4", 1, Some(true)),
+            ],
+        ),
+    );
+    c.handle_text(t(5_001), &event("jobs/1", "e1", 5));
+    c.handle_text(t(5_001), &event("jobs/3", "e4", 1));
+    c.handle_text(t(5_001), &event("jobs/2", "e2", 9)); // before the position the resync set
+    c.handle_text(t(5_001), &event("jobs/2", "e2", 10));
+    let got = outs(&mut c);
+    assert!(
+        got.contains(&ev(ClientEvent::Resync {
+            channel: ch("jobs/2")
+        })),
+        "{got:?}"
+    );
+    assert_eq!(
+        delivered(&got),
+        [
+            ("jobs/1".to_string(), 5),
+            ("jobs/3".to_string(), 1),
+            ("jobs/2".to_string(), 10)
+        ]
+    );
+    assert_eq!(
+        c.pattern_subscriptions()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>(),
+        ["jobs/*"]
+    );
+
+    // Unsubscribed: events stop.
+    c.unsubscribe_pattern(t(6_000), "jobs/*").unwrap();
+    drain(&mut c);
+    c.handle_text(t(6_001), &event("jobs/1", "e1", 6));
+    assert!(delivered(&outs(&mut c)).is_empty());
+}
+
+#[test]
+fn an_invalid_pattern_is_refused_locally() {
+    let mut c = open_client();
+    assert!(matches!(
+        c.subscribe_pattern(t(1), "jobs//x"),
+        Err(ClientError::Usage(UsageError::InvalidChannel { .. }))
+    ));
+}
