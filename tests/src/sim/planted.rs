@@ -52,6 +52,10 @@ impl Store for LosesOneReplayed {
         self.0.offset(channel)
     }
 
+    fn channels_with_prefix(&self, prefix: &str) -> Vec<ChannelName> {
+        self.0.channels_with_prefix(prefix)
+    }
+
     fn state(&self, channel: &ChannelName) -> ChannelState {
         self.0.state(channel)
     }

@@ -82,6 +82,10 @@ impl Store for KeepsFirstEpoch {
         self.inner.offset(channel)
     }
 
+    fn channels_with_prefix(&self, prefix: &str) -> Vec<ChannelName> {
+        self.inner.channels_with_prefix(prefix)
+    }
+
     fn state(&self, channel: &ChannelName) -> ChannelState {
         ChannelState {
             epoch: String::from(self.epoch(channel)),

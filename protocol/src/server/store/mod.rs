@@ -156,11 +156,8 @@ pub trait Store: fmt::Debug + Send {
     fn expire(&mut self, now: Timestamp);
 
     /// The channels with a log whose name starts with `prefix`, in name order (a pattern subscription's matching
-    /// channels are among them). A store that cannot list its channels answers none: a pattern subscription then
-    /// learns of a channel at its next event.
-    fn channels_with_prefix(&self, _prefix: &str) -> Vec<ChannelName> {
-        Vec::new()
-    }
+    /// channels are among them, so a store that left one out would leave it out of the subscription's replay).
+    fn channels_with_prefix(&self, prefix: &str) -> Vec<ChannelName>;
 
     /// Whether `channel` has a log (it was published to or is held, and not forgotten since).
     fn holds(&self, channel: &ChannelName) -> bool;

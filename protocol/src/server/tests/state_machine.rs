@@ -995,6 +995,10 @@ impl crate::server::Store for KeepsEveryChannel {
         self.0.offset(channel)
     }
 
+    fn channels_with_prefix(&self, prefix: &str) -> alloc::vec::Vec<crate::wire::ChannelName> {
+        self.0.channels_with_prefix(prefix)
+    }
+
     fn state(&self, channel: &crate::wire::ChannelName) -> crate::server::ChannelState {
         self.0.state(channel)
     }
