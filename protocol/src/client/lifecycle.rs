@@ -99,6 +99,9 @@ impl ClientMachine {
 
         let wanted: Vec<ChannelName> = self.subscriptions.channels().cloned().collect();
         for channel in wanted {
+            if let Some(at) = self.subscriptions.since(&channel) {
+                self.patterns.catch_up(&channel, &at);
+            }
             let since = self
                 .subscriptions
                 .since(&channel)

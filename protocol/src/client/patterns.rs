@@ -195,6 +195,22 @@ impl PatternSubscriptions {
         })
     }
 
+    /// A channel subscription is at `position` in `channel`: a pattern that follows the channel and is behind it
+    /// in that epoch (or holds no position there) moves up to it, so its resubscribe does not replay what the
+    /// application already has (a replay that, too big for the connection's queue, would close it every time).
+    pub(crate) fn catch_up(&mut self, channel: &ChannelName, position: &StreamPosition) {
+        if !self.follows(channel) {
+            return;
+        }
+        let behind = match self.positions.get(channel) {
+            Some(p) => p.epoch == position.epoch && p.offset < position.offset,
+            None => true,
+        };
+        if behind {
+            self.positions.insert(channel.clone(), position.clone());
+        }
+    }
+
     /// An event of `channel` was delivered (by a channel subscription too): a pattern's resubscribe starts after it.
     pub(crate) fn seen(&mut self, channel: &ChannelName, epoch: &str, offset: u64) {
         if self.follows(channel) {

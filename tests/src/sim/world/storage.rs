@@ -288,7 +288,16 @@ impl World {
     /// `graceful`: the process exited after a shutdown, so the operating system kept every written byte.
     pub(super) fn restarted_hub(&mut self, config: HubConfig, graceful: bool) -> Option<Hub> {
         let now = self.clock.now();
-        let before = Held::of(&self.hub, now, &self.workload.channels);
+        // Every channel publishes reach, the ones only patterns follow too: their written-but-unacknowledged
+        // events must be learned like any other's.
+        let channels: Vec<switchboard_protocol::wire::ChannelName> = self
+            .workload
+            .channels
+            .iter()
+            .chain(&self.workload.pattern_only)
+            .cloned()
+            .collect();
+        let before = Held::of(&self.hub, now, &channels);
         let storage = self.storage.as_mut()?;
         let kind = if graceful || storage.setup.store.fsync == FsyncPolicy::Off {
             // Unsynced acknowledged writes are the policy's promise only against a process crash.
