@@ -68,14 +68,28 @@ impl Hub {
             return Err(LimitError::EventTooLarge { bytes, max }.into());
         }
         self.check_channel_limit(channel)?;
+        Ok(self.publish_admitted(now, channel, key, 1, |hub, answer| {
+            hub.publish_sized(now, channel, event, bytes, retain, answer)
+        }))
+    }
+
+    /// A checked publish of `count` events under `key`: a duplicate is answered with the original's offsets, one
+    /// whose original is still being stored waits for it, anything else goes to `store` (which gives the first
+    /// offset once kept, or `None` while the store writes). A pending publish takes the next ticket.
+    pub(super) fn publish_admitted(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        key: Option<IdempotencyKey>,
+        count: u64,
+        store: impl FnOnce(&mut Hub, Answer) -> Option<u64>,
+    ) -> Publish {
         let ticket = PublishTicket(self.next_ticket);
-        let outcome = match self.admit_keyed(now, channel, key, 1, Answer::Ticket(ticket)) {
-            Admit::Publish(answer) => {
-                match self.publish_sized(now, channel, event, bytes, retain, answer) {
-                    Some(offset) => Publish::Done(offset),
-                    None => Publish::Pending(ticket),
-                }
-            }
+        let outcome = match self.admit_keyed(now, channel, key, count, Answer::Ticket(ticket)) {
+            Admit::Publish(answer) => match store(self, answer) {
+                Some(offset) => Publish::Done(offset),
+                None => Publish::Pending(ticket),
+            },
             Admit::Duplicate { first, last, .. } => {
                 self.counters.duplicate_publishes += 1;
                 Publish::Duplicate {
@@ -89,7 +103,7 @@ impl Hub {
             self.next_ticket += 1;
         }
         self.reap(now);
-        Ok(outcome)
+        outcome
     }
 
     /// Has the store keep the event; once it is kept, answers the publisher and fans the event out. Returns the

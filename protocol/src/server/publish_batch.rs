@@ -16,7 +16,7 @@ use super::conn_table::ConnId;
 use super::error::{HubError, LimitError, MisuseError};
 use super::idempotent::Admit;
 use super::publish::Answer;
-use super::publish_outcome::{Publish, PublishTicket};
+use super::publish_outcome::Publish;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, IdempotencyKey, MAX_BATCH_EVENTS, MessageId, json_len};
 
@@ -52,29 +52,12 @@ impl Hub {
     ) -> Result<Publish, HubError> {
         check_batch(&events, self.config.max_message_bytes)?;
         self.check_channel_limit(channel)?;
-        let ticket = PublishTicket(self.next_ticket);
         let count = events.len() as u64;
-        let outcome = match self.admit_keyed(now, channel, key, count, Answer::Ticket(ticket)) {
-            Admit::Publish(answer) => {
-                match self.append_batch(now, channel, events, retain_last, answer) {
-                    Some(offset) => Publish::Done(offset),
-                    None => Publish::Pending(ticket),
-                }
-            }
-            Admit::Duplicate { first, last, .. } => {
-                self.counters.duplicate_publishes += 1;
-                Publish::Duplicate {
-                    first_offset: first,
-                    last_offset: last,
-                }
-            }
-            Admit::Held => Publish::Pending(ticket),
-        };
-        if matches!(outcome, Publish::Pending(_)) {
-            self.next_ticket += 1;
-        }
-        self.reap(now);
-        Ok(outcome)
+        Ok(
+            self.publish_admitted(now, channel, key, count, |hub, answer| {
+                hub.append_batch(now, channel, events, retain_last, answer)
+            }),
+        )
     }
 
     /// A native client's batch (decoded, so its length and nulls are already checked; the frame's size bounds
