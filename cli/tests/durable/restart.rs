@@ -4,7 +4,8 @@ use serde_json::json;
 
 use crate::support::data_dir::TempDir;
 use crate::support::native::Native;
-use crate::support::rest::{Http, state};
+use crate::support::rest::{Http, history, state};
+use crate::support::run;
 use crate::{publish_at, start};
 
 #[test]
@@ -79,4 +80,80 @@ fn a_restart_keeps_retained_state_and_a_resubscribing_client_recovers() {
         assert_eq!(live["event"], json!({"live": round}));
         client.close();
     }
+}
+
+/// A publish retried after the server crashed, under the key of its first attempt, lands once: `pub
+/// --idempotency-key`, a REST batch with a key, and a native publish with a key are each answered with the
+/// original offsets and `duplicate`, after a SIGKILL and after a clean stop, and history holds each event once.
+#[test]
+fn a_publish_retried_after_a_crash_under_its_key_lands_once() {
+    let dir = TempDir::new("keys");
+    let channel = "jobs";
+    let path = format!("/api/v1/channels/{channel}/events");
+    let batch = json!({"events": [{"n": 2}, {"n": 3}, {"n": 4}], "idempotency_key": "batch-1"});
+    let publish_all = |server: &crate::DataServer| {
+        let url = server.ws_url();
+        let cli = run(&[
+            "pub",
+            &url,
+            channel,
+            r#"{"n":1}"#,
+            "--idempotency-key",
+            "job-7",
+        ]);
+        assert_eq!(cli.code, Some(0), "{}", cli.stderr);
+        let mut http = Http::new(&server.addr);
+        let rest = http.send("POST", &path, Some(&batch)).expect("REST batch");
+        let mut client = Native::connect(&server.addr);
+        let native = client.request(
+            "publish",
+            json!({"channel": channel, "event": {"n": 5}, "idempotency_key": "native-1"}),
+        );
+        client.close();
+        (cli, rest, native)
+    };
+
+    let mut server = start("127.0.0.1:0", &dir, &[]);
+    let (cli, rest, native) = publish_all(&server);
+    assert_eq!(cli.stdout, ["1"]);
+    assert!(!cli.stderr.contains("duplicate"), "{}", cli.stderr);
+    assert_eq!(rest.status, 201, "{:?}", rest.body);
+    assert_eq!(
+        (&rest.body["first_offset"], &rest.body["last_offset"]),
+        (&json!(2), &json!(4))
+    );
+    assert_eq!(native["data"], json!({"channel": channel, "offset": 5}));
+
+    for hard in [true, false] {
+        if hard {
+            server.proc.kill_hard();
+        } else {
+            server.proc.signal("TERM");
+            assert!(server.proc.wait().success());
+        }
+        server = start("127.0.0.1:0", &dir, &[]);
+        let (cli, rest, native) = publish_all(&server);
+        assert_eq!(cli.stdout, ["1"], "hard {hard}: {}", cli.stderr);
+        assert!(
+            cli.stderr.contains("duplicate"),
+            "hard {hard}: {}",
+            cli.stderr
+        );
+        assert_eq!(rest.status, 200, "hard {hard}: {:?}", rest.body);
+        assert_eq!(
+            rest.body,
+            json!({"channel": channel, "first_offset": 2, "last_offset": 4, "duplicate": true}),
+            "hard {hard}"
+        );
+        assert_eq!(
+            native["data"],
+            json!({"channel": channel, "offset": 5, "duplicate": true}),
+            "hard {hard}"
+        );
+        let (_, events) = history(&server.addr, channel);
+        let offsets: Vec<u64> = events.iter().map(|(offset, _)| *offset).collect();
+        assert_eq!(offsets, [1, 2, 3, 4, 5], "hard {hard}: each event once");
+    }
+    server.proc.signal("TERM");
+    assert!(server.proc.wait().success());
 }

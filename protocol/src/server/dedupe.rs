@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::publish_answer::Answer;
+use super::store::KeptKey;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, IdempotencyKey};
 
@@ -191,6 +192,33 @@ impl Dedupe {
         self.order
             .first_key_value()
             .map(|(_, &(at, _))| at + self.bounds.window)
+    }
+
+    /// Takes in keys a store read back at start, oldest first, as if they had settled when they were published
+    /// (the window runs from then; the caps apply).
+    pub(crate) fn restore(&mut self, mut keys: Vec<KeptKey>) {
+        keys.sort_by_key(|k| k.at);
+        for k in keys {
+            self.settle(k.at, &k.channel, &k.key, Some(k.epoch), k.first, k.last);
+        }
+    }
+
+    /// The settled keys whose epoch is known, oldest first: what a store writes into a snapshot.
+    pub(crate) fn export(&self) -> Vec<KeptKey> {
+        self.order
+            .values()
+            .filter_map(|(at, slot)| match self.entries.get(slot) {
+                Some(Entry::Settled(s)) => Some(KeptKey {
+                    channel: slot.0.clone(),
+                    key: slot.1.clone(),
+                    epoch: s.epoch.clone()?,
+                    first: s.first,
+                    last: s.last,
+                    at: *at,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Settled keys held.

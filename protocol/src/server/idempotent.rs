@@ -61,6 +61,25 @@ impl Hub {
         }
     }
 
+    /// Has `store` append an admitted publish of `count` events (answered by `answer`), returning the first offset
+    /// when kept at once. The store is told a keyed one's key first, so one that writes before it keeps writes
+    /// the key with the events, and a retry after a restart still finds it.
+    pub(super) fn store_admitted(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        count: u64,
+        answer: Answer,
+        store: impl FnOnce(&mut Hub, Answer) -> Option<u64>,
+    ) -> Option<u64> {
+        if let Answer::Keyed(keyed) = &answer
+            && !self.is_clustered()
+        {
+            self.store.key_next(now, channel, &keyed.key, count);
+        }
+        store(self, answer)
+    }
+
     /// A keyed publish was kept from `first`: its key settles, its publisher is answered, then every publish held
     /// behind it, as duplicates.
     pub(super) fn settle_keyed(&mut self, now: Timestamp, first: u64, keyed: Keyed) {

@@ -170,8 +170,8 @@ pub use publish_outcome::{Publish, PublishTicket, StorageError};
 pub use sse_stream::{SSE_RETRY_MS, SseOpen, SseResume, SseTarget};
 pub use stats::{DialectCounts, HubStats};
 pub use store::{
-    Appended, ChannelState, DurableConfig, DurableStore, FsyncPolicy, HistoryPage, MemoryStore,
-    SnapshotJob, Store, StoreWrite,
+    Appended, ChannelState, DurableConfig, DurableStore, FsyncPolicy, HistoryPage, KeptKey,
+    MemoryStore, SnapshotJob, Store, StoreWrite,
 };
 pub use timers::HubTimer;
 pub use token_refresh::RefreshCheck;
@@ -270,12 +270,15 @@ impl Hub {
         Hub::build(config, rng, store)
     }
 
-    fn build(config: HubConfig, rng: Rng, store: Box<dyn Store>) -> Hub {
-        let dedupe = dedupe::Dedupe::new(dedupe::Bounds {
+    fn build(config: HubConfig, rng: Rng, mut store: Box<dyn Store>) -> Hub {
+        let mut dedupe = dedupe::Dedupe::new(dedupe::Bounds {
             window: config.dedupe_window,
             per_channel: config.dedupe_keys_per_channel,
             total: config.dedupe_keys,
         });
+        if dedupe.is_on() {
+            dedupe.restore(store.take_restored_keys());
+        }
         Hub {
             config,
             rng,
@@ -318,7 +321,8 @@ impl Hub {
             return HubOutput::Persist(write);
         }
         if let Some(job) = self.store.poll_snapshot() {
-            return HubOutput::Snapshot(job);
+            // The keys live in the hub's table; the snapshot replaces the segments that held their records.
+            return HubOutput::Snapshot(job.with_keys(self.dedupe.export()));
         }
         let next = self.next_timeout();
         self.last_timeout_reason = next.map(|(_, why)| why);

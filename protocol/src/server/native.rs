@@ -133,7 +133,9 @@ impl Hub {
                     let answer = Answer::Native { conn, id };
                     match self.admit_keyed(now, &channel, idempotency_key, 1, answer) {
                         Admit::Publish(answer) => {
-                            self.publish_event(now, &channel, event, retain, answer);
+                            self.store_admitted(now, &channel, 1, answer, |hub, answer| {
+                                hub.publish_event(now, &channel, event, retain, answer)
+                            });
                         }
                         Admit::Duplicate {
                             first,

@@ -86,10 +86,12 @@ impl Hub {
     ) -> Publish {
         let ticket = PublishTicket(self.next_ticket);
         let outcome = match self.admit_keyed(now, channel, key, count, Answer::Ticket(ticket)) {
-            Admit::Publish(answer) => match store(self, answer) {
-                Some(offset) => Publish::Done(offset),
-                None => Publish::Pending(ticket),
-            },
+            Admit::Publish(answer) => {
+                match self.store_admitted(now, channel, count, answer, store) {
+                    Some(offset) => Publish::Done(offset),
+                    None => Publish::Pending(ticket),
+                }
+            }
             Admit::Duplicate { first, last, .. } => {
                 self.counters.duplicate_publishes += 1;
                 Publish::Duplicate {

@@ -78,7 +78,9 @@ impl Hub {
         let answer = Answer::NativeBatch { conn, id, count };
         match self.admit_keyed(now, channel, key, count, answer) {
             Admit::Publish(answer) => {
-                self.append_batch(now, channel, events, retain_last, answer);
+                self.store_admitted(now, channel, count, answer, |hub, answer| {
+                    hub.append_batch(now, channel, events, retain_last, answer)
+                });
             }
             Admit::Duplicate {
                 first,

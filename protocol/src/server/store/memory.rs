@@ -23,10 +23,10 @@ use core::time::Duration;
 use serde_json::Value;
 
 use super::history::{Entry, History};
-use super::{Appended, ChannelState, HistoryPage, Store, StoreStats};
+use super::{Appended, ChannelState, HistoryPage, KeptKey, Store, StoreStats};
 use crate::rng::Rng;
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, StreamPosition};
+use crate::wire::{ChannelName, IdempotencyKey, StreamPosition};
 
 /// One channel's log.
 #[derive(Debug, Clone)]
@@ -562,6 +562,13 @@ impl Store for MemoryStore {
         retain: bool,
     ) -> Appended {
         Appended::Kept(self.keep(now, channel, event, bytes, retain, &mut |_| ()))
+    }
+
+    /// Nothing to write down: the hub's table is all there is, and a restart starts with no history either.
+    fn key_next(&mut self, _: Timestamp, _: &ChannelName, _: &IdempotencyKey, _: u64) {}
+
+    fn take_restored_keys(&mut self) -> Vec<KeptKey> {
+        Vec::new()
     }
 
     fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {

@@ -14,12 +14,14 @@
 
 pub mod durable;
 mod history;
+mod kept_key;
 mod memory;
 
 #[cfg(test)]
 mod budget_tests;
 
 pub use durable::{DurableConfig, DurableStore, FsyncPolicy, SnapshotJob, StoreWrite};
+pub use kept_key::KeptKey;
 pub use memory::MemoryStore;
 pub(crate) use memory::Retention;
 
@@ -30,7 +32,7 @@ use core::fmt;
 use serde_json::Value;
 
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, StreamPosition};
+use crate::wire::{ChannelName, IdempotencyKey, StreamPosition};
 
 /// Where channels' events live.
 ///
@@ -62,6 +64,16 @@ pub trait Store: fmt::Debug + Send {
     /// store under `--fsync always`) writes these in one write. Stores that keep at once, or write everything
     /// queued in one write, need do nothing.
     fn group_next(&mut self, _count: usize) {}
+
+    /// The next `count` appends on `channel` are one publish under the idempotency `key`. A store that survives
+    /// a restart writes the key down with them, in the same write, so that a key is read back only with every
+    /// event it names; [`take_restored_keys`](Self::take_restored_keys) hands it back. The hub's own table
+    /// answers repeats while the process runs; a store that does not survive a restart does nothing.
+    fn key_next(&mut self, now: Timestamp, channel: &ChannelName, key: &IdempotencyKey, count: u64);
+
+    /// The keys a store read back at start (their offsets still in the epoch the store restored), for the hub's
+    /// dedupe table; empty after the first call.
+    fn take_restored_keys(&mut self) -> Vec<KeptKey>;
 
     /// The next write for the driver to do (one at a time: the next comes after the driver reported this one).
     fn poll_write(&mut self) -> Option<StoreWrite> {

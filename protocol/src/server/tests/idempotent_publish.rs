@@ -248,7 +248,7 @@ fn a_failed_original_forgets_its_key_so_the_retry_publishes() {
     assert_transcript(
         h.take(),
         &[
-            "persist batch 3 to segment 1 + sync: 71 bytes",
+            "persist batch 3 to segment 1 + sync: 122 bytes",
             "store wrote batch 3",
             "pub <- {\"type\":\"publish_res\",\"message_id\":\"p3\",\"data\":{\"channel\":\"jobs\",\"offset\":1}}",
             "pub <- {\"type\":\"publish_res\",\"message_id\":\"p4\",\"data\":{\"channel\":\"jobs\",\"offset\":1,\"duplicate\":true}}",

@@ -979,6 +979,20 @@ impl crate::server::Store for KeepsEveryChannel {
         self.0.append(now, channel, event, bytes, retain)
     }
 
+    fn key_next(
+        &mut self,
+        now: Timestamp,
+        channel: &crate::wire::ChannelName,
+        key: &crate::wire::IdempotencyKey,
+        count: u64,
+    ) {
+        self.0.key_next(now, channel, key, count)
+    }
+
+    fn take_restored_keys(&mut self) -> alloc::vec::Vec<crate::server::KeptKey> {
+        self.0.take_restored_keys()
+    }
+
     fn set_cursor(&mut self, name: &str, channel: &crate::wire::ChannelName, offset: u64) {
         self.0.set_cursor(name, channel, offset);
     }

@@ -95,6 +95,7 @@ pub(crate) fn restore(
         channels = report.channels,
         events = report.events,
         records = report.records,
+        idempotency_keys = report.keys,
         epoch_kept = !report.epoch_changed,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "data directory opened"

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use serde_json::Value;
 
 use crate::time::Timestamp;
-use crate::wire::ChannelName;
+use crate::wire::{ChannelName, IdempotencyKey};
 
 /// The first eight bytes of every file of the store.
 pub const MAGIC: [u8; 8] = *b"SWBLOG\r\n";
@@ -27,7 +27,10 @@ pub const MAGIC: [u8; 8] = *b"SWBLOG\r\n";
 /// Version 2 gives each channel's log its own epoch: a `Channel` record carries it (written before the first event
 /// of every new log, and in snapshots), a `Forget` record ends a log, and files no longer start with an `Epoch`
 /// record. In a version 1 file, the `Epoch` record that starts it is the epoch of every channel it names.
-pub const FORMAT_VERSION: u32 = 2;
+///
+/// Version 3 adds the `Key` record: an idempotency key and the offsets its publish got, written just before that
+/// publish's events in the same write, so a retry after a restart still finds it.
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of a file's header.
 pub const HEADER_LEN: usize = 16;
 /// Bytes of a record's frame before its payload.
@@ -44,6 +47,7 @@ const KIND_CURSOR: u8 = 5;
 const KIND_TRIM: u8 = 6;
 const KIND_SNAPSHOT_END: u8 = 7;
 const KIND_FORGET: u8 = 8;
+const KIND_KEY: u8 = 9;
 
 /// One record.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +104,25 @@ pub enum Record {
         channel: ChannelName,
         /// The last dropped offset.
         through: u64,
+    },
+    /// A publish with an idempotency key was given `first..=last` in the channel's log of `epoch`, at `at`: a
+    /// repeat of the key within the dedupe window answers those offsets. In a log segment it comes just before
+    /// the publish's events, in the same write: a restore keeps it only once every event it names is read, and
+    /// cuts a file whose end tore them off back to the key (none of them was acknowledged). In a snapshot it
+    /// comes after the events it names.
+    Key {
+        /// The channel.
+        channel: ChannelName,
+        /// The key.
+        key: IdempotencyKey,
+        /// The epoch of the log the offsets belong to.
+        epoch: String,
+        /// The publish's first offset.
+        first: u64,
+        /// Its last offset.
+        last: u64,
+        /// When it was published (the dedupe window runs from here).
+        at: Timestamp,
     },
     /// The last record of a complete snapshot.
     SnapshotEnd,
@@ -223,6 +246,22 @@ impl Record {
                 out.push(KIND_TRIM);
                 put_str(out, channel);
                 put_u64(out, *through);
+            }
+            Record::Key {
+                channel,
+                key,
+                epoch,
+                first,
+                last,
+                at,
+            } => {
+                out.push(KIND_KEY);
+                put_str(out, channel);
+                put_str(out, key);
+                put_str(out, epoch);
+                put_u64(out, *first);
+                put_u64(out, *last);
+                put_u64(out, at.as_micros());
             }
             Record::SnapshotEnd => out.push(KIND_SNAPSHOT_END),
             Record::UnparsedEvent {
@@ -479,6 +518,23 @@ fn decode_payload(payload: &[u8], lazy: bool) -> Option<Record> {
             channel: f.channel()?,
             through: f.u64()?,
         },
+        KIND_KEY => {
+            let channel = f.channel()?;
+            let key = IdempotencyKey::new(f.str()?).ok()?;
+            let epoch = String::from(f.str()?);
+            let (first, last) = (f.u64()?, f.u64()?);
+            if first == 0 || last < first {
+                return None;
+            }
+            Record::Key {
+                channel,
+                key,
+                epoch,
+                first,
+                last,
+                at: Timestamp::from_micros(f.u64()?),
+            }
+        }
         KIND_SNAPSHOT_END => Record::SnapshotEnd,
         _ => return None,
     };

@@ -17,10 +17,10 @@ use serde_json::Value;
 use super::config::DurableConfig;
 use super::record::{Damage, FormatError, HEADER_LEN, Record, RecordReader, check_header, header};
 use super::store::DurableStore;
-use crate::server::store::MemoryStore;
 use crate::server::store::history::Entry;
+use crate::server::store::{KeptKey, MemoryStore};
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, json_len};
+use crate::wire::{ChannelName, IdempotencyKey, json_len};
 
 /// What reading one file found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct RestoreReport {
     pub epoch_changed: bool,
     /// Records read.
     pub records: usize,
+    /// Idempotency keys read back (in their epoch, with their events).
+    pub keys: usize,
 }
 
 /// One channel as the files describe it so far.
@@ -99,6 +101,8 @@ pub struct Restorer {
     cursors: BTreeMap<(String, ChannelName), u64>,
     /// The readers with a position (a handful).
     readers: BTreeSet<String>,
+    /// Idempotency keys, the last record of each standing.
+    keys: BTreeMap<(ChannelName, IdempotencyKey), KeptKey>,
     last_file: Option<u64>,
     records: usize,
     /// Bytes of the snapshot read, and of the log segments after it (the store's snapshot schedule goes on from
@@ -117,6 +121,7 @@ impl Restorer {
             logs: BTreeMap::new(),
             cursors: BTreeMap::new(),
             readers: BTreeSet::new(),
+            keys: BTreeMap::new(),
             last_file: None,
             records: 0,
             snapshot_bytes: 0,
@@ -162,23 +167,79 @@ impl Restorer {
         let mut reader = RecordReader::lazy(file);
         let mut records = 0;
         let mut complete = false;
-        for (record, _) in reader.by_ref() {
+        let mut pos = HEADER_LEN;
+        let mut publishing: Option<Publishing> = None;
+        for (record, len) in reader.by_ref() {
             records += 1;
             complete |= matches!(record, Record::SnapshotEnd);
-            self.apply(record);
+            let start = pos;
+            pos += len;
+            if let Some(open) = publishing.as_mut() {
+                let last = is_event_through(&record, &open.key.channel, open.key.last);
+                open.held.push(record);
+                if last {
+                    let done = publishing
+                        .take()
+                        .unwrap_or_else(|| unreachable!("open above"));
+                    for record in done.held {
+                        self.apply(record);
+                    }
+                    self.keys
+                        .insert((done.key.channel.clone(), done.key.key.clone()), done.key);
+                }
+                continue;
+            }
+            if self.key_to_come(&record)
+                && let Some(key) = kept_key(record.clone())
+            {
+                publishing = Some(Publishing {
+                    start,
+                    records_before: records - 1,
+                    key,
+                    held: Vec::new(),
+                });
+            } else {
+                self.apply(record);
+            }
         }
-        if reader.damage() == Some(Damage::Corrupt) {
+        let mut damage = reader.damage();
+        if damage == Some(Damage::Corrupt) {
             self.corrupt = true;
+        }
+        let mut good_len = reader.good_len();
+        if let Some(torn) = publishing {
+            // The file ends inside a keyed publish: the write that held it was cut short, so none of it was
+            // acknowledged. It goes, key and events, and the file is cut back to where it began.
+            good_len = torn.start;
+            records = torn.records_before;
+            damage = damage.or(Some(Damage::TornTail));
         }
         self.records += records;
         Ok(Read {
             scan: SegmentScan {
                 records,
-                good_len: reader.good_len() as u64,
-                damage: reader.damage(),
+                good_len: good_len as u64,
+                damage,
             },
             complete,
         })
+    }
+
+    /// Whether `record` is a `Key` record whose events are still to come: its channel's log is in its epoch and
+    /// not yet at its last offset (in a log segment the key comes before its events; in a snapshot, after).
+    fn key_to_come(&self, record: &Record) -> bool {
+        let Record::Key {
+            channel,
+            epoch,
+            last,
+            ..
+        } = record
+        else {
+            return false;
+        };
+        self.logs
+            .get(channel)
+            .is_some_and(|log| log.epoch.as_deref() == Some(epoch.as_str()) && log.head < *last)
     }
 
     fn apply(&mut self, record: Record) {
@@ -246,6 +307,12 @@ impl Restorer {
                     while log.entries.front().is_some_and(|e| e.offset <= through) {
                         log.entries.pop_front();
                     }
+                }
+            }
+            record @ Record::Key { .. } => {
+                if let Some(kept) = kept_key(record) {
+                    self.keys
+                        .insert((kept.channel.clone(), kept.key.clone()), kept);
                 }
             }
             Record::SnapshotEnd => {}
@@ -326,6 +393,24 @@ impl Restorer {
         }
         let corrupt = self.corrupt || unreadable;
         let epoch_changed = corrupt || self.records == 0;
+        // A key answers with its offsets only where they still name its events: in the epoch it was kept in (a
+        // forgotten log, or damage, gives the channel another), and with every event up to its last read back.
+        let keys: Vec<KeptKey> = if corrupt {
+            Vec::new()
+        } else {
+            let heads: BTreeMap<&ChannelName, (&str, u64)> = logs
+                .iter()
+                .filter_map(|(name, epoch, head, _, _)| Some((name, (epoch.as_deref()?, *head))))
+                .collect();
+            self.keys
+                .into_values()
+                .filter(|k| {
+                    heads
+                        .get(&k.channel)
+                        .is_some_and(|&(epoch, head)| epoch == k.epoch && k.last <= head)
+                })
+                .collect()
+        };
         if corrupt {
             // Any position may now name other events: every channel starts a new epoch.
             for log in &mut logs {
@@ -343,10 +428,12 @@ impl Restorer {
             events: stats.events,
             epoch_changed,
             records: self.records,
+            keys: keys.len(),
         };
         let next_segment = self.last_file.map_or(1, |last| last + 1);
         let mut store = DurableStore::restored(self.config, mem, next_segment);
         store.set_file_sizes(self.snapshot_bytes, self.log_bytes);
+        store.set_restored_keys(keys);
         if corrupt {
             store.want_snapshot();
         }
@@ -357,4 +444,50 @@ impl Restorer {
 struct Read {
     scan: SegmentScan,
     complete: bool,
+}
+
+/// A keyed publish being read: its `Key` record came first, and its records are held back until its last event
+/// is read, so a publish the crash tore is not half restored.
+struct Publishing {
+    /// Where its `Key` record begins in the file.
+    start: usize,
+    /// Whole records read before it.
+    records_before: usize,
+    key: KeptKey,
+    held: Vec<Record>,
+}
+
+/// The key a `Key` record names.
+fn kept_key(record: Record) -> Option<KeptKey> {
+    match record {
+        Record::Key {
+            channel,
+            key,
+            epoch,
+            first,
+            last,
+            at,
+        } => Some(KeptKey {
+            channel,
+            key,
+            epoch,
+            first,
+            last,
+            at,
+        }),
+        _ => None,
+    }
+}
+
+/// Whether `record` is an event of `channel` at `last` or after.
+fn is_event_through(record: &Record, channel: &ChannelName, last: u64) -> bool {
+    match record {
+        Record::Event {
+            channel: c, offset, ..
+        }
+        | Record::UnparsedEvent {
+            channel: c, offset, ..
+        } => c == channel && *offset >= last,
+        _ => false,
+    }
 }

@@ -10,9 +10,11 @@ use serde_json::Value;
 use super::config::{DurableConfig, FsyncPolicy};
 use super::record::{Record, header};
 use super::write::{SnapshotJob, StoreWrite};
-use crate::server::store::{Appended, ChannelState, HistoryPage, MemoryStore, Store, StoreStats};
+use crate::server::store::{
+    Appended, ChannelState, HistoryPage, KeptKey, MemoryStore, Store, StoreStats,
+};
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, StreamPosition};
+use crate::wire::{ChannelName, IdempotencyKey, StreamPosition};
 
 /// How long after a failed snapshot the store asks for the next one.
 const SNAPSHOT_RETRY: core::time::Duration = core::time::Duration::from_secs(10);
@@ -42,6 +44,8 @@ enum Op {
     /// The budget dropped history (already gone from memory; the record makes a restart agree), a log was
     /// forgotten, or a new log begins (its epoch, before its first event).
     Trim { len: u32 },
+    /// An idempotency key, before the first append of its publish and written with the whole publish.
+    Key { len: u32 },
 }
 
 impl Op {
@@ -50,13 +54,18 @@ impl Op {
     fn joins_next(&self) -> Option<bool> {
         match self {
             Op::Append { joined, .. } => Some(*joined),
+            // The end of its publish: the unit ends with it.
+            Op::Key { .. } => None,
             Op::Cursor { .. } | Op::Trim { .. } => None,
         }
     }
 
     fn len(&self) -> usize {
         match self {
-            Op::Append { len, .. } | Op::Cursor { len, .. } | Op::Trim { len } => *len as usize,
+            Op::Append { len, .. }
+            | Op::Cursor { len, .. }
+            | Op::Trim { len }
+            | Op::Key { len } => *len as usize,
         }
     }
 }
@@ -111,6 +120,10 @@ pub struct DurableStore {
     /// Kept events' record sizes, only with a disk budget.
     footprint: BTreeMap<ChannelName, Footprint>,
     live_bytes: u64,
+    /// Idempotency keys read back at start, until the hub takes them.
+    restored_keys: Vec<KeptKey>,
+    /// The key of the publish whose appends come next ([`Store::key_next`]), with its channel and event count.
+    key_next: Option<(ChannelName, IdempotencyKey, u64)>,
 }
 
 impl DurableStore {
@@ -163,6 +176,8 @@ impl DurableStore {
             snapshot_due: false,
             footprint: BTreeMap::new(),
             live_bytes: 0,
+            restored_keys: Vec::new(),
+            key_next: None,
         };
         if store.config.max_disk_bytes.is_some() {
             let mut footprint: BTreeMap<ChannelName, Footprint> = BTreeMap::new();
@@ -194,6 +209,11 @@ impl DurableStore {
     /// snapshot of what was kept replaces them.
     pub(super) fn want_snapshot(&mut self) {
         self.snapshot_due = true;
+    }
+
+    /// The idempotency keys the files held, for the hub's table.
+    pub(super) fn set_restored_keys(&mut self, keys: Vec<KeptKey>) {
+        self.restored_keys = keys;
     }
 
     /// The store's settings.
@@ -276,6 +296,7 @@ impl DurableStore {
         self.snapshot_ready = Some(SnapshotJob {
             covers,
             store: alloc::boxed::Box::new(self.mem.clone()),
+            keys: Vec::new(),
         });
         self.snapshot_running = Some((covers, self.log_bytes));
         self.log_bytes = 0;
@@ -330,6 +351,21 @@ impl Store for DurableStore {
             };
             self.queue(&record, |len| Op::Trim { len });
         }
+        if let Some((keyed, key, count)) = self.key_next.take()
+            && keyed == *channel
+        {
+            // Before the publish's events, in their write: a restore keeps the key only with every event it
+            // names, and cuts a key whose events the crash tore off together with them.
+            let record = Record::Key {
+                channel: keyed,
+                key,
+                epoch: String::from(self.mem.epoch(channel)),
+                first: offset,
+                last: offset + count - 1,
+                at: now,
+            };
+            self.queue(&record, |len| Op::Key { len });
+        }
         let record = Record::Event {
             channel: channel.clone(),
             offset,
@@ -360,6 +396,20 @@ impl Store for DurableStore {
 
     fn group_next(&mut self, count: usize) {
         self.group_left = count;
+    }
+
+    fn key_next(
+        &mut self,
+        _now: Timestamp,
+        channel: &ChannelName,
+        key: &IdempotencyKey,
+        count: u64,
+    ) {
+        self.key_next = Some((channel.clone(), key.clone(), count.max(1)));
+    }
+
+    fn take_restored_keys(&mut self) -> Vec<KeptKey> {
+        core::mem::take(&mut self.restored_keys)
     }
 
     fn poll_write(&mut self) -> Option<StoreWrite> {
@@ -463,7 +513,7 @@ impl Store for DurableStore {
                     offset,
                     ..
                 } => self.mem.set_cursor(&name, &channel, offset),
-                Op::Trim { .. } => {}
+                Op::Trim { .. } | Op::Key { .. } => {}
             }
         }
         // The memory budget's trims need no record: a restart applies the same budget to what it reads back.

@@ -12,11 +12,14 @@ use core::time::Duration;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::record::{Damage, FORMAT_VERSION, Record, RecordReader, check_header, header};
+use super::record::{
+    Damage, FORMAT_VERSION, HEADER_LEN, Record, RecordReader, check_header, header,
+};
 use super::{DurableConfig, DurableStore, FormatError, FsyncPolicy, Restorer};
 use crate::server::store::{AppendJson, Appended, Store};
+use crate::server::{Hub, HubConfig, HubOutput, Publish};
 use crate::time::Timestamp;
-use crate::wire::{ChannelName, StreamPosition};
+use crate::wire::{ChannelName, IdempotencyKey, StreamPosition};
 
 fn ch(name: &str) -> ChannelName {
     ChannelName::new(name).expect("valid")
@@ -188,6 +191,14 @@ fn records_round_trip_and_every_torn_tail_is_found() {
         Record::Trim {
             channel: ch("c"),
             through: 2,
+        },
+        Record::Key {
+            channel: ch("c"),
+            key: IdempotencyKey::new("job-7/é").expect("valid"),
+            epoch: String::from("e3"),
+            first: 4,
+            last: 9,
+            at: ms(6),
         },
         Record::SnapshotEnd,
     ];
@@ -860,4 +871,262 @@ fn a_forgotten_channel_stays_forgotten_across_a_restart_and_its_next_log_has_a_n
     assert_eq!(last.epoch(&ch("gone")), new_epoch);
     assert_eq!(last.epoch(&ch("kept")), kept_epoch);
     assert_eq!(last.check(), Ok(()));
+}
+
+fn idem(k: &str) -> IdempotencyKey {
+    IdempotencyKey::new(k).expect("valid")
+}
+
+impl Disk {
+    /// [`drive`](Disk::drive) for a hub over the store: every write and snapshot the hub hands out is done and
+    /// reported, the snapshot with the keys the hub added to it.
+    fn drive_hub(&mut self, hub: &mut Hub, now: Timestamp) {
+        loop {
+            match hub.poll_output() {
+                HubOutput::Persist(write) => {
+                    let name = format!("{:016x}.log", write.segment);
+                    let file = self.files.entry(name).or_default();
+                    file.0.extend_from_slice(&write.bytes);
+                    if write.sync {
+                        file.1 = file.0.len();
+                    }
+                    hub.handle_store_written(now, write.batch);
+                }
+                HubOutput::Snapshot(job) => {
+                    let mut bytes = Vec::new();
+                    let len = job
+                        .write_to(|chunk| {
+                            bytes.extend_from_slice(chunk);
+                            Ok::<(), ()>(())
+                        })
+                        .expect("writing to memory");
+                    self.files.retain(|name, _| match parse(name) {
+                        Some((id, _)) => id > job.covers,
+                        None => true,
+                    });
+                    let synced = bytes.len();
+                    self.files
+                        .insert(format!("{:016x}.snap", job.covers), (bytes, synced));
+                    self.snapshots += 1;
+                    hub.handle_snapshot_written(now, job.covers, len);
+                }
+                HubOutput::Timeout(_) => return,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn hub_over(store: DurableStore) -> Hub {
+    Hub::with_store(HubConfig::default(), alloc::boxed::Box::new(store))
+}
+
+#[test]
+fn a_key_is_written_before_its_events_in_their_write_and_read_back_with_its_epoch() {
+    for fsync in [FsyncPolicy::Always, FsyncPolicy::Batch] {
+        let mut c = config();
+        c.fsync = fsync;
+        let mut store = DurableStore::new(c.clone(), String::from("E"));
+        let mut disk = Disk::default();
+        store.key_next(ms(1), &ch("a"), &idem("batch"), 3);
+        store.group_next(3);
+        for n in 1..=3u64 {
+            store.append_json(ms(1), &ch("a"), Arc::new(json!(n)), false);
+        }
+        store.key_next(ms(2), &ch("a"), &idem("one"), 1);
+        store.append_json(ms(2), &ch("a"), Arc::new(json!(4)), false);
+        // Under `always` a publish is one write: its events and its key, nothing of the next publish.
+        let first = store.poll_write().expect("a write");
+        let records: Vec<Record> = RecordReader::new(&first.bytes).map(|(r, _)| r).collect();
+        let kinds: Vec<&str> = records
+            .iter()
+            .map(|r| match r {
+                Record::Channel { .. } => "channel",
+                Record::Event { .. } => "event",
+                Record::Key { .. } => "key",
+                _ => "other",
+            })
+            .collect();
+        let expected: &[&str] = match fsync {
+            FsyncPolicy::Always => &["channel", "key", "event", "event", "event"],
+            _ => &["channel", "key", "event", "event", "event", "key", "event"],
+        };
+        assert_eq!(kinds, expected, "{fsync:?}");
+        let appends = if fsync == FsyncPolicy::Always { 3 } else { 4 };
+        assert_eq!(
+            store.handle_written(ms(3), first.batch),
+            appends,
+            "{fsync:?}"
+        );
+        disk.files.insert(
+            format!("{:016x}.log", first.segment),
+            (first.bytes.clone(), first.bytes.len()),
+        );
+        disk.drive(&mut store, ms(3));
+        let (mut restored, report) = disk.restore(c, ms(4));
+        assert_eq!(report.keys, 2);
+        let mut keys = restored.take_restored_keys();
+        keys.sort_by_key(|k| k.first);
+        let got: Vec<(&str, u64, u64, &str, Timestamp)> = keys
+            .iter()
+            .map(|k| (k.key.as_str(), k.first, k.last, k.epoch.as_str(), k.at))
+            .collect();
+        let epoch = store.epoch(&ch("a"));
+        assert_eq!(
+            got,
+            [("batch", 1, 3, epoch, ms(1)), ("one", 4, 4, epoch, ms(2))],
+            "{fsync:?}"
+        );
+        assert!(restored.take_restored_keys().is_empty(), "taken once");
+    }
+}
+
+#[test]
+fn a_key_read_back_always_has_every_event_it_names_whatever_the_torn_tail() {
+    let mut c = config();
+    c.fsync = FsyncPolicy::Off;
+    c.segment_bytes = 1 << 20;
+    let mut store = DurableStore::new(c.clone(), String::from("E"));
+    let mut disk = Disk::default();
+    // The segment's creation is synced; the publish after it is not.
+    store.append_json(ms(1), &ch("a"), Arc::new(json!(0)), false);
+    disk.drive(&mut store, ms(1));
+    store.key_next(ms(2), &ch("a"), &idem("k"), 2);
+    store.group_next(2);
+    for n in 1..=2u64 {
+        store.append_json(ms(2), &ch("a"), Arc::new(json!({ "n": n })), false);
+    }
+    disk.drive(&mut store, ms(2));
+    let (bytes, synced) = disk.files.values().next().cloned().expect("one segment");
+    assert!(bytes.len() > synced, "the publish is not synced");
+    let mut found = 0;
+    for keep in 0..=(bytes.len() - synced) {
+        let mut torn = disk.clone();
+        torn.power_loss(keep);
+        let (mut restored, _) = torn.restore(c.clone(), ms(3));
+        let keys = restored.take_restored_keys();
+        // All or nothing: a publish the crash tore is neither half kept nor kept without its key (a retry of it,
+        // never acknowledged, would then land twice).
+        let offset = restored.offset(&ch("a"));
+        match keys.first() {
+            Some(key) => {
+                found += 1;
+                assert_eq!((key.first, key.last), (2, 3));
+                assert_eq!(offset, 3, "kept {keep}: the key's events");
+            }
+            None => assert_eq!(offset, 1, "kept {keep}: events without their key"),
+        }
+        // The cut file is what the next restart reads: the same again.
+        let (mut again, _) = torn.restore(c.clone(), ms(4));
+        assert_eq!(again.offset(&ch("a")), offset, "kept {keep}");
+        assert_eq!(again.take_restored_keys().len(), keys.len(), "kept {keep}");
+    }
+    assert_eq!(found, 1, "only the whole write brings the key back");
+}
+
+#[test]
+fn a_key_is_not_read_back_for_a_log_forgotten_after_it_or_past_its_head() {
+    let file = |records: &[Record]| {
+        let mut file = header().to_vec();
+        for r in records {
+            r.encode(&mut file);
+        }
+        file
+    };
+    let channel = |epoch: &str| Record::Channel {
+        channel: ch("a"),
+        head: 0,
+        epoch: Some(String::from(epoch)),
+    };
+    let key = |k: &str, epoch: &str, last: u64| Record::Key {
+        channel: ch("a"),
+        key: idem(k),
+        epoch: String::from(epoch),
+        first: 1,
+        last,
+        at: ms(1),
+    };
+    let segment = file(&[
+        channel("OLD"),
+        key("old-log", "OLD", 1),
+        event("a", 1, false),
+        Record::Forget { channel: ch("a") },
+        channel("NEW"),
+        key("new-log", "NEW", 1),
+        event("a", 1, false),
+        key("other-epoch", "OLD", 1),
+    ]);
+    let mut disk = Disk::default();
+    disk.files
+        .insert(format!("{:016x}.log", 1), (segment.clone(), segment.len()));
+    let (mut restored, report) = disk.restore(config(), ms(2));
+    assert!(!report.epoch_changed);
+    let keys: Vec<String> = restored
+        .take_restored_keys()
+        .into_iter()
+        .map(|k| String::from(k.key.as_str()))
+        .collect();
+    assert_eq!(keys, ["new-log"]);
+    // Damage changes every epoch: no key answers for offsets that may name other events.
+    let mut damaged = segment.clone();
+    let last = damaged.len() - 1;
+    damaged[last - 30] ^= 0xff;
+    damaged.extend_from_slice(&segment[HEADER_LEN..]);
+    disk.files
+        .insert(format!("{:016x}.log", 1), (damaged.clone(), damaged.len()));
+    let (mut restored, report) = disk.restore(config(), ms(2));
+    assert!(report.epoch_changed);
+    assert!(restored.take_restored_keys().is_empty());
+}
+
+#[test]
+fn a_retry_after_a_restart_is_a_duplicate_even_after_snapshots_removed_the_segments_with_its_key() {
+    let c = config();
+    let mut hub = hub_over(DurableStore::new(c.clone(), String::from("E")));
+    let mut disk = Disk::default();
+    let published = hub
+        .publish_keyed(ms(1), &ch("a"), json!("one"), false, Some(idem("k1")))
+        .expect("valid");
+    assert!(matches!(published, Publish::Pending(_)));
+    let batch = vec![json!(1), json!(2), json!(3)];
+    hub.publish_batch_keyed(ms(1), &ch("b"), batch.clone(), false, Some(idem("k2")))
+        .expect("valid");
+    disk.drive_hub(&mut hub, ms(1));
+    // Enough other publishes for snapshots to replace the segments that held the keys' records.
+    for n in 0..60u64 {
+        hub.publish(ms(2), &ch("c"), json!({ "n": n }), false)
+            .expect("valid");
+        disk.drive_hub(&mut hub, ms(2));
+    }
+    assert!(disk.snapshots >= 2, "snapshots {}", disk.snapshots);
+    let first_segment = format!("{:016x}.log", 1);
+    assert!(!disk.files.contains_key(&first_segment), "rolled away");
+
+    let (restored, report) = disk.restore(c.clone(), ms(3));
+    assert_eq!(report.keys, 2);
+    let mut hub = hub_over(restored);
+    assert_eq!(
+        hub.publish_keyed(ms(3), &ch("a"), json!("one"), false, Some(idem("k1"))),
+        Ok(Publish::Duplicate {
+            first_offset: 1,
+            last_offset: 1
+        })
+    );
+    assert_eq!(
+        hub.publish_batch_keyed(ms(3), &ch("b"), batch, false, Some(idem("k2"))),
+        Ok(Publish::Duplicate {
+            first_offset: 1,
+            last_offset: 3
+        })
+    );
+    assert_eq!(hub.stats().dedupe_keys, 2);
+
+    // The window runs from the original publish, across the restart.
+    let late = ms(1) + HubConfig::default().dedupe_window;
+    let (restored, _) = disk.restore(c, late);
+    let mut hub = hub_over(restored);
+    assert!(matches!(
+        hub.publish_keyed(late, &ch("a"), json!("one"), false, Some(idem("k1"))),
+        Ok(Publish::Pending(_))
+    ));
 }

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::record::{Record, header};
-use crate::server::store::MemoryStore;
+use crate::server::store::{KeptKey, MemoryStore};
 
 /// Write `bytes` at `offset` of log segment `segment` (`{segment:016x}.log` in the data directory), sync when
 /// `sync`, then report [`handle_written`](crate::server::Store::handle_written) with `batch`, or, if anything
@@ -44,6 +44,9 @@ pub struct SnapshotJob {
     /// The last log segment the snapshot replaces.
     pub covers: u64,
     pub(super) store: alloc::boxed::Box<MemoryStore>,
+    /// The idempotency keys within the dedupe window: the hub's table, added as the job passes through it
+    /// ([`with_keys`](Self::with_keys)), since the segments that held their records are removed after it.
+    pub(super) keys: Vec<KeptKey>,
 }
 
 /// Two jobs are the same when they cover the same segments.
@@ -54,6 +57,13 @@ impl PartialEq for SnapshotJob {
 }
 
 impl SnapshotJob {
+    /// The job, with the keys to keep (those settled in the store's epochs; every key whose record is in a
+    /// segment the snapshot replaces has settled before the job is handed out).
+    pub(crate) fn with_keys(mut self, keys: Vec<KeptKey>) -> SnapshotJob {
+        self.keys = keys;
+        self
+    }
+
     /// Encodes the snapshot into `sink` in chunks of about a megabyte; returns the bytes written or the sink's
     /// first error.
     pub fn write_to<E>(&self, mut sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
@@ -114,6 +124,20 @@ impl SnapshotJob {
                 offset: *offset,
             }
             .encode(&mut buf);
+        }
+        for key in &self.keys {
+            Record::Key {
+                channel: key.channel.clone(),
+                key: key.key.clone(),
+                epoch: key.epoch.clone(),
+                first: key.first,
+                last: key.last,
+                at: key.at,
+            }
+            .encode(&mut buf);
+            if buf.len() >= CHUNK {
+                flush(&mut buf, &mut total)?;
+            }
         }
         Record::SnapshotEnd.encode(&mut buf);
         flush(&mut buf, &mut total)?;
