@@ -12,6 +12,8 @@
 //!   gap and `planted_feed_fault_is_caught` must find exactly that.
 //! - With `--features _internal_planted_stale_epoch`, every seed runs over a store whose channels keep their first
 //!   epoch when forgotten and published to again; `planted_stale_epoch_is_caught` must find it.
+//! - With `--features _internal_planted_forgotten_keys`, every seed runs over the durable store and a restored hub
+//!   drops the idempotency keys its files held; `planted_forgotten_keys_is_caught` must find a retry landing twice.
 
 use switchboard_tests::sim;
 
@@ -19,7 +21,8 @@ use switchboard_tests::sim;
 #[cfg(not(any(
     feature = "_internal_planted_fault",
     feature = "_internal_planted_unsynced_ack",
-    feature = "_internal_planted_stale_epoch"
+    feature = "_internal_planted_stale_epoch",
+    feature = "_internal_planted_forgotten_keys"
 )))]
 const DEFAULT_SEEDS: u64 = 200;
 /// Default steps per seed.
@@ -29,7 +32,8 @@ const DEFAULT_STEPS: u64 = 1000;
 #[cfg(not(any(
     feature = "_internal_planted_fault",
     feature = "_internal_planted_unsynced_ack",
-    feature = "_internal_planted_stale_epoch"
+    feature = "_internal_planted_stale_epoch",
+    feature = "_internal_planted_forgotten_keys"
 )))]
 #[test]
 fn simulation_finds_no_violation() {
@@ -84,7 +88,8 @@ fn a_seed_replays_identically() {
 fn the_faults_really_happen() {
     let settings = sim::Settings {
         seeds: (100..180).collect(),
-        steps: DEFAULT_STEPS,
+        // Longer than the default: a torn file needs a crash in the middle of a write, rare in short seeds.
+        steps: 4 * DEFAULT_STEPS,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         verbose: false,
     };
@@ -129,6 +134,8 @@ fn the_faults_really_happen() {
             c.recovered_after_restart,
         ),
         ("redeliveries checked", c.redeliveries_checked),
+        ("keyed retries", c.keyed_retries),
+        ("retries answered as duplicates", c.keyed_duplicates),
     ] {
         assert!(n > 0, "no {what} in 80 seeds: {c}");
     }
@@ -142,38 +149,7 @@ fn the_faults_really_happen() {
 #[cfg(feature = "_internal_planted_fault")]
 #[test]
 fn planted_fault_is_caught() {
-    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
-    const MAX_SEEDS: u64 = 50;
-    let settings =
-        sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
-    assert!(
-        settings.seeds.len() as u64 <= MAX_SEEDS,
-        "the proof is about at most {MAX_SEEDS} seeds"
-    );
-    let summary = sim::run(&settings);
-    println!("{summary}");
-    assert!(
-        summary.violations() > 0,
-        "the planted fault went unnoticed in {MAX_SEEDS} seeds"
-    );
-    for failure in &summary.failures {
-        let what = &failure
-            .violation
-            .as_ref()
-            .expect("a failure has a violation")
-            .what;
-        assert!(
-            is_planted_gap(what),
-            "seed {} broke something other than the planted one-event gap: {what}",
-            failure.seed
-        );
-    }
-    let first = &summary.failures[0];
-    println!(
-        "sim: the planted fault was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
-        first.seed,
-        summary.violations()
-    );
+    assert_planted("the planted fault", is_planted_gap);
 }
 
 /// Whether a violation is the planted fault's signature: the gap invariant (`invariants.rs`) reporting exactly one
@@ -194,14 +170,17 @@ fn is_planted_gap(what: &str) -> bool {
     from == to && from.parse::<u64>().is_ok()
 }
 
-/// With the planted unsynced acknowledgement (the driver reports the durable store's writes done without syncing
-/// them), the simulation must notice within a bounded number of seeds that a restart lost acknowledged data, and
-/// nothing else. Run it in a build of its own:
-/// `cargo test -p switchboard-tests --release --features _internal_planted_unsynced_ack --test simulation -- --exact planted_unsynced_ack_is_caught --nocapture`.
-#[cfg(feature = "_internal_planted_unsynced_ack")]
-#[test]
-fn planted_unsynced_ack_is_caught() {
-    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
+/// Runs seeds 0..50 (or `SIM_SEED`, to replay one of them) in a build with a planted bug: at least one seed must
+/// fail, and every failure must carry the bug's signature (`is_planted`), so what is proven is that the simulation
+/// catches that bug, not that it breaks.
+#[cfg(any(
+    feature = "_internal_planted_fault",
+    feature = "_internal_planted_unsynced_ack",
+    feature = "_internal_planted_stale_epoch",
+    feature = "_internal_planted_forgotten_keys"
+))]
+fn assert_planted(planted: &str, is_planted: impl Fn(&str) -> bool) {
+    /// The bound.
     const MAX_SEEDS: u64 = 50;
     let settings =
         sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
@@ -213,7 +192,7 @@ fn planted_unsynced_ack_is_caught() {
     println!("{summary}");
     assert!(
         summary.violations() > 0,
-        "the planted unsynced acknowledgement went unnoticed in {MAX_SEEDS} seeds"
+        "{planted} went unnoticed in {MAX_SEEDS} seeds"
     );
     for failure in &summary.failures {
         let what = &failure
@@ -222,17 +201,55 @@ fn planted_unsynced_ack_is_caught() {
             .expect("a failure has a violation")
             .what;
         assert!(
-            what.starts_with(sim::durability::LOST),
-            "seed {} broke something other than a restart losing acknowledged data: {what}",
+            is_planted(what),
+            "seed {} broke something other than {planted}: {what}",
             failure.seed
         );
     }
     let first = &summary.failures[0];
     println!(
-        "sim: the planted unsynced acknowledgement was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
+        "sim: {planted} was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
         first.seed,
         summary.violations()
     );
+}
+
+/// With the planted forgotten keys (a hub restored from the durable store's files never gets the idempotency keys
+/// they held), the simulation must notice within a bounded number of seeds that a publish retried under its key
+/// after a restart landed twice, and nothing else. Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features _internal_planted_forgotten_keys --test simulation -- --exact planted_forgotten_keys_is_caught --nocapture`.
+#[cfg(feature = "_internal_planted_forgotten_keys")]
+#[test]
+fn planted_forgotten_keys_is_caught() {
+    assert_planted("the planted forgotten keys", is_landed_twice);
+}
+
+/// Whether a violation is a retried publish landing twice: the truth seeing one tag published at two offsets,
+/// `publish #N applied twice: at C#A and C#B`. A panic is not.
+fn is_landed_twice(what: &str) -> bool {
+    !what.starts_with("panicked") && what.contains(" applied twice: at ")
+}
+
+#[test]
+fn a_retry_landing_twice_is_recognised() {
+    assert!(is_landed_twice(
+        "publish #7 applied twice: at news/0#3 and news/0#9"
+    ));
+    assert!(!is_landed_twice(
+        "news/1: the hub published offset 9 after 7 (offsets must be consecutive)"
+    ));
+}
+
+/// With the planted unsynced acknowledgement (the driver reports the durable store's writes done without syncing
+/// them), the simulation must notice within a bounded number of seeds that a restart lost acknowledged data, and
+/// nothing else. Run it in a build of its own:
+/// `cargo test -p switchboard-tests --release --features _internal_planted_unsynced_ack --test simulation -- --exact planted_unsynced_ack_is_caught --nocapture`.
+#[cfg(feature = "_internal_planted_unsynced_ack")]
+#[test]
+fn planted_unsynced_ack_is_caught() {
+    assert_planted("the planted unsynced acknowledgement", |what| {
+        what.starts_with(sim::durability::LOST)
+    });
 }
 
 /// The signature check itself: the planted gap passes, a panic, a longer gap or another invariant does not.
@@ -342,38 +359,7 @@ fn planted_feed_fault_is_caught() {
 #[cfg(feature = "_internal_planted_stale_epoch")]
 #[test]
 fn planted_stale_epoch_is_caught() {
-    /// The bound: seeds 0..50 (or `SIM_SEED`, to replay one of them).
-    const MAX_SEEDS: u64 = 50;
-    let settings =
-        sim::Settings::from_env(MAX_SEEDS, DEFAULT_STEPS).expect("valid SIM_* variables");
-    assert!(
-        settings.seeds.len() as u64 <= MAX_SEEDS,
-        "the proof is about at most {MAX_SEEDS} seeds"
-    );
-    let summary = sim::run(&settings);
-    println!("{summary}");
-    assert!(
-        summary.violations() > 0,
-        "the planted stale epoch went unnoticed in {MAX_SEEDS} seeds"
-    );
-    for failure in &summary.failures {
-        let what = &failure
-            .violation
-            .as_ref()
-            .expect("a failure has a violation")
-            .what;
-        assert!(
-            is_stale_epoch(what),
-            "seed {} broke something other than the planted stale epoch: {what}",
-            failure.seed
-        );
-    }
-    let first = &summary.failures[0];
-    println!(
-        "sim: the planted stale epoch was caught first by seed {} ({} of {MAX_SEEDS} seeds failed)",
-        first.seed,
-        summary.violations()
-    );
+    assert_planted("the planted stale epoch", is_stale_epoch);
 }
 
 /// Whether a violation is the planted stale epoch's signature: the truth seeing a channel's offsets start again at

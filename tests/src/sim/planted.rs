@@ -36,6 +36,20 @@ impl Store for LosesOneReplayed {
         self.0.append(now, channel, event, bytes, retain)
     }
 
+    fn key_next(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        key: &switchboard_protocol::wire::IdempotencyKey,
+        count: u64,
+    ) {
+        self.0.key_next(now, channel, key, count)
+    }
+
+    fn take_restored_keys(&mut self) -> Vec<switchboard_protocol::server::KeptKey> {
+        self.0.take_restored_keys()
+    }
+
     fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {
         self.0.set_cursor(name, channel, offset)
     }

@@ -63,6 +63,20 @@ impl Store for KeepsFirstEpoch {
         appended
     }
 
+    fn key_next(
+        &mut self,
+        now: Timestamp,
+        channel: &ChannelName,
+        key: &switchboard_protocol::wire::IdempotencyKey,
+        count: u64,
+    ) {
+        self.inner.key_next(now, channel, key, count)
+    }
+
+    fn take_restored_keys(&mut self) -> Vec<switchboard_protocol::server::KeptKey> {
+        self.inner.take_restored_keys()
+    }
+
     fn set_cursor(&mut self, name: &str, channel: &ChannelName, offset: u64) {
         self.inner.set_cursor(name, channel, offset)
     }

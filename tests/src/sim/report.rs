@@ -96,6 +96,10 @@ pub struct Counts {
     pub recovered_after_restart: u64,
     /// Deliveries at a position already delivered, checked to carry the same event.
     pub redeliveries_checked: u64,
+    /// Server-side publishes made again under the key of an earlier one.
+    pub keyed_retries: u64,
+    /// Publishes answered as duplicates of their key's original, checked against the truth.
+    pub keyed_duplicates: u64,
 }
 
 impl Counts {
@@ -136,6 +140,8 @@ impl Counts {
         self.recoveries_checked += o.recoveries_checked;
         self.recovered_after_restart += o.recovered_after_restart;
         self.redeliveries_checked += o.redeliveries_checked;
+        self.keyed_retries += o.keyed_retries;
+        self.keyed_duplicates += o.keyed_duplicates;
     }
 }
 
@@ -146,7 +152,7 @@ impl fmt::Display for Counts {
             "{} clients, {} connections, {} commands, {} published, {} delivered, {} resyncs, {} cuts, {} stalls, \
              {} listener restarts, {} hub restarts, {} channels forgotten and recreated, {} slow consumers, {} heartbeat timeouts, \
              {} server requests ({} answered), {} departures, {} calls succeeded, \
-             {} calls and server requests checked in fault-free stretches",
+             {} calls and server requests checked in fault-free stretches, {} keyed retries ({} answered as duplicates)",
             self.clients,
             self.connections,
             self.commands,
@@ -164,7 +170,9 @@ impl fmt::Display for Counts {
             self.server_requests_answered,
             self.departures,
             self.calls_succeeded,
-            self.fault_free_requests
+            self.fault_free_requests,
+            self.keyed_retries,
+            self.keyed_duplicates
         )
     }
 }

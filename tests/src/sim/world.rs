@@ -45,6 +45,7 @@ use super::report::{Counts, InvariantViolation, SeedReport, Trace};
 use super::scenario::Scenario;
 use super::workload::{HandlerReply, Workload};
 use calls::CallBook;
+use keyed::Keys;
 use storage::Storage;
 
 mod actions;
@@ -52,6 +53,7 @@ mod calls;
 mod clients;
 mod delivery;
 mod hub;
+mod keyed;
 mod settle;
 mod storage;
 
@@ -123,6 +125,8 @@ pub struct World {
     storage: Option<Storage>,
     /// The server application's publishes waiting for the store: ticket → (channel, tag).
     tickets: BTreeMap<PublishTicket, (ChannelName, u64)>,
+    /// The server application's keyed publishes, which it retries now and then.
+    keys: Keys,
     /// Server-side publishes reported done, (tag, channel, offset), until their `Published` event confirms them.
     done_unconfirmed: Vec<(u64, ChannelName, u64)>,
     /// A `subscribe` with `since` the current hub is handling that must be answered `recovered: true`:
@@ -162,9 +166,10 @@ pub struct World {
 }
 
 /// Whether a seed runs its hub over the durable store: every other seed, or all of them in a build with the
-/// planted unsynced acknowledgement.
+/// planted unsynced acknowledgement or forgotten keys.
 pub fn is_durable(seed: u64) -> bool {
     cfg!(feature = "_internal_planted_unsynced_ack")
+        || cfg!(feature = "_internal_planted_forgotten_keys")
         || (seed % 2 == 1 && !cfg!(feature = "_internal_planted_stale_epoch"))
 }
 
@@ -213,6 +218,7 @@ impl World {
             hub_generation: 0,
             storage,
             tickets: BTreeMap::new(),
+            keys: Keys::new(seed),
             done_unconfirmed: Vec::new(),
             expected_recovery: None,
             subscribe_frames: BTreeSet::new(),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use switchboard_protocol::client::{ClientError, UsageError};
-use switchboard_protocol::server::{HubConfig, NotifyTarget, Publish};
-use switchboard_protocol::wire::{ChannelName, ChannelPattern};
+use switchboard_protocol::server::{HubConfig, NotifyTarget};
+use switchboard_protocol::wire::ChannelPattern;
 
 use crate::sim::faults::Fault;
 use crate::sim::invariants::Request;
@@ -149,7 +149,7 @@ impl World {
             }
             WorkloadAction::Replace { client } => return self.replace_client(client),
             WorkloadAction::HubPublish { channel, retain } => {
-                return self.hub_publish(&channel, retain);
+                return self.hub_publish_or_retry(&channel, retain);
             }
             WorkloadAction::HubRequest => return self.hub_request(),
             WorkloadAction::HubNotify => {
@@ -193,42 +193,6 @@ impl World {
                 self.drain_client(client);
             }
             Err(e) => self.fail(format!("client {client} refused a valid command: {e}")),
-        }
-    }
-
-    /// The server application publishes; the offset it gets must be the one the truth recorded.
-    pub(super) fn hub_publish(&mut self, channel: &ChannelName, retain: bool) {
-        let now = self.clock.now();
-        let (tag, event) = self.workload.event(retain);
-        match self.hub.publish(now, channel, event, retain) {
-            Ok(Publish::Done(offset)) => {
-                self.drain_hub();
-                let Some(log) = self.log_id(channel) else {
-                    return;
-                };
-                let head = self.checker.truth.head(log, channel);
-                if head != offset {
-                    self.fail(format!(
-                        "hub publish #{tag} got offset {offset}, the truth is at {head}"
-                    ));
-                }
-            }
-            // The store writes first: the truth learns the offset when the hub reports the publish, and
-            // `PublishDone` must then name that offset.
-            Ok(Publish::Pending(ticket)) => {
-                if self
-                    .tickets
-                    .insert(ticket, (channel.clone(), tag))
-                    .is_some()
-                {
-                    return self.fail(format!("the hub gave ticket {ticket:?} twice"));
-                }
-                self.drain_hub();
-            }
-            Ok(Publish::Duplicate { .. }) => self.fail(format!(
-                "hub publish #{tag} has no key, yet was a duplicate"
-            )),
-            Err(e) => self.fail(format!("the hub refused a valid publish: {e}")),
         }
     }
 

@@ -124,14 +124,15 @@ impl World {
                         self.count_recreated(&channel, log, offset);
                         self.check(|c| c.truth.published(log, &channel, offset, &event));
                         let tag = crate::sim::truth::tag_of(&event).map(|(t, _)| t);
-                        let done = self
+                        // The publish that ended here, and any retry of it answered as its duplicate.
+                        while let Some(i) = self
                             .done_unconfirmed
                             .iter()
-                            .position(|(_, c, o)| *c == channel && *o == offset);
-                        if let Some(i) = done {
+                            .position(|(_, c, o)| *c == channel && *o == offset)
+                        {
                             let (want, ..) = self.done_unconfirmed.remove(i);
                             if tag != Some(want) {
-                                self.fail(format!(
+                                return self.fail(format!(
                                     "hub publish #{want} ended at {channel}#{offset}, where #{tag:?} was published"
                                 ));
                             }
@@ -168,6 +169,26 @@ impl World {
                     Err(e) => self.fail(format!(
                         "hub publish #{tag} on {channel} was refused ({e}), but it was published"
                     )),
+                }
+            }
+            HubEvent::PublishDuplicate {
+                ticket,
+                first_offset,
+                last_offset,
+            } => {
+                let Some((channel, tag)) = self.tickets.remove(&ticket) else {
+                    return self.fail(format!("PublishDuplicate for an unknown ticket {ticket:?}"));
+                };
+                if self.checker.truth.by_tag.contains_key(&tag) {
+                    self.check_duplicate(&channel, tag, first_offset, last_offset);
+                } else if first_offset != last_offset {
+                    self.fail(format!(
+                        "a retry of publish #{tag} was answered as a duplicate of a batch {first_offset}..={last_offset}"
+                    ));
+                } else {
+                    // Its original is answered in the same step, and `Published` follows: it must name this tag.
+                    self.counts.keyed_duplicates += 1;
+                    self.done_unconfirmed.push((tag, channel, first_offset));
                 }
             }
             HubEvent::CustomRequest { type_name, .. } => self.fail(format!(

@@ -15,7 +15,8 @@
 //!
 //! With the planted fault `_internal_planted_unsynced_ack`, writes are reported done without being synced: the
 //! acknowledged events sit in the unsynced tail, and a power loss takes them (`tests/simulation.rs` proves the
-//! simulation notices).
+//! simulation notices). With `_internal_planted_forgotten_keys`, a restored hub never gets the idempotency keys
+//! the files held, so a retry of a publish from before the restart lands twice.
 //!
 //! [`HubOutput::Persist`]: switchboard_protocol::server::HubOutput::Persist
 //! [`HubOutput::Snapshot`]: switchboard_protocol::server::HubOutput::Snapshot
@@ -329,7 +330,15 @@ impl World {
         self.counts.durable_restores += 1;
         self.counts.torn_tails_cut += restored.torn;
         self.counts.budget_trims_restored += restored.trims;
-        let hub = Hub::with_store(config, Box::new(restored.store));
+        #[cfg_attr(not(feature = "_internal_planted_forgotten_keys"), allow(unused_mut))]
+        let mut store = restored.store;
+        #[cfg(feature = "_internal_planted_forgotten_keys")]
+        {
+            use switchboard_protocol::server::Store;
+            // The planted fault: the keys the files held never reach the hub.
+            drop(store.take_restored_keys());
+        }
+        let hub = Hub::with_store(config, Box::new(store));
         let checked = durability::check_restored(
             &mut self.checker.truth,
             &before,
