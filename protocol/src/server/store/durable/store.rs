@@ -54,9 +54,8 @@ impl Op {
     fn joins_next(&self) -> Option<bool> {
         match self {
             Op::Append { joined, .. } => Some(*joined),
-            // The end of its publish: the unit ends with it.
-            Op::Key { .. } => None,
-            Op::Cursor { .. } | Op::Trim { .. } => None,
+            // Like the other records, it goes in one write with the append after it: its publish's first event.
+            Op::Key { .. } | Op::Cursor { .. } | Op::Trim { .. } => None,
         }
     }
 
