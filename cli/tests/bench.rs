@@ -66,6 +66,52 @@ fn rpc_counts_round_trips() {
 }
 
 #[test]
+fn publish_with_keys_stores_each_publish_once_and_reads_the_server_cpu() {
+    let (server, url) = serve(&[]);
+    let pid = server.pid().to_string();
+    let finished = run(&[
+        "bench",
+        "publish",
+        &url,
+        "--publishers",
+        "2",
+        "--in-flight",
+        "8",
+        "--keyed",
+        "--channels",
+        "1",
+        "--duration",
+        "1s",
+        "--server-pid",
+        &pid,
+    ]);
+    let report = report(&finished);
+    assert_eq!(report["bench"], "publish");
+    assert_eq!(report["keyed"], true);
+    assert_eq!(report["errors"], 0);
+    let acknowledged = report["acknowledged"].as_u64().unwrap();
+    assert!(acknowledged > 0);
+    assert!(report["server_cpu_us_per_publish"].as_f64().unwrap() > 0.0);
+    // Every key is new, so every acknowledged publish is a stored event: the channel's offset says how many.
+    let http = url.replace("ws://", "http://").replace("/api/ws", "");
+    let since = (acknowledged - 1).to_string();
+    let history = run(&[
+        "history",
+        &http,
+        "bench/publish",
+        "--since",
+        &since,
+        "--json",
+    ]);
+    assert_eq!(history.code, Some(0), "{}", history.stderr);
+    let [line] = history.stdout.as_slice() else {
+        panic!("one event after {since}: {:?}", history.stdout);
+    };
+    let event: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(event["offset"], acknowledged, "{line}");
+}
+
+#[test]
 fn idle_reports_memory_per_connection_over_several_source_addresses() {
     let (_server, url) = serve(&[]);
     let finished = run(&[

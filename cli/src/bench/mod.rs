@@ -149,6 +149,10 @@ pub struct PublishArgs {
     /// The channel (or prefix, with `--channels` over 1).
     #[arg(long, default_value = "bench/publish")]
     pub channel: String,
+    /// Every publish carries an idempotency key of its own (what the SDKs and `switchboard pub` send), so the
+    /// server checks and remembers each one.
+    #[arg(long)]
+    pub keyed: bool,
     #[command(flatten)]
     pub common: Common,
 }

@@ -9,8 +9,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::PublishArgs;
+use super::cpu::CpuSample;
 use super::net::{self, Target, Ws};
-use super::stats::{percentiles, report};
+use super::stats::{merge, percentiles, report};
 use crate::error::CliError;
 
 /// What one publisher did.
@@ -40,6 +41,7 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
         ready.push(conn.await?);
     }
     let payload = "x".repeat(args.size.saturating_sub(20) as usize);
+    let cpu_before = CpuSample::take(&args.common.server_pid)?;
     let started = Instant::now();
     let deadline = started + args.duration;
     let tasks: Vec<_> = ready
@@ -58,6 +60,7 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
                 channels,
                 payload.clone(),
                 args.in_flight,
+                args.keyed,
                 deadline,
             ))
         })
@@ -71,12 +74,14 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
         errors.extend(p.error);
     }
     let secs = started.elapsed().as_secs_f64();
-    report(&json!({
+    let cpu_after = CpuSample::take(&args.common.server_pid)?;
+    let mut summary = json!({
         "bench": "publish",
         "publishers": args.publishers,
         "in_flight": args.in_flight,
         "channels": args.channels.max(1),
         "size": args.size,
+        "keyed": args.keyed,
         "threads": args.common.threads,
         "duration_s": secs,
         "acknowledged": acked,
@@ -84,7 +89,12 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
         "latency": percentiles(&mut latencies),
         "errors": errors.len(),
         "first_error": errors.first(),
-    }))?;
+    });
+    merge(
+        &mut summary,
+        cpu_before.per_operation(&cpu_after, acked, "publish"),
+    );
+    report(&summary)?;
     if !errors.is_empty() {
         return Err(CliError::Failed(format!(
             "{} publishers failed",
@@ -120,6 +130,7 @@ async fn publisher(
     channels: Channels,
     payload: String,
     window: u32,
+    keyed: bool,
     deadline: Instant,
 ) -> Published {
     let mut out = Published::default();
@@ -128,12 +139,13 @@ async fn publisher(
     let mut seq = 0u64;
     loop {
         while Instant::now() < deadline && sent.len() < window as usize {
-            let text = json!({
-                "type": "publish",
-                "message_id": format!("{conn}.{seq}"),
-                "data": {"channel": channels.nth(seq), "event": {"seq": seq, "pad": payload}},
-            })
-            .to_string();
+            let id = format!("{conn}.{seq}");
+            let mut data =
+                json!({"channel": channels.nth(seq), "event": {"seq": seq, "pad": payload}});
+            if keyed {
+                data["idempotency_key"] = json!(format!("bench-{id}"));
+            }
+            let text = json!({"type": "publish", "message_id": id, "data": data}).to_string();
             seq += 1;
             if let Err(e) = net::send(&mut ws, text).await {
                 out.error = Some(e.to_string());
