@@ -158,8 +158,9 @@ impl PatternSubscriptions {
         self.positions.get(channel).cloned()
     }
 
-    /// The application lets go of its subscription to `channel` at `position` while a pattern follows the channel:
-    /// the pattern carries on from there (a resubscribe then names it, so a new epoch is reported as a resync).
+    /// The application lets go of its subscription to `channel` at `position` while a pattern follows the channel,
+    /// or the subscription resynchronised at `position`: the pattern carries on from there (a resubscribe then names
+    /// it, so a new epoch is reported as a resync), unless it is already further on in that epoch.
     pub(crate) fn adopt(&mut self, channel: &ChannelName, position: StreamPosition) {
         if !self.follows(channel) {
             return;

@@ -188,6 +188,11 @@ impl ClientMachine {
             self.emit(ClientEvent::Response { id, message });
         }
         if let Some(channel) = resync {
+            // The application starts over at the channel's new position: a pattern following the channel starts
+            // there too, or its replay would hand the application events from before the resync.
+            if let Some(position) = self.subscriptions.since(&channel) {
+                self.patterns.adopt(&channel, position);
+            }
             self.emit(ClientEvent::Resync { channel });
         }
         for channel in lost {
