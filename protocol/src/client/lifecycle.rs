@@ -157,6 +157,7 @@ impl ClientMachine {
         self.max_message_bytes = self.config.max_message_bytes;
         self.server_requests.cancel_all();
         self.subscriptions.connection_lost();
+        self.patterns.connection_lost();
         if was_open {
             self.emit(ClientEvent::Disconnected {
                 code,

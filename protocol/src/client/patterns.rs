@@ -27,20 +27,35 @@ pub(crate) struct PatternSubscriptions {
 #[derive(Debug, Clone)]
 struct Wanted {
     answered: bool,
+    /// The server follows it on this connection (a `subscribe` for it was answered since the connection opened).
+    /// Until then, events of its channels that come on other subscriptions are left to its answer: its replay, or
+    /// its resync, says where the application goes on from, and an event let through first would be a gap.
+    live: bool,
     subscribe_id: MessageId,
 }
 
 impl PatternSubscriptions {
     /// A `subscribe` with this id went out for `pattern`.
     pub(crate) fn want(&mut self, pattern: &ChannelPattern, subscribe_id: MessageId) {
-        let answered = self.patterns.get(pattern).is_some_and(|w| w.answered);
+        let (answered, live) = self
+            .patterns
+            .get(pattern)
+            .map_or((false, false), |w| (w.answered, w.live));
         self.patterns.insert(
             pattern.clone(),
             Wanted {
                 answered,
+                live,
                 subscribe_id,
             },
         );
+    }
+
+    /// The connection is gone: no pattern is followed until its resubscribe is answered.
+    pub(crate) fn connection_lost(&mut self) {
+        for wanted in self.patterns.values_mut() {
+            wanted.live = false;
+        }
     }
 
     /// An `unsubscribe` went out for `pattern`: its events stop, and the positions no other pattern needs go.
@@ -98,6 +113,7 @@ impl PatternSubscriptions {
             return alloc::vec::Vec::new();
         };
         wanted.answered = true;
+        wanted.live = true;
         let mut lost = alloc::vec::Vec::new();
         for c in channels {
             if !pattern.matches(&c.channel) {
@@ -114,17 +130,20 @@ impl PatternSubscriptions {
                     self.positions.insert(c.channel.clone(), at);
                     lost.push(c.channel.clone());
                 }
-                // A first subscribe: live from here, unless a position is already held (another pattern, or a
-                // subscribe again) in the same epoch.
-                None => {
-                    let keep = self
-                        .positions
-                        .get(&c.channel)
-                        .is_some_and(|p| p.epoch == c.epoch);
-                    if !keep {
+                // A first subscribe: live from here, no replay. A position already held (another pattern, a
+                // subscribe again, or a channel subscription let go while this one was on its way) at or past
+                // the answer's loses nothing; one behind it, or in another epoch, had events published since that
+                // nothing will replay now: the application resynchronises.
+                None => match self.positions.get(&c.channel) {
+                    Some(p) if p.epoch == c.epoch && p.offset >= c.offset => {}
+                    Some(_) => {
+                        self.positions.insert(c.channel.clone(), at);
+                        lost.push(c.channel.clone());
+                    }
+                    None => {
                         self.positions.insert(c.channel.clone(), at);
                     }
-                }
+                },
             }
         }
         lost
@@ -136,8 +155,13 @@ impl PatternSubscriptions {
     }
 
     /// What to do with an event of `channel` that only patterns may follow, moving the position when it is new.
+    /// Only a pattern the server follows now takes it (see [`Wanted::live`]).
     pub(crate) fn admit(&mut self, channel: &ChannelName, epoch: &str, offset: u64) -> Admission {
-        if !self.follows(channel) {
+        if !self
+            .patterns
+            .iter()
+            .any(|(p, w)| w.live && p.matches(channel))
+        {
             return Admission::NotWanted;
         }
         let admission = match self.positions.get(channel) {

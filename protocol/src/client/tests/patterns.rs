@@ -196,6 +196,118 @@ fn a_channel_resync_moves_the_pattern_following_it() {
     assert_eq!(delivered(&got), [("jobs/1".to_string(), 10)]);
 }
 
+/// Reconnecting with a channel subscription and a first pattern subscribe (no `since`: it was never answered),
+/// the application lets go of the channel before the answers: the pattern takes over the channel's position, but
+/// the server, asked for no replay, starts it live at its head. The events in between are gone, so the
+/// application resynchronises (the simulation's seed 3853: it got the next live event after a gap).
+#[test]
+fn a_first_pattern_answer_past_a_position_held_is_a_resync() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "jobs/1").unwrap();
+    drain(&mut c);
+    c.handle_text(t(2), &subscribe_res(&sub, "jobs/1", "e1", 3, None));
+    c.handle_text(t(3), &event("jobs/1", "e1", 4));
+    drain(&mut c);
+
+    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
+    drain(&mut c);
+    c.subscribe_pattern(t(5), "jobs/*").unwrap();
+    c.handle_timeout(t(4) + FIRST_DELAY);
+    drain(&mut c);
+    c.handle_connected(t(5_000));
+    c.handle_text(t(5_000), &greeting("app-2"));
+    let sent = outs(&mut c);
+    let ids: Vec<MessageId> = sent
+        .iter()
+        .filter(|o| matches!(o, Out::Tx(_)))
+        .map(tx_id)
+        .collect();
+    let [resub, pat] = ids.as_slice() else {
+        panic!("a subscribe and a pattern subscribe: {sent:?}");
+    };
+    c.unsubscribe(t(5_001), "jobs/1").unwrap();
+    drain(&mut c);
+    c.handle_text(
+        t(5_002),
+        &subscribe_res(resub, "jobs/1", "e1", 9, Some(true)),
+    );
+    c.handle_text(
+        t(5_002),
+        &pattern_res(pat, "jobs/*", &[("jobs/1", "e1", 9, None)]),
+    );
+    c.handle_text(t(5_003), &event("jobs/1", "e1", 10));
+    let got = outs(&mut c);
+    let resync = got
+        .iter()
+        .position(|o| {
+            o == &ev(ClientEvent::Resync {
+                channel: ch("jobs/1"),
+            })
+        })
+        .expect("a resync");
+    let tenth = got
+        .iter()
+        .position(|o| matches!(o, Out::Ev(ClientEvent::ChannelEvent { offset: 10, .. })))
+        .expect("offset 10 delivered");
+    assert!(resync < tenth, "{got:?}");
+    assert_eq!(delivered(&got), [("jobs/1".to_string(), 10)]);
+}
+
+/// An event of a channel that only a pattern awaiting its answer follows (the channel's own subscription was
+/// let go while the server still sent on it) waits for the pattern's replay instead of running ahead of it: the
+/// replay then delivers the channel in order (the simulation's seed 2032: the event came first, the replay's
+/// earlier events were then dropped as old).
+#[test]
+fn a_pattern_awaiting_its_answer_leaves_the_channel_to_its_replay() {
+    let mut c = open_client();
+    let sub = c.subscribe(t(1), "jobs/1").unwrap();
+    let pat = c.subscribe_pattern(t(1), "jobs/*").unwrap();
+    drain(&mut c);
+    c.handle_text(t(2), &subscribe_res(&sub, "jobs/1", "e1", 3, None));
+    c.handle_text(
+        t(2),
+        &pattern_res(&pat, "jobs/*", &[("jobs/1", "e1", 3, None)]),
+    );
+    drain(&mut c);
+
+    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
+    drain(&mut c);
+    c.handle_timeout(t(4) + FIRST_DELAY);
+    drain(&mut c);
+    c.handle_connected(t(5_000));
+    c.handle_text(t(5_000), &greeting("app-2"));
+    let ids: Vec<MessageId> = outs(&mut c)
+        .iter()
+        .filter(|o| matches!(o, Out::Tx(_)))
+        .map(tx_id)
+        .collect();
+    let [resub, repat] = ids.as_slice() else {
+        panic!("a subscribe and a pattern subscribe: {ids:?}");
+    };
+    c.unsubscribe(t(5_001), "jobs/1").unwrap();
+    drain(&mut c);
+    // The channel's own answer (no longer wanted) and a live event on it, before the pattern's answer.
+    c.handle_text(
+        t(5_002),
+        &subscribe_res(resub, "jobs/1", "e1", 7, Some(false)),
+    );
+    c.handle_text(t(5_002), &event("jobs/1", "e1", 8));
+    c.handle_text(
+        t(5_003),
+        &pattern_res(repat, "jobs/*", &[("jobs/1", "e1", 8, Some(true))]),
+    );
+    for offset in 4..=8 {
+        c.handle_text(t(5_003), &event("jobs/1", "e1", offset));
+    }
+    let got = outs(&mut c);
+    assert_eq!(
+        delivered(&got),
+        (4..=8)
+            .map(|o| ("jobs/1".to_string(), o))
+            .collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn an_invalid_pattern_is_refused_locally() {
     let mut c = open_client();
