@@ -136,6 +136,15 @@ impl ClientMachine {
     /// still says where the subscription starts and whether events were lost: apply it as an on-time answer would
     /// be, resync included, rather than deliver the next live event as if it followed the last one seen.
     fn late_answer(&mut self, id: &MessageId, answer: &ServerMessage) {
+        // A pattern's, likewise: until it is applied the pattern takes no event on this connection.
+        if let ServerMessage::SubscribePatternRes { pattern, channels } = answer {
+            if self.patterns.is_latest(pattern, id) {
+                for channel in self.patterns.subscribed(pattern, channels) {
+                    self.emit(ClientEvent::Resync { channel });
+                }
+            }
+            return;
+        }
         let Some(channel) = self.subscriptions.late_answer(id) else {
             return;
         };

@@ -79,6 +79,13 @@ impl PatternSubscriptions {
         false
     }
 
+    /// Whether `id` is the latest `subscribe` sent for `pattern` (an answer to an older one says nothing now).
+    pub(crate) fn is_latest(&self, pattern: &ChannelPattern, id: &MessageId) -> bool {
+        self.patterns
+            .get(pattern)
+            .is_some_and(|w| &w.subscribe_id == id)
+    }
+
     /// The wanted patterns, in order.
     pub(crate) fn patterns(&self) -> impl Iterator<Item = &ChannelPattern> + '_ {
         self.patterns.keys()

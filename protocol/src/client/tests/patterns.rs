@@ -308,6 +308,36 @@ fn a_pattern_awaiting_its_answer_leaves_the_channel_to_its_replay() {
     );
 }
 
+/// A pattern subscribe answered after it timed out on our side still starts the pattern: its events come once the
+/// late answer is applied (the simulation's seed 9109: a stalled link, then every event of the pattern dropped).
+#[test]
+fn a_late_pattern_answer_still_starts_the_pattern() {
+    let mut c = open_client_with(ClientConfig {
+        request_timeout: Duration::from_secs(1),
+        ..ClientConfig::with_seed(7)
+    });
+    let pat = c.subscribe_pattern(t(1), "jobs/*").unwrap();
+    drain(&mut c);
+    c.handle_timeout(t(1_001));
+    assert!(
+        outs(&mut c).iter().any(|o| matches!(
+            o,
+            Out::Ev(ClientEvent::RequestFailed {
+                reason: FailReason::TimedOut,
+                ..
+            })
+        )),
+        "the subscribe timed out"
+    );
+    c.handle_text(t(1_100), &event("jobs/1", "e1", 3)); // before the answer: the server had not started it
+    c.handle_text(
+        t(1_100),
+        &pattern_res(&pat, "jobs/*", &[("jobs/1", "e1", 3, None)]),
+    );
+    c.handle_text(t(1_101), &event("jobs/1", "e1", 4));
+    assert_eq!(delivered(&outs(&mut c)), [("jobs/1".to_string(), 4)]);
+}
+
 #[test]
 fn an_invalid_pattern_is_refused_locally() {
     let mut c = open_client();
