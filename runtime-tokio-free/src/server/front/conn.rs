@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_util::FutureExt;
 use switchboard_protocol::server::{Dialect, Permissions, Trust};
 use switchboard_protocol::time::Timestamp;
 
@@ -99,7 +100,9 @@ pub(crate) async fn serve<R, S>(
                         return;
                     }
                     drop(guard);
-                    let leftover = std::mem::take(&mut buf);
+                    let mut leftover = std::mem::take(&mut buf);
+                    // The WebSocket stream keeps this buffer for its life: only what was read past the head.
+                    leftover.shrink_to_fit();
                     // A task of its own, and this one ends: an open WebSocket then holds only the session's
                     // state, not this HTTP future's read and linger buffers as well.
                     // The connection-limit slot lives as long as the session and is released when it ends.
@@ -114,10 +117,11 @@ pub(crate) async fn serve<R, S>(
                         trust,
                         listener,
                     );
-                    front.runtime.spawn(Box::pin(async move {
-                        session.await;
-                        drop(slot);
-                    }));
+                    // `map`, not `async move { session.await; drop(slot) }`: an async block would hold the
+                    // session's future twice (captured, and again while awaiting it).
+                    front
+                        .runtime
+                        .spawn(Box::pin(FutureExt::map(session, move |()| drop(slot))));
                     return;
                 }
                 Err(error) => {

@@ -54,7 +54,7 @@ pub(crate) struct SessionLimits {
 }
 
 /// Bytes of tungstenite's read buffer per server socket (and the most read per syscall).
-pub const READ_BUFFER_BYTES: usize = 2 * 1024;
+pub const READ_BUFFER_BYTES: usize = 256;
 
 /// The tungstenite configuration for server sockets: a small read buffer and `max_message_bytes` as both the
 /// message and the frame limit, so an over-size message fails the read and the connection is closed with 1009.
@@ -89,11 +89,22 @@ struct ReaderEnd<S> {
     clean: bool,
 }
 
+/// What a session starts from: everything but the hub and its limits.
+struct Opening<S> {
+    stopping: Trigger,
+    stream: S,
+    leftover: Vec<u8>,
+    dialect: Dialect,
+    permissions: Permissions,
+    trust: Trust,
+    listener: Option<ListenerId>,
+}
+
 /// Runs the WebSocket session on an upgraded stream until it ends. `leftover` holds bytes read past the HTTP head.
 ///
 /// `stopping` is the server's shutdown signal: a connection upgraded just as it fired is closed like the others.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn run<R, S>(
+pub(crate) fn run<R, S>(
     shared: Arc<HubHandle<R>>,
     limits: SessionLimits,
     stopping: Trigger,
@@ -103,10 +114,43 @@ pub(crate) async fn run<R, S>(
     permissions: Permissions,
     trust: Trust,
     listener: Option<ListenerId>,
-) where
+) -> impl Future<Output = ()> + Send
+where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // An async fn keeps its arguments for its whole life, whatever it does with them: boxed, they cost every open
+    // connection one pointer instead of the permissions, the HTTP buffer and the rest.
+    let opening = Box::new(Opening {
+        stopping,
+        stream,
+        leftover,
+        dialect,
+        permissions,
+        trust,
+        listener,
+    });
+    session(shared, limits, opening)
+}
+
+async fn session<R, S>(shared: Arc<HubHandle<R>>, limits: SessionLimits, opening: Box<Opening<S>>)
+where
+    R: Runtime,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Opening {
+        stopping,
+        stream,
+        leftover,
+        dialect,
+        permissions,
+        trust,
+        listener,
+    } = {
+        // Moved out of its box here, so the box is freed now rather than when the session ends.
+        let opening = opening;
+        *opening
+    };
     let config = websocket_config(limits.max_message_bytes);
     let (read, write) = stream.split();
     let outbound = Arc::new(Outbound::default());
@@ -114,7 +158,15 @@ pub(crate) async fn run<R, S>(
         read,
         outbound: outbound.clone(),
     };
-    let ws = WebSocketStream::from_partially_read(side, leftover, Role::Server, Some(config)).await;
+    // Boxed: inline, this future (a whole WebSocket stream under construction) would size the session's future,
+    // and so every open connection, for its whole life.
+    let ws = Box::pin(WebSocketStream::from_partially_read(
+        side,
+        leftover,
+        Role::Server,
+        Some(config),
+    ))
+    .await;
     let (conn, intake) = shared.with(|core, now| {
         let (conn, intake) = core.hub.handle_open(now, dialect, permissions, trust);
         core.conns.insert(
@@ -161,7 +213,7 @@ async fn read_loop<R, S>(
     mut ws: Reading<S>,
     outbound: Arc<Outbound>,
     stop: Trigger,
-    done: oneshot::Sender<ReaderEnd<S>>,
+    done: oneshot::Sender<Box<ReaderEnd<S>>>,
 ) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -216,7 +268,8 @@ async fn read_loop<R, S>(
             futures_lite::future::yield_now().await;
         }
     };
-    let _ = done.send(ReaderEnd { ws, clean });
+    // Boxed: the channel's shared state holds the whole WebSocket stream otherwise, for the connection's life.
+    let _ = done.send(Box::new(ReaderEnd { ws, clean }));
 }
 
 /// Why the writer stopped writing frames.
@@ -243,7 +296,7 @@ async fn write_loop<R, S>(
     conn: ConnId,
     sink: WriteHalf<S>,
     outbound: &Outbound,
-    reader_rx: oneshot::Receiver<ReaderEnd<S>>,
+    reader_rx: oneshot::Receiver<Box<ReaderEnd<S>>>,
 ) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -269,7 +322,7 @@ async fn write_loop<R, S>(
             {
                 reader_rx = None;
                 return Poll::Ready(Turn::Ended(match end {
-                    Ok(end) if !end.clean => WriterEnd::Broken(Some(Box::new(end))),
+                    Ok(end) if !end.clean => WriterEnd::Broken(Some(end)),
                     _ => WriterEnd::ReaderGone,
                 }));
             }
@@ -362,14 +415,14 @@ async fn write_out<W: AsyncWrite + Unpin>(
 async fn linger<R, S>(
     shared: &HubHandle<R>,
     sink: WriteHalf<S>,
-    reader_rx: oneshot::Receiver<ReaderEnd<S>>,
+    reader_rx: oneshot::Receiver<Box<ReaderEnd<S>>>,
     deadline: Timestamp,
 ) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match with_deadline(&shared.runtime, deadline, reader_rx).await {
-        Some(Ok(end)) if !end.clean => drain_raw(shared, sink, end, deadline).await,
+        Some(Ok(end)) if !end.clean => drain_raw(shared, sink, *end, deadline).await,
         _ => {}
     }
 }
