@@ -59,6 +59,7 @@ impl ClientMachine {
                     });
                 }
                 if matches!(admission, Admission::Deliver | Admission::NewEpoch) {
+                    self.delivered = true;
                     self.emit(ClientEvent::ChannelEvent {
                         channel,
                         epoch,

@@ -144,6 +144,13 @@ impl ClientMachine {
         reason: Cow<'static, str>,
     ) {
         self.backoff.on_disconnected(now);
+        // Closed as a slow consumer after delivering events: a replay too big for the server's queue, resumed from
+        // where this connection got to. Each such round makes progress, so the next starts a fresh streak rather
+        // than waiting longer and longer to catch up.
+        if code == CloseCode::TryAgainLater && self.delivered {
+            self.backoff.reset();
+        }
+        self.delivered = false;
         for timer in [
             TimeoutReason::Heartbeat,
             TimeoutReason::Ping,

@@ -174,6 +174,9 @@ pub struct ClientMachine {
     max_message_bytes: usize,
     /// How long the current connection may stay silent.
     silence_limit: Option<Duration>,
+    /// The current connection delivered a channel event (a slow-consumer close after that was progress, not a
+    /// failure to back off from).
+    delivered: bool,
 }
 
 impl ClientMachine {
@@ -198,6 +201,7 @@ impl ClientMachine {
             served: Served::default(),
             server_requests: CallTable::new(),
             auto_ping: None,
+            delivered: false,
             app_id: None,
             silence_limit: None,
         };

@@ -184,6 +184,72 @@ fn a_long_lived_connection_resets_the_backoff_streak() {
     assert!(delay <= ms(500));
 }
 
+/// A slow-consumer close (1013) ends a connection that was catching up on a replay too big for the server's queue.
+/// One that delivered events made progress, and the next attempt starts a fresh streak; one that delivered nothing
+/// continues the streak like any failure (the simulation's seed 29250: a client catching up 8 events per round
+/// waited longer each round and was still away 35 s after the network healed).
+#[test]
+fn a_slow_consumer_close_after_progress_resets_the_backoff_streak() {
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
+    drain(&mut c);
+    let mut now = t(0);
+    for attempt in 1..=3 {
+        c.handle_connect_failed(now, ConnectFailure::Transient("refused".into()));
+        let got = outs(&mut c);
+        let Out::Ev(ClientEvent::Reconnecting { attempt: a, delay }) = got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(a, attempt);
+        now += delay;
+        c.handle_timeout(now);
+        drain(&mut c);
+    }
+    c.handle_connected(now);
+    c.handle_text(now, &greeting("app-1"));
+    let sub = c.subscribe(now, "jobs/1").unwrap();
+    drain(&mut c);
+    c.handle_text(now, &subscribe_res(&sub, "jobs/1", "e1", 3, None));
+    drain(&mut c);
+    // Nothing delivered: the streak goes on.
+    c.handle_disconnected(now + ms(100), CloseCode::TryAgainLater, "slow consumer");
+    let got = outs(&mut c);
+    assert!(
+        got.iter()
+            .any(|o| matches!(o, Out::Ev(ClientEvent::Reconnecting { attempt: 4, .. }))),
+        "{got:?}"
+    );
+    let at = got
+        .iter()
+        .find_map(|o| match o {
+            Out::Timeout(at) => Some(*at),
+            _ => None,
+        })
+        .expect("a reconnect timer");
+    c.handle_timeout(at);
+    drain(&mut c);
+    c.handle_connected(at);
+    c.handle_text(at, &greeting("app-2"));
+    drain(&mut c);
+    c.handle_text(at, &event("jobs/1", "e1", 4));
+    let got = outs(&mut c);
+    assert!(
+        got.iter()
+            .any(|o| matches!(o, Out::Ev(ClientEvent::ChannelEvent { offset: 4, .. }))),
+        "{got:?}"
+    );
+    // Delivered, then closed as a slow consumer: a fresh streak.
+    c.handle_disconnected(at + ms(100), CloseCode::TryAgainLater, "slow consumer");
+    let got = outs(&mut c);
+    let Some((attempt, delay)) = got.iter().find_map(|o| match o {
+        Out::Ev(ClientEvent::Reconnecting { attempt, delay }) => Some((*attempt, *delay)),
+        _ => None,
+    }) else {
+        panic!("{got:?}")
+    };
+    assert_eq!(attempt, 1);
+    assert!(delay <= ms(500));
+}
+
 #[test]
 fn exhausted_backoff_gives_up() {
     let mut config = ClientConfig::with_seed(7);
