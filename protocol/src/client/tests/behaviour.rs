@@ -136,23 +136,30 @@ fn connect_and_greeting_timeouts_abort_the_attempt_and_back_off() {
     ));
 }
 
-#[test]
-fn a_long_lived_connection_resets_the_backoff_streak() {
-    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
-    drain(&mut c);
-    // Three failures in a row: the streak is at attempt 3.
+/// `n` connection attempts in a row fail, each reported as the next attempt of the streak; returns when the last
+/// retry was started.
+fn fail_connects(c: &mut ClientMachine, n: u32) -> Timestamp {
     let mut now = t(0);
-    for attempt in 1..=3 {
+    for attempt in 1..=n {
         c.handle_connect_failed(now, ConnectFailure::Transient("refused".into()));
-        let got = outs(&mut c);
+        let got = outs(c);
         let Out::Ev(ClientEvent::Reconnecting { attempt: a, delay }) = got[0] else {
             panic!("{got:?}")
         };
         assert_eq!(a, attempt);
         now += delay;
         c.handle_timeout(now);
-        drain(&mut c);
+        drain(c);
     }
+    now
+}
+
+#[test]
+fn a_long_lived_connection_resets_the_backoff_streak() {
+    let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
+    drain(&mut c);
+    // Three failures in a row: the streak is at attempt 3.
+    let now = fail_connects(&mut c, 3);
     c.handle_connected(now);
     c.handle_text(now, &greeting("app-1"));
     drain(&mut c);
@@ -192,18 +199,7 @@ fn a_long_lived_connection_resets_the_backoff_streak() {
 fn a_slow_consumer_close_after_progress_resets_the_backoff_streak() {
     let mut c = ClientMachine::new(ClientConfig::with_seed(7), t(0));
     drain(&mut c);
-    let mut now = t(0);
-    for attempt in 1..=3 {
-        c.handle_connect_failed(now, ConnectFailure::Transient("refused".into()));
-        let got = outs(&mut c);
-        let Out::Ev(ClientEvent::Reconnecting { attempt: a, delay }) = got[0] else {
-            panic!("{got:?}")
-        };
-        assert_eq!(a, attempt);
-        now += delay;
-        c.handle_timeout(now);
-        drain(&mut c);
-    }
+    let now = fail_connects(&mut c, 3);
     c.handle_connected(now);
     c.handle_text(now, &greeting("app-1"));
     let sub = c.subscribe(now, "jobs/1").unwrap();

@@ -42,6 +42,27 @@ fn delivered(outs: &[Out]) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// Drops the connection at `t(4)`, lets `while_away` act while the machine waits to reconnect, then reconnects
+/// and greets at `t(5_000)`: the outputs of the new connection (its resubscribes first).
+fn reconnect(c: &mut ClientMachine, while_away: impl FnOnce(&mut ClientMachine)) -> Vec<Out> {
+    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
+    drain(c);
+    while_away(c);
+    c.handle_timeout(t(4) + FIRST_DELAY);
+    drain(c);
+    c.handle_connected(t(5_000));
+    c.handle_text(t(5_000), &greeting("app-2"));
+    outs(c)
+}
+
+/// The ids of the requests among outputs, in order.
+fn request_ids(outs: &[Out]) -> Vec<MessageId> {
+    outs.iter()
+        .filter(|o| matches!(o, Out::Tx(_)))
+        .map(tx_id)
+        .collect()
+}
+
 #[test]
 fn a_pattern_resubscribes_with_its_positions_and_each_channel_continues() {
     let mut c = open_client();
@@ -69,13 +90,7 @@ fn a_pattern_resubscribes_with_its_positions_and_each_channel_continues() {
         [("jobs/1".to_string(), 4), ("jobs/2".to_string(), 1)]
     );
 
-    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
-    drain(&mut c);
-    c.handle_timeout(t(4) + FIRST_DELAY);
-    drain(&mut c);
-    c.handle_connected(t(5_000));
-    c.handle_text(t(5_000), &greeting("app-2"));
-    let resub = outs(&mut c);
+    let resub = reconnect(&mut c, |_| {});
     let mut want = BTreeMap::new();
     want.insert(ch("jobs/1"), since("e1", 4).unwrap());
     want.insert(ch("jobs/2"), since("e2", 1).unwrap());
@@ -156,17 +171,7 @@ fn a_channel_resync_moves_the_pattern_following_it() {
     c.handle_text(t(3), &event("jobs/1", "e1", 4));
     assert_eq!(delivered(&outs(&mut c)), [("jobs/1".to_string(), 4)]);
 
-    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
-    drain(&mut c);
-    c.handle_timeout(t(4) + FIRST_DELAY);
-    drain(&mut c);
-    c.handle_connected(t(5_000));
-    c.handle_text(t(5_000), &greeting("app-2"));
-    let ids: Vec<MessageId> = outs(&mut c)
-        .iter()
-        .filter(|o| matches!(o, Out::Tx(_)))
-        .map(tx_id)
-        .collect();
+    let ids = request_ids(&reconnect(&mut c, |_| {}));
     let [resub, repat] = ids.as_slice() else {
         panic!("a subscribe and a pattern subscribe: {ids:?}");
     };
@@ -209,19 +214,10 @@ fn a_first_pattern_answer_past_a_position_held_is_a_resync() {
     c.handle_text(t(3), &event("jobs/1", "e1", 4));
     drain(&mut c);
 
-    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
-    drain(&mut c);
-    c.subscribe_pattern(t(5), "jobs/*").unwrap();
-    c.handle_timeout(t(4) + FIRST_DELAY);
-    drain(&mut c);
-    c.handle_connected(t(5_000));
-    c.handle_text(t(5_000), &greeting("app-2"));
-    let sent = outs(&mut c);
-    let ids: Vec<MessageId> = sent
-        .iter()
-        .filter(|o| matches!(o, Out::Tx(_)))
-        .map(tx_id)
-        .collect();
+    let sent = reconnect(&mut c, |c| {
+        c.subscribe_pattern(t(5), "jobs/*").unwrap();
+    });
+    let ids = request_ids(&sent);
     let [resub, pat] = ids.as_slice() else {
         panic!("a subscribe and a pattern subscribe: {sent:?}");
     };
@@ -270,17 +266,7 @@ fn a_pattern_awaiting_its_answer_leaves_the_channel_to_its_replay() {
     );
     drain(&mut c);
 
-    c.handle_disconnected(t(4), CloseCode::Abnormal, "");
-    drain(&mut c);
-    c.handle_timeout(t(4) + FIRST_DELAY);
-    drain(&mut c);
-    c.handle_connected(t(5_000));
-    c.handle_text(t(5_000), &greeting("app-2"));
-    let ids: Vec<MessageId> = outs(&mut c)
-        .iter()
-        .filter(|o| matches!(o, Out::Tx(_)))
-        .map(tx_id)
-        .collect();
+    let ids = request_ids(&reconnect(&mut c, |_| {}));
     let [resub, repat] = ids.as_slice() else {
         panic!("a subscribe and a pattern subscribe: {ids:?}");
     };
