@@ -123,6 +123,9 @@ pub enum HubEvent {
     Published {
         /// The channel.
         channel: ChannelName,
+        /// The epoch of the log the event went into: the channel may be in another by the time this is read (a
+        /// log that keeps nothing is forgotten once nobody holds it).
+        epoch: String,
         /// The event's offset.
         offset: u64,
     },

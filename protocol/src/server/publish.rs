@@ -285,9 +285,9 @@ impl Hub {
         let Kept { offset, event } = kept;
         let by_pattern = self.patterns.matching(name);
         let ch = self.channels.get(name);
+        let epoch =
+            super::cluster::view::epoch_of(self.cluster.as_deref(), self.store.as_ref(), name);
         if ch.is_some() || !by_pattern.is_empty() {
-            let epoch =
-                super::cluster::view::epoch_of(self.cluster.as_deref(), self.store.as_ref(), name);
             let mut present = [false; DialectKind::COUNT];
             if let Some(ch) = ch {
                 for kind in DialectKind::ALL {
@@ -327,8 +327,10 @@ impl Hub {
             }
             self.counters.delivered += delivered;
         }
+        let epoch = alloc::string::String::from(epoch);
         self.outbox.event(HubEvent::Published {
             channel: name.clone(),
+            epoch,
             offset: *offset,
         });
     }

@@ -401,7 +401,12 @@ impl World {
     /// have). `None` after a violation (the hub gave an epoch of a hub gone).
     fn log_id(&mut self, channel: &ChannelName) -> Option<u32> {
         let epoch = String::from(self.hub.epoch(channel));
-        match self.checker.truth.id(&epoch) {
+        self.epoch_id(&epoch)
+    }
+
+    /// The truth's number for the log of epoch `epoch`.
+    fn epoch_id(&mut self, epoch: &str) -> Option<u32> {
+        match self.checker.truth.id(epoch) {
             Ok(id) => Some(id),
             Err(e) => {
                 self.fail(e);

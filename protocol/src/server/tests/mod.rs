@@ -370,7 +370,9 @@ impl Harness {
                 };
                 json!({"event": "request_completed", "conn": self.name_of(*conn), "id": id, "outcome": outcome})
             }
-            HubEvent::Published { channel, offset } => {
+            HubEvent::Published {
+                channel, offset, ..
+            } => {
                 json!({"event": "published", "channel": channel, "offset": offset})
             }
             HubEvent::PublishDone { ticket, outcome } => match outcome {

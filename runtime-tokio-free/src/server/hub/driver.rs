@@ -377,8 +377,12 @@ impl<R: Runtime> HubHandle<R> {
                     }
                 }
                 HubOutput::Event(event) => {
-                    if let (Some(observer), HubEvent::Published { channel, offset }) =
-                        (&self.on_published, &event)
+                    if let (
+                        Some(observer),
+                        HubEvent::Published {
+                            channel, offset, ..
+                        },
+                    ) = (&self.on_published, &event)
                     {
                         observer(channel, *offset);
                     }

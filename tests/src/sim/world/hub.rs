@@ -99,10 +99,20 @@ impl World {
                     self.fail(format!("Disconnected twice for {conn}"));
                 }
             }
-            HubEvent::Published { channel, offset } => {
+            HubEvent::Published {
+                channel,
+                epoch,
+                offset,
+            } => {
                 self.counts.published += 1;
                 let now = self.clock.now();
-                let page = self.hub.history(now, &channel, Some(offset - 1), 1);
+                // The channel's log may be another by now (one that kept nothing is forgotten as soon as nobody
+                // holds it): its history is read only while it is still the log the event went into.
+                let page = if self.hub.epoch(&channel) == epoch {
+                    self.hub.history(now, &channel, Some(offset - 1), 1).events
+                } else {
+                    Vec::new()
+                };
                 // Over the durable store a write's whole batch is kept before its publishes are reported: with a
                 // short history an event may be gone from it already, but the write on disk has it.
                 let written = self
@@ -111,14 +121,13 @@ impl World {
                     .and_then(|s| s.last_written.get(&(channel.clone(), offset)))
                     .map(|e| (offset, Value::clone(e)));
                 let found = page
-                    .events
                     .first()
                     .filter(|(o, _)| *o == offset)
                     .map(|(o, e)| (*o, Value::clone(e)))
                     .or(written);
                 match found {
                     Some((o, event)) if o == offset => {
-                        let Some(log) = self.log_id(&channel) else {
+                        let Some(log) = self.epoch_id(&epoch) else {
                             return;
                         };
                         self.count_recreated(&channel, log, offset);
