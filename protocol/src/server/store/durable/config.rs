@@ -53,7 +53,7 @@ pub struct DurableConfig {
     /// A log segment is closed and the next begun once it holds this many bytes (default 64 MiB).
     pub segment_bytes: u64,
     /// The log is not snapshotted before it holds this many bytes (default 64 MiB; with a disk budget, at most a
-    /// third of it).
+    /// quarter of it).
     pub min_log_bytes: u64,
 }
 
@@ -82,17 +82,33 @@ impl DurableConfig {
         }
     }
 
-    /// The log size that calls for a snapshot when the last snapshot was `snapshot_bytes` long.
+    /// The log size that calls for a snapshot when the last snapshot was `snapshot_bytes` long. Under a disk
+    /// budget, never more than the log's [`share`](Self::share): a log that may not grow further is snapshotted.
     pub(crate) fn log_limit(&self, snapshot_bytes: u64) -> u64 {
-        let floor = match self.max_disk_bytes {
-            Some(max) => self.min_log_bytes.min(max / 3),
-            None => self.min_log_bytes,
+        let limit = match self.share() {
+            Some(share) => snapshot_bytes.max(self.min_log_bytes.min(share)).min(share),
+            None => snapshot_bytes.max(self.min_log_bytes),
         };
-        snapshot_bytes.max(floor).max(1)
+        limit.max(1)
     }
 
-    /// The most history the store keeps in memory (and so in a snapshot) under the budget.
-    pub(crate) fn live_limit(&self) -> Option<u64> {
-        self.max_disk_bytes.map(|max| max / 3)
+    /// Under a disk budget, the most each of the four things the files may hold at once takes: the last snapshot,
+    /// the log it is followed by, the next snapshot while it is written, and the log begun when it was asked for.
+    /// The log is held to its share (writes wait for a running snapshot); the snapshots are held to theirs by the
+    /// history kept ([`live_limit`](Self::live_limit)). [`DIRECTORY_SLACK`] (or a sixteenth of a smaller budget) is
+    /// kept aside for the lock file and for what the snapshots hold besides history growing between two of them.
+    pub(crate) fn share(&self) -> Option<u64> {
+        self.max_disk_bytes
+            .map(|max| ((max - DIRECTORY_SLACK.min(max / 16)) / 4).max(1))
+    }
+
+    /// The most history (in log record bytes) the store keeps in memory, and so in a snapshot, under the budget:
+    /// a snapshot's share less what the last snapshot held besides history (`overhead`: retained states, channel
+    /// heads, readers' positions, idempotency keys).
+    pub(crate) fn live_limit(&self, overhead: u64) -> Option<u64> {
+        self.share().map(|share| share.saturating_sub(overhead))
     }
 }
+
+/// Bytes of a disk budget not shared among snapshots and logs (see [`DurableConfig::share`]).
+pub(crate) const DIRECTORY_SLACK: u64 = 4096;

@@ -22,8 +22,11 @@
 //!   were written) is cut back the same way, and because acknowledged events may be gone, the store takes a new
 //!   epoch: every client resumes with `recovered: false` instead of trusting positions that may now name other
 //!   events.
-//! - **Disk budget** ([`DurableConfig::max_disk_bytes`]): the store keeps the history it holds at a third of the
-//!   budget, dropping the oldest events first (never the retained state), so snapshot, log and the next snapshot fit.
+//! - **Disk budget** ([`DurableConfig::max_disk_bytes`]): the files hold at most the last snapshot, the log after
+//!   it, the next snapshot while it is written and the log begun when it was asked for; each gets a quarter of the
+//!   budget. The store keeps the history it holds within a snapshot's quarter (less what the last snapshot held
+//!   besides history), dropping the oldest events first (never the retained state), and a log at its quarter waits
+//!   for the running snapshot before it is written to again.
 
 mod config;
 mod restore;

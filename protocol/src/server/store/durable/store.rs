@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use serde_json::Value;
 
 use super::config::{DurableConfig, FsyncPolicy};
-use super::record::{Record, header};
+use super::record::{HEADER_LEN, Record, header};
 use super::write::{SnapshotJob, StoreWrite};
 use crate::server::store::{
     Appended, ChannelState, HistoryPage, KeptKey, MemoryStore, Store, StoreStats,
@@ -78,6 +78,17 @@ struct InFlight {
     create: bool,
 }
 
+/// A snapshot the driver is writing.
+#[derive(Debug)]
+struct RunningSnapshot {
+    /// The last log segment it replaces.
+    covers: u64,
+    /// Bytes of log in the segments it replaces.
+    log_bytes: u64,
+    /// Bytes of history (as log records) it holds.
+    live_bytes: u64,
+}
+
 /// Bytes of each kept event's record, per channel, for the disk budget.
 #[derive(Debug, Default)]
 struct Footprint {
@@ -112,7 +123,9 @@ pub struct DurableStore {
     snapshot_bytes: u64,
     /// A snapshot asked for and not yet taken by the driver, or being written (with the log bytes it covers).
     snapshot_ready: Option<SnapshotJob>,
-    snapshot_running: Option<(u64, u64)>,
+    snapshot_running: Option<RunningSnapshot>,
+    /// What the last snapshot held besides history, in bytes: the disk budget leaves it room.
+    snapshot_overhead: u64,
     snapshot_not_before: Timestamp,
     /// A snapshot is wanted whatever the log's size (the files read back were damaged).
     snapshot_due: bool,
@@ -171,6 +184,7 @@ impl DurableStore {
             snapshot_bytes: 0,
             snapshot_ready: None,
             snapshot_running: None,
+            snapshot_overhead: 0,
             snapshot_not_before: Timestamp::ZERO,
             snapshot_due: false,
             footprint: BTreeMap::new(),
@@ -259,7 +273,7 @@ impl DurableStore {
 
     /// Drops the oldest history until what is kept fits the budget.
     fn enforce_budget(&mut self, now: Timestamp) {
-        let Some(limit) = self.config.live_limit() else {
+        let Some(limit) = self.config.live_limit(self.snapshot_overhead) else {
             return;
         };
         while self.live_bytes > limit {
@@ -282,11 +296,16 @@ impl DurableStore {
     /// Makes a snapshot job of what is written, when the log calls for one. The log rolls to a new segment so
     /// the snapshot covers exactly the segments before it.
     fn consider_snapshot(&mut self, now: Timestamp) {
-        if self.snapshot_ready.is_some()
+        if self.in_flight.is_some()
+            || self.snapshot_ready.is_some()
             || self.snapshot_running.is_some()
             || now < self.snapshot_not_before
             || !self.segment_exists
-            || (!self.snapshot_due && self.log_bytes < self.config.log_limit(self.snapshot_bytes))
+            // A segment with no record yet: a snapshot would replace nothing (and begin the next such segment).
+            || (self.segment_len <= HEADER_LEN as u64 && !self.snapshot_due)
+            || (!self.snapshot_due
+                && self.log_bytes < self.config.log_limit(self.snapshot_bytes)
+                && !self.log_full())
         {
             return;
         }
@@ -297,9 +316,38 @@ impl DurableStore {
             store: alloc::boxed::Box::new(self.mem.clone()),
             keys: Vec::new(),
         });
-        self.snapshot_running = Some((covers, self.log_bytes));
+        self.snapshot_running = Some(RunningSnapshot {
+            covers,
+            log_bytes: self.log_bytes,
+            live_bytes: self.live_bytes,
+        });
         self.log_bytes = 0;
         self.roll();
+    }
+
+    /// Under a disk budget, whether the next write unit would take the log past its share.
+    fn log_full(&self) -> bool {
+        self.config.share().is_some_and(|share| {
+            let header = if self.segment_exists { 0 } else { HEADER_LEN };
+            !self.ops.is_empty() && self.log_bytes + (header + self.first_unit().1) as u64 > share
+        })
+    }
+
+    /// The first `max_ops` operations' longest run of whole write units within `room` bytes: (operations, bytes).
+    fn units_within(&self, max_ops: usize, room: u64) -> (usize, usize) {
+        let (mut fit, mut fit_len) = (0, 0);
+        let (mut ops, mut len) = (0, 0);
+        for op in self.ops.iter().take(max_ops) {
+            ops += 1;
+            len += op.len();
+            if len as u64 > room {
+                break;
+            }
+            if op.joins_next() == Some(false) || ops == max_ops {
+                (fit, fit_len) = (ops, len);
+            }
+        }
+        (fit, fit_len)
     }
 
     fn roll(&mut self) {
@@ -380,6 +428,7 @@ impl Store for DurableStore {
             unreachable!("built above")
         };
         self.group_left = self.group_left.saturating_sub(1);
+        let unit_done = self.group_left == 0;
         self.ops.push_back(Op::Append {
             channel,
             offset,
@@ -388,8 +437,12 @@ impl Store for DurableStore {
             bytes,
             retain,
             len: u32::try_from(len).unwrap_or(u32::MAX),
-            joined: self.group_left > 0,
+            joined: !unit_done,
         });
+        if unit_done {
+            // A log at its share of a disk budget is snapshotted before this waits behind it.
+            self.consider_snapshot(now);
+        }
         Appended::Pending(offset)
     }
 
@@ -424,11 +477,28 @@ impl Store for DurableStore {
         if self.ops.is_empty() && (!create || self.write_failed) {
             return None;
         }
-        let (ops, len) = match self.config.fsync {
+        let (mut ops, mut len) = match self.config.fsync {
             // One event per write and sync, a batch publish's events being one.
             FsyncPolicy::Always => self.first_unit(),
             FsyncPolicy::Batch | FsyncPolicy::Off => (self.ops.len(), self.queued.len()),
         };
+        let share = self.config.share();
+        if let Some(share) = share {
+            let header = if create { HEADER_LEN as u64 } else { 0 };
+            let room = share.saturating_sub(self.log_bytes + header);
+            if len as u64 > room {
+                (ops, len) = match self.units_within(ops, room) {
+                    (0, _) if self.snapshot_ready.is_some() || self.snapshot_running.is_some() => {
+                        // The log is at its share of the budget: the snapshot being written makes room for it.
+                        return None;
+                    }
+                    // No snapshot is coming soon (one failed, or the log was read back at start and has no
+                    // segment to snapshot yet): the store writes past the log's share rather than stop.
+                    (0, _) => self.first_unit(),
+                    fit => fit,
+                };
+            }
+        }
         let mut bytes = Vec::with_capacity(len + if create { 64 } else { 0 });
         if create {
             bytes.extend_from_slice(&header());
@@ -452,9 +522,11 @@ impl Store for DurableStore {
             offset: self.segment_len,
             // What this segment will hold before it rolls (at its size, or at the next snapshot).
             reserve: if create {
-                self.config
-                    .segment_bytes
-                    .min(self.config.log_limit(self.snapshot_bytes))
+                let log = match share {
+                    Some(share) => share.saturating_sub(self.log_bytes),
+                    None => self.config.log_limit(self.snapshot_bytes),
+                };
+                self.config.segment_bytes.min(log)
             } else {
                 0
             },
@@ -556,22 +628,22 @@ impl Store for DurableStore {
         self.snapshot_ready.take()
     }
 
-    fn handle_snapshot_written(&mut self, _now: Timestamp, covers: u64, bytes: u64) {
-        if self
-            .snapshot_running
-            .take_if(|(running, _)| *running == covers)
-            .is_some()
-        {
+    fn handle_snapshot_written(&mut self, now: Timestamp, covers: u64, bytes: u64) {
+        if let Some(done) = self.snapshot_running.take_if(|r| r.covers == covers) {
             self.snapshot_bytes = bytes;
+            self.snapshot_overhead = bytes.saturating_sub(done.live_bytes);
+            // More overhead than the budget left room for shortens the history kept.
+            self.enforce_budget(now);
+            self.record_forgotten();
+            // A log that reached its share while this was written waits for the next snapshot (with a write in
+            // flight, its completion asks for it).
+            self.consider_snapshot(now);
         }
     }
 
     fn handle_snapshot_failed(&mut self, now: Timestamp, covers: u64) {
-        if let Some((_, covered)) = self
-            .snapshot_running
-            .take_if(|(running, _)| *running == covers)
-        {
-            self.log_bytes += covered;
+        if let Some(failed) = self.snapshot_running.take_if(|r| r.covers == covers) {
+            self.log_bytes += failed.log_bytes;
             self.snapshot_not_before = now + SNAPSHOT_RETRY;
         }
     }
@@ -729,7 +801,7 @@ impl Store for DurableStore {
                 self.queued.len()
             ));
         }
-        if let Some(limit) = self.config.live_limit()
+        if let Some(limit) = self.config.live_limit(self.snapshot_overhead)
             && self.live_bytes > limit
             && self.in_flight.is_none()
             && self.segment_exists

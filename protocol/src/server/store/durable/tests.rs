@@ -474,6 +474,114 @@ fn the_disk_budget_drops_the_oldest_history_and_keeps_the_state() {
     assert_eq!(kept(&restored, ms(300), "a"), history);
 }
 
+/// The disk budget holds at every moment, also while a slow snapshot is written and publishes keep coming: the
+/// old snapshot, the log it replaces, the new snapshot and the new log (with the space its segments reserve) fit
+/// together. A log at its share waits for the snapshot, and goes on once the snapshot is in place.
+#[test]
+fn the_disk_budget_holds_while_a_slow_snapshot_is_written() {
+    const BUDGET: u64 = 24_000;
+    let mut c = config();
+    c.max_disk_bytes = Some(BUDGET);
+    c.history_size = 100_000;
+    c.segment_bytes = 64 * 1024 * 1024;
+    c.min_log_bytes = 64 * 1024 * 1024;
+    let mut store = DurableStore::new(c, String::from("E"));
+    // Bytes each file takes on disk: a segment at least what it reserved when created.
+    let mut files: BTreeMap<String, u64> = BTreeMap::new();
+    let mut running: Option<(u64, u64)> = None;
+    let (mut snapshots, mut waits, mut written) = (0, 0, 0);
+    store.append_json(ms(0), &ch("s"), Arc::new(json!("the state")), true);
+    for n in 1..=3_000u64 {
+        store.append_json(
+            ms(n),
+            &ch("a"),
+            Arc::new(json!({"n": n, "pad": "0123456789"})),
+            false,
+        );
+        while let Some(w) = store.poll_write() {
+            let size = files.entry(format!("{:016x}.log", w.segment)).or_default();
+            *size = (*size).max(w.reserve).max(w.offset + w.bytes.len() as u64);
+            written += store.handle_written(ms(n), w.batch);
+        }
+        if running.is_none()
+            && let Some(job) = store.poll_snapshot()
+        {
+            let len = job.write_to(|_| Ok::<(), ()>(())).expect("counting");
+            files.insert(format!("{:016x}.snap.tmp", job.covers), len);
+            running = Some((job.covers, len));
+        }
+        let on_disk: u64 = files.values().sum();
+        assert!(
+            on_disk <= BUDGET,
+            "{on_disk} bytes on disk after {n}: {files:?}"
+        );
+        if running.is_some() && store.pending_appends() > 0 {
+            waits += 1;
+        }
+        // The snapshot takes as long as about 120 publishes: more than the log's share of the budget.
+        if n % 120 == 0
+            && let Some((covers, len)) = running.take()
+        {
+            files.retain(|name, _| {
+                let id = u64::from_str_radix(&name[..16], 16).expect("a hex id");
+                id > covers
+            });
+            files.insert(format!("{covers:016x}.snap"), len);
+            store.handle_snapshot_written(ms(n), covers, len);
+            snapshots += 1;
+            while let Some(w) = store.poll_write() {
+                let size = files.entry(format!("{:016x}.log", w.segment)).or_default();
+                *size = (*size).max(w.reserve).max(w.offset + w.bytes.len() as u64);
+                written += store.handle_written(ms(n), w.batch);
+            }
+        }
+        assert_eq!(store.check(), Ok(()));
+    }
+    assert!(snapshots >= 10, "{snapshots} snapshots");
+    assert!(waits > 100, "the log waited for a snapshot {waits} times");
+    assert_eq!(
+        written + store.pending_appends(),
+        3_001,
+        "every append written or waiting"
+    );
+    let history = kept(&store, ms(3_000), "a");
+    assert!(
+        history.len() > 50 && history.last().map(|e| e.0) <= Some(3_000),
+        "{} events kept",
+        history.len()
+    );
+    assert_eq!(store.state(&ch("s")).state, Some(json!("the state")));
+}
+
+/// A budget too small for even one event keeps the retained state and the offsets (of a channel the hub holds),
+/// and never stops the store: every append is written.
+#[test]
+fn a_budget_smaller_than_an_event_keeps_the_state_and_writes_every_append() {
+    for budget in [1, 64, 500, 3000] {
+        let mut c = config();
+        c.max_disk_bytes = Some(budget);
+        let mut store = DurableStore::new(c.clone(), String::from("E"));
+        let mut disk = Disk::default();
+        store.hold(&ch("a"));
+        store.append_json(ms(0), &ch("s"), Arc::new(json!("the state")), true);
+        let mut written = disk.drive(&mut store, ms(0));
+        for n in 1..=100u64 {
+            store.append_json(ms(n), &ch("a"), Arc::new(json!({"n": n})), false);
+            written += disk.drive(&mut store, ms(n));
+            assert_eq!(store.check(), Ok(()), "budget {budget}");
+        }
+        assert_eq!(written, 101, "budget {budget}");
+        assert_eq!(store.offset(&ch("a")), 100, "budget {budget}");
+        let history = kept(&store, ms(200), "a");
+        let (restored, _) = disk.restore(c, ms(200));
+        // A log with no event left and no state is not kept across a restart: its next event starts a new epoch.
+        let head = if history.is_empty() { 0 } else { 100 };
+        assert_eq!(restored.offset(&ch("a")), head, "budget {budget}");
+        assert_eq!(kept(&restored, ms(200), "a"), history, "budget {budget}");
+        assert_eq!(restored.state(&ch("s")).state, Some(json!("the state")));
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Append(u8, bool),
