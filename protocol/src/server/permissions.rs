@@ -7,7 +7,7 @@
 //! `projects/p1/logs`; `projects/**` matches both but not `projects`; `**` matches every channel.
 
 use alloc::string::String;
-use alloc::vec;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::principal::Principal;
@@ -52,20 +52,56 @@ impl Action {
 /// hub warns the connection ahead of it and closes it with 4401 at it, unless a `refresh` replaces them first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permissions {
-    /// `patterns[action.index()]`.
-    patterns: [Vec<String>; 4],
+    patterns: Patterns,
     /// Whom the credential that granted them names.
     principal: Principal,
     /// When they lapse, on the driver's clock; `None`: never.
     expires_at: Option<Timestamp>,
 }
 
+/// The patterns of the four actions. Every connection of a server without authentication holds
+/// [`Patterns::Everything`]: it costs them no allocation, and a pointer's room where the lists would take four
+/// vectors'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Patterns {
+    /// `**` alone, for every action.
+    Everything,
+    /// `lists[action.index()]`.
+    Listed(Arc<[Vec<String>; 4]>),
+}
+
+/// The pattern that matches every channel.
+const EVERYTHING: &str = "**";
+
+impl Patterns {
+    fn new(lists: [Vec<String>; 4]) -> Patterns {
+        if lists
+            .iter()
+            .all(|list| list.len() == 1 && list[0] == EVERYTHING)
+        {
+            Patterns::Everything
+        } else {
+            Patterns::Listed(Arc::new(lists))
+        }
+    }
+
+    fn of(&self, action: Action) -> impl Iterator<Item = &str> {
+        let (everything, listed): (&[&str], &[String]) = match self {
+            Patterns::Everything => (&[EVERYTHING], &[]),
+            Patterns::Listed(lists) => (&[], &lists[action.index()]),
+        };
+        everything
+            .iter()
+            .copied()
+            .chain(listed.iter().map(String::as_str))
+    }
+}
+
 impl Permissions {
     /// Every action on every channel (the default, for servers without authentication).
     pub fn allow_all() -> Permissions {
-        let all = || vec![String::from("**")];
         Permissions {
-            patterns: [all(), all(), all(), all()],
+            patterns: Patterns::Everything,
             principal: Principal::default(),
             expires_at: None,
         }
@@ -74,7 +110,7 @@ impl Permissions {
     /// Nothing at all.
     pub fn deny_all() -> Permissions {
         Permissions {
-            patterns: [Vec::new(), Vec::new(), Vec::new(), Vec::new()],
+            patterns: Patterns::Listed(Arc::new([const { Vec::new() }; 4])),
             principal: Principal::default(),
             expires_at: None,
         }
@@ -88,7 +124,7 @@ impl Permissions {
         call: Vec<String>,
     ) -> Permissions {
         Permissions {
-            patterns: [subscribe, publish, serve, call],
+            patterns: Patterns::new([subscribe, publish, serve, call]),
             principal: Principal::default(),
             expires_at: None,
         }
@@ -117,23 +153,21 @@ impl Permissions {
     }
 
     /// The patterns for one action.
-    pub fn patterns(&self, action: Action) -> &[String] {
-        &self.patterns[action.index()]
+    pub fn patterns(&self, action: Action) -> impl Iterator<Item = &str> {
+        self.patterns.of(action)
     }
 
     /// Whether `action` on `channel` is allowed.
     pub fn allows(&self, action: Action, channel: &ChannelName) -> bool {
-        self.patterns[action.index()]
-            .iter()
+        self.patterns
+            .of(action)
             .any(|p| pattern_matches(p, channel))
     }
 
     /// Whether `action` is allowed on every channel `pattern` can match: one granted pattern covers it (a
     /// pattern subscription never delivers a channel its grants do not allow).
     pub fn allows_pattern(&self, action: Action, pattern: &str) -> bool {
-        self.patterns[action.index()]
-            .iter()
-            .any(|g| pattern_covers(g, pattern))
+        self.patterns.of(action).any(|g| pattern_covers(g, pattern))
     }
 }
 
@@ -180,6 +214,7 @@ pub fn pattern_covers(grant: &str, pattern: &str) -> bool {
 mod tests {
     use super::*;
     use alloc::borrow::ToOwned;
+    use alloc::vec;
 
     #[test]
     fn pattern_table() {
@@ -276,6 +311,19 @@ mod tests {
             assert!(!Permissions::deny_all().allows(action, &ch("any/thing")));
         }
         assert_eq!(Permissions::default(), Permissions::allow_all());
-        assert_eq!(p.patterns(Action::Serve), &[] as &[String]);
+        assert_eq!(p.patterns(Action::Serve).count(), 0);
+        let all = Permissions::from_patterns(
+            vec![String::from("**")],
+            vec![String::from("**")],
+            vec![String::from("**")],
+            vec![String::from("**")],
+        );
+        assert_eq!(all, Permissions::allow_all(), "one way to say everything");
+        assert_eq!(
+            Permissions::allow_all()
+                .patterns(Action::Call)
+                .collect::<Vec<_>>(),
+            ["**"]
+        );
     }
 }

@@ -62,10 +62,7 @@ impl Trust {
 
 /// Whether `permissions` grant publish on at least one channel (a pattern that can match something).
 fn may_publish_somewhere(permissions: &Permissions) -> bool {
-    permissions
-        .patterns(Action::Publish)
-        .iter()
-        .any(|p| !p.is_empty())
+    permissions.patterns(Action::Publish).any(|p| !p.is_empty())
 }
 
 #[cfg(test)]
