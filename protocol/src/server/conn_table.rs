@@ -130,11 +130,10 @@ mod tests {
     use crate::server::dialect::ConnDialect;
     use crate::server::{HubConfig, Permissions};
     use crate::time::Timestamp;
-    use alloc::string::String;
 
     fn conn(name: &str) -> Connection {
         Connection::new(
-            String::from(name),
+            alloc::sync::Arc::from(name),
             ConnDialect::Native,
             Permissions::allow_all(),
             &HubConfig::default(),
@@ -148,7 +147,10 @@ mod tests {
         let a = t.insert(conn("a"));
         let b = t.insert(conn("b"));
         assert_eq!(t.len(), 2);
-        assert_eq!(t.remove(a).map(|c| c.app_id), Some(String::from("a")));
+        assert_eq!(
+            t.remove(a).map(|c| c.app_id),
+            Some(alloc::sync::Arc::from("a"))
+        );
         assert!(t.remove(a).is_none(), "removing twice finds nothing");
         let c = t.insert(conn("c"));
         assert_ne!(a, c, "same slot, new generation");
@@ -156,7 +158,7 @@ mod tests {
             t.get(a).is_none(),
             "a stale id does not find the new tenant"
         );
-        assert_eq!(t.get(c).map(|c| c.app_id.as_str()), Some("c"));
+        assert_eq!(t.get(c).map(|c| &*c.app_id), Some("c"));
         assert_eq!(t.iter().map(|(id, _)| id).collect::<Vec<_>>(), [c, b]);
         assert_eq!(alloc::format!("{a} {c}"), "0.0 0.1");
         assert_eq!(ConnId::from_u64(c.as_u64()), c);

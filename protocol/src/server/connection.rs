@@ -12,6 +12,7 @@
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
+use alloc::sync::Arc;
 
 use super::config::HubConfig;
 use super::dialect::{ConnDialect, DialectKind};
@@ -45,7 +46,8 @@ pub(crate) enum Admit {
 /// [`Hub::connection`](super::Hub::connection); the hub alone changes it.
 #[derive(Debug, Clone)]
 pub struct Connection {
-    pub(crate) app_id: String,
+    /// Shared with the hub's index of app ids: one allocation per connection, not two.
+    pub(crate) app_id: Arc<str>,
     pub(crate) dialect: ConnDialect,
     pub(crate) permissions: Permissions,
     pub(crate) connected_at: Timestamp,
@@ -75,7 +77,7 @@ pub struct Connection {
 
 impl Connection {
     pub(crate) fn new(
-        app_id: String,
+        app_id: Arc<str>,
         dialect: ConnDialect,
         permissions: Permissions,
         config: &HubConfig,

@@ -9,6 +9,7 @@
 //! [`Outbox::close`]: super::output::Outbox::close
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::Hub;
@@ -40,7 +41,7 @@ impl Hub {
         permissions: Permissions,
         trust: Trust,
     ) -> (ConnId, Intake) {
-        let app_id = self.fresh_app_id();
+        let app_id: Arc<str> = Arc::from(self.fresh_app_id());
         let kind = dialect.kind();
         let intake = Intake::new(&self.config, kind, trust, now);
         let mut sse_resume = None;
@@ -72,13 +73,13 @@ impl Hub {
         self.counters.connections_opened += 1;
         self.outbox.event(HubEvent::Connected {
             conn: id,
-            app_id: app_id.clone(),
+            app_id: String::from(&*app_id),
             dialect: kind,
         });
         match kind {
             DialectKind::Native => {
                 let greeting = ServerMessage::Connected {
-                    app_id,
+                    app_id: String::from(&*app_id),
                     status: Default::default(),
                     protocol: PROTOCOL_VERSION,
                     heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis())
@@ -200,14 +201,14 @@ impl Hub {
         }
         self.outbox.event(HubEvent::Disconnected {
             conn: id,
-            app_id: conn.app_id,
+            app_id: String::from(&*conn.app_id),
         });
     }
 
     fn fresh_app_id(&mut self) -> String {
         loop {
             let id = MessageId::random(&mut self.rng).into_string();
-            if !self.app_ids.contains_key(&id) {
+            if !self.app_ids.contains_key(id.as_str()) {
                 return id;
             }
         }

@@ -203,7 +203,7 @@ pub struct Hub {
     rng: Rng,
     store: Box<dyn Store>,
     conns: ConnTable,
-    app_ids: BTreeMap<String, ConnId>,
+    app_ids: BTreeMap<alloc::sync::Arc<str>, ConnId>,
     channels: BTreeMap<ChannelName, Channel>,
     /// Pattern subscriptions, by their segments.
     patterns: pattern_index::PatternIndex,

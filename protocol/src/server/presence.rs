@@ -90,7 +90,11 @@ pub(crate) fn role_before(
 fn member_of(c: &Connection, serving: bool) -> Member {
     let principal = c.permissions.principal();
     Member::new(
-        Caller::new(c.app_id.clone(), principal.sub.clone(), None),
+        Caller::new(
+            alloc::string::String::from(&*c.app_id),
+            principal.sub.clone(),
+            None,
+        ),
         c.kind().as_str(),
         serving,
     )

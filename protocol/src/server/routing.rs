@@ -157,7 +157,7 @@ impl Hub {
         }
         let principal = c.permissions.principal();
         let caller_id = CallerIdentity::new(
-            c.app_id.clone(),
+            String::from(&*c.app_id),
             principal.sub.clone(),
             principal.key.clone(),
         );
