@@ -5,8 +5,8 @@
 //!
 //! One [`Server`] owns one hub and outlives its listeners: [`Server::listen`] can be called any number of times
 //! (also again on the same port after [`Server::stop_listening`]), and [`Server::serve_stream`] serves any byte
-//! stream (the [in-memory transport](crate::memory) in tests). Per WebSocket connection there is a reader task and a
-//! writer task; one timer task serves the hub's deadlines and one event task runs application callbacks.
+//! stream (the [in-memory transport](crate::memory) in tests). Per WebSocket connection there is one task, which reads
+//! and writes; one timer task serves the hub's deadlines and one event task runs application callbacks.
 //! With [`ServerConfig::webhook`] set, a dispatcher task and up to `max_concurrent` delivery workers POST every
 //! matching channel event to the webhook, in offset order per channel, reading the events from the hub's history
 //! (see [`webhooks`]).

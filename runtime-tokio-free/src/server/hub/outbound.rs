@@ -69,6 +69,8 @@ struct State {
     closing: bool,
     /// Counted bytes the writer has written that the hub has not been told of.
     unreported: usize,
+    /// The socket woke the connection's reading end ([`Outbound`] as a [`Waker`]): reading has something to do.
+    readable: bool,
 }
 
 /// See the module documentation.
@@ -129,6 +131,24 @@ impl Outbound {
         state.waker.take()
     }
 
+    /// Whether the socket woke the reading end since the last call; if not, the task's waker is kept so that the
+    /// socket's wake-up reaches it. The session reads only then: a wake-up of the queue alone (a fan-out's
+    /// delivery) costs no read that finds nothing.
+    pub fn poll_readable(&self, cx: &Context<'_>) -> bool {
+        let mut state = self.lock();
+        if std::mem::take(&mut state.readable) {
+            return true;
+        }
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            state.waker = Some(cx.waker().clone());
+        }
+        false
+    }
+
     /// Moves everything queued into `into` (the writer's queue); `Pending` (with the writer's waker kept) when
     /// there is nothing and no close.
     pub fn poll_take(&self, cx: &Context<'_>, into: &mut VecDeque<Out>) -> Poll<Taken> {
@@ -172,6 +192,24 @@ impl Outbound {
     }
 }
 
+/// The reading end's waker: the socket's readiness marks the connection readable and wakes its task.
+impl std::task::Wake for Outbound {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waker = {
+            let mut state = self.lock();
+            state.readable = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +229,38 @@ mod tests {
             frame: super::super::ws_frame::text_frame(text),
             text_len: text.len(),
         }
+    }
+
+    /// The socket's wake-up (the queue as a waker) marks the connection readable and wakes the waiting task; the
+    /// queue's own wake-ups do not, so a task woken to write does not read; a wake-up while the task runs is kept.
+    #[test]
+    fn only_the_socket_makes_the_connection_readable() {
+        let outbound = Arc::new(Outbound::default());
+        let count = Arc::new(Count::default());
+        let task = Waker::from(count.clone());
+        let cx = Context::from_waker(&task);
+        let socket = Waker::from(outbound.clone());
+        assert!(!outbound.poll_readable(&cx), "nothing read yet");
+        let (writer, _) = outbound.push(data("a"));
+        writer.expect("the waiting task").wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(
+            !outbound.poll_readable(&cx),
+            "woken by the queue, not the socket"
+        );
+        socket.wake_by_ref();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "the socket woke the task"
+        );
+        assert!(outbound.poll_readable(&cx));
+        assert!(!outbound.poll_readable(&cx), "once per wake-up");
+        // The socket wakes while the task runs (its waker taken by the queue): the next poll reads.
+        let _ = outbound.push(data("b")).0.expect("the waiting task");
+        socket.wake_by_ref();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(outbound.poll_readable(&cx));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! half the connection's [`Outbound`] queue.
 //!
 //! tungstenite answers pings and the peer's close by itself, writing whole frames while it reads. Those frames go
-//! into the outbound queue behind whatever is queued, so the writer task stays the only one writing to the socket
+//! into the outbound queue behind whatever is queued, so the session's writing stays the only writing to the socket
 //! and every frame reaches the peer whole and in order.
 
 use std::io;

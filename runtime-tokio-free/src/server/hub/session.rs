@@ -1,46 +1,40 @@
-//! One WebSocket connection after the upgrade: registered with the hub, then a reader task and a writer task.
+//! One WebSocket connection after the upgrade: registered with the hub, then one task that reads and writes.
 //!
-//! - The **reader** runs every text and binary frame through the connection's `Intake` (size check, rate limit,
-//!   decoding: no lock needed) and feeds the typed result to `handle_inbound`, pings and pongs to
-//!   `handle_activity`. tungstenite reads the socket's read half ([`ReadSide`]); its answers to pings and to the
-//!   peer's close go into the connection's [`Outbound`] queue. A message over `max_message_bytes`, a framing
-//!   violation or text that is not UTF-8 fails tungstenite's read; the reader then asks the hub to close with
-//!   1009, 1002 or 1007 ([`super::read_failure`]). When it ends it hands its half of the socket back to the writer.
-//! - The **writer** owns the socket's write half and the connection's lifecycle. It sleeps until the outbound
-//!   queue goes from empty to non-empty, takes everything queued, writes it with vectored writes (the frames'
-//!   bytes as the driver built them, once per publish: [`super::ws_frame`]), flushes once, and tells the
-//!   outbound queue how many of the hub's bytes went out; the driver passes that on with `handle_sent` the next
-//!   time it queues a frame for the connection (the reader before each message it hands the hub, the writer itself
-//!   past [`REPORT_BYTES`]), so frames stuck behind a peer that does not read count against `max_queued_bytes`.
-//!   When the hub closes the connection, the writer delivers what was queued before the close, then the close
-//!   frame, then waits (bounded by `close_timeout`) for the peer's answering close, draining and discarding
+//! - **Reading** ([`Reader`]): every frame that has arrived is handed to the hub, before the task writes; see
+//!   [`super::reader`].
+//! - **Writing**: the task owns the socket's write half and the connection's lifecycle. It sleeps until the outbound
+//!   queue goes from empty to non-empty (or the socket has something to read), takes everything queued, writes it
+//!   with vectored writes (the frames' bytes as the driver built them, once per publish: [`super::ws_frame`]),
+//!   flushes once, and tells the outbound queue how many of the hub's bytes went out; the driver passes that on
+//!   with `handle_sent` the next time it queues a frame for the connection (the reader before each message it
+//!   hands the hub, the writer itself past [`REPORT_BYTES`]), so frames stuck behind a peer that does not read
+//!   count against `max_queued_bytes`. An answer the hub queued for a request read in this wake-up is written in
+//!   it too.
+//!   When the hub closes the connection, the task delivers what was queued before the close, then the close
+//!   frame, then waits (bounded by `close_timeout`) for the peer's answering close, reading and discarding
 //!   anything the peer still sends so the close frame is not lost to a TCP reset. Finally it tells the hub the
 //!   transport is gone.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::Role;
-use futures_channel::oneshot;
 use futures_io::{AsyncRead, AsyncWrite};
-use futures_util::StreamExt;
 use futures_util::future::poll_fn;
 use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _, WriteHalf};
-use switchboard_protocol::server::{ConnId, Dialect, Intake, Permissions, Trust};
+use switchboard_protocol::server::{ConnId, Dialect, Permissions, Trust};
 use switchboard_protocol::time::Timestamp;
 use switchboard_protocol::wire::CloseCode;
 
 use super::driver::{ConnLink, HubHandle, ListenerId};
 use super::frame_writer::FrameWriter;
 use super::outbound::{Outbound, Taken};
-use super::read_failure::close_for_read_error;
 use super::read_side::ReadSide;
+use super::reader::{Read, Reader, ReaderEnd};
 use crate::Runtime;
-use crate::deadline::{until_stopped, with_deadline};
+use crate::deadline::with_deadline;
 use crate::signal::Trigger;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -76,18 +70,6 @@ pub fn websocket_config(max_message_bytes: usize) -> WebSocketConfig {
 /// Counted bytes written past which the writer tells the hub itself rather than waiting for the next frame or
 /// message to carry the count (so the hub's account of a connection is never more than this behind).
 const REPORT_BYTES: usize = 64 * 1024;
-/// Messages the reader handles before yielding to other tasks.
-const READS_PER_YIELD: usize = 64;
-
-/// The reader's tungstenite stream.
-type Reading<S> = WebSocketStream<ReadSide<S>>;
-
-/// How the reader ended.
-struct ReaderEnd<S> {
-    ws: Reading<S>,
-    /// The peer finished the close handshake or closed the stream: nothing left to drain.
-    clean: bool,
-}
 
 /// What a session starts from: everything but the hub and its limits.
 struct Opening<S> {
@@ -185,20 +167,8 @@ where
         (conn, intake)
     });
     tracing::debug!(%conn, "websocket open");
-    let stop_reader = Trigger::new();
-    let (reader_tx, reader_rx) = oneshot::channel();
-    let reader = read_loop(
-        shared.clone(),
-        conn,
-        intake,
-        ws,
-        outbound.clone(),
-        stop_reader.clone(),
-        reader_tx,
-    );
-    shared.runtime.spawn(Box::pin(reader));
-    write_loop(&shared, limits, conn, write, &outbound, reader_rx).await;
-    stop_reader.fire();
+    let reader = Reader { intake, ws };
+    serve_socket(&shared, limits, conn, write, &outbound, reader).await;
     shared.with(|core, now| {
         core.conns.remove(&conn);
         core.hub.handle_transport_closed(now, conn);
@@ -206,83 +176,17 @@ where
     tracing::debug!(%conn, "websocket closed");
 }
 
-async fn read_loop<R, S>(
-    shared: Arc<HubHandle<R>>,
-    conn: ConnId,
-    mut intake: Intake,
-    mut ws: Reading<S>,
-    outbound: Arc<Outbound>,
-    stop: Trigger,
-    done: oneshot::Sender<Box<ReaderEnd<S>>>,
-) where
-    R: Runtime,
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut handled = 0usize;
-    // What the peer asks is judged on an up-to-date account of what it has been sent (a replay must fit).
-    let report = |core: &mut super::driver::Core| {
-        let written = outbound.take_written();
-        if written > 0 {
-            core.hub.handle_sent(conn, written);
-        }
-    };
-    let clean = loop {
-        let Some(next) = until_stopped(&stop, ws.next()).await else {
-            break true;
-        };
-        match next {
-            None => break true,
-            // Checked, rate-limited and decoded here, on the connection's own task: the hub's lock is taken only
-            // to hand it the typed message.
-            Some(Ok(Message::Text(text))) => {
-                let inbound = intake.text(shared.runtime.now(), text.as_str());
-                shared.with(|core, now| {
-                    report(core);
-                    core.hub.handle_inbound(now, conn, inbound)
-                });
-            }
-            Some(Ok(Message::Binary(data))) => {
-                let inbound = intake.binary(shared.runtime.now(), data.len());
-                shared.with(|core, now| {
-                    report(core);
-                    core.hub.handle_inbound(now, conn, inbound)
-                });
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                shared.with(|core, now| core.hub.handle_activity(now, conn));
-            }
-            // tungstenite queues the answering close; the next read hands it to the outbound queue and ends the
-            // stream.
-            Some(Ok(Message::Close(_) | Message::Frame(_))) => {}
-            Some(Err(e)) => {
-                tracing::debug!(%conn, error = %e, "websocket read failed");
-                if let Some((code, reason)) = close_for_read_error(&e) {
-                    // The writer sends the close frame and lingers for the peer's answer, as for any close.
-                    shared.with(|core, now| core.hub.close(now, conn, code, reason));
-                }
-                break false;
-            }
-        }
-        handled += 1;
-        if handled.is_multiple_of(READS_PER_YIELD) {
-            futures_lite::future::yield_now().await;
-        }
-    };
-    // Boxed: the channel's shared state holds the whole WebSocket stream otherwise, for the connection's life.
-    let _ = done.send(Box::new(ReaderEnd { ws, clean }));
-}
-
-/// Why the writer stopped writing frames.
+/// Why the task stopped writing frames.
 enum WriterEnd<S> {
     /// The hub closed the connection: the close frame is queued.
     Close,
-    /// The reader ended first, cleanly (the peer closed): its answering close, if any, is queued.
+    /// Reading ended first, cleanly (the peer closed): the answering close, if any, is queued.
     ReaderGone,
-    /// Writing failed, or the reader ended on an error with no close to send.
+    /// Writing failed, or reading ended on an error with no close to send.
     Broken(Option<Box<ReaderEnd<S>>>),
 }
 
-/// What one turn of the writer saw.
+/// What one turn of the task saw.
 enum Turn<S> {
     /// Everything taken is written and flushed.
     Wrote,
@@ -290,22 +194,74 @@ enum Turn<S> {
     Failed(std::io::Error),
 }
 
-async fn write_loop<R, S>(
+/// The reading end: still reading, or how it ended.
+struct ReadEnd<S> {
+    reader: Option<Reader<S>>,
+    ended: Option<ReaderEnd<S>>,
+    /// What the socket wakes when it has something to read: the connection's [`Outbound`], which marks it
+    /// readable and wakes the task.
+    waker: std::task::Waker,
+    /// Read at the next poll whatever the socket says: at the first, and after a poll that stopped with messages
+    /// left.
+    read_next: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadEnd<S> {
+    /// Reads what has arrived; `Ready` once reading is over (now or before).
+    fn poll<R: Runtime>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        shared: &HubHandle<R>,
+        conn: ConnId,
+        outbound: &Outbound,
+    ) -> Poll<()> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Poll::Ready(());
+        };
+        if !(std::mem::take(&mut self.read_next) || outbound.poll_readable(cx)) {
+            return Poll::Pending;
+        }
+        let mut socket_cx = std::task::Context::from_waker(&self.waker);
+        match reader.poll_read(&mut socket_cx, shared, conn, outbound) {
+            Read::Waiting => Poll::Pending,
+            Read::MoreLeft => {
+                // Other tasks first; then this one reads on.
+                self.read_next = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Read::Ended { clean } => {
+                self.ended = self.reader.take().map(|r| r.end(clean));
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// Reads and writes the connection until it ends.
+async fn serve_socket<R, S>(
     shared: &HubHandle<R>,
     limits: SessionLimits,
     conn: ConnId,
     sink: WriteHalf<S>,
-    outbound: &Outbound,
-    reader_rx: oneshot::Receiver<Box<ReaderEnd<S>>>,
+    outbound: &Arc<Outbound>,
+    reader: Reader<S>,
 ) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut writer = FrameWriter::new(sink);
-    let mut reader_rx = Some(reader_rx);
+    let mut read = ReadEnd {
+        reader: Some(reader),
+        ended: None,
+        waker: std::task::Waker::from(Arc::clone(outbound)),
+        read_next: true,
+    };
     let end = loop {
         let mut written = 0usize;
         let turn = poll_fn(|cx| {
+            // Reading first: what the hub answers to it is taken below and goes out in this turn.
+            let reading_over = read.poll(cx, shared, conn, outbound).is_ready();
             if writer.queue.is_empty() {
                 match outbound.poll_take(cx, &mut writer.queue) {
                     Poll::Ready(Taken::Closing) => {
@@ -317,12 +273,9 @@ async fn write_loop<R, S>(
             } else if outbound.poll_closing(cx).is_ready() {
                 return Poll::Ready(Turn::Ended(WriterEnd::Close));
             }
-            if let Some(rx) = reader_rx.as_mut()
-                && let Poll::Ready(end) = Pin::new(rx).poll(cx)
-            {
-                reader_rx = None;
-                return Poll::Ready(Turn::Ended(match end {
-                    Ok(end) if !end.clean => WriterEnd::Broken(Some(end)),
+            if reading_over {
+                return Poll::Ready(Turn::Ended(match read.ended.take() {
+                    Some(end) if !end.clean => WriterEnd::Broken(Some(Box::new(end))),
                     _ => WriterEnd::ReaderGone,
                 }));
             }
@@ -353,19 +306,29 @@ async fn write_loop<R, S>(
         WriterEnd::Close => {
             let deadline = shared.runtime.now() + limits.close_timeout;
             // The closing futures are boxed: inline they would size every session's future for its whole life.
-            if with_deadline(
+            // Reading goes on meanwhile, so a peer that writes until it reads our close is not stuck behind us.
+            let delivered = with_deadline(
                 &shared.runtime,
                 deadline,
-                Box::pin(write_out(&mut writer, outbound)),
+                Box::pin(write_out(
+                    &mut writer,
+                    outbound,
+                    Some((&mut read, shared, conn)),
+                )),
             )
-            .await
-            .is_none_or(|r| r.is_err())
-            {
+            .await;
+            if delivered.is_none_or(|r| r.is_err()) {
                 tracing::debug!(%conn, "close frame not delivered in time");
             }
-            if let Some(rx) = reader_rx {
-                Box::pin(linger(shared, writer.into_sink(), rx, deadline)).await;
-            }
+            Box::pin(linger(
+                shared,
+                conn,
+                outbound,
+                writer.into_sink(),
+                read,
+                deadline,
+            ))
+            .await;
         }
         WriterEnd::ReaderGone => {
             // The peer closed: its answer (queued by tungstenite) goes out, then the connection ends.
@@ -373,7 +336,7 @@ async fn write_loop<R, S>(
             let _ = with_deadline(
                 &shared.runtime,
                 deadline,
-                Box::pin(write_out(&mut writer, outbound)),
+                Box::pin(write_out::<R, S, _>(&mut writer, outbound, None)),
             )
             .await;
         }
@@ -386,13 +349,23 @@ async fn write_loop<R, S>(
     }
 }
 
-/// Writes everything queued, up to the close frame that sealed the queue.
-async fn write_out<W: AsyncWrite + Unpin>(
+/// Writes everything queued, up to the close frame that sealed the queue, reading meanwhile when given the
+/// reading end.
+async fn write_out<R, S, W>(
     writer: &mut FrameWriter<W>,
     outbound: &Outbound,
-) -> std::io::Result<()> {
+    mut read: Option<(&mut ReadEnd<S>, &HubHandle<R>, ConnId)>,
+) -> std::io::Result<()>
+where
+    R: Runtime,
+    S: AsyncRead + AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut written = 0usize;
     poll_fn(|cx| {
+        if let Some((read, shared, conn)) = read.as_mut() {
+            let _ = read.poll(cx, shared, *conn, outbound);
+        }
         loop {
             if writer.queue.is_empty() {
                 // Ready whether closing or not; nothing taken means nothing is left.
@@ -410,20 +383,30 @@ async fn write_out<W: AsyncWrite + Unpin>(
     .await
 }
 
-/// After our close frame: waits for the reader to see the peer's answering close; if the reader stopped on an
-/// error instead, reads and discards what the peer still sends. Bounded by `deadline`.
+/// After our close frame: reads until the peer's answering close ends the stream; if reading ended on an error
+/// instead, reads and discards what the peer still sends. Bounded by `deadline`.
 async fn linger<R, S>(
     shared: &HubHandle<R>,
+    conn: ConnId,
+    outbound: &Outbound,
     sink: WriteHalf<S>,
-    reader_rx: oneshot::Receiver<Box<ReaderEnd<S>>>,
+    mut read: ReadEnd<S>,
     deadline: Timestamp,
 ) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    match with_deadline(&shared.runtime, deadline, reader_rx).await {
-        Some(Ok(end)) if !end.clean => drain_raw(shared, sink, *end, deadline).await,
-        _ => {}
+    let over = with_deadline(
+        &shared.runtime,
+        deadline,
+        poll_fn(|cx| read.poll(cx, shared, conn, outbound)),
+    )
+    .await;
+    if over.is_some()
+        && let Some(end) = read.ended.take()
+        && !end.clean
+    {
+        drain_raw(shared, sink, end, deadline).await;
     }
 }
 
