@@ -126,6 +126,10 @@ pub struct DurableStore {
     snapshot_running: Option<RunningSnapshot>,
     /// What the last snapshot held besides history, in bytes: the disk budget leaves it room.
     snapshot_overhead: u64,
+    /// The log since the last snapshot went past its share of the disk budget where nothing else could be done
+    /// (a write unit larger than the share, a failed snapshot, a smaller budget than the files were written
+    /// under); the next snapshot ends it.
+    log_over_share: bool,
     snapshot_not_before: Timestamp,
     /// A snapshot is wanted whatever the log's size (the files read back were damaged).
     snapshot_due: bool,
@@ -185,6 +189,7 @@ impl DurableStore {
             snapshot_ready: None,
             snapshot_running: None,
             snapshot_overhead: 0,
+            log_over_share: false,
             snapshot_not_before: Timestamp::ZERO,
             snapshot_due: false,
             footprint: BTreeMap::new(),
@@ -216,6 +221,7 @@ impl DurableStore {
     pub(super) fn set_file_sizes(&mut self, snapshot_bytes: u64, log_bytes: u64) {
         self.snapshot_bytes = snapshot_bytes;
         self.log_bytes = log_bytes;
+        self.log_over_share = self.config.share().is_some_and(|share| log_bytes > share);
     }
 
     /// Asks for a snapshot as soon as the first write is done: the files read back were damaged, and a whole
@@ -322,6 +328,7 @@ impl DurableStore {
             live_bytes: self.live_bytes,
         });
         self.log_bytes = 0;
+        self.log_over_share = false;
         self.roll();
     }
 
@@ -494,9 +501,15 @@ impl Store for DurableStore {
                     }
                     // No snapshot is coming soon (one failed, or the log was read back at start and has no
                     // segment to snapshot yet): the store writes past the log's share rather than stop.
-                    (0, _) => self.first_unit(),
+                    (0, _) => {
+                        self.log_over_share = true;
+                        self.first_unit()
+                    }
                     fit => fit,
                 };
+            } else if self.log_bytes + header > share {
+                // A share smaller than a segment's header.
+                self.log_over_share = true;
             }
         }
         let mut bytes = Vec::with_capacity(len + if create { 64 } else { 0 });
@@ -644,6 +657,7 @@ impl Store for DurableStore {
     fn handle_snapshot_failed(&mut self, now: Timestamp, covers: u64) {
         if let Some(failed) = self.snapshot_running.take_if(|r| r.covers == covers) {
             self.log_bytes += failed.log_bytes;
+            self.log_over_share = true;
             self.snapshot_not_before = now + SNAPSHOT_RETRY;
         }
     }
@@ -799,6 +813,15 @@ impl Store for DurableStore {
             return Err(format!(
                 "{queued} bytes of queued records, {} in the queue",
                 self.queued.len()
+            ));
+        }
+        if let Some(share) = self.config.share()
+            && self.log_bytes > share
+            && !self.log_over_share
+        {
+            return Err(format!(
+                "{} bytes of log since the last snapshot, over its share of the disk budget, {share}",
+                self.log_bytes
             ));
         }
         if let Some(limit) = self.config.live_limit(self.snapshot_overhead)
