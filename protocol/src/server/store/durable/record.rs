@@ -17,6 +17,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde_json::Value;
 
+use crate::server::store::KeptKey;
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, IdempotencyKey};
 
@@ -110,20 +111,7 @@ pub enum Record {
     /// the publish's events, in the same write: a restore keeps it only once every event it names is read, and
     /// cuts a file whose end tore them off back to the key (none of them was acknowledged). In a snapshot it
     /// comes after the events it names.
-    Key {
-        /// The channel.
-        channel: ChannelName,
-        /// The key.
-        key: IdempotencyKey,
-        /// The epoch of the log the offsets belong to.
-        epoch: String,
-        /// The publish's first offset.
-        first: u64,
-        /// Its last offset.
-        last: u64,
-        /// When it was published (the dedupe window runs from here).
-        at: Timestamp,
-    },
+    Key(KeptKey),
     /// The last record of a complete snapshot.
     SnapshotEnd,
     /// An `Event` read by a [lazy](RecordReader::lazy) reader: its JSON still as bytes, to parse only if it is
@@ -247,14 +235,14 @@ impl Record {
                 put_str(out, channel);
                 put_u64(out, *through);
             }
-            Record::Key {
+            Record::Key(KeptKey {
                 channel,
                 key,
                 epoch,
                 first,
                 last,
                 at,
-            } => {
+            }) => {
                 out.push(KIND_KEY);
                 put_str(out, channel);
                 put_str(out, key);
@@ -526,14 +514,14 @@ fn decode_payload(payload: &[u8], lazy: bool) -> Option<Record> {
             if first == 0 || last < first {
                 return None;
             }
-            Record::Key {
+            Record::Key(KeptKey {
                 channel,
                 key,
                 epoch,
                 first,
                 last,
                 at: Timestamp::from_micros(f.u64()?),
-            }
+            })
         }
         KIND_SNAPSHOT_END => Record::SnapshotEnd,
         _ => return None,

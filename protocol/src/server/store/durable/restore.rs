@@ -190,8 +190,9 @@ impl Restorer {
                 continue;
             }
             if self.key_to_come(&record)
-                && let Some(key) = kept_key(record.clone())
+                && let Record::Key(key) = &record
             {
+                let key = key.clone();
                 publishing = Some(Publishing {
                     start,
                     records_before: records - 1,
@@ -228,12 +229,12 @@ impl Restorer {
     /// Whether `record` is a `Key` record whose events are still to come: its channel's log is in its epoch and
     /// not yet at its last offset (in a log segment the key comes before its events; in a snapshot, after).
     fn key_to_come(&self, record: &Record) -> bool {
-        let Record::Key {
+        let Record::Key(KeptKey {
             channel,
             epoch,
             last,
             ..
-        } = record
+        }) = record
         else {
             return false;
         };
@@ -309,11 +310,9 @@ impl Restorer {
                     }
                 }
             }
-            record @ Record::Key { .. } => {
-                if let Some(kept) = kept_key(record) {
-                    self.keys
-                        .insert((kept.channel.clone(), kept.key.clone()), kept);
-                }
+            Record::Key(kept) => {
+                self.keys
+                    .insert((kept.channel.clone(), kept.key.clone()), kept);
             }
             Record::SnapshotEnd => {}
         }
@@ -455,28 +454,6 @@ struct Publishing {
     records_before: usize,
     key: KeptKey,
     held: Vec<Record>,
-}
-
-/// The key a `Key` record names.
-fn kept_key(record: Record) -> Option<KeptKey> {
-    match record {
-        Record::Key {
-            channel,
-            key,
-            epoch,
-            first,
-            last,
-            at,
-        } => Some(KeptKey {
-            channel,
-            key,
-            epoch,
-            first,
-            last,
-            at,
-        }),
-        _ => None,
-    }
 }
 
 /// Whether `record` is an event of `channel` at `last` or after.

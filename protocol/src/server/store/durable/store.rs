@@ -410,14 +410,14 @@ impl Store for DurableStore {
         {
             // Before the publish's events, in their write: a restore keeps the key only with every event it
             // names, and cuts a key whose events the crash tore off together with them.
-            let record = Record::Key {
+            let record = Record::Key(KeptKey {
                 channel: keyed,
                 key,
                 epoch: String::from(self.mem.epoch(channel)),
                 first: offset,
                 last: offset + count - 1,
                 at: now,
-            };
+            });
             self.queue(&record, |len| Op::Key { len });
         }
         let record = Record::Event {

@@ -16,7 +16,7 @@ use super::record::{
     Damage, FORMAT_VERSION, HEADER_LEN, Record, RecordReader, check_header, header,
 };
 use super::{DurableConfig, DurableStore, FormatError, FsyncPolicy, Restorer};
-use crate::server::store::{AppendJson, Appended, Store};
+use crate::server::store::{AppendJson, Appended, KeptKey, Store};
 use crate::server::{Hub, HubConfig, HubOutput, Publish};
 use crate::time::Timestamp;
 use crate::wire::{ChannelName, IdempotencyKey, StreamPosition};
@@ -192,14 +192,14 @@ fn records_round_trip_and_every_torn_tail_is_found() {
             channel: ch("c"),
             through: 2,
         },
-        Record::Key {
+        Record::Key(KeptKey {
             channel: ch("c"),
             key: IdempotencyKey::new("job-7/é").expect("valid"),
             epoch: String::from("e3"),
             first: 4,
             last: 9,
             at: ms(6),
-        },
+        }),
         Record::SnapshotEnd,
     ];
     let mut file = header().to_vec();
@@ -1051,7 +1051,7 @@ fn a_key_is_written_before_its_events_in_their_write_and_read_back_with_its_epoc
             .map(|r| match r {
                 Record::Channel { .. } => "channel",
                 Record::Event { .. } => "event",
-                Record::Key { .. } => "key",
+                Record::Key(_) => "key",
                 _ => "other",
             })
             .collect();
@@ -1146,13 +1146,15 @@ fn a_key_is_not_read_back_for_a_log_forgotten_after_it_or_past_its_head() {
         head: 0,
         epoch: Some(String::from(epoch)),
     };
-    let key = |k: &str, epoch: &str, last: u64| Record::Key {
-        channel: ch("a"),
-        key: idem(k),
-        epoch: String::from(epoch),
-        first: 1,
-        last,
-        at: ms(1),
+    let key = |k: &str, epoch: &str, last: u64| {
+        Record::Key(KeptKey {
+            channel: ch("a"),
+            key: idem(k),
+            epoch: String::from(epoch),
+            first: 1,
+            last,
+            at: ms(1),
+        })
     };
     let segment = file(&[
         channel("OLD"),

@@ -126,15 +126,7 @@ impl SnapshotJob {
             .encode(&mut buf);
         }
         for key in &self.keys {
-            Record::Key {
-                channel: key.channel.clone(),
-                key: key.key.clone(),
-                epoch: key.epoch.clone(),
-                first: key.first,
-                last: key.last,
-                at: key.at,
-            }
-            .encode(&mut buf);
+            Record::Key(key.clone()).encode(&mut buf);
             if buf.len() >= CHUNK {
                 flush(&mut buf, &mut total)?;
             }
