@@ -490,6 +490,16 @@ fn the_disk_budget_holds_while_a_slow_snapshot_is_written() {
     let mut files: BTreeMap<String, u64> = BTreeMap::new();
     let mut running: Option<(u64, u64)> = None;
     let (mut snapshots, mut waits, mut written) = (0, 0, 0);
+    // Does every write the store hands out; gives the appends done.
+    let write_all = |store: &mut DurableStore, files: &mut BTreeMap<String, u64>, now| {
+        let mut done = 0;
+        while let Some(w) = store.poll_write() {
+            let size = files.entry(format!("{:016x}.log", w.segment)).or_default();
+            *size = (*size).max(w.reserve).max(w.offset + w.bytes.len() as u64);
+            done += store.handle_written(now, w.batch);
+        }
+        done
+    };
     store.append_json(ms(0), &ch("s"), Arc::new(json!("the state")), true);
     for n in 1..=3_000u64 {
         store.append_json(
@@ -498,11 +508,7 @@ fn the_disk_budget_holds_while_a_slow_snapshot_is_written() {
             Arc::new(json!({"n": n, "pad": "0123456789"})),
             false,
         );
-        while let Some(w) = store.poll_write() {
-            let size = files.entry(format!("{:016x}.log", w.segment)).or_default();
-            *size = (*size).max(w.reserve).max(w.offset + w.bytes.len() as u64);
-            written += store.handle_written(ms(n), w.batch);
-        }
+        written += write_all(&mut store, &mut files, ms(n));
         if running.is_none()
             && let Some(job) = store.poll_snapshot()
         {
@@ -529,11 +535,7 @@ fn the_disk_budget_holds_while_a_slow_snapshot_is_written() {
             files.insert(format!("{covers:016x}.snap"), len);
             store.handle_snapshot_written(ms(n), covers, len);
             snapshots += 1;
-            while let Some(w) = store.poll_write() {
-                let size = files.entry(format!("{:016x}.log", w.segment)).or_default();
-                *size = (*size).max(w.reserve).max(w.offset + w.bytes.len() as u64);
-                written += store.handle_written(ms(n), w.batch);
-            }
+            written += write_all(&mut store, &mut files, ms(n));
         }
         assert_eq!(store.check(), Ok(()));
     }
