@@ -19,8 +19,9 @@ pub struct StorageArgs {
     /// (acknowledged once written to the OS: survives a crash of the process, not a power loss).
     #[arg(long, env = "SWITCHBOARD_FSYNC", value_enum, value_name = "WHEN")]
     pub fsync: Option<FsyncArg>,
-    /// With --data-dir, the most its files may take (bytes, or with a K, M, G or T suffix: 512M, 10G); the oldest
-    /// history is dropped first, never the retained state. Default: no limit.
+    /// With --data-dir, the most its files may take (bytes, or with a K, M, G or T suffix: 512M, 10G). History is
+    /// kept within about a quarter of it (the rest is room for the log and the snapshots), the oldest dropped
+    /// first, never the retained state. Default: no limit.
     #[arg(long, env = "SWITCHBOARD_MAX_DISK_BYTES", value_parser = parse_size, value_name = "BYTES")]
     pub max_disk_bytes: Option<u64>,
 }
