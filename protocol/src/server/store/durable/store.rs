@@ -332,11 +332,11 @@ impl DurableStore {
         self.roll();
     }
 
-    /// Under a disk budget, whether the next write unit would take the log past its share.
+    /// Under a disk budget, whether the next write unit would take the log past its share (asked only while the
+    /// segment exists, so no header comes with it).
     fn log_full(&self) -> bool {
         self.config.share().is_some_and(|share| {
-            let header = if self.segment_exists { 0 } else { HEADER_LEN };
-            !self.ops.is_empty() && self.log_bytes + (header + self.first_unit().1) as u64 > share
+            !self.ops.is_empty() && self.log_bytes + self.first_unit().1 as u64 > share
         })
     }
 
