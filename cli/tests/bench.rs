@@ -91,7 +91,13 @@ fn publish_with_keys_stores_each_publish_once_and_reads_the_server_cpu() {
     assert_eq!(report["errors"], 0);
     let acknowledged = report["acknowledged"].as_u64().unwrap();
     assert!(acknowledged > 0);
-    assert!(report["server_cpu_us_per_publish"].as_f64().unwrap() > 0.0);
+    let cpu = report["server_cpu_us_per_publish"].as_f64().unwrap();
+    assert!(cpu > 0.0);
+    let system = report["server_system_us_per_publish"].as_f64().unwrap();
+    assert!(
+        (0.0..=cpu).contains(&system),
+        "the kernel's share {system} is part of the server's {cpu}"
+    );
     // Every key is new, so every acknowledged publish is a stored event: the channel's offset says how many.
     let http = url.replace("ws://", "http://").replace("/api/ws", "");
     let since = (acknowledged - 1).to_string();

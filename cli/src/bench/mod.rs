@@ -58,8 +58,9 @@ pub struct Common {
     /// Sent as `Authorization: Bearer <token>` on every upgrade.
     #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// The server's process id: its CPU time (from /proc) over the run is reported per delivery or round trip.
-    /// Repeat it for the nodes of a cluster: their CPU times are summed.
+    /// The server's process id: its CPU time (from /proc) over the run is reported per delivery or round trip, and
+    /// the kernel's share of it (system time) beside it. Repeat it for the nodes of a cluster: their CPU times are
+    /// summed.
     #[arg(long)]
     pub server_pid: Vec<u32>,
 }
