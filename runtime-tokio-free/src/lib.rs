@@ -23,6 +23,9 @@ pub mod runtime;
 pub mod sdk;
 pub mod server;
 pub mod signal;
+#[cfg(feature = "_internal_test_exports")]
+#[doc(hidden)]
+pub mod write_path;
 
 pub use client::{Client, ClientOptions};
 pub use runtime::{BoxFuture, Clock, Runtime, TcpListen};

@@ -107,6 +107,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
     }
 
+    /// The sink, to look at (the write path's microbenchmark counts what it took).
+    #[cfg(any(test, feature = "_internal_test_exports"))]
+    pub fn sink(&self) -> &W {
+        &self.sink
+    }
+
     /// The socket's write half, for closing our direction.
     pub fn into_sink(self) -> W {
         self.sink
