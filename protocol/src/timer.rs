@@ -116,10 +116,19 @@ impl<T: TimerKind, const N: usize> TimerTable<T, N> {
     /// The earliest armed deadline and its kind; of equal deadlines, the kind that comes first in
     /// [`TimerKind::ALL`]. `None` when nothing is armed.
     pub fn next(&self) -> Option<(Timestamp, T)> {
-        // `min_by_key` keeps the first of equal minima, which is the earliest kind.
-        self.iter()
-            .min_by_key(|&(_, at)| at)
-            .map(|(kind, at)| (at, kind))
+        // Slot `i` holds kind `ALL[i]`, so a scan of the slots is a scan in `ALL` order, and keeping the first of
+        // equal minima keeps the earliest kind. Asked after every input the hub drains, so it walks the array
+        // rather than looking each kind up.
+        let mut earliest: Option<(Timestamp, usize)> = None;
+        for (index, at) in self.at.iter().enumerate() {
+            if let Some(at) = *at
+                && earliest.is_none_or(|(best, _)| at < best)
+            {
+                earliest = Some((at, index));
+            }
+        }
+        let (at, index) = earliest?;
+        T::ALL.get(index).map(|&kind| (at, kind))
     }
 
     /// The kinds that are armed and due at `now`, in [`TimerKind::ALL`] order. Leaves them armed.

@@ -244,7 +244,11 @@ impl<R: Runtime> HubHandle<R> {
 
     /// Runs `f` on the hub at the current time, then drains and routes every output.
     pub fn with<T>(&self, f: impl FnOnce(&mut Core, Timestamp) -> T) -> T {
-        let now = self.runtime.now();
+        self.with_at(self.runtime.now(), f)
+    }
+
+    /// [`with`](Self::with) at `now`, read by the caller (who needed it before taking the lock).
+    pub fn with_at<T>(&self, now: Timestamp, f: impl FnOnce(&mut Core, Timestamp) -> T) -> T {
         let mut core = self.lock();
         let out = f(&mut core, now);
         self.drain(&mut core);

@@ -81,15 +81,18 @@ where
                 // Checked, rate-limited and decoded here, on the connection's own task: the hub's lock is taken
                 // only to hand it the typed message.
                 Some(Ok(Message::Text(text))) => {
-                    let inbound = self.intake.text(shared.runtime.now(), text.as_str());
-                    shared.with(|core, now| {
+                    // One reading of the clock for the intake's checks and the hub.
+                    let now = shared.runtime.now();
+                    let inbound = self.intake.text(now, text.as_str());
+                    shared.with_at(now, |core, now| {
                         report(core);
                         core.hub.handle_inbound(now, conn, inbound)
                     });
                 }
                 Some(Ok(Message::Binary(data))) => {
-                    let inbound = self.intake.binary(shared.runtime.now(), data.len());
-                    shared.with(|core, now| {
+                    let now = shared.runtime.now();
+                    let inbound = self.intake.binary(now, data.len());
+                    shared.with_at(now, |core, now| {
                         report(core);
                         core.hub.handle_inbound(now, conn, inbound)
                     });
