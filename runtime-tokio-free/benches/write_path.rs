@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use switchboard_runtime::write_path::WritePath;
+use switchboard_runtime::write_path::{WritePath, event_text};
 
 fn main() {
     divan::main();
@@ -21,13 +21,7 @@ const SUBSCRIBERS: &[usize] = &[1, 100, 1_000, 10_000];
 
 /// `n` events of 100 bytes, as `bench fanout` publishes them.
 fn events(n: usize) -> Vec<Arc<str>> {
-    (0..n)
-        .map(|seq| {
-            let head = format!("{{\"type\":\"event\",\"data\":{{\"seq\":{seq},\"pad\":\"");
-            let pad = "x".repeat(100usize.saturating_sub(head.len() + 4));
-            Arc::from(format!("{head}{pad}\"}}}}"))
-        })
-        .collect()
+    (0..n).map(|seq| event_text(seq, 100)).collect()
 }
 
 /// One event per wake-up: a fixed, modest rate, where every delivery is its own write.

@@ -21,6 +21,14 @@ use crate::server::hub::frame_writer::FrameWriter;
 use crate::server::hub::outbound::{Out, Outbound, Taken};
 use crate::server::hub::ws_frame::FrameCache;
 
+/// The `seq`th event of a fan-out as the hub hands it out: `size` bytes of native `event` frame text (or the
+/// fewest the frame takes, about 45, if that is more).
+pub fn event_text(seq: usize, size: usize) -> Arc<str> {
+    let head = format!("{{\"type\":\"event\",\"data\":{{\"seq\":{seq},\"pad\":\"");
+    let pad = "x".repeat(size.saturating_sub(head.len() + 3));
+    Arc::from(format!("{head}{pad}\"}}}}"))
+}
+
 /// A socket's write half that takes every byte at once and keeps a count of them.
 #[derive(Debug, Default)]
 pub struct CountingSink {
@@ -149,6 +157,15 @@ impl WritePath {
 mod tests {
     use super::*;
     use crate::server::hub::ws_frame::text_frame;
+
+    #[test]
+    fn event_texts_are_the_size_asked_for() {
+        for size in [64, 100, 1000] {
+            let text = event_text(7, size);
+            assert_eq!(text.len(), size);
+            assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
+        }
+    }
 
     #[test]
     fn every_subscriber_gets_every_frame_and_waits_again() {
