@@ -6,11 +6,14 @@
 #![deny(missing_docs)]
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 
-use smol::net::{TcpListener, TcpStream};
+use smol::Async;
 use switchboard_protocol::time::Timestamp;
 use switchboard_runtime::{BoxFuture, Clock, Runtime, TcpListen};
+
+mod tcp;
+pub use tcp::SmolTcp;
 
 /// The smol runtime: tasks go to smol's global executor, timers are `async-io` timers.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +31,7 @@ impl SmolRuntime {
 }
 
 impl Runtime for SmolRuntime {
-    type Tcp = TcpStream;
+    type Tcp = SmolTcp;
     type Listener = SmolListener;
 
     fn now(&self) -> Timestamp {
@@ -47,15 +50,11 @@ impl Runtime for SmolRuntime {
     }
 
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<SmolListener>> {
-        Box::pin(async move { Ok(SmolListener(TcpListener::bind(addr).await?)) })
+        Box::pin(async move { Ok(SmolListener(Async::<TcpListener>::bind(addr)?)) })
     }
 
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<TcpStream>> {
-        Box::pin(async move {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            Ok(stream)
-        })
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<SmolTcp>> {
+        Box::pin(SmolTcp::connect(addr))
     }
 
     fn resolve(&self, host_port: String) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>> {
@@ -65,21 +64,20 @@ impl Runtime for SmolRuntime {
 
 /// A bound smol TCP listener.
 #[derive(Debug)]
-pub struct SmolListener(TcpListener);
+pub struct SmolListener(Async<TcpListener>);
 
 impl TcpListen for SmolListener {
-    type Stream = TcpStream;
+    type Stream = SmolTcp;
 
-    fn accept(&self) -> BoxFuture<'_, io::Result<(TcpStream, SocketAddr)>> {
+    fn accept(&self) -> BoxFuture<'_, io::Result<(SmolTcp, SocketAddr)>> {
         Box::pin(async move {
             let (stream, peer) = self.0.accept().await?;
-            stream.set_nodelay(true)?;
-            Ok((stream, peer))
+            Ok((SmolTcp::new(stream)?, peer))
         })
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.0.get_ref().local_addr()
     }
 }
 
