@@ -35,13 +35,6 @@ impl SmolTcp {
         Ok(SmolTcp { io, drained: false })
     }
 
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
-    }
-}
-
-impl SmolTcp {
     /// Arms the wait for readability, after a read that found the socket empty or emptied it. A report of the
     /// reactor's still unconsumed (the reads go straight to the socket, so nothing consumed it) is from before that
     /// read: it is taken first, so that it does not send the caller back to a socket it knows is empty. If it was
@@ -51,6 +44,22 @@ impl SmolTcp {
             result?;
         }
         self.io.poll_readable(cx)
+    }
+
+    /// Runs `write` on the socket until it does not find the socket full, waiting for room in between.
+    fn poll_write_with(
+        &self,
+        cx: &mut Context<'_>,
+        mut write: impl FnMut(&TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match write(self.io.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.io.poll_writable(cx))?;
+                }
+                result => return Poll::Ready(result),
+            }
+        }
     }
 }
 
@@ -86,14 +95,7 @@ impl AsyncWrite for SmolTcp {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            match self.io.get_ref().write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.io.poll_writable(cx))?;
-                }
-                result => return Poll::Ready(result),
-            }
-        }
+        self.poll_write_with(cx, |mut socket| socket.write(buf))
     }
 
     fn poll_write_vectored(
@@ -101,14 +103,7 @@ impl AsyncWrite for SmolTcp {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            match self.io.get_ref().write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.io.poll_writable(cx))?;
-                }
-                result => return Poll::Ready(result),
-            }
-        }
+        self.poll_write_with(cx, |mut socket| socket.write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

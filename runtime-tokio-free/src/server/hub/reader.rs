@@ -76,42 +76,34 @@ where
             let Poll::Ready(next) = self.ws.poll_next_unpin(cx) else {
                 return Read::Waiting;
             };
-            match next {
+            // One reading of the clock for the intake's checks and the hub.
+            let now = shared.runtime.now();
+            // Checked, rate-limited and decoded here, on the connection's own task: the hub's lock is taken only to
+            // hand it the typed message.
+            let inbound = match next {
                 None => return Read::Ended { clean: true },
-                // Checked, rate-limited and decoded here, on the connection's own task: the hub's lock is taken
-                // only to hand it the typed message.
-                Some(Ok(Message::Text(text))) => {
-                    // One reading of the clock for the intake's checks and the hub.
-                    let now = shared.runtime.now();
-                    let inbound = self.intake.text(now, text.as_str());
-                    shared.with_at(now, |core, now| {
-                        report(core);
-                        core.hub.handle_inbound(now, conn, inbound)
-                    });
-                }
-                Some(Ok(Message::Binary(data))) => {
-                    let now = shared.runtime.now();
-                    let inbound = self.intake.binary(now, data.len());
-                    shared.with_at(now, |core, now| {
-                        report(core);
-                        core.hub.handle_inbound(now, conn, inbound)
-                    });
-                }
+                Some(Ok(Message::Text(text))) => self.intake.text(now, text.as_str()),
+                Some(Ok(Message::Binary(data))) => self.intake.binary(now, data.len()),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                    shared.with(|core, now| core.hub.handle_activity(now, conn));
+                    shared.with_at(now, |core, now| core.hub.handle_activity(now, conn));
+                    continue;
                 }
                 // tungstenite queues the answering close; the next read hands it to the outbound queue and ends
                 // the stream.
-                Some(Ok(Message::Close(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(_) | Message::Frame(_))) => continue,
                 Some(Err(e)) => {
                     tracing::debug!(%conn, error = %e, "websocket read failed");
                     if let Some((code, reason)) = close_for_read_error(&e) {
                         // The session sends the close frame and lingers for the peer's answer, as for any close.
-                        shared.with(|core, now| core.hub.close(now, conn, code, reason));
+                        shared.with_at(now, |core, now| core.hub.close(now, conn, code, reason));
                     }
                     return Read::Ended { clean: false };
                 }
-            }
+            };
+            shared.with_at(now, |core, now| {
+                report(core);
+                core.hub.handle_inbound(now, conn, inbound)
+            });
         }
         Read::MoreLeft
     }
