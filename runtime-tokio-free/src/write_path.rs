@@ -1,11 +1,11 @@
 //! The server's per-delivery write path with the socket taken out (feature `_internal_test_exports`), for its
-//! microbenchmark (`cargo bench -p switchboard-runtime --bench write_path`).
+//! microbenchmark (`cargo bench -p switchboard-runtime --features _internal_test_exports --bench write_path`).
 //!
 //! [`WritePath::deliver`] runs what the hub's driver and the connections' tasks run for a batch of published
-//! events, with the same code: each event's text is framed once ([`FrameCache`]); for every subscriber the driver
-//! looks the connection up ([`ConnMap`]), pushes the shared frame onto its [`Outbound`] queue and keeps the waker
+//! events, with the same code: each event's text is framed once (`FrameCache`); for every subscriber the driver
+//! looks the connection up (`ConnMap`), pushes the shared frame onto its `Outbound` queue and keeps the waker
 //! that push hands back; then every woken writer takes its queue and writes it with vectored writes
-//! ([`FrameWriter`]) into a sink that takes every byte, and counts what it wrote. What is left out is the kernel
+//! (`FrameWriter`) into a sink that takes every byte, and counts what it wrote. What is left out is the kernel
 //! (the `writev` itself) and the executor's scheduling of the woken tasks: `bench fanout` measures those whole.
 
 use std::io::{self, IoSlice};
