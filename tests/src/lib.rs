@@ -14,6 +14,7 @@ pub mod redis_server;
 pub mod sim;
 pub mod sse;
 pub mod ws;
+pub mod yielding;
 
 use std::future::Future;
 use std::time::Duration;

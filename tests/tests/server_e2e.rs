@@ -42,6 +42,7 @@ on_both_runtimes!(
     sdk_publishes_carry_idempotency_keys,
     presence_over_native_websocket_and_rest,
     a_peers_close_is_answered_once_after_what_was_queued,
+    a_wake_up_during_the_sessions_own_poll_is_not_lost,
     event_streams_resume_without_gap_or_duplicate,
     event_streams_of_several_channels_and_of_a_project,
     event_streams_resync_or_refuse_bad_positions,

@@ -7,6 +7,7 @@ use switchboard_runtime::memory::duplex;
 use switchboard_runtime::{Runtime, ServerConfig};
 use switchboard_tests::http::{self, HttpConn};
 use switchboard_tests::ws::WsClient;
+use switchboard_tests::yielding::Yielding;
 use switchboard_tests::{TEST_TIMEOUT, bounded};
 
 use super::{start, test_config};
@@ -248,6 +249,35 @@ pub async fn a_peers_close_is_answered_once_after_what_was_queued<R: Runtime>(rt
         assert_eq!(offsets(&events), vec![1, 2, 3], "queued before the close");
         assert_eq!(closes.len(), 1, "one close frame: {closes:?}");
         assert_eq!(closes[0].as_ref().map(|f| f.code), Some(CloseCode::Normal));
+        server.shutdown().await;
+    })
+    .await
+}
+
+/// A wake-up of the socket's that comes while the session's task is still in the poll that armed it is not lost:
+/// the server's end yields before every read, waking the reader at once, as a reactor on another thread does when
+/// bytes arrive just after the wait was armed. A channel-payload connection is the sharp case: the server sends
+/// nothing on connecting, so nothing else would wake the task to read the subscription.
+pub async fn a_wake_up_during_the_sessions_own_poll_is_not_lost<R: Runtime>(rt: R) {
+    bounded(&rt, TEST_TIMEOUT, async {
+        let server = switchboard_runtime::Server::new(rt.clone(), test_config());
+        for path in ["/ws", "/api/ws"] {
+            let (client_end, server_end) = duplex(64 * 1024);
+            server.serve_stream(Yielding::new(server_end));
+            let mut ws = WsClient::over(&rt, client_end, path).await;
+            if path == "/ws" {
+                let sub = json!({"channel": "subscription", "payload": {"action": "subscribe", "channel": "c/1"}});
+                ws.send(&sub).await;
+                assert_eq!(ws.recv().await["payload"]["action"], "subscribed", "{path}");
+                ws.send(&sub).await;
+                assert_eq!(ws.recv().await["payload"]["action"], "subscribed", "{path}");
+            } else {
+                ws.connected().await;
+                let res = ws.request("subscribe", json!({"channel": "c/1"})).await;
+                assert_eq!(res["type"], "subscribe_res", "{res}");
+            }
+            ws.close().await;
+        }
         server.shutdown().await;
     })
     .await

@@ -131,14 +131,14 @@ impl Outbound {
         state.waker.take()
     }
 
-    /// Whether the socket woke the reading end since the last call; if not, the task's waker is kept so that the
-    /// socket's wake-up reaches it. The session reads only then: a wake-up of the queue alone (a fan-out's
-    /// delivery) costs no read that finds nothing.
+    /// Whether the socket woke the reading end since the last call. The session reads only then: a wake-up of the
+    /// queue alone (a fan-out's delivery) costs no read that finds nothing.
+    ///
+    /// The task's waker is kept either way, before the session reads: the read may arm the socket's wait, and the
+    /// socket may wake the queue while the task is still in this poll (a reactor on another thread). That wake-up
+    /// must find a waker to wake, or the task sleeps with bytes waiting.
     pub fn poll_readable(&self, cx: &Context<'_>) -> bool {
         let mut state = self.lock();
-        if std::mem::take(&mut state.readable) {
-            return true;
-        }
         if !state
             .waker
             .as_ref()
@@ -146,7 +146,7 @@ impl Outbound {
         {
             state.waker = Some(cx.waker().clone());
         }
-        false
+        std::mem::take(&mut state.readable)
     }
 
     /// Moves everything queued into `into` (the writer's queue); `Pending` (with the writer's waker kept) when
@@ -261,6 +261,33 @@ mod tests {
         socket.wake_by_ref();
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
         assert!(outbound.poll_readable(&cx));
+    }
+
+    /// The task's waker is kept even by a poll that finds the connection readable: the session reads next, the
+    /// read arms the socket's wait, and a wake-up of the socket's before the poll is over must reach the task.
+    #[test]
+    fn a_poll_that_reads_still_leaves_the_tasks_waker() {
+        let outbound = Arc::new(Outbound::default());
+        let count = Arc::new(Count::default());
+        let task = Waker::from(count.clone());
+        let cx = Context::from_waker(&task);
+        let socket = Waker::from(outbound.clone());
+        assert!(!outbound.poll_readable(&cx));
+        socket.wake_by_ref();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the socket woke the task"
+        );
+        // The woken task polls: readable, so it reads; the socket wakes again during that read.
+        assert!(outbound.poll_readable(&cx));
+        socket.wake_by_ref();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "the wake-up during the read reached the task"
+        );
+        assert!(outbound.poll_readable(&cx), "and it reads again");
     }
 
     #[test]

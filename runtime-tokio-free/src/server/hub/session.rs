@@ -218,7 +218,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadEnd<S> {
         let Some(reader) = self.reader.as_mut() else {
             return Poll::Ready(());
         };
-        if !(std::mem::take(&mut self.read_next) || outbound.poll_readable(cx)) {
+        // Asked even when this poll reads anyway: it keeps the task's waker in the queue before the read, for a
+        // wake-up of the socket's that comes while this poll runs.
+        let readable = outbound.poll_readable(cx);
+        if !(std::mem::take(&mut self.read_next) || readable) {
             return Poll::Pending;
         }
         let mut socket_cx = std::task::Context::from_waker(&self.waker);
