@@ -62,11 +62,13 @@ pub fn on_roomy_stack(test: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// Generates one `#[test]` per scenario and runtime, `smol::<name>` and `async_std::<name>`, each on a roomy
-/// stack. `on_both_runtimes!(module; a, b)` runs `module::a(runtime)` (a module beside the call) and so on, where each scenario is an
-/// `async fn(R: Runtime)`.
+/// Generates one `#[test]` per scenario and runtime, `smol::<name>`, `smol_yielding::<name>` and
+/// `async_std::<name>`, each on a roomy stack. `smol_yielding` is smol with every connection's reads and writes
+/// yielding once each ([`yielding`]), which makes a lost wake-up hang the test on every run.
+/// `on_every_runtime!(module; a, b)` runs `module::a(runtime)` (a module beside the call) and so on, where each
+/// scenario is an `async fn(R: Runtime)`.
 #[macro_export]
-macro_rules! on_both_runtimes {
+macro_rules! on_every_runtime {
     ($module:ident; $($name:ident),* $(,)?) => {
         mod smol {
             $(
@@ -75,6 +77,18 @@ macro_rules! on_both_runtimes {
                     $crate::on_roomy_stack(|| {
                         ::smol::block_on(Box::pin(super::$module::$name(
                             switchboard_smol::SmolRuntime::new(),
+                        )))
+                    });
+                }
+            )*
+        }
+        mod smol_yielding {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::on_roomy_stack(|| {
+                        ::smol::block_on(Box::pin(super::$module::$name(
+                            $crate::yielding::YieldingRuntime(switchboard_smol::SmolRuntime::new()),
                         )))
                     });
                 }

@@ -3,9 +3,9 @@
 
 mod client_scenarios;
 
-use switchboard_tests::on_both_runtimes;
+use switchboard_tests::on_every_runtime;
 
-on_both_runtimes!(
+on_every_runtime!(
     client_scenarios;
     requests_get_their_answers_or_errors,
     subscribe_publish_and_receive,

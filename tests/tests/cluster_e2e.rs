@@ -15,7 +15,7 @@ use switchboard_runtime::server::{ClusterConfig, Server, ServerConfig};
 use switchboard_tests::redis_server::RedisServer;
 use switchboard_tests::sse;
 use switchboard_tests::ws::WsClient;
-use switchboard_tests::{TEST_TIMEOUT, bounded, http, on_both_runtimes};
+use switchboard_tests::{TEST_TIMEOUT, bounded, http, on_every_runtime};
 
 /// A node on `redis`, bound to a free loopback port.
 async fn node<R: Runtime>(runtime: &R, redis: &RedisServer, id: &str) -> (Server<R>, SocketAddr) {
@@ -423,7 +423,7 @@ mod scenarios {
     }
 }
 
-on_both_runtimes!(scenarios;
+on_every_runtime!(scenarios;
     an_event_stream_resumes_on_another_node_from_its_last_event_id,
     a_publish_retried_on_another_node_lands_once,
     a_call_on_one_node_reaches_the_worker_on_another_and_its_answer_comes_back,

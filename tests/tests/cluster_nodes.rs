@@ -13,7 +13,7 @@ use switchboard_runtime::redis::{RedisOptions, RedisUrl};
 use switchboard_runtime::server::{ClusterConfig, Server, ServerConfig};
 use switchboard_tests::redis_server::RedisServer;
 use switchboard_tests::ws::WsClient;
-use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, http, on_both_runtimes};
+use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, http, on_every_runtime};
 
 /// The nodes' entries live this long: refreshed every 300 ms.
 const TTL: Duration = Duration::from_millis(900);
@@ -196,6 +196,6 @@ mod scenarios {
     }
 }
 
-on_both_runtimes!(scenarios;
+on_every_runtime!(scenarios;
     connection_counts_cover_every_live_node,
 );

@@ -19,7 +19,7 @@ use switchboard_runtime::sdk::WebhookHandler;
 use switchboard_runtime::server::{ClusterConfig, Server, ServerConfig, WebhookConfig};
 use switchboard_tests::redis_server::RedisServer;
 use switchboard_tests::ws::WsClient;
-use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, http, on_both_runtimes};
+use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, http, on_every_runtime};
 
 const SECRET: &[u8] = b"whsec-cluster";
 
@@ -299,6 +299,6 @@ mod scenarios {
     }
 }
 
-on_both_runtimes!(scenarios;
+on_every_runtime!(scenarios;
     each_event_published_on_either_node_reaches_the_webhook_once,
 );

@@ -12,7 +12,7 @@ use switchboard_runtime::redis::{
     Command, PubSubEvent, RedisClient, RedisError, RedisOptions, RedisSubscriber, RedisUrl, Reply,
 };
 use switchboard_tests::redis_server::RedisServer;
-use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, on_both_runtimes};
+use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, on_every_runtime};
 
 fn options(url: &str) -> RedisOptions {
     let mut options = RedisOptions::new(RedisUrl::parse(url).expect("a valid URL"));
@@ -231,7 +231,7 @@ mod scenarios {
     }
 }
 
-on_both_runtimes!(scenarios;
+on_every_runtime!(scenarios;
     pipelined_commands_are_answered_in_order,
     logs_in_and_selects_its_database,
     a_killed_server_is_dialed_again,

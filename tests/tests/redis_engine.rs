@@ -13,7 +13,7 @@ use switchboard_runtime::Runtime;
 use switchboard_runtime::redis::engine::{Engine, EngineEvent, EngineOptions};
 use switchboard_runtime::redis::{RedisOptions, RedisUrl};
 use switchboard_tests::redis_server::RedisServer;
-use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, on_both_runtimes};
+use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, on_every_runtime};
 
 fn node<R: Runtime>(
     runtime: &R,
@@ -194,7 +194,7 @@ mod scenarios {
     }
 }
 
-on_both_runtimes!(scenarios;
+on_every_runtime!(scenarios;
     a_second_node_delivers_everything_once_across_a_lost_feed,
     a_gap_history_no_longer_holds_is_a_resync,
 );

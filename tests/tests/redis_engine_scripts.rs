@@ -14,7 +14,7 @@ use switchboard_runtime::redis::{
     PubSubEvent, RedisClient, RedisError, RedisOptions, RedisSubscriber, RedisUrl,
 };
 use switchboard_tests::redis_server::RedisServer;
-use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, on_both_runtimes};
+use switchboard_tests::{STEP_TIMEOUT, TEST_TIMEOUT, bounded, on_every_runtime};
 
 fn client<R: Runtime>(runtime: &R, server: &RedisServer) -> RedisClient {
     let url = RedisUrl::parse(&server.url(0)).expect("a valid URL");
@@ -492,7 +492,7 @@ mod scenarios {
     }
 }
 
-on_both_runtimes!(scenarios;
+on_every_runtime!(scenarios;
     an_idempotency_key_is_checked_and_set_with_the_publish,
     offsets_are_consecutive_across_publishers_and_batches,
     history_is_trimmed_by_size_and_expires_by_time,

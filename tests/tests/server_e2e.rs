@@ -4,9 +4,9 @@
 
 mod scenarios;
 
-use switchboard_tests::on_both_runtimes;
+use switchboard_tests::on_every_runtime;
 
-on_both_runtimes!(
+on_every_runtime!(
     scenarios;
     native_subscribe_and_publish_over_ws_and_http,
     http_routes_and_their_errors,
